@@ -1,0 +1,43 @@
+//! The DNS layer of a world: zone assembly from RFC 1035 record lines, DNSSEC signing
+//! (Ed25519 CSK, NSEC3 with 0 iterations and no salt per RFC 9276, fixed signature times),
+//! the trust anchor for `test.`, and the in-process authoritative server that serves every
+//! zone of a world from one hickory `Catalog`, behind one request-handler wrapper that fixes
+//! hickory's known defects and records every query.
+//!
+//! Owns: [`ZoneSpec`], [`WorldDnsSpec`], [`SignedWorld`], [`TrustAnchor`], [`QueryLog`],
+//! [`serve`] and [`parse_record_line`]. Knows nothing of SMTP or certificates: TLSA data
+//! arrives as record text.
+//!
+//! Map:
+//! - `record`: one record line → one hickory `Record`, with best-effort error columns.
+//! - `zone`: the specs and the assembly rules (apex SOA/NS, delegations, DS, checks).
+//! - `sign`: key loading, the NSEC3 chain and RRSIGs with fixed inception/expiration.
+//! - `world`: [`SignedWorld`]: the built zones, zone text, and zone handlers for serving.
+//! - `anchor`: [`TrustAnchor`] in the formats delv, unbound and hickory want.
+//! - `handler`: the request-handler wrapper (routing, hickory workarounds, fault hook, log).
+//! - `server`: [`serve`].
+//! - `log`: [`QueryLog`].
+
+mod anchor;
+mod error;
+mod handler;
+mod log;
+mod record;
+mod server;
+mod sign;
+mod world;
+mod zone;
+
+#[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
+mod interop_tests;
+
+pub use anchor::TrustAnchor;
+pub use error::{DnsError, RecordLineError};
+pub use handler::{Disposition, QueryView, ResponseStage};
+pub use log::{QueryEntry, QueryLog};
+pub use record::parse_record_line;
+pub use server::serve;
+pub use world::SignedWorld;
+pub use zone::{WorldDnsSpec, ZoneSpec};

@@ -1,0 +1,410 @@
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::serialize::txt::{Parser, parse_ttl};
+
+use super::error::RecordLineError;
+use super::zone::{NS_HOST, normalise_origin};
+
+/// Check one record line in isolation, so that the scenario loader can point at file:line:col.
+///
+/// Accepts exactly what [`super::SignedWorld::build`] accepts for one line of a zone with this
+/// origin and default TTL (the world-level checks, such as data below a child zone, come later).
+pub fn parse_record_line(
+    origin: &str,
+    default_ttl: u32,
+    line: &str,
+) -> Result<(), RecordLineError> {
+    let origin = normalise_origin(origin)
+        .map_err(|m| RecordLineError::new(0, format!("invalid zone origin `{origin}`: {m}")))?;
+    parse_line(&origin, default_ttl, line).map(|_| ())
+}
+
+/// One parsed record line; the owner name is lowercased.
+#[derive(Debug)]
+pub(crate) struct ParsedRecord {
+    pub record: Record,
+}
+
+/// One token of a record line and its byte offset.
+#[derive(Debug, Clone, Copy)]
+struct Tok<'a> {
+    start: usize,
+    text: &'a str,
+}
+
+/// Parse one record line against `origin`.
+///
+/// hickory's zone-file parser decides what is valid; our own light tokenizer runs first, only
+/// to find the column of the offending token (hickory's errors carry no position).
+pub(crate) fn parse_line(
+    origin: &Name,
+    default_ttl: u32,
+    line: &str,
+) -> Result<ParsedRecord, RecordLineError> {
+    let toks = lex(line)?;
+    let Some(first) = toks.first() else {
+        return Err(RecordLineError::new(0, "empty record"));
+    };
+    if first.text.starts_with('$') {
+        return Err(RecordLineError::new(
+            first.start,
+            "directives ($ORIGIN, $TTL, $INCLUDE) are not allowed: one record per entry",
+        ));
+    }
+    let owner = if first.text == "@" {
+        origin.clone()
+    } else {
+        Name::parse(first.text, Some(origin))
+            .map_err(|e| {
+                RecordLineError::new(first.start, format!("invalid owner `{}`: {e}", first.text))
+            })?
+            .to_lowercase()
+    };
+    if !origin.zone_of(&owner) {
+        return Err(RecordLineError::new(
+            first.start,
+            format!("owner `{owner}` is outside the zone `{origin}`"),
+        ));
+    }
+
+    // [TTL] [class] TYPE in either order, as RFC 1035 §5.1 allows.
+    let mut type_at = None;
+    for (i, t) in toks.iter().enumerate().skip(1) {
+        if parse_ttl(t.text).is_ok() {
+            continue;
+        }
+        let upper = t.text.to_ascii_uppercase();
+        if let Ok(class) = DNSClass::from_str(&upper) {
+            if class != DNSClass::IN {
+                return Err(RecordLineError::new(
+                    t.start,
+                    format!("class {class} is not supported (only IN)"),
+                ));
+            }
+            continue;
+        }
+        match RecordType::from_str(&upper) {
+            Ok(rtype) => {
+                type_at = Some((i, rtype));
+                break;
+            }
+            Err(_) => {
+                return Err(RecordLineError::new(
+                    t.start,
+                    format!("unknown record type `{}`", t.text),
+                ));
+            }
+        }
+    }
+    let Some((type_index, rtype)) = type_at else {
+        return Err(RecordLineError::new(line.len(), "missing record type"));
+    };
+    let type_col = toks[type_index].start;
+    check_type_allowed(rtype, &owner, origin).map_err(|m| RecordLineError::new(type_col, m))?;
+    let rdata = &toks[type_index + 1..];
+    check_rdata(rtype, rdata, origin, line.len())?;
+
+    let body = line.trim_start();
+    let text = format!("$ORIGIN {origin}\n$TTL {default_ttl}\n{body}\n");
+    let rdata_col = rdata.first().map_or(line.len(), |t| t.start);
+    let (_, rrsets) = Parser::new(text, None, Some(origin.clone()))
+        .parse()
+        .map_err(|e| RecordLineError::new(rdata_col, format!("invalid {rtype} data: {e}")))?;
+    let mut records: Vec<Record> = rrsets
+        .into_values()
+        .flat_map(|rrset| rrset.records_without_rrsigs().cloned().collect::<Vec<_>>())
+        .collect();
+    if records.len() != 1 {
+        return Err(RecordLineError::new(
+            0,
+            format!("expected one record, found {}", records.len()),
+        ));
+    }
+    let mut record = records.remove(0);
+    record.name = record.name.to_lowercase();
+    if record.record_type() != rtype || record.name != owner {
+        return Err(RecordLineError::new(
+            0,
+            format!(
+                "expected one `{owner} {rtype}` record, found `{} {}`",
+                record.name,
+                record.record_type()
+            ),
+        ));
+    }
+    Ok(ParsedRecord { record })
+}
+
+/// Types the zone builder generates itself, and pseudo-types that are no zone data.
+fn check_type_allowed(rtype: RecordType, owner: &Name, origin: &Name) -> Result<(), String> {
+    match rtype {
+        RecordType::SOA => Err("SOA is generated for every zone; do not declare it".into()),
+        RecordType::DNSKEY
+        | RecordType::RRSIG
+        | RecordType::NSEC
+        | RecordType::NSEC3
+        | RecordType::NSEC3PARAM
+        | RecordType::DS
+        | RecordType::CDS
+        | RecordType::CDNSKEY
+        | RecordType::KEY
+        | RecordType::SIG => Err(format!(
+            "{rtype} records are generated by the signer; do not declare them"
+        )),
+        RecordType::ANY
+        | RecordType::AXFR
+        | RecordType::IXFR
+        | RecordType::OPT
+        | RecordType::TSIG
+        | RecordType::NULL => Err(format!("{rtype} is not a zone data type")),
+        RecordType::NS if owner == origin => Err(format!(
+            "the apex NS set is generated (`{NS_HOST}`); do not declare it"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Field-level checks for the types scenarios use most, for precise columns.
+fn check_rdata(
+    rtype: RecordType,
+    rdata: &[Tok<'_>],
+    origin: &Name,
+    end: usize,
+) -> Result<(), RecordLineError> {
+    match rtype {
+        RecordType::A => {
+            arity(rdata, end, &["an IPv4 address"])?;
+            parse_field::<Ipv4Addr>(&rdata[0], "an IPv4 address")
+        }
+        RecordType::AAAA => {
+            arity(rdata, end, &["an IPv6 address"])?;
+            parse_field::<Ipv6Addr>(&rdata[0], "an IPv6 address")
+        }
+        RecordType::MX => {
+            arity(rdata, end, &["a preference (0-65535)", "an exchange name"])?;
+            parse_field::<u16>(&rdata[0], "a preference (0-65535)")?;
+            name_field(&rdata[1], origin)
+        }
+        RecordType::CNAME | RecordType::NS | RecordType::PTR => {
+            arity(rdata, end, &["a domain name"])?;
+            name_field(&rdata[0], origin)
+        }
+        RecordType::TLSA => {
+            // RFC 6698 §2.2: usage selector matching-type, then the data as hex (may be split).
+            let fields = ["a usage (0-255)", "a selector (0-255)", "a matching type (0-255)"];
+            for (i, what) in fields.iter().enumerate() {
+                let Some(t) = rdata.get(i) else {
+                    return Err(RecordLineError::new(end, format!("missing {what}")));
+                };
+                parse_field::<u8>(t, what)?;
+            }
+            let data = &rdata[3..];
+            let Some(first) = data.first() else {
+                return Err(RecordLineError::new(
+                    end,
+                    "missing certificate association data (hex)",
+                ));
+            };
+            if let Some(bad) = data
+                .iter()
+                .find(|t| !t.text.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(RecordLineError::new(
+                    bad.start,
+                    format!("`{}` is not hex", bad.text),
+                ));
+            }
+            let digits: usize = data.iter().map(|t| t.text.len()).sum();
+            if digits % 2 != 0 {
+                return Err(RecordLineError::new(
+                    first.start,
+                    "certificate association data has an odd number of hex digits",
+                ));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn arity(rdata: &[Tok<'_>], end: usize, fields: &[&str]) -> Result<(), RecordLineError> {
+    if let Some(missing) = fields.get(rdata.len()) {
+        return Err(RecordLineError::new(end, format!("missing {missing}")));
+    }
+    if let Some(extra) = rdata.get(fields.len()) {
+        return Err(RecordLineError::new(
+            extra.start,
+            format!("unexpected `{}`", extra.text),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_field<T: FromStr>(t: &Tok<'_>, what: &str) -> Result<(), RecordLineError> {
+    t.text
+        .parse::<T>()
+        .map(|_| ())
+        .map_err(|_| RecordLineError::new(t.start, format!("`{}` is not {what}", t.text)))
+}
+
+fn name_field(t: &Tok<'_>, origin: &Name) -> Result<(), RecordLineError> {
+    Name::parse(t.text, Some(origin))
+        .map(|_| ())
+        .map_err(|e| RecordLineError::new(t.start, format!("`{}` is not a domain name: {e}", t.text)))
+}
+
+/// Split a line into tokens (RFC 1035 §5.1: blanks separate, `;` starts a comment, quotes
+/// group, parentheses only continue lines), keeping byte offsets.
+fn lex(line: &str) -> Result<Vec<Tok<'_>>, RecordLineError> {
+    let bytes = line.as_bytes();
+    let len = bytes.len();
+    let mut toks = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < len {
+        match bytes[i] {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b';' => {
+                while i < len && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' => {
+                open.push(i);
+                i += 1;
+            }
+            b')' => {
+                if open.pop().is_none() {
+                    return Err(RecordLineError::new(i, "`)` without `(`"));
+                }
+                i += 1;
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                loop {
+                    if i >= len {
+                        return Err(RecordLineError::new(start, "unterminated quoted string"));
+                    }
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                let i_end = i.min(len);
+                toks.push(Tok {
+                    start,
+                    text: &line[start..i_end],
+                });
+                i = i_end;
+            }
+            _ => {
+                let start = i;
+                while i < len
+                    && !matches!(
+                        bytes[i],
+                        b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"'
+                    )
+                {
+                    // An escape takes the next byte with it (RFC 1035 §5.1 `\X`).
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                // Token ends at an ASCII delimiter or the end, so this is a char boundary.
+                let i_end = i.min(len);
+                let i_end = (i_end..=len)
+                    .find(|&k| line.is_char_boundary(k))
+                    .unwrap_or(len);
+                toks.push(Tok {
+                    start,
+                    text: &line[start..i_end],
+                });
+                i = i_end;
+            }
+        }
+    }
+    if let Some(&at) = open.last() {
+        return Err(RecordLineError::new(at, "`(` without `)`"));
+    }
+    Ok(toks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(line: &str) -> (usize, String) {
+        let e = parse_record_line("example.test", 300, line).unwrap_err();
+        (e.column, e.message)
+    }
+
+    #[test]
+    fn accepts_common_records() {
+        for line in [
+            "@ MX 10 mx1",
+            "mx1 300 A 192.0.2.10",
+            "mx1 IN 300 AAAA 2001:db8::10",
+            "_25._tcp.mx1 TLSA 3 1 1 00",
+            "_25._tcp.mx1 TLSA 3 1 1 ABCD ef01",
+            "www CNAME mx1",
+            "mx2.example.test. A 192.0.2.20 ; comment",
+            "txt TXT \"v=spf1 -all\"",
+            "sub NS ns.elsewhere.test.",
+            "*.wild A 192.0.2.30",
+            "  mx3 A 192.0.2.40",
+        ] {
+            parse_record_line("example.test.", 300, line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+    }
+
+    #[test]
+    fn parsed_record_has_lowercase_owner_and_ttl() {
+        let origin = normalise_origin("example.test").unwrap();
+        let r = parse_line(&origin, 300, "MX1 A 192.0.2.10").unwrap().record;
+        assert_eq!(r.name.to_string(), "mx1.example.test.");
+        assert_eq!(r.ttl, 300);
+        let r = parse_line(&origin, 300, "mx1 60 A 192.0.2.10").unwrap().record;
+        assert_eq!(r.ttl, 60);
+    }
+
+    #[test]
+    fn rejects_garbage_with_columns() {
+        assert_eq!(col("mx1 A 192.0.2.300").0, 6);
+        assert_eq!(col("mx1 FOO 192.0.2.1").0, 4);
+        assert_eq!(col("@ MX ten mx1").0, 5);
+        assert_eq!(col("@ MX 10").0, 7);
+        assert_eq!(col("@ MX 10 mx1 extra").0, 12);
+        assert_eq!(col("_25._tcp.mx1 TLSA 3 1 1 XYZ").0, 24);
+        assert_eq!(col("_25._tcp.mx1 TLSA 3 1 300 AB").0, 22);
+        assert_eq!(col("_25._tcp.mx1 TLSA 3 1 1 ABC").0, 24);
+        assert_eq!(col("mx1 CH A 192.0.2.1").0, 4);
+        assert_eq!(col("mx1").0, 3);
+        assert_eq!(col("").0, 0);
+        assert_eq!(col("$INCLUDE /etc/passwd").0, 0);
+        assert_eq!(col("txt TXT \"open").0, 8);
+        assert_eq!(col("mx1 A ( 192.0.2.1").0, 6);
+        let (c, m) = col("www.example.org. A 192.0.2.1");
+        assert_eq!(c, 0);
+        assert!(m.contains("outside"), "{m}");
+        let (c, m) = col("@ SOA ns hostmaster 1 2 3 4 5");
+        assert_eq!(c, 2);
+        assert!(m.contains("generated"), "{m}");
+        let (c, m) = col("@ NS ns.other.");
+        assert_eq!(c, 2);
+        assert!(m.contains("apex"), "{m}");
+        assert_eq!(col("sub DS 1 15 2 AB").0, 4);
+        // Two records in one entry.
+        assert!(col("a TXT x\nb TXT y").1.contains("one record"));
+    }
+
+    #[test]
+    fn bad_origin_is_reported() {
+        let e = parse_record_line("a..b", 300, "@ A 192.0.2.1").unwrap_err();
+        assert_eq!(e.column, 0);
+    }
+}

@@ -1,0 +1,37 @@
+//! # danesim: an offline simulation harness for DANE-protected SMTP (RFC 7672)
+//!
+//! A scenario file describes a small world: certificates, DNSSEC-signed zones under
+//! `test.`, and SMTP endpoints with scripted behaviours. danesim builds that world in
+//! process, lets a sender under test deliver one message into it, and judges the
+//! outcome against the scenario's expectation and against invariants that the
+//! receiving side can witness.
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`scenario`] | the TOML format, loading with file:line:col errors, the checked model |
+//! | [`vocab`] | the outcome vocabulary: AUTH, TLS, OPP, DEFER, BOUNCE, SKIP-*, invariants |
+//! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
+//! | [`dns`] | zone assembly, DNSSEC signing with a fixed clock, the authoritative server, query log |
+//! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, the attacker relay, transcripts |
+//! | [`world`] | builds and runs one world: binds loopback, wires dns + smtp + pki, the address map |
+//! | [`sender`] | senders under test: the reference RFC 7672 sender and its decision trace |
+//! | [`outcome`] | observations, verdicts, the snapshot form, the redaction table, report lines |
+//! | [`runner`] | one scenario × one sender, start to finish |
+//!
+//! Layers stay apart: `dns` and `smtp` know nothing of each other, `pki` depends on
+//! nothing here, `world` assembles them, and `outcome` judges from what was recorded.
+//! A DANE failure is outcome data; a Rust error means bad input or a harness fault.
+
+#![forbid(unsafe_code)]
+
+pub mod dns;
+pub mod outcome;
+pub mod pki;
+pub mod runner;
+pub mod scenario;
+pub mod sender;
+pub mod smtp;
+pub mod vocab;
+pub mod world;

@@ -1,0 +1,45 @@
+//! The impartial witness: what the endpoints, the attacker relays and the DNS server
+//! recorded. Verdicts and snapshots are made from this, never from the sender's word alone.
+
+use crate::dns::QueryEntry;
+use crate::smtp::Transcript;
+use crate::world::World;
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Observations {
+    pub endpoints: Vec<EndpointObservation>,
+    /// Every query the authoritative server saw, in arrival order (not snapshotted as is:
+    /// validators may fetch keys in varying order; see `record`).
+    #[serde(skip)]
+    pub queries: Vec<QueryEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointObservation {
+    pub address: String,
+    pub host: String,
+    pub behaviour: String,
+    pub connections: Vec<Transcript>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attacker: Vec<String>,
+}
+
+/// How long to wait for endpoints to finish connections the sender has already left.
+const SETTLE: Duration = Duration::from_secs(5);
+
+pub async fn observe(world: &World) -> Observations {
+    let mut endpoints = Vec::new();
+    for e in &world.endpoints {
+        e.transcripts.settle(SETTLE).await;
+        endpoints.push(EndpointObservation {
+            address: e.decl.address.to_string(),
+            host: e.decl.host.clone(),
+            behaviour: format!("{:?}", e.decl.behaviour),
+            connections: e.transcripts.transcripts(),
+            attacker: e.attacker.as_ref().map(|a| a.events()).unwrap_or_default(),
+        });
+    }
+    Observations { endpoints, queries: world.queries.entries() }
+}

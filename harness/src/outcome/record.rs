@@ -1,0 +1,67 @@
+//! The outcome of one scenario × one sender: what snapshots hold and `--format json` prints.
+//! Field order is fixed and every collection is ordered, so the same run gives the same bytes.
+
+use super::observe::{EndpointObservation, Observations};
+use super::redact::Redactions;
+use super::verdict::Verdict;
+use crate::sender::{HostReport, Note, SenderReport, TraceStep};
+use crate::vocab::ResultCode;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub scenario: String,
+    pub sender: String,
+    pub covers: Vec<String>,
+    pub verdict: Verdict,
+    pub expected: Vec<ResultCode>,
+    pub result: ResultCode,
+    pub via: Option<String>,
+    pub status: String,
+    pub hosts: Vec<HostReport>,
+    pub notes: Vec<Note>,
+    pub witness: Witness,
+    pub trace: Vec<TraceStep>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Witness {
+    pub endpoints: Vec<EndpointObservation>,
+    /// Distinct (name, type) pairs the authoritative server was asked, sorted. Arrival order
+    /// and repeat counts depend on the validator's key fetching and are left out.
+    pub dns_queries: Vec<String>,
+}
+
+impl Outcome {
+    pub fn new(
+        scenario: &crate::scenario::Scenario,
+        sender: &str,
+        report: SenderReport,
+        obs: Observations,
+        verdict: Verdict,
+    ) -> Outcome {
+        let dns_queries: BTreeSet<String> = obs.queries.iter().map(|q| format!("{} {}", q.qname, q.qtype)).collect();
+        Outcome {
+            scenario: scenario.id.clone(),
+            sender: sender.to_string(),
+            covers: scenario.covers.clone(),
+            verdict,
+            expected: scenario.expect.results.clone(),
+            result: report.result,
+            via: report.via,
+            status: report.status,
+            hosts: report.hosts,
+            notes: report.notes,
+            witness: Witness { endpoints: obs.endpoints, dns_queries: dns_queries.into_iter().collect() },
+            trace: report.trace,
+        }
+    }
+
+    /// The snapshot form: JSON value with the redaction table applied.
+    pub fn redacted(&self, r: &Redactions) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("Outcome holds only strings, numbers, lists and maps");
+        r.apply(&mut v);
+        v
+    }
+}

@@ -1,0 +1,130 @@
+//! The raw scenario file, exactly as TOML gives it.
+//!
+//! Nothing here is checked beyond its TOML type: `load` turns it into the checked
+//! model (`model.rs`). Fields that later checks complain about keep their
+//! `Spanned` wrapper so the complaint can point at file:line:col.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub id: Spanned<String>,
+    pub title: String,
+    /// Catalogue ids from CONFORMANCE.md that this scenario encodes.
+    #[serde(default)]
+    pub covers: Vec<Spanned<String>>,
+    /// The short "what this teaches" text.
+    pub teaches: String,
+    /// RFC references ("RFC 7672 §3.2").
+    #[serde(default)]
+    pub refs: Vec<String>,
+    /// The world clock (RFC 3339). Certificate validity is relative to it, and
+    /// the reference sender judges dates with it.
+    pub clock: Option<Spanned<String>>,
+    #[serde(default)]
+    pub message: RawMessage,
+    #[serde(default)]
+    pub cert: Vec<RawCert>,
+    #[serde(default)]
+    pub zone: Vec<RawZone>,
+    #[serde(default)]
+    pub endpoint: Vec<RawEndpoint>,
+    pub expect: RawExpect,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMessage {
+    pub from: Option<Spanned<String>>,
+    pub to: Option<Spanned<String>>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCert {
+    pub name: Spanned<String>,
+    /// "ed25519:<any label>" or "p256:<fixture number>".
+    pub key: Spanned<String>,
+    /// Name of the issuing certificate; absent means self-signed.
+    pub issuer: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ca: bool,
+    pub path_len: Option<u8>,
+    pub cn: Option<String>,
+    #[serde(default)]
+    pub sans: Vec<String>,
+    /// RFC 3339 time, or an offset from the world clock such as "-30d" or "+365d".
+    pub not_before: Option<Spanned<String>>,
+    pub not_after: Option<Spanned<String>>,
+    /// Name constraints (permitted DNS subtrees), CA certificates only.
+    #[serde(default)]
+    pub permitted_dns: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZone {
+    pub origin: Spanned<String>,
+    /// Unsigned zones are insecure delegations (no DS in the parent).
+    #[serde(default = "yes")]
+    pub signed: bool,
+    pub ttl: Option<u32>,
+    /// One RFC 1035 record per string. TLSA data may be `{cert:NAME}`.
+    #[serde(default)]
+    pub records: Vec<Spanned<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// The address the zones publish for this host (e.g. 192.0.2.10).
+    pub address: Spanned<String>,
+    /// The host name it greets with.
+    pub host: String,
+    /// Leaf certificate name; the served chain is the leaf and its issuers.
+    pub cert: Option<Spanned<String>>,
+    /// Explicit served chain (leaf first), overriding the default.
+    pub chain: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub behaviour: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// One outcome code, or a list of alternatives where the RFC says MAY.
+    pub result: Spanned<OneOrMany>,
+    /// The host expected to accept the message.
+    pub via: Option<Spanned<String>>,
+    /// Per-host outcome codes (SKIP-pre, SKIP-ehlo, SKIP-tls, AUTH, TLS, OPP, UNUSED).
+    #[serde(default)]
+    pub hosts: std::collections::BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub invariants: Vec<Spanned<String>>,
+    /// Security notes the sender must raise (e.g. "downgrade-path").
+    #[serde(default)]
+    pub notes: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}

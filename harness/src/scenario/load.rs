@@ -1,0 +1,515 @@
+//! Parse, don't validate: the raw file is resolved into the checked model once,
+//! and every complaint points at file:line:col.
+
+use super::error::ScenarioError;
+use super::file::{RawCert, RawEndpoint, RawScenario, RawZone};
+use super::model::*;
+use crate::dns;
+use crate::pki::{CertSpec, KeyRef};
+use crate::vocab::{fqdn, HostCode, Invariant, ResultCode};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+use toml::Spanned;
+
+/// The default world clock. Fixed, so certificates are byte-identical every run.
+pub const DEFAULT_CLOCK: &str = "2026-06-01T00:00:00Z";
+pub const DEFAULT_FROM: &str = "sender@client.test";
+pub const DEFAULT_TO: &str = "user@example.test";
+pub const DEFAULT_BODY: &str = "From: sender@client.test\r\nTo: user@example.test\r\nSubject: danesim\r\n\r\nHello from danesim.\r\n";
+/// Short by default, so that timeline steps (later) can let caches expire quickly.
+pub const DEFAULT_TTL: u32 = 300;
+
+/// Every `*.toml` below `paths` (files are taken as they are), sorted, so runs list scenarios in one order.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut out = BTreeSet::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|source| ScenarioError::Read {
+            path: p.display().to_string(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.insert(p.clone());
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ScenarioError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    for entry in rd {
+        let entry = entry.map_err(|source| ScenarioError::Read {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let p = entry.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "toml") {
+            out.insert(p);
+        }
+    }
+    Ok(())
+}
+
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    load_str(path, &source)
+}
+
+pub fn load_str(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
+    let raw: RawScenario = toml::from_str(source).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let msg = e.message().to_string();
+        let help = if msg.contains("unknown field") {
+            Some("see scenarios/README.md for the keys each table takes".to_string())
+        } else {
+            None
+        };
+        ScenarioError::at(path, source, span, msg.clone(), "here", help)
+    })?;
+    Loader { path, source }.resolve(raw)
+}
+
+struct Loader<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Loader<'_> {
+    fn err(&self, span: Range<usize>, msg: impl Into<String>, label: &str, help: Option<String>) -> ScenarioError {
+        ScenarioError::at(self.path, self.source, span, msg, label, help)
+    }
+
+    /// The span of a string's content, without its opening quote, so columns land on the text.
+    fn inner(&self, s: &Spanned<String>) -> Range<usize> {
+        let sp = s.span();
+        let quote = match self.source.get(sp.start..sp.start + 3) {
+            Some("\"\"\"") | Some("'''") => 3,
+            _ => 1,
+        };
+        let start = (sp.start + quote).min(sp.end);
+        start..sp.end.saturating_sub(quote).max(start)
+    }
+
+    fn resolve(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+        let id = raw.id.get_ref().clone();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(self.err(
+                raw.id.span(),
+                "scenario id must be lowercase letters, digits and '-'",
+                "bad id",
+                None,
+            ));
+        }
+        let mut covers = Vec::new();
+        for c in &raw.covers {
+            if !is_catalogue_id(c.get_ref()) {
+                return Err(self.err(
+                    c.span(),
+                    format!("`{}` is not a catalogue id", c.get_ref()),
+                    "expected an id like EE-06 or TLSA-L-02",
+                    Some("ids come from ../shared/CONFORMANCE.md".into()),
+                ));
+            }
+            covers.push(c.get_ref().clone());
+        }
+        let clock = match &raw.clock {
+            None => OffsetDateTime::parse(DEFAULT_CLOCK, &Rfc3339).expect("DEFAULT_CLOCK is valid RFC 3339"),
+            Some(c) => OffsetDateTime::parse(c.get_ref(), &Rfc3339).map_err(|e| {
+                self.err(c.span(), format!("clock is not an RFC 3339 time: {e}"), "here", Some("e.g. clock = \"2026-06-01T00:00:00Z\"".into()))
+            })?,
+        };
+        let message = self.message(&raw)?;
+        let certs = self.certs(&raw.cert, clock)?;
+        let cert_names: BTreeMap<String, &CertSpec> = certs.iter().map(|c| (c.name.clone(), c)).collect();
+        let zones = self.zones(&raw.zone, &cert_names)?;
+        let endpoints = self.endpoints(&raw.endpoint, &cert_names)?;
+        let expect = self.expect(&raw)?;
+        Ok(Scenario {
+            path: self.path.to_path_buf(),
+            id,
+            title: raw.title,
+            covers,
+            teaches: raw.teaches.trim().to_string(),
+            refs: raw.refs,
+            clock,
+            message,
+            certs,
+            zones,
+            endpoints,
+            expect,
+        })
+    }
+
+    fn message(&self, raw: &RawScenario) -> Result<Message, ScenarioError> {
+        let from = raw.message.from.as_ref().map_or(DEFAULT_FROM.to_string(), |s| s.get_ref().clone());
+        let (to, to_span) = match &raw.message.to {
+            Some(s) => (s.get_ref().clone(), s.span()),
+            None => (DEFAULT_TO.to_string(), 0..0),
+        };
+        let Some((_, domain)) = to.rsplit_once('@').filter(|(l, d)| !l.is_empty() && !d.is_empty()) else {
+            return Err(self.err(to_span, format!("`{to}` is not an address (local@domain)"), "here", None));
+        };
+        let body = raw.message.body.clone().unwrap_or_else(|| DEFAULT_BODY.to_string());
+        Ok(Message {
+            from,
+            domain: fqdn(domain),
+            to,
+            body: body.into_bytes(),
+        })
+    }
+
+    fn time(&self, v: &Option<Spanned<String>>, clock: OffsetDateTime, default: Duration) -> Result<OffsetDateTime, ScenarioError> {
+        let Some(s) = v else {
+            return Ok(clock + default);
+        };
+        parse_time(s.get_ref(), clock).map_err(|m| {
+            self.err(
+                self.inner(s),
+                m,
+                "here",
+                Some("write an RFC 3339 time or an offset from the clock: \"-30d\", \"+365d\", \"+12h\"".into()),
+            )
+        })
+    }
+
+    fn certs(&self, raw: &[RawCert], clock: OffsetDateTime) -> Result<Vec<CertSpec>, ScenarioError> {
+        let mut seen = BTreeSet::new();
+        let names: BTreeSet<&str> = raw.iter().map(|c| c.name.get_ref().as_str()).collect();
+        let mut out = Vec::new();
+        for c in raw {
+            let name = c.name.get_ref();
+            if !seen.insert(name.as_str()) {
+                return Err(self.err(c.name.span(), format!("certificate `{name}` is declared twice"), "second declaration", None));
+            }
+            let key = KeyRef::parse(c.key.get_ref()).map_err(|e| {
+                self.err(
+                    self.inner(&c.key),
+                    format!("bad key `{}`: {e}", c.key.get_ref()),
+                    "here",
+                    Some("keys are \"ed25519:<any label>\" (derived from fixtures/keys/ed25519-master.seed) or \"p256:1\"..\"p256:4\"".into()),
+                )
+            })?;
+            if let Some(iss) = &c.issuer {
+                if !names.contains(iss.get_ref().as_str()) {
+                    return Err(self.unknown_cert(iss, &names));
+                }
+                if iss.get_ref() == name {
+                    return Err(self.err(iss.span(), "a certificate cannot name itself as issuer; omit `issuer` for self-signed", "here", None));
+                }
+                let issuer_is_ca = raw.iter().any(|o| o.name.get_ref() == iss.get_ref() && o.ca);
+                if !issuer_is_ca {
+                    return Err(self.err(
+                        iss.span(),
+                        format!("issuer `{}` is not a CA", iss.get_ref()),
+                        "here",
+                        Some("set `ca = true` on the issuing certificate".into()),
+                    ));
+                }
+            }
+            let not_before = self.time(&c.not_before, clock, Duration::days(-30))?;
+            let not_after = self.time(&c.not_after, clock, Duration::days(365))?;
+            out.push(CertSpec {
+                name: name.clone(),
+                key,
+                issuer: c.issuer.as_ref().map(|i| i.get_ref().clone()),
+                ca: c.ca,
+                path_len: c.path_len,
+                common_name: c.cn.clone(),
+                sans: c.sans.clone(),
+                not_before,
+                not_after,
+                permitted_dns: c.permitted_dns.clone(),
+            });
+        }
+        // Issuer chains must end in a self-signed root (RFC 5280 §6.1); a cycle never does.
+        for c in raw {
+            let mut cur = c;
+            let mut steps = 0;
+            while let Some(iss) = &cur.issuer {
+                steps += 1;
+                if steps > raw.len() {
+                    return Err(self.err(c.name.span(), format!("issuer chain of `{}` is a cycle", c.name.get_ref()), "here", None));
+                }
+                cur = raw.iter().find(|o| o.name.get_ref() == iss.get_ref()).expect("issuer names were checked above");
+            }
+        }
+        Ok(out)
+    }
+
+    fn unknown_cert(&self, s: &Spanned<String>, names: &BTreeSet<&str>) -> ScenarioError {
+        self.err(
+            self.inner(s),
+            format!("unknown certificate `{}`", s.get_ref()),
+            "not declared in any [[cert]]",
+            Some(format!("declared certificates: {}", list(names.iter().copied()))),
+        )
+    }
+
+    fn zones(&self, raw: &[RawZone], certs: &BTreeMap<String, &CertSpec>) -> Result<Vec<ZoneDecl>, ScenarioError> {
+        let mut out: Vec<ZoneDecl> = Vec::new();
+        for z in raw {
+            let origin = fqdn(z.origin.get_ref());
+            if origin != "test." && !origin.ends_with(".test.") {
+                return Err(self.err(
+                    self.inner(&z.origin),
+                    format!("zone `{origin}` is outside `test.`"),
+                    "here",
+                    Some("every world is rooted at the signed zone `test.` (RFC 6761 reserves .test)".into()),
+                ));
+            }
+            if out.iter().any(|o| o.origin == origin) {
+                return Err(self.err(z.origin.span(), format!("zone `{origin}` is declared twice"), "here", None));
+            }
+            let ttl = z.ttl.unwrap_or(DEFAULT_TTL);
+            let mut records = Vec::new();
+            for r in &z.records {
+                records.push(self.record(&origin, ttl, r, certs)?);
+            }
+            out.push(ZoneDecl { origin, signed: z.signed, ttl, records });
+        }
+        if !out.iter().any(|z| z.origin == "test.") {
+            out.insert(
+                0,
+                ZoneDecl {
+                    origin: "test.".into(),
+                    signed: true,
+                    ttl: DEFAULT_TTL,
+                    records: Vec::new(),
+                },
+            );
+        } else if let Some(i) = out.iter().position(|z| z.origin == "test.") {
+            let t = out.remove(i);
+            if !t.signed {
+                let z = raw.iter().find(|z| fqdn(z.origin.get_ref()) == "test.").expect("test. was declared");
+                return Err(self.err(z.origin.span(), "`test.` holds the trust anchor and must be signed", "here", None));
+            }
+            out.insert(0, t);
+        }
+        Ok(out)
+    }
+
+    fn record(&self, origin: &str, ttl: u32, r: &Spanned<String>, certs: &BTreeMap<String, &CertSpec>) -> Result<RecordDecl, ScenarioError> {
+        let text = r.get_ref();
+        let base = self.inner(r).start;
+        let mut cert_ref = None;
+        let mut check_line = text.clone();
+        if let Some(open) = text.find("{cert:") {
+            let Some(close_rel) = text[open..].find('}') else {
+                return Err(self.err(base + open..base + text.len(), "unterminated `{cert:NAME}`", "here", None));
+            };
+            let close = open + close_rel;
+            let name = text[open + 6..close].trim().to_string();
+            let ph = open..close + 1;
+            if !certs.contains_key(&name) {
+                let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
+                return Err(self.err(
+                    base + open..base + close + 1,
+                    format!("unknown certificate `{name}`"),
+                    "not declared in any [[cert]]",
+                    Some(format!("declared certificates: {}", list(names.into_iter()))),
+                ));
+            }
+            // The placeholder stands for the data of a TLSA record: read its parameters.
+            let tokens: Vec<&str> = text[..open].split_whitespace().collect();
+            let n = tokens.len();
+            let params = (n >= 4 && tokens[n - 4].eq_ignore_ascii_case("TLSA"))
+                .then(|| (tokens[n - 3].parse::<u8>(), tokens[n - 2].parse::<u8>(), tokens[n - 1].parse::<u8>()));
+            let Some((Ok(usage), Ok(selector), Ok(matching))) = params else {
+                return Err(self.err(
+                    base + open..base + close + 1,
+                    "`{cert:NAME}` must be the data of a TLSA record",
+                    "here",
+                    Some("write e.g. \"_25._tcp.mx1 TLSA 3 1 1 {cert:mx1}\"".into()),
+                ));
+            };
+            // Check the syntax with stand-in data; the real hash is computed once the certificate exists.
+            check_line.replace_range(ph.clone(), "00");
+            cert_ref = Some(CertRef {
+                cert: name,
+                usage,
+                selector,
+                matching,
+                placeholder: ph,
+            });
+        }
+        dns::parse_record_line(origin, ttl, &check_line).map_err(|e| {
+            let col = e.column.min(text.len());
+            let end = text[col..].find(char::is_whitespace).map_or(text.len(), |i| col + i).max(col + 1).min(text.len());
+            self.err(
+                base + col..base + end,
+                format!("bad record in zone {origin}: {}", e.message),
+                "here",
+                Some("one RFC 1035 record per string: \"owner [ttl] TYPE rdata\", names relative to the zone".into()),
+            )
+        })?;
+        Ok(RecordDecl {
+            template: text.clone(),
+            span: self.inner(r),
+            cert_ref,
+        })
+    }
+
+    fn endpoints(&self, raw: &[RawEndpoint], certs: &BTreeMap<String, &CertSpec>) -> Result<Vec<EndpointDecl>, ScenarioError> {
+        let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
+        let mut out: Vec<EndpointDecl> = Vec::new();
+        for e in raw {
+            let address: IpAddr = e.address.get_ref().parse().map_err(|_| {
+                self.err(self.inner(&e.address), format!("`{}` is not an IP address", e.address.get_ref()), "here", None)
+            })?;
+            if address.is_loopback() || address.is_unspecified() {
+                return Err(self.err(
+                    self.inner(&e.address),
+                    "endpoint addresses are world addresses, not loopback",
+                    "here",
+                    Some("use documentation addresses such as 192.0.2.10 or 2001:db8::10; the harness maps them to loopback".into()),
+                ));
+            }
+            if out.iter().any(|o| o.address == address) {
+                return Err(self.err(e.address.span(), format!("two endpoints at {address}"), "here", None));
+            }
+            let chain = match (&e.chain, &e.cert) {
+                (Some(_), Some(c)) => {
+                    return Err(self.err(c.span(), "give either `cert` or `chain`, not both", "here", None));
+                }
+                (Some(chain), None) => {
+                    let mut v = Vec::new();
+                    for c in chain {
+                        if !certs.contains_key(c.get_ref()) {
+                            return Err(self.unknown_cert(c, &names));
+                        }
+                        v.push(c.get_ref().clone());
+                    }
+                    v
+                }
+                (None, Some(c)) => {
+                    if !certs.contains_key(c.get_ref()) {
+                        return Err(self.unknown_cert(c, &names));
+                    }
+                    // RFC 7672 §3.1.2: a DANE-TA server must include its trust anchor, so by
+                    // default the whole chain up to the self-signed root is served.
+                    let mut v = vec![c.get_ref().clone()];
+                    let mut cur = certs[c.get_ref()];
+                    while let Some(iss) = &cur.issuer {
+                        v.push(iss.clone());
+                        cur = certs[iss];
+                    }
+                    v
+                }
+                (None, None) => Vec::new(),
+            };
+            let behaviour = match &e.behaviour {
+                None => EndpointBehaviour::Normal,
+                Some(b) => EndpointBehaviour::parse(b.get_ref()).ok_or_else(|| {
+                    self.err(
+                        self.inner(b),
+                        format!("unknown behaviour `{}`", b.get_ref()),
+                        "here",
+                        Some(format!("known behaviours: {}", list(EndpointBehaviour::NAMES.into_iter()))),
+                    )
+                })?,
+            };
+            if chain.is_empty() && behaviour != EndpointBehaviour::NoStarttls {
+                return Err(self.err(
+                    e.address.span(),
+                    format!("endpoint {address} offers STARTTLS but has no certificate"),
+                    "here",
+                    Some("add `cert = \"NAME\"`, or `behaviour = \"no-starttls\"`".into()),
+                ));
+            }
+            out.push(EndpointDecl {
+                address,
+                host: fqdn(&e.host),
+                chain,
+                behaviour,
+            });
+        }
+        Ok(out)
+    }
+
+    fn expect(&self, raw: &RawScenario) -> Result<Expectation, ScenarioError> {
+        let e = &raw.expect;
+        let mut results = Vec::new();
+        for r in e.result.get_ref().items() {
+            let code = ResultCode::parse(r).ok_or_else(|| {
+                self.err(
+                    e.result.span(),
+                    format!("unknown result `{r}`"),
+                    "here",
+                    Some(format!("results: {}", list(ResultCode::ALL.iter().map(|c| c.as_str())))),
+                )
+            })?;
+            results.push(code);
+        }
+        if results.is_empty() {
+            return Err(self.err(e.result.span(), "expect.result lists no outcome", "here", None));
+        }
+        let mut hosts = BTreeMap::new();
+        for (h, code) in &e.hosts {
+            let c = HostCode::parse(code.get_ref()).ok_or_else(|| {
+                self.err(
+                    self.inner(code),
+                    format!("unknown host outcome `{}`", code.get_ref()),
+                    "here",
+                    Some(format!("host outcomes: {}", list(HostCode::ALL.iter().map(|c| c.as_str())))),
+                )
+            })?;
+            hosts.insert(fqdn(h), c);
+        }
+        let mut invariants = Vec::new();
+        for i in &e.invariants {
+            invariants.push(Invariant::parse(i.get_ref()).map_err(|m| self.err(self.inner(i), m, "here", None))?);
+        }
+        Ok(Expectation {
+            results,
+            via: e.via.as_ref().map(|v| fqdn(v.get_ref())),
+            hosts,
+            invariants,
+            notes: e.notes.iter().map(|n| n.get_ref().clone()).collect(),
+        })
+    }
+}
+
+/// An RFC 3339 time, or an offset such as "-30d", "+12h", "+90m" from the world clock.
+pub fn parse_time(s: &str, clock: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    let s = s.trim();
+    if let Some(sign) = s.chars().next().filter(|c| *c == '+' || *c == '-') {
+        let body = &s[1..];
+        let (num, unit) = body.split_at(body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len()));
+        let n: i64 = num.parse().map_err(|_| format!("`{s}` is not an offset"))?;
+        let d = match unit {
+            "d" => Duration::days(n),
+            "h" => Duration::hours(n),
+            "m" => Duration::minutes(n),
+            "s" => Duration::seconds(n),
+            _ => return Err(format!("`{s}`: unit must be d, h, m or s")),
+        };
+        return Ok(if sign == '+' { clock + d } else { clock - d });
+    }
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
+}
+
+/// Catalogue ids look like `EE-06`, `TLSA-L-02` or `MX-10`.
+fn is_catalogue_id(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 2
+        && parts.last().is_some_and(|n| n.len() == 2 && n.chars().all(|c| c.is_ascii_digit()))
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase()))
+}
+
+fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = it.collect();
+    if v.is_empty() { "(none)".into() } else { v.join(", ") }
+}

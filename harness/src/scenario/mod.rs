@@ -1,0 +1,13 @@
+//! Scenario files: the TOML format (`file`), loading with spanned errors
+//! (`load`, `error`) and the checked model everything else consumes (`model`).
+//!
+//! The format is documented for authors in `scenarios/README.md`.
+
+pub mod error;
+pub mod file;
+pub mod load;
+pub mod model;
+
+pub use error::ScenarioError;
+pub use load::{discover, load, load_str};
+pub use model::{CertRef, EndpointBehaviour, EndpointDecl, Expectation, Message, RecordDecl, Scenario, ZoneDecl};

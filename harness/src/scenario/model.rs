@@ -1,0 +1,125 @@
+//! The checked scenario model. Everything downstream (world, senders, verdicts)
+//! takes this, never the raw file: once a `Scenario` exists, every name in it
+//! refers to something declared and every value is in range.
+
+use crate::pki::{CertSpec, Tlsa};
+use crate::vocab::{HostCode, Invariant, ResultCode};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The path as given, for messages; never snapshotted.
+    pub path: PathBuf,
+    pub id: String,
+    pub title: String,
+    pub covers: Vec<String>,
+    pub teaches: String,
+    pub refs: Vec<String>,
+    /// The world clock: certificate validity and the reference sender's "now".
+    pub clock: OffsetDateTime,
+    pub message: Message,
+    pub certs: Vec<CertSpec>,
+    /// `test.` first, then the declared zones in declaration order.
+    pub zones: Vec<ZoneDecl>,
+    pub endpoints: Vec<EndpointDecl>,
+    pub expect: Expectation,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub from: String,
+    pub to: String,
+    /// The domain part of `to`: the next-hop domain of RFC 7672 §2.2.1.
+    pub domain: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ZoneDecl {
+    pub origin: String,
+    pub signed: bool,
+    pub ttl: u32,
+    pub records: Vec<RecordDecl>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordDecl {
+    /// The record as written, possibly with one `{cert:NAME}` placeholder.
+    pub template: String,
+    /// Where the text sits in the scenario file (for errors found later).
+    pub span: Range<usize>,
+    pub cert_ref: Option<CertRef>,
+}
+
+/// A TLSA record whose data the harness computes from a declared certificate.
+#[derive(Debug, Clone)]
+pub struct CertRef {
+    pub cert: String,
+    pub usage: u8,
+    pub selector: u8,
+    pub matching: u8,
+    /// Byte range of the `{cert:NAME}` placeholder inside `template`.
+    pub placeholder: Range<usize>,
+}
+
+impl RecordDecl {
+    /// The record line with the placeholder replaced by the computed TLSA data.
+    pub fn render(&self, lookup: impl Fn(&str) -> Option<Vec<u8>>) -> Result<String, String> {
+        let Some(r) = &self.cert_ref else {
+            return Ok(self.template.clone());
+        };
+        let der = lookup(&r.cert).ok_or_else(|| format!("certificate `{}` was not issued", r.cert))?;
+        let tlsa = Tlsa::compute(r.usage, r.selector, r.matching, &der).map_err(|e| e.to_string())?;
+        let hex = hex::encode_upper(&tlsa.data);
+        let mut line = self.template.clone();
+        line.replace_range(r.placeholder.clone(), &hex);
+        Ok(line)
+    }
+}
+
+/// How an endpoint behaves; one variant per behaviour (DESIGN.md "Endpoints").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointBehaviour {
+    Normal,
+    /// EHLO does not advertise STARTTLS.
+    NoStarttls,
+    /// An on-path attacker in front of a normal endpoint deletes STARTTLS (RFC 7672 §1.3).
+    StripStarttls,
+}
+
+impl EndpointBehaviour {
+    pub const NAMES: [&'static str; 3] = ["normal", "no-starttls", "strip-starttls"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "normal" => Some(Self::Normal),
+            "no-starttls" => Some(Self::NoStarttls),
+            "strip-starttls" => Some(Self::StripStarttls),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EndpointDecl {
+    pub address: IpAddr,
+    /// Host name (FQDN) the endpoint greets with.
+    pub host: String,
+    /// Served chain, leaf first; empty when the endpoint has no certificate.
+    pub chain: Vec<String>,
+    pub behaviour: EndpointBehaviour,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// Any of these results passes (alternatives where the RFC says MAY).
+    pub results: Vec<ResultCode>,
+    pub via: Option<String>,
+    pub hosts: BTreeMap<String, HostCode>,
+    pub invariants: Vec<Invariant>,
+    pub notes: Vec<String>,
+}

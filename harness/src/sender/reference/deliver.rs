@@ -1,0 +1,575 @@
+//! The RFC 7672 decision procedure for one message.
+//!
+//! MX lookup (§2.2.1) → for each MX host in preference order: address lookup, then
+//! TLSA only after secure address records (§2.2.2) → a per-host mode: DANE, mandatory
+//! TLS or opportunistic (§2.2) → STARTTLS with SNI (§8.1) → DANE-EE/DANE-TA checks
+//! (§3.1) → deliver, or skip to the next host; DEFER when no host took the message
+//! (§2.1.2), BOUNCE only on a permanent SMTP rejection or a domain that cannot receive mail.
+
+use super::dane::{danger::UncheckedVerifier, DaneOutcome, DaneVerifier};
+use super::lookup::{Answer, AnswerKind, DnssecState, RType, Rdata, Validator, ValidatorConfig};
+use super::smtp_client::{Reply, SmtpClient, StartTls};
+use super::trace::{rdata, state_name, Trace};
+use crate::pki::{Tlsa, Usability};
+use crate::scenario::Message;
+use crate::sender::{HostReport, Note, SenderReport};
+use crate::vocab::{fqdn, HostCode, ResultCode};
+use crate::world::Dialer;
+use rustls::client::danger::ServerCertVerifier;
+use rustls_pki_types::{ServerName, UnixTime};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a real sending MTA would know, and nothing more.
+#[derive(Debug, Clone)]
+pub struct SenderContext {
+    pub validator: ValidatorConfig,
+    pub dialer: Dialer,
+    /// The world clock, used for DANE-TA validity checks (RFC 7671 §5.2).
+    pub now: UnixTime,
+    /// The name this sender gives in EHLO.
+    pub helo: String,
+    /// Limit for each connect and each SMTP reply.
+    pub timeout: Duration,
+}
+
+/// How a host must be treated once its TLSA lookup is done (RFC 7672 §2.2).
+#[derive(Debug, Clone)]
+enum Mode {
+    /// A secure TLSA RRset with at least one usable record: authenticated TLS or nothing.
+    Dane(Vec<Tlsa>),
+    /// A secure non-empty TLSA RRset with no usable record: TLS required, not authenticated.
+    MandatoryTls,
+    /// Insecure or securely absent TLSA: pre-DANE opportunistic TLS, cleartext allowed.
+    Opportunistic,
+}
+
+enum HostResult {
+    Delivered { code: HostCode, address: SocketAddr, reply: Reply },
+    Failed { code: HostCode, address: Option<SocketAddr>, status: String, reason: String, dane: bool },
+}
+
+/// Deliver `msg` into the world reachable through `ctx`. Never fails: every DANE or
+/// network failure is part of the report.
+pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
+    let mut trace = Trace::default();
+    let domain = fqdn(&msg.domain);
+    let validator = match Validator::new(&ctx.validator) {
+        Ok(v) => v,
+        Err(e) => {
+            trace.step(format!("cannot set up the validating resolver: {e}"), None);
+            return finish(ResultCode::Defer, None, format!("4.3.5 resolver unusable: {e}"), Vec::new(), Vec::new(), trace);
+        }
+    };
+
+    // RFC 7672 §2.2.1: DANE can authenticate delivery to the next-hop domain only if the MX RRset is secure.
+    let mx = validator.lookup(&domain, RType::Mx).await;
+    trace.answer(&mx, "RFC 7672 §2.2.1");
+    let (candidates, mx_secure) = match mx_candidates(&mx, &domain, &mut trace) {
+        Ok(c) => c,
+        Err((code, status)) => return finish(code, None, status, Vec::new(), Vec::new(), trace),
+    };
+
+    let mut hosts: Vec<HostReport> = Vec::new();
+    let mut notes = Vec::new();
+    let mut skipped_dane: Vec<String> = Vec::new();
+    let mut last_status = String::from("4.4.1 no MX host could be reached");
+    let mut rejected: Option<String> = None;
+    let mut delivered: Option<(String, HostCode, Reply)> = None;
+
+    for (i, (preference, host)) in candidates.iter().enumerate() {
+        if delivered.is_some() || rejected.is_some() {
+            hosts.push(HostReport {
+                host: host.clone(),
+                preference: *preference,
+                code: HostCode::Unused,
+                address: None,
+                reason: "not tried: an earlier host already settled the message".into(),
+            });
+            continue;
+        }
+        trace.step(
+            format!("MX host {} of {}: {host} (preference {preference})", i + 1, candidates.len()),
+            Some("RFC 7672 §2.2.1"),
+        );
+        match try_host(ctx, &validator, msg, host, &domain, mx_secure, &mut trace).await {
+            HostResult::Delivered { code, address, reply } => {
+                hosts.push(HostReport {
+                    host: host.clone(),
+                    preference: *preference,
+                    code,
+                    address: Some(address.ip().to_string()),
+                    reason: format!("accepted: {}", reply_text(&reply)),
+                });
+                delivered = Some((host.clone(), code, reply));
+            }
+            HostResult::Failed { code, address, status, reason, dane } => {
+                trace.step(format!("{host}: {code}: {reason}"), None);
+                if dane {
+                    skipped_dane.push(host.clone());
+                }
+                if code == HostCode::Reject {
+                    rejected = Some(status.clone());
+                }
+                last_status = status;
+                hosts.push(HostReport {
+                    host: host.clone(),
+                    preference: *preference,
+                    code,
+                    address: address.map(|a| a.ip().to_string()),
+                    reason,
+                });
+            }
+        }
+    }
+
+    if let Some((host, code, reply)) = delivered {
+        let result = match code {
+            HostCode::Auth => ResultCode::Auth,
+            HostCode::Tls => ResultCode::Tls,
+            _ => ResultCode::Opp,
+        };
+        if result != ResultCode::Auth && !skipped_dane.is_empty() {
+            // RFC 7672 §2.2.1: preference order beats channel security, so this delivery is
+            // correct; but the domain published DANE for a host that failed and left a path
+            // without it, which an attacker can force.
+            let text = format!(
+                "{} had usable TLSA records but could not be used; the message went to {host} without DANE \
+                 authentication. The domain leaves a downgrade path (RFC 7672 §2.2.1).",
+                skipped_dane.join(", ")
+            );
+            trace.step(format!("security note: {text}"), Some("RFC 7672 §2.2.1"));
+            notes.push(Note { code: "downgrade-path".into(), text });
+        }
+        if result == ResultCode::Auth && !mx_secure {
+            let text = format!(
+                "{host} was authenticated, but the MX RRset of {domain} is not secure: this is not a verified delivery \
+                 to the next-hop domain (RFC 7672 §2.2.1)."
+            );
+            trace.step(format!("security note: {text}"), Some("RFC 7672 §2.2.1"));
+            notes.push(Note { code: "insecure-mx".into(), text });
+        }
+        let status = format!("{} (delivered via {host})", reply_text(&reply));
+        trace.step(format!("result: {result}: delivered via {host}"), None);
+        return finish(result, Some(host), status, hosts, notes, trace);
+    }
+    if let Some(status) = rejected {
+        trace.step(format!("result: BOUNCE: {status}"), Some("RFC 5321 §4.2.1"));
+        return finish(ResultCode::Bounce, None, status, hosts, notes, trace);
+    }
+    trace.step(
+        format!("result: DEFER: no MX host took the message; it stays queued ({last_status})"),
+        Some("RFC 7672 §2.1.2"),
+    );
+    finish(ResultCode::Defer, None, last_status, hosts, notes, trace)
+}
+
+fn finish(
+    result: ResultCode,
+    via: Option<String>,
+    status: String,
+    hosts: Vec<HostReport>,
+    notes: Vec<Note>,
+    trace: Trace,
+) -> SenderReport {
+    SenderReport { result, via, status, hosts, notes, trace: trace.into_steps() }
+}
+
+/// The MX hosts to try, in order, and whether the MX RRset was secure.
+fn mx_candidates(
+    mx: &Answer,
+    domain: &str,
+    trace: &mut Trace,
+) -> Result<(Vec<(u16, String)>, bool), (ResultCode, String)> {
+    if matches!(mx.state, Some(DnssecState::Bogus) | Some(DnssecState::Indeterminate)) {
+        trace.step(
+            format!("the MX lookup is {}: the servers for {domain} cannot be determined, so delivery is delayed", state_name(mx.state.as_ref())),
+            Some("RFC 7672 §2.1.2 MUST"),
+        );
+        return Err((ResultCode::Defer, format!("4.7.5 MX lookup for {domain} is {}", state_name(mx.state.as_ref()))));
+    }
+    let secure = mx.state == Some(DnssecState::Secure);
+    match &mx.kind {
+        AnswerKind::Records(rs) => {
+            let mut list: Vec<(u16, String)> = rs
+                .iter()
+                .filter_map(|r| match r {
+                    Rdata::Mx { preference, exchange } => Some((*preference, fqdn(exchange))),
+                    _ => None,
+                })
+                .collect();
+            if list.len() == 1 && list[0].1 == "." {
+                trace.step(format!("{domain} publishes a null MX: it accepts no mail"), Some("RFC 7505 §3"));
+                return Err((ResultCode::Bounce, format!("5.1.10 {domain} does not accept mail (null MX)")));
+            }
+            list.retain(|(_, h)| h != ".");
+            // RFC 7672 §2.2.1: MX preference order comes before channel security. Equal
+            // preferences are ordered by name (RFC 5321 §5.1 suggests random order; a fixed
+            // order keeps runs reproducible).
+            list.sort();
+            if !secure {
+                trace.step(
+                    "the MX RRset is insecure: DANE may still be used per host, but the next-hop domain is not a \
+                     reference identifier and no delivery counts as verified for it",
+                    Some("RFC 7672 §2.2.1"),
+                );
+            }
+            Ok((list, secure))
+        }
+        AnswerKind::NoData => {
+            // RFC 5321 §5.1: no MX records, so the domain itself is the implicit MX (preference 0).
+            trace.step(format!("no MX records: {domain} is its own mail host (implicit MX)"), Some("RFC 5321 §5.1, RFC 7672 §2.2.2"));
+            Ok((vec![(0, domain.to_string())], secure))
+        }
+        AnswerKind::NxDomain => {
+            trace.step(format!("{domain} does not exist: the message cannot be delivered"), Some("RFC 5321 §5.1"));
+            Err((ResultCode::Bounce, format!("5.1.2 {domain}: host or domain name not found")))
+        }
+        AnswerKind::ServFail | AnswerKind::Refused | AnswerKind::Timeout | AnswerKind::Error(_) => {
+            trace.step("the MX lookup failed: delivery is delayed", Some("RFC 7672 §2.1.2 MUST"));
+            Err((ResultCode::Defer, format!("4.4.3 MX lookup for {domain} failed, try again")))
+        }
+    }
+}
+
+fn failed(code: HostCode, address: Option<SocketAddr>, status: &str, reason: String, dane: bool) -> HostResult {
+    HostResult::Failed { code, address, status: status.to_string(), reason, dane }
+}
+
+fn is_failure(a: &Answer) -> bool {
+    matches!(a.state, Some(DnssecState::Bogus) | Some(DnssecState::Indeterminate))
+        || matches!(a.kind, AnswerKind::ServFail | AnswerKind::Refused | AnswerKind::Timeout | AnswerKind::Error(_))
+}
+
+async fn try_host(
+    ctx: &SenderContext,
+    validator: &Validator,
+    msg: &Message,
+    host: &str,
+    domain: &str,
+    mx_secure: bool,
+    trace: &mut Trace,
+) -> HostResult {
+    // RFC 7672 §2.2.2: address records first; TLSA only when they are secure.
+    let a = validator.lookup(host, RType::A).await;
+    trace.answer(&a, "RFC 7672 §2.2.2");
+    let aaaa = validator.lookup(host, RType::Aaaa).await;
+    trace.answer(&aaaa, "RFC 7672 §2.2.2");
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    let mut all_secure = true;
+    for ans in [&a, &aaaa] {
+        if let AnswerKind::Records(rs) = &ans.kind {
+            if is_failure(ans) {
+                continue;
+            }
+            all_secure &= ans.state == Some(DnssecState::Secure);
+            addrs.extend(rs.iter().filter_map(|r| match r {
+                Rdata::A(ip) => Some(IpAddr::V4(*ip)),
+                Rdata::Aaaa(ip) => Some(IpAddr::V6(*ip)),
+                _ => None,
+            }));
+        }
+    }
+    if addrs.is_empty() {
+        let why = if is_failure(&a) || is_failure(&aaaa) {
+            "address lookup failed; RFC 7672 §2.1.2 lets delivery proceed via the remaining MX hosts"
+        } else {
+            "no address records: the host is unreachable (RFC 7672 §2.2.2)"
+        };
+        return failed(HostCode::SkipPre, None, "4.4.3", why.into(), false);
+    }
+
+    let mode = if !all_secure {
+        trace.step(
+            format!("{host}: address records are insecure, so no TLSA lookup: pre-DANE opportunistic TLS"),
+            Some("RFC 7672 §2.2.2 SHOULD NOT"),
+        );
+        Mode::Opportunistic
+    } else {
+        let qname = format!("_25._tcp.{host}");
+        let t = validator.lookup(&qname, RType::Tlsa).await;
+        trace.answer(&t, "RFC 7672 §2.2.3");
+        if is_failure(&t) {
+            // RFC 7672 §2.1.2: a failed TLSA lookup could be an attacker hiding the records.
+            return failed(
+                HostCode::SkipPre,
+                None,
+                "4.7.5",
+                format!("TLSA lookup for {qname} failed ({}): the host MUST be treated as unreachable (RFC 7672 §2.1.2)", state_or_kind(&t)),
+                true,
+            );
+        }
+        match (&t.kind, t.state) {
+            (AnswerKind::Records(rs), Some(DnssecState::Secure)) => {
+                let mut usable = Vec::new();
+                for r in rs {
+                    if let Rdata::Tlsa { usage, selector, matching, data } = r {
+                        let tlsa = Tlsa { usage: *usage, selector: *selector, matching: *matching, data: data.clone() };
+                        match tlsa.usability() {
+                            Usability::Usable => {
+                                trace.step(format!("{}: usable", rdata(r)), Some("RFC 7672 §3.1"));
+                                usable.push(tlsa);
+                            }
+                            Usability::Unusable(why) => {
+                                trace.step(format!("{}: unusable: {why}", rdata(r)), Some("RFC 7672 §3.1.3"));
+                            }
+                        }
+                    }
+                }
+                if usable.is_empty() {
+                    trace.step(
+                        format!("{host}: secure TLSA RRset with no usable record: TLS is mandatory, the certificate is not checked"),
+                        Some("RFC 7672 §2.2"),
+                    );
+                    Mode::MandatoryTls
+                } else {
+                    trace.step(
+                        format!("{host}: {} usable TLSA record(s): authenticated TLS or no delivery to this host", usable.len()),
+                        Some("RFC 7672 §2.2"),
+                    );
+                    Mode::Dane(usable)
+                }
+            }
+            (AnswerKind::Records(_), _) => {
+                trace.step(
+                    format!("{host}: the TLSA RRset is insecure and is ignored: pre-DANE opportunistic TLS"),
+                    Some("RFC 7672 §2.2.3"),
+                );
+                Mode::Opportunistic
+            }
+            _ => {
+                trace.step(
+                    format!("{host}: no TLSA records ({}): pre-DANE opportunistic TLS", state_name(t.state.as_ref())),
+                    Some("RFC 7672 §2.2"),
+                );
+                Mode::Opportunistic
+            }
+        }
+    };
+    let dane = matches!(mode, Mode::Dane(_));
+
+    // Connect to the first address that answers.
+    let mut conn = None;
+    for ip in &addrs {
+        let sa = SocketAddr::new(*ip, 25);
+        match ctx.dialer.dial(sa, ctx.timeout).await {
+            Ok(s) => {
+                trace.step(format!("connected to {host} at {ip} port 25"), None);
+                conn = Some((s, sa));
+                break;
+            }
+            Err(e) => trace.step(format!("cannot connect to {ip} port 25: {e}"), None),
+        }
+    }
+    let Some((stream, addr)) = conn else {
+        return failed(HostCode::TempFail, None, "4.4.1", "no address of this host accepted a connection".into(), dane);
+    };
+    session(ctx, msg, host, domain, mx_secure, mode, stream, addr, trace).await
+}
+
+fn state_or_kind(a: &Answer) -> String {
+    match (&a.kind, &a.state) {
+        (_, Some(s @ (DnssecState::Bogus | DnssecState::Indeterminate))) => state_name(Some(s)).to_string(),
+        (AnswerKind::ServFail, _) => "SERVFAIL".into(),
+        (AnswerKind::Refused, _) => "REFUSED".into(),
+        (AnswerKind::Timeout, _) => "timeout".into(),
+        (AnswerKind::Error(e), _) => e.clone(),
+        _ => "error".into(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn session(
+    ctx: &SenderContext,
+    msg: &Message,
+    host: &str,
+    domain: &str,
+    mx_secure: bool,
+    mode: Mode,
+    stream: tokio::net::TcpStream,
+    addr: SocketAddr,
+    trace: &mut Trace,
+) -> HostResult {
+    let dane = matches!(mode, Mode::Dane(_));
+    let tls_required = !matches!(mode, Mode::Opportunistic);
+    let smtp_fail = |e: String| failed(HostCode::TempFail, Some(addr), "4.4.2", e, dane);
+
+    let (mut client, greeting) = match SmtpClient::start(stream, ctx.timeout).await {
+        Ok(x) => x,
+        Err(e) => return smtp_fail(format!("no SMTP greeting: {e}")),
+    };
+    if greeting.code != 220 {
+        let _ = client.quit().await;
+        return failed(HostCode::TempFail, Some(addr), "4.4.2", format!("greeting was {}", reply_text(&greeting)), dane);
+    }
+    let ehlo = match client.ehlo(&ctx.helo).await {
+        Ok(e) => e,
+        Err(e) => return smtp_fail(format!("EHLO failed: {e}")),
+    };
+    trace.step(
+        format!("EHLO: STARTTLS {}", if ehlo.starttls { "offered" } else { "not offered" }),
+        None,
+    );
+
+    let mut code = HostCode::Opp;
+    if !ehlo.starttls {
+        if tls_required {
+            let _ = client.quit().await;
+            return failed(
+                HostCode::SkipEhlo,
+                Some(addr),
+                "4.7.4",
+                "TLS is required (secure TLSA records exist) but STARTTLS was not offered; cleartext delivery is \
+                 forbidden (RFC 7672 §2.2)"
+                    .into(),
+                dane,
+            );
+        }
+        trace.step("no STARTTLS and no DANE: cleartext delivery is allowed", Some("RFC 7672 §2.2"));
+    } else {
+        let sni_name = host.trim_end_matches('.').to_string();
+        // RFC 7672 §3.2.2: the TLSA base domain, and the next-hop domain when the MX RRset is secure.
+        let mut reference_ids = vec![sni_name.clone()];
+        if mx_secure && fqdn(domain) != fqdn(host) {
+            reference_ids.push(domain.trim_end_matches('.').to_string());
+        }
+        let (verifier, dane_verifier, unchecked): (Arc<dyn ServerCertVerifier>, Option<Arc<DaneVerifier>>, Option<Arc<UncheckedVerifier>>) =
+            match &mode {
+                Mode::Dane(records) => {
+                    let v = Arc::new(DaneVerifier::new(records.clone(), reference_ids.clone(), ctx.now));
+                    (v.clone(), Some(v), None)
+                }
+                _ => {
+                    let v = Arc::new(UncheckedVerifier::new());
+                    (v.clone(), None, Some(v))
+                }
+            };
+        let config = match client_config(verifier, dane) {
+            Ok(c) => c,
+            Err(e) => return smtp_fail(format!("TLS client configuration: {e}")),
+        };
+        // RFC 7672 §8.1: with usable TLSA records the client MUST send SNI naming the TLSA base domain.
+        let server_name = match ServerName::try_from(sni_name.clone()) {
+            Ok(n) => n,
+            Err(e) => return smtp_fail(format!("{sni_name} is not a valid server name: {e}")),
+        };
+        if dane {
+            trace.step(
+                format!("STARTTLS with SNI {sni_name}; reference identifiers: {}", reference_ids.join(", ")),
+                Some("RFC 7672 §8.1, §3.2.2"),
+            );
+        } else {
+            trace.step("STARTTLS without certificate checks", Some("RFC 7672 §2.2"));
+        }
+        match client.starttls(config, server_name).await {
+            StartTls::Upgraded(c, session) => {
+                client = c;
+                let how = match (&mode, dane_verifier.as_ref().and_then(|v| v.outcome())) {
+                    (Mode::Dane(_), Some(DaneOutcome::Authenticated { record, how, .. })) => {
+                        code = HostCode::Auth;
+                        format!("authenticated by {record}: {how}")
+                    }
+                    (Mode::Dane(_), other) => {
+                        // The verifier must have accepted for the handshake to finish.
+                        let _ = client.quit().await;
+                        return failed(HostCode::SkipTls, Some(addr), "4.7.5", format!("handshake finished without a DANE verdict ({other:?})"), dane);
+                    }
+                    (Mode::MandatoryTls, _) => {
+                        code = HostCode::Tls;
+                        "encrypted, not authenticated (every TLSA record unusable)".to_string()
+                    }
+                    (Mode::Opportunistic, _) => "encrypted, not authenticated (opportunistic)".to_string(),
+                };
+                let seen = unchecked.map(|u| u.presented_chain().len()).unwrap_or(session.peer_chain.len());
+                trace.step(format!("{}: {how}; server presented {seen} certificate(s)", session.version), Some("RFC 7672 §3.1"));
+                match client.ehlo(&ctx.helo).await {
+                    Ok(_) => {}
+                    Err(e) => return smtp_fail(format!("EHLO after STARTTLS failed: {e}")),
+                }
+            }
+            StartTls::Refused(c, reply) => {
+                if tls_required {
+                    let _ = c.quit().await;
+                    return failed(
+                        HostCode::SkipTls,
+                        Some(addr),
+                        "4.7.4",
+                        format!("STARTTLS refused ({}) but TLS is required (RFC 7672 §2.2)", reply_text(&reply)),
+                        dane,
+                    );
+                }
+                trace.step(format!("STARTTLS refused ({}); continuing in cleartext", reply_text(&reply)), Some("RFC 3207 §4"));
+                client = c;
+            }
+            StartTls::HandshakeFailed(err) => {
+                let why = match dane_verifier.as_ref().and_then(|v| v.outcome()) {
+                    Some(DaneOutcome::Failed { reason }) => format!("DANE authentication failed: {reason}"),
+                    _ => format!("TLS handshake failed: {err}"),
+                };
+                if tls_required {
+                    return failed(HostCode::SkipTls, Some(addr), "4.7.5", format!("{why}; not delivering to this host (RFC 7672 §2.2)"), dane);
+                }
+                // RFC 7672 §2.2: without DANE the client MAY retry in cleartext after a failed handshake.
+                trace.step(format!("{why}; retrying in cleartext"), Some("RFC 7672 §2.2 MAY"));
+                let stream = match ctx.dialer.dial(addr, ctx.timeout).await {
+                    Ok(s) => s,
+                    Err(e) => return smtp_fail(format!("reconnect for cleartext retry failed: {e}")),
+                };
+                let (c, g) = match SmtpClient::start(stream, ctx.timeout).await {
+                    Ok(x) => x,
+                    Err(e) => return smtp_fail(format!("no SMTP greeting on retry: {e}")),
+                };
+                if g.code != 220 {
+                    return smtp_fail(format!("greeting on retry was {}", reply_text(&g)));
+                }
+                client = c;
+                if let Err(e) = client.ehlo(&ctx.helo).await {
+                    return smtp_fail(format!("EHLO on retry failed: {e}"));
+                }
+            }
+        }
+    }
+
+    // The mail transaction (RFC 5321 §3.3).
+    for cmd in [format!("MAIL FROM:<{}>", msg.from), format!("RCPT TO:<{}>", msg.to)] {
+        match client.command(&cmd).await {
+            Ok(r) if (200..300).contains(&r.code) => {}
+            Ok(r) => return reply_failure(client, r, addr, &cmd, dane).await,
+            Err(e) => return smtp_fail(format!("{cmd}: {e}")),
+        }
+    }
+    match client.data(&msg.body).await {
+        Ok(r) if (200..300).contains(&r.code) => {
+            trace.step(format!("message accepted by {host}: {}", reply_text(&r)), None);
+            let _ = client.quit().await;
+            HostResult::Delivered { code, address: addr, reply: r }
+        }
+        Ok(r) => reply_failure(client, r, addr, "DATA", dane).await,
+        Err(e) => smtp_fail(format!("DATA: {e}")),
+    }
+}
+
+async fn reply_failure(client: SmtpClient, r: Reply, addr: SocketAddr, what: &str, dane: bool) -> HostResult {
+    let _ = client.quit().await;
+    let permanent = (500..600).contains(&r.code);
+    let status = r.enhanced().unwrap_or_else(|| if permanent { "5.0.0".into() } else { "4.0.0".into() });
+    let code = if permanent { HostCode::Reject } else { HostCode::TempFail };
+    failed(code, Some(addr), &format!("{status} {}", reply_text(&r)), format!("{what} answered {}", reply_text(&r)), dane)
+}
+
+fn reply_text(r: &Reply) -> String {
+    format!("{} {}", r.code, r.lines.join(" / "))
+}
+
+fn client_config(verifier: Arc<dyn ServerCertVerifier>, sni: bool) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    // RFC 7672 §8.1 requires SNI with usable TLSA; without DANE we do not reveal the name.
+    cfg.enable_sni = sni;
+    Ok(Arc::new(cfg))
+}

@@ -1,0 +1,20 @@
+//! The built-in RFC 7672 reference sender.
+//!
+//! It is a real client: it knows a resolver address, the trust anchor, the world
+//! clock and a way to dial (`SenderContext`), and learns everything else over DNS
+//! and SMTP/TLS. It never reads the scenario, its expectation, the zones or an
+//! endpoint's state; otherwise its verdicts would prove nothing.
+//!
+//! - `lookup`: validating DNS lookups (hickory-resolver with the world's anchor).
+//! - `smtp_client`: the SMTP/STARTTLS client.
+//! - `dane`: certificate checks against TLSA records (DANE-EE, DANE-TA).
+//! - `deliver`: the decision procedure (MX → address → TLSA → per-host mode → STARTTLS → verify → fallback).
+//! - `trace`: the numbered, RFC-cited decision trace.
+
+pub mod dane;
+pub mod deliver;
+pub mod lookup;
+pub mod smtp_client;
+pub mod trace;
+
+pub use deliver::{deliver, SenderContext};

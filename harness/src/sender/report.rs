@@ -1,0 +1,43 @@
+//! What a sender says it did: the report every adapter produces, in the outcome vocabulary.
+
+use crate::vocab::{HostCode, ResultCode};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SenderReport {
+    pub result: ResultCode,
+    /// The host that accepted the message.
+    pub via: Option<String>,
+    /// DSN-style status: "2.0.0 ...", "4.7.5 ...", "5.1.10 ...".
+    pub status: String,
+    /// Every MX host in the order tried, with what happened there.
+    pub hosts: Vec<HostReport>,
+    /// Security notes (e.g. "downgrade-path"), each with its reason.
+    pub notes: Vec<Note>,
+    /// The step-by-step decision trace (reference sender) or log lines (external senders).
+    pub trace: Vec<TraceStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostReport {
+    pub host: String,
+    pub preference: u16,
+    pub code: HostCode,
+    /// The world address dialled, when one was.
+    pub address: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub code: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceStep {
+    pub step: u32,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rfc: Option<String>,
+}

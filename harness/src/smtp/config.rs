@@ -1,0 +1,141 @@
+//! Endpoint configuration: host name, behaviour, certificate chain and resource limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::behaviour::Behaviour;
+use super::error::SmtpError;
+
+/// A certificate chain an endpoint presents in its TLS handshake.
+pub struct TlsChain {
+    /// The scenario's name for this chain (recorded in transcripts instead of raw bytes).
+    pub label: String,
+    /// Leaf first.
+    pub certs: Vec<CertificateDer<'static>>,
+    /// PKCS#8 private key of the leaf (Ed25519 or P-256).
+    pub key: PrivateKeyDer<'static>,
+    /// Hex SHA-256 of each certificate's SubjectPublicKeyInfo, in `certs` order (computed by the caller).
+    pub spki_sha256: Vec<String>,
+}
+
+impl Clone for TlsChain {
+    fn clone(&self) -> Self {
+        TlsChain {
+            label: self.label.clone(),
+            certs: self.certs.clone(),
+            key: self.key.clone_key(),
+            spki_sha256: self.spki_sha256.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsChain {
+    // The key is deliberately not printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsChain")
+            .field("label", &self.label)
+            .field("certs", &self.certs.len())
+            .field("spki_sha256", &self.spki_sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resource limits of one endpoint connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest command line accepted, without its CRLF. RFC 5321 §4.5.3.1.4 requires 512 octets including CRLF;
+    /// we are generous (1000, the text-line limit of §4.5.3.1.6) because real clients sometimes exceed 512.
+    pub max_line: usize,
+    /// Largest message accepted (after dot-unstuffing, CRLF line endings), advertised with SIZE (RFC 1870).
+    pub max_message: usize,
+    /// How long the endpoint waits for the next client bytes (or for a write to drain) before it gives up.
+    /// RFC 5321 §4.5.3.2.7 suggests 5 minutes for a real server; a simulation wants much less.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_line: 1000, max_message: 10 * 1024 * 1024, idle_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Everything one endpoint needs to serve connections.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Host name used in the greeting and the EHLO reply, e.g. `mx1.example.test`.
+    pub name: String,
+    pub behaviour: Behaviour,
+    /// Without a chain, STARTTLS is never offered.
+    pub chain: Option<TlsChain>,
+    pub limits: Limits,
+}
+
+impl EndpointConfig {
+    /// A normal endpoint with default limits.
+    pub fn new(name: impl Into<String>, chain: Option<TlsChain>) -> Self {
+        EndpointConfig { name: name.into(), behaviour: Behaviour::Normal, chain, limits: Limits::default() }
+    }
+
+    /// Whether the EHLO reply advertises STARTTLS.
+    pub(crate) fn offers_starttls(&self) -> bool {
+        self.behaviour.offers_starttls() && self.chain.is_some()
+    }
+}
+
+/// Builds the rustls server configuration for a chain. `serve` calls this once; `world` may call it up front to
+/// report a bad chain as an error before any connection is made.
+pub fn server_tls_config(chain: &TlsChain) -> Result<Arc<rustls::ServerConfig>, SmtpError> {
+    if chain.certs.is_empty() {
+        return Err(SmtpError::EmptyChain { label: chain.label.clone() });
+    }
+    let bad = |e: rustls::Error| SmtpError::BadChain { label: chain.label.clone(), reason: e.to_string() };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(bad)?
+        .with_no_client_auth()
+        .with_single_cert(chain.certs.clone(), chain.key.clone_key())
+        .map_err(bad)?;
+    // Every handshake is a full one, so every transcript records the chain that was really presented and a client
+    // never skips certificate checks by resuming a session from an earlier attempt.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limits_are_generous_but_bounded() {
+        let l = Limits::default();
+        assert!(l.max_line >= 510, "RFC 5321 §4.5.3.1.4 minimum");
+        assert!(l.max_message > 0 && l.max_message <= 64 * 1024 * 1024);
+        assert!(l.idle_timeout > Duration::ZERO);
+    }
+
+    #[test]
+    fn empty_or_mismatched_chain_is_an_error() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ring generates Ed25519 keys");
+        let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ring generates Ed25519 keys");
+        let cert = rcgen::CertificateParams::new(vec!["mx.example.test".to_string()])
+            .expect("valid name")
+            .self_signed(&key)
+            .expect("self-signing works");
+        let mut chain = TlsChain {
+            label: "ee".into(),
+            certs: vec![],
+            key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            spki_sha256: vec![],
+        };
+        assert!(matches!(server_tls_config(&chain), Err(SmtpError::EmptyChain { .. })));
+        chain.certs.push(cert.der().clone());
+        assert!(server_tls_config(&chain).is_ok());
+        chain.key = PrivateKeyDer::Pkcs8(other.serialize_der().into());
+        assert!(matches!(server_tls_config(&chain), Err(SmtpError::BadChain { .. })));
+        assert!(!format!("{chain:?}").contains("Pkcs8"), "the key must not be printed");
+    }
+}

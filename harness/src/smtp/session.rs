@@ -1,0 +1,535 @@
+//! One endpoint connection: the ESMTP state machine (RFC 5321 §4.1, §4.3.2), STARTTLS (RFC 3207) and the
+//! transcript it fills in.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::command::{self, Command, Param};
+use super::config::EndpointConfig;
+use super::line::{Line, LineIo};
+use super::message::MessageSink;
+use super::stream::{Stream, TlsFailure, classify, version_name};
+use super::transcript::{MailFrom, TlsInfo, Transcript};
+
+/// RFC 5321 §4.5.3.1.8 requires room for 100 recipients; more are refused with 452 (§4.5.3.1.10).
+const MAX_RECIPIENTS: usize = 100;
+/// Client mistakes (5xx replies) tolerated before the endpoint closes with 421.
+const MAX_ERRORS: u32 = 10;
+/// Over-long lines tolerated before the endpoint closes with 421.
+const MAX_LONG_LINES: u32 = 3;
+/// Longest command text copied into an event.
+const EVENT_TEXT_MAX: usize = 200;
+
+/// The TLS side of an endpoint, decided once per `serve`.
+#[derive(Clone)]
+pub(crate) enum TlsSetup {
+    /// No chain (or a behaviour without TLS): STARTTLS is not offered.
+    None,
+    Ready(Arc<rustls::ServerConfig>),
+    /// A chain was configured but rustls refused it (recorded in the log's errors): STARTTLS gets 454.
+    Broken,
+}
+
+/// Why a connection ended (becomes `Transcript::end`).
+type EndReason = &'static str;
+
+enum Flow {
+    Continue,
+    Close(EndReason),
+}
+
+enum Incoming {
+    Line(Vec<u8>),
+    TooLong,
+    End(EndReason),
+}
+
+enum Guarded<T> {
+    Done(T),
+    TimedOut,
+    Stopped,
+}
+
+/// Runs `fut` unless the idle timeout passes or the endpoint shuts down first.
+async fn guarded<F: Future>(stop: &mut watch::Receiver<bool>, idle: Duration, fut: F) -> Guarded<F::Output> {
+    tokio::select! {
+        r = tokio::time::timeout(idle, fut) => match r {
+            Ok(v) => Guarded::Done(v),
+            Err(_) => Guarded::TimedOut,
+        },
+        // An error means `serve` is gone, which is a shutdown too.
+        _ = stop.wait_for(|s| *s) => Guarded::Stopped,
+    }
+}
+
+pub(crate) struct Session {
+    io: LineIo<Stream>,
+    config: Arc<EndpointConfig>,
+    tls: TlsSetup,
+    stop: watch::Receiver<bool>,
+    t: Transcript,
+    greeted: bool,
+    /// Some(accepted recipients) while a mail transaction is open.
+    txn: Option<usize>,
+    errors: u32,
+    long_lines: u32,
+    /// No read has completed since the handshake: in TLS 1.3 the client judges the certificate after the server
+    /// finished its flight, so its verdict (alert or silent close) shows up here.
+    tls_fresh: bool,
+}
+
+impl Session {
+    pub(crate) async fn run(
+        tcp: TcpStream,
+        config: Arc<EndpointConfig>,
+        tls: TlsSetup,
+        stop: watch::Receiver<bool>,
+        connection: u32,
+    ) -> Transcript {
+        let mut s = Session {
+            io: LineIo::new(Stream::Plain(tcp)),
+            config,
+            tls,
+            stop,
+            t: Transcript::new(connection),
+            greeted: false,
+            txn: None,
+            errors: 0,
+            long_lines: 0,
+            tls_fresh: false,
+        };
+        let end = s.converse().await;
+        s.t.end = end.to_string();
+        // Best effort: on TLS this sends close_notify (after 221 to QUIT in particular).
+        let grace = s.config.limits.idle_timeout.min(Duration::from_secs(2));
+        let _ = tokio::time::timeout(grace, tokio::io::AsyncWriteExt::shutdown(s.io.get_mut())).await;
+        s.t
+    }
+
+    async fn converse(&mut self) -> EndReason {
+        let greeting = format!("{} ESMTP danesim", self.config.name);
+        if let Flow::Close(r) = self.reply(220, &greeting).await {
+            return r;
+        }
+        loop {
+            let flow = match self.next_line(self.config.limits.max_line).await {
+                Incoming::Line(line) => self.command(&line).await,
+                Incoming::TooLong => self.too_long().await,
+                Incoming::End(r) => return r,
+            };
+            if let Flow::Close(r) = flow {
+                return r;
+            }
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        self.t.tls.is_some()
+    }
+
+    fn event(&mut self, e: String) {
+        self.t.events.push(e);
+    }
+
+    async fn next_line(&mut self, limit: usize) -> Incoming {
+        let idle = self.config.limits.idle_timeout;
+        let read = guarded(&mut self.stop, idle, self.io.read_line(limit)).await;
+        let fresh = std::mem::replace(&mut self.tls_fresh, false);
+        match read {
+            Guarded::Done(Ok(Line::Complete(line))) => Incoming::Line(line),
+            Guarded::Done(Ok(Line::TooLong)) => Incoming::TooLong,
+            Guarded::Done(Ok(Line::Eof)) => {
+                if fresh {
+                    // tokio-rustls returns a clean EOF only after close_notify.
+                    self.t.client_alert.get_or_insert_with(|| "CloseNotify".into());
+                    self.event("TLS: client alert CloseNotify".into());
+                }
+                Incoming::End("client closed")
+            }
+            Guarded::Done(Err(e)) => Incoming::End(self.read_failed(&e, fresh)),
+            Guarded::TimedOut => {
+                let text = format!("4.4.2 {} Error: timeout exceeded", self.config.name);
+                let _ = self.reply(421, &text).await;
+                Incoming::End("timeout")
+            }
+            Guarded::Stopped => {
+                let text = format!("4.3.2 {} Service shutting down", self.config.name);
+                let _ = self.reply(421, &text).await;
+                Incoming::End("shutdown")
+            }
+        }
+    }
+
+    fn read_failed(&mut self, e: &std::io::Error, fresh: bool) -> EndReason {
+        if !self.is_tls() {
+            return "client closed";
+        }
+        match classify(e) {
+            TlsFailure::Alert(alert) => {
+                self.event(format!("TLS: client alert {alert}"));
+                self.t.client_alert.get_or_insert(alert);
+                "tls alert"
+            }
+            TlsFailure::ClosedWithoutAlert => {
+                if fresh {
+                    self.event("TLS: closed without alert".into());
+                    self.t.client_alert.get_or_insert_with(|| "closed without alert".into());
+                }
+                "client closed"
+            }
+            TlsFailure::Other(m) => {
+                self.event(format!("TLS: error: {m}"));
+                "tls error"
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: Vec<u8>) -> Flow {
+        let idle = self.config.limits.idle_timeout;
+        match guarded(&mut self.stop, idle, self.io.write_all(&bytes)).await {
+            Guarded::Done(Ok(())) => Flow::Continue,
+            Guarded::Done(Err(_)) => Flow::Close("write failed"),
+            Guarded::TimedOut => Flow::Close("timeout"),
+            Guarded::Stopped => Flow::Close("shutdown"),
+        }
+    }
+
+    async fn reply(&mut self, code: u16, text: &str) -> Flow {
+        self.event(format!("S: {code}"));
+        self.write(format!("{code} {text}\r\n").into_bytes()).await
+    }
+
+    /// RFC 5321 §4.2.1: "code-text" on every line but the last, "code text" on the last.
+    async fn reply_multi(&mut self, code: u16, lines: &[String]) -> Flow {
+        self.event(format!("S: {code}"));
+        let mut out = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+            out.push_str(&format!("{code}{sep}{line}\r\n"));
+        }
+        self.write(out.into_bytes()).await
+    }
+
+    /// A 5xx for a client mistake; repeated mistakes close the connection.
+    async fn client_error(&mut self, code: u16, text: &str) -> Flow {
+        if let Flow::Close(r) = self.reply(code, text).await {
+            return Flow::Close(r);
+        }
+        self.errors += 1;
+        if self.errors >= MAX_ERRORS {
+            let text = format!("4.7.0 {} Error: too many errors", self.config.name);
+            let _ = self.reply(421, &text).await;
+            return Flow::Close("too many errors");
+        }
+        Flow::Continue
+    }
+
+    async fn too_long(&mut self) -> Flow {
+        self.event("C: <line too long>".into());
+        // RFC 5321 §4.5.3.1.4 / §4.2.2: "500 Line too long".
+        if let Flow::Close(r) = self.reply(500, "5.5.2 Error: line too long").await {
+            return Flow::Close(r);
+        }
+        self.long_lines += 1;
+        if self.long_lines >= MAX_LONG_LINES {
+            let text = format!("4.7.0 {} Error: too many long lines", self.config.name);
+            let _ = self.reply(421, &text).await;
+            return Flow::Close("line too long");
+        }
+        Flow::Continue
+    }
+
+    async fn command(&mut self, line: &[u8]) -> Flow {
+        self.event(format!("C: {}", printable(line)));
+        let cmd = match command::parse(line) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                let text = format!("{} Error: {e}", e.enhanced_code());
+                return self.client_error(e.reply_code(), &text).await;
+            }
+        };
+        match cmd {
+            Command::Ehlo(domain) => self.ehlo(domain).await,
+            Command::Helo(domain) => {
+                self.txn = None;
+                self.greeted = true;
+                self.t.ehlo = Some(domain);
+                let name = self.config.name.clone();
+                self.reply(250, &name).await
+            }
+            Command::Mail { path, params } => self.mail(path, params).await,
+            Command::Rcpt { path, params } => self.rcpt(path, params).await,
+            Command::Data => self.data().await,
+            Command::Rset => {
+                self.txn = None;
+                self.reply(250, "2.0.0 Ok").await
+            }
+            Command::Noop => self.reply(250, "2.0.0 Ok").await,
+            // RFC 5321 §3.5.3: a server that does not verify answers 252.
+            Command::Vrfy(_) => self.reply(252, "2.0.0 Cannot VRFY user, but will accept message").await,
+            Command::Expn(_) => self.client_error(502, "5.5.1 Error: command not implemented").await,
+            Command::Help(_) => self.reply(214, "2.0.0 See RFC 5321").await,
+            Command::Quit => {
+                self.t.quit = true;
+                match self.reply(221, "2.0.0 Bye").await {
+                    Flow::Continue => Flow::Close("quit"),
+                    close => close,
+                }
+            }
+            Command::StartTls => self.starttls().await,
+            Command::Unknown(_) => self.client_error(500, "5.5.2 Error: command not recognized").await,
+        }
+    }
+
+    async fn ehlo(&mut self, domain: String) -> Flow {
+        // RFC 5321 §4.1.4: EHLO resets any transaction in progress.
+        self.txn = None;
+        self.greeted = true;
+        self.t.ehlo = Some(domain);
+        let mut lines =
+            vec![self.config.name.clone(), "PIPELINING".into(), format!("SIZE {}", self.config.limits.max_message)];
+        // RFC 3207 §4.2: never offered again once TLS is active.
+        if !self.is_tls() && self.config.offers_starttls() {
+            lines.push("STARTTLS".into());
+            self.t.starttls_offered = true;
+        }
+        // RFC 2034: we use enhanced status codes, so we say so.
+        lines.push("ENHANCEDSTATUSCODES".into());
+        lines.push("8BITMIME".into());
+        self.reply_multi(250, &lines).await
+    }
+
+    async fn mail(&mut self, path: String, params: Vec<Param>) -> Flow {
+        if self.t.mail_from.is_none() {
+            self.t.mail_from = Some(MailFrom { address: path, over_tls: self.is_tls() });
+        }
+        if !self.greeted {
+            return self.client_error(503, "5.5.1 Error: send HELO/EHLO first").await;
+        }
+        if self.txn.is_some() {
+            return self.client_error(503, "5.5.1 Error: nested MAIL command").await;
+        }
+        for p in &params {
+            match (p.keyword.as_str(), p.value.as_deref()) {
+                // RFC 1870 §6.
+                ("SIZE", Some(v)) => match v.parse::<u64>() {
+                    Ok(n) if n > self.config.limits.max_message as u64 => {
+                        return self.client_error(552, "5.3.4 Message size exceeds fixed limit").await;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return self.client_error(501, "5.5.4 Bad SIZE parameter").await,
+                },
+                // RFC 6152.
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
+                ("SIZE" | "BODY", _) => return self.client_error(501, "5.5.4 Bad parameter value").await,
+                // RFC 5321 §4.1.1.11.
+                _ => return self.client_error(555, "5.5.4 Unsupported option").await,
+            }
+        }
+        self.txn = Some(0);
+        self.reply(250, "2.1.0 Ok").await
+    }
+
+    async fn rcpt(&mut self, path: String, params: Vec<Param>) -> Flow {
+        let Some(count) = self.txn else {
+            return self.client_error(503, "5.5.1 Error: need MAIL command").await;
+        };
+        if !params.is_empty() {
+            return self.client_error(555, "5.5.4 Unsupported option").await;
+        }
+        if count >= MAX_RECIPIENTS {
+            return self.reply(452, "4.5.3 Error: too many recipients").await;
+        }
+        self.txn = Some(count + 1);
+        self.t.rcpt_to.push(path);
+        self.reply(250, "2.1.5 Ok").await
+    }
+
+    async fn data(&mut self) -> Flow {
+        match self.txn {
+            None => return self.client_error(503, "5.5.1 Error: need MAIL command").await,
+            // RFC 5321 §3.3: no valid recipient → 503 or 554.
+            Some(0) => return self.client_error(503, "5.5.1 Error: need RCPT command").await,
+            Some(_) => {}
+        }
+        if let Flow::Close(r) = self.reply(354, "End data with <CR><LF>.<CR><LF>").await {
+            return Flow::Close(r);
+        }
+        let max = self.config.limits.max_message;
+        let mut sink = MessageSink::new(max);
+        // Past this the client is just flooding us; stop reading.
+        let hard_cap = max.saturating_mul(2).saturating_add(1024 * 1024);
+        loop {
+            match self.next_line(max.saturating_add(2)).await {
+                Incoming::Line(line) => {
+                    if sink.push_line(&line) {
+                        break;
+                    }
+                }
+                Incoming::TooLong => sink.push_too_long(),
+                Incoming::End(r) => {
+                    self.event(format!("C: <message incomplete, {} bytes>", sink.size()));
+                    return Flow::Close(r);
+                }
+            }
+            if sink.size() > hard_cap {
+                self.event(format!("C: <message over {hard_cap} bytes>"));
+                let _ = self.reply(552, "5.3.4 Error: message too big").await;
+                return Flow::Close("message too big");
+            }
+        }
+        self.event(format!("C: <message, {} bytes>", sink.size()));
+        self.txn = None;
+        match sink.finish() {
+            Some(hash) => {
+                self.t.accepted = true;
+                self.t.message_sha256.get_or_insert_with(|| hash.clone());
+                self.t.accepted_messages.push(hash);
+                let text = format!("2.0.0 Ok: queued as {}", self.t.connection);
+                self.reply(250, &text).await
+            }
+            None => self.reply(552, "5.3.4 Error: message too big").await,
+        }
+    }
+
+    async fn starttls(&mut self) -> Flow {
+        if self.is_tls() {
+            return self.client_error(503, "5.5.1 Error: TLS already active").await;
+        }
+        if !self.config.offers_starttls() {
+            return self.client_error(502, "5.5.1 Error: command not implemented").await;
+        }
+        if self.txn.is_some() {
+            return self.client_error(503, "5.5.1 Error: MAIL transaction in progress").await;
+        }
+        let server_config = match &self.tls {
+            TlsSetup::Ready(c) => c.clone(),
+            // RFC 3207 §4: 454 when TLS is temporarily unavailable.
+            TlsSetup::None | TlsSetup::Broken => {
+                return self.reply(454, "4.7.0 TLS not available due to local problem").await;
+            }
+        };
+        let io = std::mem::replace(&mut self.io, LineIo::new(Stream::Detached));
+        let (stream, ahead) = io.into_parts();
+        let Stream::Plain(mut tcp) = stream else {
+            // Unreachable: is_tls() was false, so the stream is the cleartext one.
+            return Flow::Close("tls error");
+        };
+        // CVE-2011-0411 / RFC 3207 §5: bytes the client sent after STARTTLS, before our 220, must not be read as
+        // if they had come inside TLS. Look both in our buffer and in the socket.
+        let mut pipelined = !ahead.is_empty();
+        if !pipelined {
+            let mut probe = [0u8; 512];
+            match tcp.try_read(&mut probe) {
+                Ok(0) => return Flow::Close("client closed"),
+                Ok(_) => pipelined = true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Flow::Close("client closed"),
+            }
+        }
+        if pipelined {
+            self.event("C: <data pipelined after STARTTLS (CVE-2011-0411): dropped>".into());
+            return Flow::Close("pipelined after STARTTLS");
+        }
+        self.io = LineIo::new(Stream::Plain(tcp));
+        if let Flow::Close(r) = self.reply(220, "2.0.0 Ready to start TLS").await {
+            return Flow::Close(r);
+        }
+        self.t.starttls_used = true;
+        let io = std::mem::replace(&mut self.io, LineIo::new(Stream::Detached));
+        let (stream, _) = io.into_parts();
+        let Stream::Plain(tcp) = stream else {
+            return Flow::Close("tls error");
+        };
+        tcp_handshake(self, tcp, server_config).await
+    }
+
+    fn handshake_failed(&mut self, e: &std::io::Error) -> Flow {
+        match classify(e) {
+            TlsFailure::Alert(alert) => {
+                self.event(format!("TLS: client alert {alert}"));
+                self.t.client_alert = Some(alert);
+            }
+            TlsFailure::ClosedWithoutAlert => {
+                self.event("TLS: closed without alert".into());
+                self.t.client_alert = Some("closed without alert".into());
+            }
+            TlsFailure::Other(m) => self.event(format!("TLS: handshake failed: {m}")),
+        }
+        Flow::Close("tls handshake failed")
+    }
+}
+
+/// The handshake proper: ClientHello first (so SNI is recorded even if the handshake fails), then the rest.
+async fn tcp_handshake(s: &mut Session, tcp: TcpStream, server_config: Arc<rustls::ServerConfig>) -> Flow {
+    let idle = s.config.limits.idle_timeout;
+    let acceptor = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+    let start = match guarded(&mut s.stop, idle, acceptor).await {
+        Guarded::Done(Ok(start)) => start,
+        Guarded::Done(Err(e)) => return s.handshake_failed(&e),
+        Guarded::TimedOut => {
+            s.event("TLS: handshake timed out".into());
+            return Flow::Close("timeout");
+        }
+        Guarded::Stopped => return Flow::Close("shutdown"),
+    };
+    let hello_sni = start.client_hello().server_name().map(str::to_string);
+    s.event(format!("TLS: ClientHello sni={}", hello_sni.as_deref().unwrap_or("-")));
+    s.t.client_hello_sni = hello_sni;
+    let tls = match guarded(&mut s.stop, idle, start.into_stream(server_config)).await {
+        Guarded::Done(Ok(tls)) => tls,
+        Guarded::Done(Err(e)) => return s.handshake_failed(&e),
+        Guarded::TimedOut => {
+            s.event("TLS: handshake timed out".into());
+            return Flow::Close("timeout");
+        }
+        Guarded::Stopped => return Flow::Close("shutdown"),
+    };
+    let conn = tls.get_ref().1;
+    let version = version_name(conn.protocol_version());
+    let sni = conn.server_name().map(str::to_string);
+    let (chain_label, chain_spki_sha256) =
+        s.config.chain.as_ref().map(|c| (c.label.clone(), c.spki_sha256.clone())).unwrap_or_default();
+    s.event(format!("TLS: {version} established"));
+    s.t.tls = Some(TlsInfo { version, sni, chain_label, chain_spki_sha256 });
+    // RFC 3207 §4.2: discard all knowledge obtained from the client; it must send EHLO again.
+    s.greeted = false;
+    s.txn = None;
+    s.tls_fresh = true;
+    s.io = LineIo::new(Stream::Tls(Box::new(tls)));
+    Flow::Continue
+}
+
+/// A command line as shown in events: non-printable bytes escaped, long lines cut.
+fn printable(line: &[u8]) -> String {
+    let mut out = String::new();
+    for c in String::from_utf8_lossy(line).chars() {
+        if out.len() >= EVENT_TEXT_MAX {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.push_str(&c.escape_default().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_and_truncates() {
+        assert_eq!(printable(b"EHLO a\tb\0"), "EHLO a\\tb\\u{0}");
+        assert_eq!(printable(b"\xff"), "\u{fffd}");
+        let long = printable(&[b'x'; 1000]);
+        assert!(long.ends_with("...") && long.len() <= EVENT_TEXT_MAX + 3);
+    }
+}

@@ -1,0 +1,265 @@
+//! The outcome vocabulary of DESIGN.md, shared by expectations, sender reports and verdicts.
+//!
+//! Keeping it in one place is what lets the same scenario body be judged against
+//! every sender: a scenario states its expectation in these words, every sender
+//! adapter reports in them, and the verdict compares the two.
+
+use serde::Serialize;
+use std::fmt;
+
+/// What happened to the message as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ResultCode {
+    /// Delivered over STARTTLS to a DANE-authenticated peer.
+    #[serde(rename = "AUTH")]
+    Auth,
+    /// Delivered over mandatory STARTTLS, certificate unchecked (every TLSA record unusable, RFC 7672 §2.2).
+    #[serde(rename = "TLS")]
+    Tls,
+    /// Pre-DANE opportunistic delivery: STARTTLS if offered, cleartext allowed.
+    #[serde(rename = "OPP")]
+    Opp,
+    /// Temporary failure; the message stays queued.
+    #[serde(rename = "DEFER")]
+    Defer,
+    /// Permanent failure.
+    #[serde(rename = "BOUNCE")]
+    Bounce,
+}
+
+impl ResultCode {
+    pub const ALL: [ResultCode; 5] = [Self::Auth, Self::Tls, Self::Opp, Self::Defer, Self::Bounce];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auth => "AUTH",
+            Self::Tls => "TLS",
+            Self::Opp => "OPP",
+            Self::Defer => "DEFER",
+            Self::Bounce => "BOUNCE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn delivered(self) -> bool {
+        matches!(self, Self::Auth | Self::Tls | Self::Opp)
+    }
+}
+
+impl fmt::Display for ResultCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the sender did with one MX host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum HostCode {
+    /// Not even dialled (e.g. its address or TLSA lookup failed).
+    #[serde(rename = "SKIP-pre")]
+    SkipPre,
+    /// Connected, saw no usable STARTTLS, quit.
+    #[serde(rename = "SKIP-ehlo")]
+    SkipEhlo,
+    /// Began TLS but gave up before MAIL FROM (authentication or handshake failed).
+    #[serde(rename = "SKIP-tls")]
+    SkipTls,
+    /// The SMTP dialogue failed temporarily (4xx, drop, timeout).
+    #[serde(rename = "TEMPFAIL")]
+    TempFail,
+    /// The SMTP dialogue failed permanently (5xx).
+    #[serde(rename = "REJECT")]
+    Reject,
+    #[serde(rename = "AUTH")]
+    Auth,
+    #[serde(rename = "TLS")]
+    Tls,
+    #[serde(rename = "OPP")]
+    Opp,
+    /// Listed in the MX RRset but never reached, because an earlier host took the message.
+    #[serde(rename = "UNUSED")]
+    Unused,
+}
+
+impl HostCode {
+    pub const ALL: [HostCode; 9] = [
+        Self::SkipPre,
+        Self::SkipEhlo,
+        Self::SkipTls,
+        Self::TempFail,
+        Self::Reject,
+        Self::Auth,
+        Self::Tls,
+        Self::Opp,
+        Self::Unused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SkipPre => "SKIP-pre",
+            Self::SkipEhlo => "SKIP-ehlo",
+            Self::SkipTls => "SKIP-tls",
+            Self::TempFail => "TEMPFAIL",
+            Self::Reject => "REJECT",
+            Self::Auth => "AUTH",
+            Self::Tls => "TLS",
+            Self::Opp => "OPP",
+            Self::Unused => "UNUSED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for HostCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Invariants the receiving side (the impartial witness) can check.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Invariant {
+    /// No `MAIL FROM` in cleartext at any endpoint whose host has a usable TLSA (RFC 7672 §2.2).
+    NoClear,
+    /// No `MAIL FROM` at all at this host.
+    NoMail(String),
+    /// No TCP connection at all to this address.
+    NoConnect(String),
+    /// Every ClientHello to this host carries this server name (RFC 7672 §8.1).
+    Sni { host: String, name: String },
+    /// This query never reaches the authoritative server.
+    NoQuery { name: String, rtype: String },
+    /// The message was accepted exactly once, with the submitted body hash.
+    Once,
+    /// The sender's own report does not claim DANE-authenticated delivery.
+    NoAuthLog,
+}
+
+impl Invariant {
+    /// Parse the written form used in scenario files.
+    pub fn parse(s: &str) -> Result<Invariant, String> {
+        let s = s.trim();
+        let arg = |prefix: &str| -> Option<String> {
+            s.strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix('('))
+                .and_then(|r| r.strip_suffix(')'))
+                .map(|r| r.trim().to_string())
+        };
+        match s {
+            "NOCLEAR" => return Ok(Invariant::NoClear),
+            "ONCE" => return Ok(Invariant::Once),
+            "NOAUTH-LOG" => return Ok(Invariant::NoAuthLog),
+            _ => {}
+        }
+        if let Some(h) = arg("NOMAIL") {
+            return Ok(Invariant::NoMail(fqdn(&h)));
+        }
+        if let Some(a) = arg("NOCONNECT") {
+            return Ok(Invariant::NoConnect(a));
+        }
+        if let Some(q) = arg("NOQUERY") {
+            let mut parts = q.split_whitespace();
+            if let (Some(name), Some(rtype), None) = (parts.next(), parts.next(), parts.next()) {
+                return Ok(Invariant::NoQuery {
+                    name: fqdn(name),
+                    rtype: rtype.to_ascii_uppercase(),
+                });
+            }
+            return Err("NOQUERY takes a name and a type, e.g. NOQUERY(_25._tcp.mx1.example.test TLSA)".into());
+        }
+        if let Some(rest) = s.strip_prefix("SNI") {
+            if let Some((host, name)) = rest.split_once('=') {
+                if let Some(h) = host
+                    .trim()
+                    .strip_prefix('(')
+                    .and_then(|h| h.strip_suffix(')'))
+                {
+                    return Ok(Invariant::Sni {
+                        host: fqdn(h.trim()),
+                        name: fqdn(name.trim()),
+                    });
+                }
+            }
+            return Err("SNI is written SNI(host) = name".into());
+        }
+        Err(format!(
+            "unknown invariant `{s}`; known: NOCLEAR, ONCE, NOAUTH-LOG, NOMAIL(host), NOCONNECT(addr), \
+             SNI(host) = name, NOQUERY(name TYPE)"
+        ))
+    }
+
+    /// The RFC section whose rule this invariant checks.
+    pub fn rfc(&self) -> &'static str {
+        match self {
+            Invariant::NoClear => "RFC 7672 §2.2",
+            Invariant::NoMail(_) => "RFC 7672 §2.2",
+            Invariant::NoConnect(_) => "RFC 7672 §2.2.1",
+            Invariant::Sni { .. } => "RFC 7672 §8.1",
+            Invariant::NoQuery { .. } => "RFC 7672 §2.2.2",
+            Invariant::Once => "RFC 5321 §6.1",
+            Invariant::NoAuthLog => "RFC 7672 §2.2.3",
+        }
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Invariant::NoClear => f.write_str("NOCLEAR"),
+            Invariant::NoMail(h) => write!(f, "NOMAIL({h})"),
+            Invariant::NoConnect(a) => write!(f, "NOCONNECT({a})"),
+            Invariant::Sni { host, name } => write!(f, "SNI({host}) = {name}"),
+            Invariant::NoQuery { name, rtype } => write!(f, "NOQUERY({name} {rtype})"),
+            Invariant::Once => f.write_str("ONCE"),
+            Invariant::NoAuthLog => f.write_str("NOAUTH-LOG"),
+        }
+    }
+}
+
+/// Lowercase, with the trailing dot: the one spelling of a host name used in reports.
+pub fn fqdn(name: &str) -> String {
+    let mut n = name.trim().to_ascii_lowercase();
+    if !n.ends_with('.') {
+        n.push('.');
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invariants_round_trip_through_their_written_form() {
+        for s in [
+            "NOCLEAR",
+            "ONCE",
+            "NOAUTH-LOG",
+            "NOMAIL(mx1.example.test.)",
+            "NOCONNECT(192.0.2.10)",
+            "SNI(mx1.example.test.) = mx1.example.test.",
+            "NOQUERY(_25._tcp.mx1.example.test. TLSA)",
+        ] {
+            assert_eq!(Invariant::parse(s).unwrap().to_string(), s);
+        }
+        assert!(Invariant::parse("NOCLEAR(x)").is_err());
+        assert!(Invariant::parse("NOQUERY(x)").is_err());
+    }
+
+    #[test]
+    fn codes_parse_their_own_spelling_only() {
+        for c in ResultCode::ALL {
+            assert_eq!(ResultCode::parse(c.as_str()), Some(c));
+        }
+        for c in HostCode::ALL {
+            assert_eq!(HostCode::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(ResultCode::parse("auth"), None);
+    }
+}

@@ -1,0 +1,261 @@
+//! Build and run one world in process. Everything binds 127.0.0.1 on ephemeral
+//! ports; the sender reaches endpoints only through the `Dialer`'s address map.
+
+use super::{Dialer, WorldError};
+use crate::dns::{self, QueryLog, SignedWorld, WorldDnsSpec, ZoneSpec};
+use crate::pki::{KeyStore, Pki, Tlsa};
+use crate::scenario::{EndpointBehaviour, EndpointDecl, Scenario};
+use crate::smtp::{self, AttackerLog, Behaviour, EndpointConfig, Limits, TlsChain, TranscriptLog};
+use crate::vocab::fqdn;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// RRSIG inception, fixed so signed data is byte-stable: 2025-01-01T00:00:00Z.
+/// Validators judge signatures by their own clock, so the window spans the years the
+/// harness is used in (RFC 4035 §5.3.1).
+pub const SIGNATURE_INCEPTION: u32 = 1_735_689_600;
+/// RRSIG expiration, fixed: 2035-01-01T00:00:00Z.
+pub const SIGNATURE_EXPIRATION: u32 = 2_051_222_400;
+
+pub struct World {
+    pub scenario: String,
+    pub pki: Pki,
+    pub dns: Arc<SignedWorld>,
+    pub dns_addr: SocketAddr,
+    pub queries: QueryLog,
+    pub endpoints: Vec<RunningEndpoint>,
+    pub dialer: Dialer,
+    /// Every TLSA record published in a zone with a secure chain from `test.`, by host.
+    pub published_tlsa: BTreeMap<String, PublishedTlsa>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishedTlsa {
+    pub records: Vec<Tlsa>,
+    /// False when a zone on the path from `test.` is unsigned (the RRset is insecure).
+    pub secure: bool,
+}
+
+impl PublishedTlsa {
+    /// RFC 7672 §2.2.3: any secure TLSA record commits the host to TLS.
+    pub fn commits_to_tls(&self) -> bool {
+        self.secure && !self.records.is_empty()
+    }
+
+    pub fn usable(&self) -> Vec<&Tlsa> {
+        if !self.secure {
+            return Vec::new();
+        }
+        self.records.iter().filter(|t| matches!(t.usability(), crate::pki::Usability::Usable)).collect()
+    }
+}
+
+pub struct RunningEndpoint {
+    pub decl: EndpointDecl,
+    pub transcripts: TranscriptLog,
+    pub attacker: Option<AttackerLog>,
+    /// The served chain in DER, leaf first (for the witness's own TLSA check).
+    pub chain_der: Vec<Vec<u8>>,
+    /// Loopback ports in use, for the redaction table.
+    pub ports: Vec<u16>,
+}
+
+impl World {
+    pub async fn start(s: &Scenario, keys: &KeyStore) -> Result<World, WorldError> {
+        let pki = Pki::issue(&s.certs, keys).map_err(|source| WorldError::Pki { scenario: s.id.clone(), source })?;
+        let der_of = |name: &str| pki.get(name).map(|c| c.der.clone());
+
+        let mut zones = Vec::new();
+        let mut published: BTreeMap<String, PublishedTlsa> = BTreeMap::new();
+        for z in &s.zones {
+            let mut records = Vec::new();
+            for r in &z.records {
+                let line = r.render(der_of).map_err(|message| WorldError::Record {
+                    scenario: s.id.clone(),
+                    origin: z.origin.clone(),
+                    record: r.template.clone(),
+                    message,
+                })?;
+                if let Some((owner, tlsa)) = tlsa_of(&line, &z.origin) {
+                    if let Some(host) = owner.strip_prefix("_25._tcp.") {
+                        let secure = chain_signed(s, &z.origin);
+                        published
+                            .entry(host.to_string())
+                            .or_insert(PublishedTlsa { records: Vec::new(), secure })
+                            .records
+                            .push(tlsa);
+                    }
+                }
+                records.push(line);
+            }
+            zones.push(ZoneSpec {
+                origin: z.origin.clone(),
+                signed: z.signed,
+                key_pkcs8: keys.ed25519_pkcs8(&format!("zone:{}", z.origin)),
+                default_ttl: z.ttl,
+                records,
+            });
+        }
+        let spec = WorldDnsSpec {
+            zones,
+            inception: SIGNATURE_INCEPTION,
+            expiration: SIGNATURE_EXPIRATION,
+            nameserver: Ipv4Addr::LOCALHOST,
+        };
+        let signed = Arc::new(SignedWorld::build(&spec).map_err(|source| WorldError::Dns { scenario: s.id.clone(), source })?);
+
+        let (shutdown, rx) = watch::channel(false);
+        let stop = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|v| *v).await;
+            }
+        };
+        let mut tasks = Vec::new();
+
+        let (udp, tcp) = bind_dns_pair().await?;
+        let dns_addr = udp.local_addr().map_err(WorldError::Bind)?;
+        let queries = QueryLog::default();
+        {
+            let (w, q, st) = (signed.clone(), queries.clone(), stop());
+            tasks.push(tokio::spawn(async move {
+                // A serve error after binding ends the DNS task; lookups then time out and the
+                // sender reports it, which is visible in the outcome.
+                let _ = dns::serve(w, udp, tcp, q, st).await;
+            }));
+        }
+
+        let mut map = BTreeMap::new();
+        let mut endpoints = Vec::new();
+        for e in &s.endpoints {
+            let chain = endpoint_chain(s, &pki, e)?;
+            let chain_der: Vec<Vec<u8>> = chain.as_ref().map(|c| c.certs.iter().map(|d| d.to_vec()).collect()).unwrap_or_default();
+            let config = Arc::new(EndpointConfig {
+                name: e.host.trim_end_matches('.').to_string(),
+                behaviour: match e.behaviour {
+                    EndpointBehaviour::NoStarttls => Behaviour::NoStarttls,
+                    EndpointBehaviour::Normal | EndpointBehaviour::StripStarttls => Behaviour::Normal,
+                },
+                chain,
+                limits: Limits::default(),
+            });
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(WorldError::Bind)?;
+            let local = listener.local_addr().map_err(WorldError::Bind)?;
+            let transcripts = TranscriptLog::default();
+            {
+                let (l, st) = (transcripts.clone(), stop());
+                tasks.push(tokio::spawn(smtp::serve(listener, config, l, st)));
+            }
+            let mut ports = vec![local.port()];
+            let (front, attacker) = if e.behaviour == EndpointBehaviour::StripStarttls {
+                let al = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(WorldError::Bind)?;
+                let a_addr = al.local_addr().map_err(WorldError::Bind)?;
+                ports.push(a_addr.port());
+                let log = AttackerLog::default();
+                let (l, st) = (log.clone(), stop());
+                tasks.push(tokio::spawn(smtp::serve_strip_starttls(al, local, l, st)));
+                (a_addr, Some(log))
+            } else {
+                (local, None)
+            };
+            map.insert(SocketAddr::new(e.address, 25), front);
+            endpoints.push(RunningEndpoint { decl: e.clone(), transcripts, attacker, chain_der, ports });
+        }
+
+        Ok(World {
+            scenario: s.id.clone(),
+            pki,
+            dns: signed,
+            dns_addr,
+            queries,
+            endpoints,
+            dialer: Dialer::new(map),
+            published_tlsa: published,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Loopback ports this world uses, so the redaction table can hide them.
+    pub fn ports(&self) -> Vec<u16> {
+        let mut v = vec![self.dns_addr.port()];
+        for e in &self.endpoints {
+            v.extend(&e.ports);
+        }
+        v
+    }
+
+    /// Stop every task and wait for them, so nothing outlives the world.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// UDP and TCP on the same loopback port: resolvers use one address for both (RFC 7766 §5).
+async fn bind_dns_pair() -> Result<(UdpSocket, TcpListener), WorldError> {
+    let mut last = None;
+    for _ in 0..16 {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(WorldError::Bind)?;
+        let port = udp.local_addr().map_err(WorldError::Bind)?.port();
+        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(WorldError::Bind(last.expect("the loop ran at least once")))
+}
+
+fn endpoint_chain(s: &Scenario, pki: &Pki, e: &EndpointDecl) -> Result<Option<TlsChain>, WorldError> {
+    let Some(leaf) = e.chain.first() else {
+        return Ok(None);
+    };
+    let mut certs = Vec::new();
+    let mut spki = Vec::new();
+    for name in &e.chain {
+        let c = pki.get(name).ok_or_else(|| WorldError::Endpoint {
+            scenario: s.id.clone(),
+            address: e.address.to_string(),
+            message: format!("certificate `{name}` was not issued"),
+        })?;
+        certs.push(CertificateDer::from(c.der.clone()));
+        spki.push(c.spki_sha256.clone());
+    }
+    let leaf_cert = pki.get(leaf).expect("the leaf was found in the loop above");
+    Ok(Some(TlsChain {
+        label: e.chain.join(" > "),
+        certs,
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_cert.key_pkcs8.clone())),
+        spki_sha256: spki,
+    }))
+}
+
+/// Owner and TLSA data of a rendered record line, when it is a TLSA record.
+fn tlsa_of(line: &str, origin: &str) -> Option<(String, Tlsa)> {
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    let t = tokens.iter().position(|t| t.eq_ignore_ascii_case("TLSA"))?;
+    let owner = match tokens.first()? {
+        &"@" => origin.to_string(),
+        o if o.ends_with('.') => o.to_ascii_lowercase(),
+        o => format!("{}.{origin}", o.to_ascii_lowercase()),
+    };
+    let tlsa = Tlsa::parse(&tokens[t + 1..].join(" ")).ok()?;
+    Some((fqdn(&owner), tlsa))
+}
+
+/// Whether every zone from `test.` down to `origin` is signed (and so delegated with DS).
+fn chain_signed(s: &Scenario, origin: &str) -> bool {
+    s.zones
+        .iter()
+        .filter(|z| origin == z.origin || origin.ends_with(&format!(".{}", z.origin)))
+        .all(|z| z.signed)
+}

@@ -1,0 +1,14 @@
+//! One running world: PKI issued, zones signed and served, endpoints listening,
+//! and the address map that is the only way in.
+//!
+//! - `build`: turns a checked `Scenario` into a running `World` (in process, loopback only).
+//! - `dialer`: the address map from world addresses to loopback listeners.
+//! - `error`: `WorldError`, for harness faults while building or running a world.
+
+pub mod build;
+pub mod dialer;
+pub mod error;
+
+pub use build::{PublishedTlsa, RunningEndpoint, World, SIGNATURE_EXPIRATION, SIGNATURE_INCEPTION};
+pub use dialer::Dialer;
+pub use error::WorldError;

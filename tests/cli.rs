@@ -1,0 +1,133 @@
+//! The command line as a user meets it: exit codes, the report lines, and errors that
+//! point at file:line:col.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn danesim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the danesim binary runs");
+    (
+        out.status.code().expect("danesim exits normally, not by a signal"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_seed_catalogue_passes_against_the_reference_sender() {
+    let (code, out, err) = danesim(&["run", "scenarios/"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    for id in ["renewed-cert", "missing-tlsa", "secondary-mx", "secondary-mx-dane", "downgrade-attempt", "positive-control"] {
+        let line = out.lines().find(|l| l.split_whitespace().nth(1) == Some(id)).unwrap_or_else(|| panic!("no line for {id} in:\n{out}"));
+        assert!(line.starts_with("PASS"), "{line}");
+    }
+    assert!(out.contains("passed, 0 with violations"), "{out}");
+}
+
+/// Copy a seed scenario with one edit, into a temp dir, and return its path.
+fn edited(src: &str, from: &str, to: &str) -> (tempdir::Dir, PathBuf) {
+    let text = std::fs::read_to_string(root().join(src)).expect("seed scenario exists");
+    assert!(text.contains(from), "`{from}` not in {src}");
+    let dir = tempdir::Dir::new();
+    let p = dir.path().join(Path::new(src).file_name().expect("has a file name"));
+    std::fs::write(&p, text.replacen(from, to, 1)).expect("temp dir is writable");
+    (dir, p)
+}
+
+#[test]
+fn a_wrong_expectation_exits_1_and_names_the_scenario() {
+    let (_d, p) = edited("scenarios/dane-ee/renewed-cert.toml", "result = \"DEFER\"", "result = \"AUTH\"");
+    let (code, out, _) = danesim(&["run", p.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("VIOLATION  renewed-cert"), "{out}");
+    assert!(out.contains("RESULT (RFC 7672 §3.2): expected AUTH, the sender reported DEFER"), "{out}");
+}
+
+#[test]
+fn json_format_is_machine_readable() {
+    let (code, out, _) = danesim(&["run", "--format", "json", "scenarios/starttls/downgrade-attempt.toml"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("--format json prints one JSON document");
+    assert_eq!(v["summary"]["passed"], 1);
+    assert_eq!(v["outcomes"][0]["result"], "DEFER");
+    assert_eq!(v["outcomes"][0]["verdict"], "pass");
+}
+
+fn assert_bad_input(code: i32, err: &str, location: &str, what: &str) {
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(location), "expected `{location}` in:\n{err}");
+    assert!(err.contains(what), "expected `{what}` in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_is_reported_at_file_line_col() {
+    let (_d, p) = edited("scenarios/dane-ee/positive-control.toml", "[message]\nto = ", "[message]\ntoo = ");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "positive-control.toml:15:1", "unknown field `too`");
+}
+
+#[test]
+fn a_bad_zone_line_is_reported_at_file_line_col() {
+    let (_d, p) = edited("scenarios/dane-ee/positive-control.toml", "A    192.0.2.10", "A    192.0.2.999");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "positive-control.toml:28:", "bad record in zone example.test.");
+}
+
+#[test]
+fn an_unknown_certificate_name_is_reported_at_file_line_col() {
+    let (_d, p) = edited("scenarios/dane-ee/positive-control.toml", "{cert:mx1}", "{cert:mx9}");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "positive-control.toml:29:28", "unknown certificate `mx9`");
+    assert!(err.contains("declared certificates: mx1"), "{err}");
+}
+
+#[test]
+fn an_unknown_sender_and_a_missing_path_exit_2() {
+    let (code, _, err) = danesim(&["run", "--sender", "sendmail9", "scenarios/"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown sender `sendmail9`"), "{err}");
+    let (code, _, err) = danesim(&["run", "no/such/dir"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no/such/dir"), "{err}");
+}
+
+#[test]
+fn list_names_every_seed_scenario() {
+    let (code, out, _) = danesim(&["list"]);
+    assert_eq!(code, 0);
+    for id in ["renewed-cert", "missing-tlsa", "secondary-mx", "downgrade-attempt", "positive-control"] {
+        assert!(out.contains(id), "{out}");
+    }
+}
+
+/// A small self-cleaning temporary directory (no extra crate needed).
+mod tempdir {
+    use std::path::{Path, PathBuf};
+    pub struct Dir(PathBuf);
+    impl Dir {
+        pub fn new() -> Dir {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!("danesim-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+            std::fs::create_dir_all(&p).expect("temp dir can be created");
+            Dir(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
