@@ -25,8 +25,18 @@ fn danesim(args: &[&str]) -> (i32, String, String) {
 fn the_seed_catalogue_passes_against_the_reference_sender() {
     let (code, out, err) = danesim(&["run", "scenarios/"]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
-    for id in ["renewed-cert", "missing-tlsa", "secondary-mx", "secondary-mx-dane", "downgrade-attempt", "positive-control"] {
-        let line = out.lines().find(|l| l.split_whitespace().nth(1) == Some(id)).unwrap_or_else(|| panic!("no line for {id} in:\n{out}"));
+    for id in [
+        "renewed-cert",
+        "missing-tlsa",
+        "secondary-mx",
+        "secondary-mx-dane",
+        "downgrade-attempt",
+        "positive-control",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(id))
+            .unwrap_or_else(|| panic!("no line for {id} in:\n{out}"));
         assert!(line.starts_with("PASS"), "{line}");
     }
     assert!(out.contains("passed, 0 with violations"), "{out}");
@@ -44,11 +54,18 @@ fn edited(src: &str, from: &str, to: &str) -> (tempdir::Dir, PathBuf) {
 
 #[test]
 fn a_wrong_expectation_exits_1_and_names_the_scenario() {
-    let (_d, p) = edited("scenarios/dane-ee/renewed-cert.toml", "result = \"DEFER\"", "result = \"AUTH\"");
+    let (_d, p) = edited(
+        "scenarios/dane-ee/renewed-cert.toml",
+        "result = \"DEFER\"",
+        "result = \"AUTH\"",
+    );
     let (code, out, _) = danesim(&["run", p.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("VIOLATION  renewed-cert"), "{out}");
-    assert!(out.contains("RESULT (RFC 7672 §3.2): expected AUTH, the sender reported DEFER"), "{out}");
+    assert!(
+        out.contains("RESULT (RFC 7672 §3.2): expected AUTH, the sender reported DEFER"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -70,23 +87,36 @@ fn assert_bad_input(code: i32, err: &str, location: &str, what: &str) {
 
 #[test]
 fn an_unknown_key_is_reported_at_file_line_col() {
-    let (_d, p) = edited("scenarios/dane-ee/positive-control.toml", "[message]\nto = ", "[message]\ntoo = ");
+    let (_d, p) = edited(
+        "scenarios/dane-ee/positive-control.toml",
+        "[message]\nto = ",
+        "[message]\ntoo = ",
+    );
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
     assert_bad_input(code, &err, "positive-control.toml:15:1", "unknown field `too`");
 }
 
 #[test]
 fn a_bad_zone_line_is_reported_at_file_line_col() {
-    let (_d, p) = edited("scenarios/dane-ee/positive-control.toml", "A    192.0.2.10", "A    192.0.2.999");
+    let (_d, p) = edited(
+        "scenarios/dane-ee/positive-control.toml",
+        "A    192.0.2.10",
+        "A    192.0.2.999",
+    );
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "positive-control.toml:28:", "bad record in zone example.test.");
+    assert_bad_input(
+        code,
+        &err,
+        "positive-control.toml:26:23",
+        "bad record in zone example.test.: `192.0.2.999` is not an IPv4 address",
+    );
 }
 
 #[test]
 fn an_unknown_certificate_name_is_reported_at_file_line_col() {
     let (_d, p) = edited("scenarios/dane-ee/positive-control.toml", "{cert:mx1}", "{cert:mx9}");
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "positive-control.toml:29:28", "unknown certificate `mx9`");
+    assert_bad_input(code, &err, "positive-control.toml:27:29", "unknown certificate `mx9`");
     assert!(err.contains("declared certificates: mx1"), "{err}");
 }
 
@@ -104,7 +134,13 @@ fn an_unknown_sender_and_a_missing_path_exit_2() {
 fn list_names_every_seed_scenario() {
     let (code, out, _) = danesim(&["list"]);
     assert_eq!(code, 0);
-    for id in ["renewed-cert", "missing-tlsa", "secondary-mx", "downgrade-attempt", "positive-control"] {
+    for id in [
+        "renewed-cert",
+        "missing-tlsa",
+        "secondary-mx",
+        "downgrade-attempt",
+        "positive-control",
+    ] {
         assert!(out.contains(id), "{out}");
     }
 }
@@ -117,7 +153,11 @@ mod tempdir {
         pub fn new() -> Dir {
             use std::sync::atomic::{AtomicU32, Ordering};
             static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!("danesim-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+            let p = std::env::temp_dir().join(format!(
+                "danesim-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
             std::fs::create_dir_all(&p).expect("temp dir can be created");
             Dir(p)
         }

@@ -22,10 +22,14 @@ fn delv(anchors: &std::path::Path, port: u16, name: &str, rtype: &str) -> String
     let out = Command::new(delv_path())
         .args(["@127.0.0.1", "-p", &port.to_string(), "-a"])
         .arg(anchors)
-        .args(["+root=test.", "+nocookie", "+tcp", name, rtype])
+        .args(["+root=test.", name, rtype])
         .output()
         .expect("delv runs");
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
@@ -33,7 +37,10 @@ fn delv_validates_every_seed_world() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let files = scenario::discover(&[root.join("scenarios")]).expect("scenarios are readable");
     assert!(!files.is_empty());
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let keys = KeyStore::embedded();
     let dir = std::env::temp_dir().join(format!("danesim-delv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -57,7 +64,11 @@ fn delv_validates_every_seed_world() {
         expect.push((format!("no-such-host.{}", s.message.domain), "A", negative));
         for (name, rtype, want) in expect {
             let out = delv(&anchors, port, &name, rtype);
-            assert!(out.contains(want), "{}: delv {name} {rtype}: expected `{want}`, got:\n{out}", s.id);
+            assert!(
+                out.contains(want),
+                "{}: delv {name} {rtype}: expected `{want}`, got:\n{out}",
+                s.id
+            );
             checked += 1;
         }
         rt.block_on(world.stop());

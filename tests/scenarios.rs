@@ -13,18 +13,19 @@ fn main() {
     let args = Arguments::from_args();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let files = scenario::discover(&[root.join("scenarios")]).expect("the scenarios directory is readable");
-    let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts"));
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime starts"),
+    );
     let keys = Arc::new(KeyStore::embedded());
     let senders = [SenderKind::Reference];
     let mut trials = Vec::new();
     for f in files {
         for sender in &senders {
             let (rt, keys, f, sender) = (rt.clone(), keys.clone(), f.clone(), sender.clone());
-            let name = format!(
-                "{}@{}",
-                f.strip_prefix(&root).unwrap_or(&f).display(),
-                sender.name()
-            );
+            let name = format!("{}@{}", f.strip_prefix(&root).unwrap_or(&f).display(), sender.name());
             trials.push(Trial::test(name, move || run_one(&rt, &keys, &f, &sender)));
         }
     }

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "danesim", version, about = "Offline DANE (RFC 7672) simulation harness for SMTP senders")]
+#[command(
+    name = "danesim",
+    version,
+    about = "Offline DANE (RFC 7672) simulation harness for SMTP senders"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,7 +65,12 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Run { paths, sender, format, jobs } => {
+        Command::Run {
+            paths,
+            sender,
+            format,
+            jobs,
+        } => {
             let sender = match SenderKind::parse(&sender) {
                 Ok(s) => s,
                 Err(e) => {
@@ -83,7 +92,11 @@ fn main() -> ExitCode {
 }
 
 fn show(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Load every scenario; report every broken file (not just the first) and exit 2.
@@ -107,7 +120,12 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
     let mut ids = std::collections::BTreeMap::new();
     for s in &ok {
         if let Some(prev) = ids.insert(s.id.clone(), s.path.clone()) {
-            eprintln!("error: scenario id `{}` is used by both {} and {}", s.id, prev.display(), s.path.display());
+            eprintln!(
+                "error: scenario id `{}` is used by both {} and {}",
+                s.id,
+                prev.display(),
+                s.path.display()
+            );
             bad += 1;
         }
     }
@@ -176,11 +194,18 @@ fn run(list: Vec<Scenario>, sender: SenderKind, format: Format, jobs: usize) -> 
                 "outcomes": items,
                 "summary": { "scenarios": outcomes.len(), "passed": passed, "violations": outcomes.len() - passed, "errors": faults },
             });
-            println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values always serialize"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).expect("JSON values always serialize")
+            );
         }
     }
     if faults > 0 {
         return ExitCode::from(2);
     }
-    if outcomes.iter().all(|r| r.outcome.verdict.passed()) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if outcomes.iter().all(|r| r.outcome.verdict.passed()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

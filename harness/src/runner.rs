@@ -1,11 +1,11 @@
 //! One scenario × one sender: start the world, deliver, observe, judge, stop.
 
-use crate::outcome::{observe::observe, redact::Redactions, verdict::judge, Outcome};
+use crate::outcome::{Outcome, observe::observe, redact::Redactions, verdict::judge};
 use crate::pki::KeyStore;
 use crate::scenario::Scenario;
-use crate::sender::reference::{self, SenderContext};
-use crate::sender::reference::lookup::ValidatorConfig;
 use crate::sender::SenderKind;
+use crate::sender::reference::lookup::ValidatorConfig;
+use crate::sender::reference::{self, SenderContext};
 use crate::world::{World, WorldError};
 use rustls_pki_types::UnixTime;
 use std::time::Duration;
@@ -46,5 +46,8 @@ pub async fn run(s: &Scenario, sender: &SenderKind, keys: &KeyStore) -> Result<R
     let verdict = judge(s, &world, &report, &obs);
     let redactions = Redactions::new(world.ports(), Vec::new());
     world.stop().await;
-    Ok(RunResult { outcome: Outcome::new(s, sender.name(), report, obs, verdict), redactions })
+    Ok(RunResult {
+        outcome: Outcome::new(s, sender.name(), report, obs, verdict),
+        redactions,
+    })
 }

@@ -175,11 +175,7 @@ impl Invariant {
         }
         if let Some(rest) = s.strip_prefix("SNI") {
             if let Some((host, name)) = rest.split_once('=') {
-                if let Some(h) = host
-                    .trim()
-                    .strip_prefix('(')
-                    .and_then(|h| h.strip_suffix(')'))
-                {
+                if let Some(h) = host.trim().strip_prefix('(').and_then(|h| h.strip_suffix(')')) {
                     return Ok(Invariant::Sni {
                         host: fqdn(h.trim()),
                         name: fqdn(name.trim()),

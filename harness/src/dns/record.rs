@@ -11,11 +11,7 @@ use super::zone::{NS_HOST, normalise_origin};
 ///
 /// Accepts exactly what [`super::SignedWorld::build`] accepts for one line of a zone with this
 /// origin and default TTL (the world-level checks, such as data below a child zone, come later).
-pub fn parse_record_line(
-    origin: &str,
-    default_ttl: u32,
-    line: &str,
-) -> Result<(), RecordLineError> {
+pub fn parse_record_line(origin: &str, default_ttl: u32, line: &str) -> Result<(), RecordLineError> {
     let origin = normalise_origin(origin)
         .map_err(|m| RecordLineError::new(0, format!("invalid zone origin `{origin}`: {m}")))?;
     parse_line(&origin, default_ttl, line).map(|_| ())
@@ -38,11 +34,7 @@ struct Tok<'a> {
 ///
 /// hickory's zone-file parser decides what is valid; our own light tokenizer runs first, only
 /// to find the column of the offending token (hickory's errors carry no position).
-pub(crate) fn parse_line(
-    origin: &Name,
-    default_ttl: u32,
-    line: &str,
-) -> Result<ParsedRecord, RecordLineError> {
+pub(crate) fn parse_line(origin: &Name, default_ttl: u32, line: &str) -> Result<ParsedRecord, RecordLineError> {
     let toks = lex(line)?;
     let Some(first) = toks.first() else {
         return Err(RecordLineError::new(0, "empty record"));
@@ -57,9 +49,7 @@ pub(crate) fn parse_line(
         origin.clone()
     } else {
         Name::parse(first.text, Some(origin))
-            .map_err(|e| {
-                RecordLineError::new(first.start, format!("invalid owner `{}`: {e}", first.text))
-            })?
+            .map_err(|e| RecordLineError::new(first.start, format!("invalid owner `{}`: {e}", first.text)))?
             .to_lowercase()
     };
     if !origin.zone_of(&owner) {
@@ -159,20 +149,15 @@ fn check_type_allowed(rtype: RecordType, owner: &Name, origin: &Name) -> Result<
         | RecordType::OPT
         | RecordType::TSIG
         | RecordType::NULL => Err(format!("{rtype} is not a zone data type")),
-        RecordType::NS if owner == origin => Err(format!(
-            "the apex NS set is generated (`{NS_HOST}`); do not declare it"
-        )),
+        RecordType::NS if owner == origin => {
+            Err(format!("the apex NS set is generated (`{NS_HOST}`); do not declare it"))
+        }
         _ => Ok(()),
     }
 }
 
 /// Field-level checks for the types scenarios use most, for precise columns.
-fn check_rdata(
-    rtype: RecordType,
-    rdata: &[Tok<'_>],
-    origin: &Name,
-    end: usize,
-) -> Result<(), RecordLineError> {
+fn check_rdata(rtype: RecordType, rdata: &[Tok<'_>], origin: &Name, end: usize) -> Result<(), RecordLineError> {
     match rtype {
         RecordType::A => {
             arity(rdata, end, &["an IPv4 address"])?;
@@ -202,22 +187,13 @@ fn check_rdata(
             }
             let data = &rdata[3..];
             let Some(first) = data.first() else {
-                return Err(RecordLineError::new(
-                    end,
-                    "missing certificate association data (hex)",
-                ));
+                return Err(RecordLineError::new(end, "missing certificate association data (hex)"));
             };
-            if let Some(bad) = data
-                .iter()
-                .find(|t| !t.text.bytes().all(|b| b.is_ascii_hexdigit()))
-            {
-                return Err(RecordLineError::new(
-                    bad.start,
-                    format!("`{}` is not hex", bad.text),
-                ));
+            if let Some(bad) = data.iter().find(|t| !t.text.bytes().all(|b| b.is_ascii_hexdigit())) {
+                return Err(RecordLineError::new(bad.start, format!("`{}` is not hex", bad.text)));
             }
             let digits: usize = data.iter().map(|t| t.text.len()).sum();
-            if digits % 2 != 0 {
+            if !digits.is_multiple_of(2) {
                 return Err(RecordLineError::new(
                     first.start,
                     "certificate association data has an odd number of hex digits",
@@ -306,20 +282,13 @@ fn lex(line: &str) -> Result<Vec<Tok<'_>>, RecordLineError> {
             }
             _ => {
                 let start = i;
-                while i < len
-                    && !matches!(
-                        bytes[i],
-                        b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"'
-                    )
-                {
+                while i < len && !matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"') {
                     // An escape takes the next byte with it (RFC 1035 §5.1 `\X`).
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
                 // Token ends at an ASCII delimiter or the end, so this is a char boundary.
                 let i_end = i.min(len);
-                let i_end = (i_end..=len)
-                    .find(|&k| line.is_char_boundary(k))
-                    .unwrap_or(len);
+                let i_end = (i_end..=len).find(|&k| line.is_char_boundary(k)).unwrap_or(len);
                 toks.push(Tok {
                     start,
                     text: &line[start..i_end],
@@ -400,6 +369,31 @@ mod tests {
         assert_eq!(col("sub DS 1 15 2 AB").0, 4);
         // Two records in one entry.
         assert!(col("a TXT x\nb TXT y").1.contains("one record"));
+    }
+
+    proptest::proptest! {
+        /// Whatever an author writes, the parser answers (never panics), and an error column
+        /// stays inside the line.
+        #[test]
+        fn never_panics(line in "\\PC{0,40}") {
+            if let Err(e) = parse_record_line("example.test", 300, &line) {
+                proptest::prop_assert!(e.column <= line.len());
+            }
+        }
+
+        #[test]
+        fn never_panics_on_record_like_lines(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "@", "mx1", "*.w", "a.b.", "300", "1h", "IN", "CH", "A", "AAAA", "MX", "TLSA",
+                "TXT", "CNAME", "NS", "SRV", "CAA", "SSHFP", "10", "192.0.2.1", "2001:db8::1",
+                "ABCD", "\"x y\"", "(", ")", ";", "\\", "$TTL", "-1", "99999999999", "",
+            ]), 0..9)
+        ) {
+            let line = parts.join(" ");
+            if let Err(e) = parse_record_line("example.test", 300, &line) {
+                proptest::prop_assert!(e.column <= line.len());
+            }
+        }
     }
 
     #[test]

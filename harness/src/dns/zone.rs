@@ -102,13 +102,7 @@ impl ZoneData {
     }
 
     /// Add one record; an identical record is absorbed (an RRset is a set, RFC 2181 §5).
-    pub(crate) fn add(
-        &mut self,
-        name: &Name,
-        rtype: RecordType,
-        ttl: u32,
-        rdata: RData,
-    ) -> Result<(), String> {
+    pub(crate) fn add(&mut self, name: &Name, rtype: RecordType, ttl: u32, rdata: RData) -> Result<(), String> {
         let key = (name.clone(), u16::from(rtype));
         let rrset = self.rrsets.entry(key).or_insert_with(|| Rrset {
             name: name.clone(),
@@ -174,6 +168,14 @@ pub(crate) fn assemble(spec: &WorldDnsSpec) -> Result<Vec<ZoneData>, DnsError> {
         return Err(DnsError::MissingAnchorZone);
     }
     let origins: Vec<Name> = by_origin.keys().cloned().collect();
+    let ns_host = constant_name(NS_HOST);
+    if let Some(clash) = origins.iter().find(|o| o.zone_of(&ns_host) && **o != anchor) {
+        // A zone at or above `ns.test.` (other than `test.`) would occlude the server's address.
+        return Err(zone_error(
+            clash,
+            format!("the zone would contain or cut off the name server host `{NS_HOST}`"),
+        ));
+    }
 
     let mut zones = Vec::with_capacity(by_origin.len());
     for (origin, z) in &by_origin {
@@ -195,10 +197,7 @@ pub(crate) fn assemble(spec: &WorldDnsSpec) -> Result<Vec<ZoneData>, DnsError> {
                 }
             }
         };
-        let children: Vec<&Name> = origins
-            .iter()
-            .filter(|o| *o != origin && origin.zone_of(o))
-            .collect();
+        let children: Vec<&Name> = origins.iter().filter(|o| *o != origin && origin.zone_of(o)).collect();
         zones.push(author_zone(origin, z, parent, &children)?);
     }
 
@@ -208,7 +207,6 @@ pub(crate) fn assemble(spec: &WorldDnsSpec) -> Result<Vec<ZoneData>, DnsError> {
     }
 
     // Each child gets NS in its parent (RFC 1034 §4.2.1); DS is added once keys are loaded.
-    let ns_host = constant_name(NS_HOST);
     let cuts: Vec<(Name, Name)> = zones
         .iter()
         .filter_map(|z| z.parent.clone().map(|p| (p, z.origin.clone())))
@@ -234,12 +232,7 @@ fn zone_error(origin: &Name, message: String) -> DnsError {
 }
 
 /// Parse the author's records of one zone and check them against the zone's cuts.
-fn author_zone(
-    origin: &Name,
-    z: &ZoneSpec,
-    parent: Option<Name>,
-    children: &[&Name],
-) -> Result<ZoneData, DnsError> {
+fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&Name]) -> Result<ZoneData, DnsError> {
     let mut data = ZoneData::new(origin.clone(), z.signed, z.default_ttl, parent);
     let mut provenance = Vec::with_capacity(z.records.len());
     for (index, line) in z.records.iter().enumerate() {
@@ -250,8 +243,7 @@ fn author_zone(
             column,
             message,
         };
-        let parsed = record::parse_line(origin, z.default_ttl, line)
-            .map_err(|e| record_error(e.column, e.message))?;
+        let parsed = record::parse_line(origin, z.default_ttl, line).map_err(|e| record_error(e.column, e.message))?;
         let rec = parsed.record;
         let rtype = rec.record_type();
         data.add(&rec.name, rtype, rec.ttl, rec.data)
@@ -324,10 +316,7 @@ fn author_zone(
             .get(&(name.clone(), u16::from(RecordType::CNAME)))
             .map_or(0, |r| r.rdatas.len());
         if cname > 1 {
-            return Err(zone_error(
-                origin,
-                format!("`{name}` has more than one CNAME"),
-            ));
+            return Err(zone_error(origin, format!("`{name}` has more than one CNAME")));
         }
     }
     Ok(data)
@@ -341,15 +330,7 @@ fn add_apex(zone: &mut ZoneData, nameserver: Ipv4Addr, serial: u32) -> Result<()
     let rname = Name::from_ascii("hostmaster")
         .and_then(|h| h.append_domain(&origin))
         .map_err(|e| zone_error(&origin, format!("SOA RNAME: {e}")))?;
-    let soa = SOA::new(
-        ns_host.clone(),
-        rname,
-        serial,
-        SOA_REFRESH,
-        SOA_RETRY,
-        SOA_EXPIRE,
-        ttl,
-    );
+    let soa = SOA::new(ns_host.clone(), rname, serial, SOA_REFRESH, SOA_RETRY, SOA_EXPIRE, ttl);
     zone.add(&origin, RecordType::SOA, ttl, RData::SOA(soa))
         .map_err(|m| zone_error(&origin, m))?;
     zone.add(&origin, RecordType::NS, ttl, RData::NS(NS(ns_host.clone())))
@@ -386,10 +367,7 @@ mod tests {
 
     #[test]
     fn origins_are_normalised() {
-        assert_eq!(
-            normalise_origin("Example.TEST").unwrap().to_string(),
-            "example.test."
-        );
+        assert_eq!(normalise_origin("Example.TEST").unwrap().to_string(), "example.test.");
         assert!(normalise_origin("  ").is_err());
         assert!(normalise_origin("a..b").is_err());
     }
@@ -408,10 +386,7 @@ mod tests {
             .values()
             .map(|r| format!("{} {}", r.name, r.rtype))
             .collect();
-        assert_eq!(
-            types,
-            ["test. NS", "test. SOA", "example.test. NS", "ns.test. A"]
-        );
+        assert_eq!(types, ["test. NS", "test. SOA", "example.test. NS", "ns.test. A"]);
         assert!(test.delegations.contains(&normalise_origin("example.test").unwrap()));
         assert_eq!(
             zones[1].parent.as_ref().map(|p| p.to_string()).as_deref(),
@@ -421,10 +396,10 @@ mod tests {
 
     #[test]
     fn structural_errors_are_reported() {
-        assert_eq!(
+        assert!(matches!(
             assemble(&world(vec![zone("example.test", &[])])),
             Err(DnsError::MissingAnchorZone)
-        );
+        ));
         assert!(matches!(
             assemble(&world(vec![zone("test", &[]), zone("example.org", &[])])),
             Err(DnsError::NoParent { .. })
@@ -441,21 +416,15 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, DnsError::Record { index: 0, .. }), "{err}");
         // TTL mismatch inside one RRset.
-        let err = assemble(&world(vec![zone(
-            "test",
-            &["mx A 192.0.2.1", "mx 60 A 192.0.2.2"],
-        )]))
-        .unwrap_err();
+        let err = assemble(&world(vec![zone("test", &["mx A 192.0.2.1", "mx 60 A 192.0.2.2"])])).unwrap_err();
         assert!(matches!(err, DnsError::Record { index: 1, .. }), "{err}");
         // CNAME beside other data.
-        let err = assemble(&world(vec![zone(
-            "test",
-            &["mx A 192.0.2.1", "mx CNAME other"],
-        )]))
-        .unwrap_err();
+        let err = assemble(&world(vec![zone("test", &["mx A 192.0.2.1", "mx CNAME other"])])).unwrap_err();
         assert!(err.to_string().contains("CNAME"), "{err}");
-        // The name server host is generated.
+        // The name server host is generated, and no zone may cut it off.
         let err = assemble(&world(vec![zone("test", &["ns A 192.0.2.1"])])).unwrap_err();
         assert!(err.to_string().contains("generated"), "{err}");
+        let err = assemble(&world(vec![zone("test", &[]), zone("ns.test", &[])])).unwrap_err();
+        assert!(err.to_string().contains("name server host"), "{err}");
     }
 }

@@ -36,10 +36,13 @@ pub async fn observe(world: &World) -> Observations {
         endpoints.push(EndpointObservation {
             address: e.decl.address.to_string(),
             host: e.decl.host.clone(),
-            behaviour: format!("{:?}", e.decl.behaviour),
+            behaviour: e.decl.behaviour.name().to_string(),
             connections: e.transcripts.transcripts(),
             attacker: e.attacker.as_ref().map(|a| a.events()).unwrap_or_default(),
         });
     }
-    Observations { endpoints, queries: world.queries.entries() }
+    Observations {
+        endpoints,
+        queries: world.queries.entries(),
+    }
 }

@@ -53,7 +53,10 @@ impl Outcome {
             status: report.status,
             hosts: report.hosts,
             notes: report.notes,
-            witness: Witness { endpoints: obs.endpoints, dns_queries: dns_queries.into_iter().collect() },
+            witness: Witness {
+                endpoints: obs.endpoints,
+                dns_queries: dns_queries.into_iter().collect(),
+            },
             trace: report.trace,
         }
     }

@@ -77,7 +77,10 @@ mod tests {
     #[test]
     fn ports_are_replaced_only_where_they_stand_alone() {
         let r = Redactions::new(vec![4025], vec!["/tmp/danesim-x".into()]);
-        assert_eq!(r.text("127.0.0.1:4025 and year 14025, port 4025"), "127.0.0.1:[PORT] and year 14025, port [PORT]");
+        assert_eq!(
+            r.text("127.0.0.1:4025 and year 14025, port 4025"),
+            "127.0.0.1:[PORT] and year 14025, port [PORT]"
+        );
         assert_eq!(r.text("/tmp/danesim-x/main.cf"), "[TMP]/main.cf");
         let mut v = serde_json::json!({"elapsed": 12, "a": ["x:4025"]});
         r.apply(&mut v);

@@ -11,7 +11,10 @@ pub fn line(o: &Outcome) -> String {
             let notes = if o.notes.is_empty() {
                 String::new()
             } else {
-                format!(" [note: {}]", o.notes.iter().map(|n| n.code.as_str()).collect::<Vec<_>>().join(", "))
+                format!(
+                    " [note: {}]",
+                    o.notes.iter().map(|n| n.code.as_str()).collect::<Vec<_>>().join(", ")
+                )
             };
             format!("PASS       {:<28} {}{via}{notes}", o.scenario, o.result)
         }
@@ -28,5 +31,8 @@ pub fn line(o: &Outcome) -> String {
 pub fn summary(outcomes: &[Outcome], sender: &str) -> String {
     let passed = outcomes.iter().filter(|o| o.verdict.passed()).count();
     let failed = outcomes.len() - passed;
-    format!("{} scenario(s) against {sender}: {passed} passed, {failed} with violations", outcomes.len())
+    format!(
+        "{} scenario(s) against {sender}: {passed} passed, {failed} with violations",
+        outcomes.len()
+    )
 }

@@ -45,7 +45,11 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
     let mut v = Vec::new();
     let scenario_rfc = s.refs.first().cloned().unwrap_or_else(|| "RFC 7672".into());
     let mut push = |inv: &str, rfc: &str, detail: String| {
-        v.push(Violation { invariant: inv.into(), rfc: rfc.into(), detail })
+        v.push(Violation {
+            invariant: inv.into(),
+            rfc: rfc.into(),
+            detail,
+        })
     };
 
     // The expectation.
@@ -54,45 +58,82 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
         push(
             "RESULT",
             &scenario_rfc,
-            format!("expected {}, the sender reported {} ({})", want.join(" or "), report.result, report.status),
+            format!(
+                "expected {}, the sender reported {} ({})",
+                want.join(" or "),
+                report.result,
+                report.status
+            ),
         );
     }
     if let Some(via) = &s.expect.via {
         if report.via.as_deref() != Some(via.as_str()) {
-            push("VIA", &scenario_rfc, format!("expected delivery via {via}, got {}", report.via.as_deref().unwrap_or("no delivery")));
+            push(
+                "VIA",
+                &scenario_rfc,
+                format!(
+                    "expected delivery via {via}, got {}",
+                    report.via.as_deref().unwrap_or("no delivery")
+                ),
+            );
         }
     }
     for (host, code) in &s.expect.hosts {
         let got = report.hosts.iter().find(|h| &h.host == host);
         match got {
             Some(h) if h.code == *code => {}
-            Some(h) => push("HOST", &scenario_rfc, format!("{host}: expected {code}, got {} ({})", h.code, h.reason)),
-            None => push("HOST", &scenario_rfc, format!("{host}: expected {code}, but the sender never considered it")),
+            Some(h) => push(
+                "HOST",
+                &scenario_rfc,
+                format!("{host}: expected {code}, got {} ({})", h.code, h.reason),
+            ),
+            None => push(
+                "HOST",
+                &scenario_rfc,
+                format!("{host}: expected {code}, but the sender never considered it"),
+            ),
         }
     }
     for note in &s.expect.notes {
         if !report.notes.iter().any(|n| &n.code == note) {
-            push("NOTE", "RFC 7672 §2.2.1", format!("expected the security note `{note}`, the sender raised none"));
+            push(
+                "NOTE",
+                "RFC 7672 §2.2.1",
+                format!("expected the security note `{note}`, the sender raised none"),
+            );
         }
     }
 
     // What the witnesses saw.
     let submitted = message_sha256(&s.message.body);
+    let submitted_ref = submitted.as_str();
     let accepted: Vec<(&str, bool)> = obs
         .endpoints
         .iter()
-        .flat_map(|e| e.connections.iter().filter(|t| t.accepted).map(move |t| (e.host.as_str(), t.message_sha256.as_deref() == Some(&submitted))))
+        .flat_map(|e| {
+            e.connections
+                .iter()
+                .filter(|t| t.accepted)
+                .map(move |t| (e.host.as_str(), t.message_sha256.as_deref() == Some(submitted_ref)))
+        })
         .collect();
     let delivered_ok = accepted.iter().filter(|(_, same)| *same).count();
     if report.result.delivered() != (delivered_ok > 0) {
         push(
             "REPORT",
             "RFC 5321 §6.1",
-            format!("the sender reported {} but endpoints accepted the message {delivered_ok} time(s)", report.result),
+            format!(
+                "the sender reported {} but endpoints accepted the message {delivered_ok} time(s)",
+                report.result
+            ),
         );
     } else if let Some(via) = &report.via {
         if !accepted.iter().any(|(h, same)| *same && h == via) {
-            push("REPORT", "RFC 5321 §6.1", format!("the sender reported delivery via {via}, but {via} accepted nothing"));
+            push(
+                "REPORT",
+                "RFC 5321 §6.1",
+                format!("the sender reported delivery via {via}, but {via} accepted nothing"),
+            );
         }
     }
 
@@ -114,7 +155,11 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
                             e.decl.host,
                             e.decl.address,
                             m.address,
-                            if committed { " although a secure TLSA RRset commits it to TLS" } else { "" }
+                            if committed {
+                                " although a secure TLSA RRset commits it to TLS"
+                            } else {
+                                ""
+                            }
                         ),
                     );
                 }
@@ -127,7 +172,10 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
                         push(
                             "DANE-MATCH",
                             "RFC 7672 §3.2",
-                            format!("{} accepted the message over TLS with a chain that no usable TLSA record matches", e.decl.host),
+                            format!(
+                                "{} accepted the message over TLS with a chain that no usable TLSA record matches",
+                                e.decl.host
+                            ),
                         );
                     }
                 }
@@ -141,7 +189,11 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
         }
     }
 
-    if v.is_empty() { Verdict::Pass } else { Verdict::Violation(v) }
+    if v.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Violation(v)
+    }
 }
 
 /// The witness's own DANE match (no name or date checks): a usable DANE-EE record
@@ -165,8 +217,15 @@ fn check(inv: &Invariant, report: &SenderReport, obs: &Observations, submitted: 
                 .flat_map(|e| &e.connections)
                 .filter(|t| t.accepted && t.message_sha256.as_deref() == Some(submitted))
                 .count();
-            let other = obs.endpoints.iter().flat_map(|e| &e.connections).filter(|t| t.accepted).count() - n;
-            (n != 1 || other != 0).then(|| format!("the message was accepted {n} time(s) (and {other} other message(s))"))
+            let other = obs
+                .endpoints
+                .iter()
+                .flat_map(|e| &e.connections)
+                .filter(|t| t.accepted)
+                .count()
+                - n;
+            (n != 1 || other != 0)
+                .then(|| format!("the message was accepted {n} time(s) (and {other} other message(s))"))
         }
         Invariant::NoMail(h) => obs
             .endpoints
@@ -183,21 +242,26 @@ fn check(inv: &Invariant, report: &SenderReport, obs: &Observations, submitted: 
             .map(|e| format!("{a} received {} connection(s)", e.connections.len())),
         Invariant::Sni { host, name } => {
             let want = name.trim_end_matches('.');
+            // Every ClientHello counts, including those of handshakes the client then aborted.
             obs.endpoints
                 .iter()
                 .filter(|e| &e.host == host)
                 .flat_map(|e| &e.connections)
-                .filter_map(|t| t.tls.as_ref())
-                .find(|tls| tls.sni.as_deref().map(|s| s.trim_end_matches('.')) != Some(want))
-                .map(|tls| format!("a ClientHello to {host} carried SNI {:?}, not {want}", tls.sni))
+                .filter(|t| t.tls.is_some() || t.client_hello_sni.is_some())
+                .find(|t| t.client_hello_sni.as_deref().map(|s| s.trim_end_matches('.')) != Some(want))
+                .map(|t| {
+                    format!(
+                        "connection {} to {host}: ClientHello SNI {:?}, not {want}",
+                        t.connection, t.client_hello_sni
+                    )
+                })
         }
         Invariant::NoQuery { name, rtype } => obs
             .queries
             .iter()
             .find(|q| crate::vocab::fqdn(&q.qname) == *name && q.qtype.eq_ignore_ascii_case(rtype))
             .map(|_| format!("the authoritative server saw a query for {name} {rtype}")),
-        Invariant::NoAuthLog => {
-            (report.result == ResultCode::Auth).then(|| "the sender's report claims DANE-authenticated delivery".to_string())
-        }
+        Invariant::NoAuthLog => (report.result == ResultCode::Auth)
+            .then(|| "the sender's report claims DANE-authenticated delivery".to_string()),
     }
 }

@@ -8,9 +8,8 @@
 use std::collections::BTreeMap;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose, NameConstraints, SanType,
-    SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, NameConstraints, SanType, SerialNumber,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -164,9 +163,7 @@ impl Pki {
         let mut out = Vec::new();
         let mut next = Some(leaf);
         while let Some(name) = next {
-            let cert = self
-                .get(name)
-                .ok_or_else(|| PkiError::UnknownCert(name.to_string()))?;
+            let cert = self.get(name).ok_or_else(|| PkiError::UnknownCert(name.to_string()))?;
             out.push(cert);
             // Terminates: issue() refused cycles.
             next = cert.issuer.as_deref();
@@ -222,8 +219,7 @@ fn issue_order(specs: &[CertSpec], index: &BTreeMap<String, usize>) -> Result<Ve
                 break;
             }
             if let Some(pos) = path.iter().position(|&p| p == i) {
-                let mut names: Vec<String> =
-                    path[pos..].iter().map(|&p| specs[p].name.clone()).collect();
+                let mut names: Vec<String> = path[pos..].iter().map(|&p| specs[p].name.clone()).collect();
                 names.push(specs[i].name.clone());
                 return Err(PkiError::Cycle { names });
             }
@@ -318,6 +314,7 @@ fn params_for(s: &CertSpec) -> Result<CertificateParams, PkiError> {
 mod tests {
     use super::*;
     use crate::pki::spki_der;
+    use rcgen::PublicKeyData;
 
     fn key(s: &str) -> KeyRef {
         KeyRef::parse(s).unwrap()
@@ -494,6 +491,16 @@ mod tests {
             ..spec("p", "ed25519:p")
         };
         assert!(matches!(err(&[leaf_with_nc]), PkiError::InvalidSpec { .. }));
+        let non_ascii_san = CertSpec {
+            sans: vec!["mx1.bücher.test".into()],
+            ..spec("n", "ed25519:n")
+        };
+        assert!(matches!(err(&[non_ascii_san]), PkiError::InvalidSpec { .. }));
+        let empty_san = CertSpec {
+            sans: vec![String::new()],
+            ..spec("n", "ed25519:n")
+        };
+        assert!(matches!(err(&[empty_san]), PkiError::InvalidSpec { .. }));
         let pki = Pki::issue(&[spec("only", "ed25519:o")], &ks).unwrap();
         assert!(matches!(pki.chain("missing"), Err(PkiError::UnknownCert(_))));
         assert!(pki.get("missing").is_none());

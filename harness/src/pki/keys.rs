@@ -147,11 +147,6 @@ impl KeyStore {
         der
     }
 
-    /// The PKCS#8 DER of any referenced key.
-    pub fn pkcs8(&self, key: &KeyRef) -> Result<Vec<u8>, PkiError> {
-        Ok(self.key_pair(key)?.serialize_der())
-    }
-
     /// An rcgen key pair for signing certificates.
     pub fn key_pair(&self, key: &KeyRef) -> Result<rcgen::KeyPair, PkiError> {
         let bad = |reason: String| PkiError::BadKey {
@@ -200,7 +195,9 @@ mod tests {
         assert_eq!(k.name, "zone:example.test.");
         let k = KeyRef::parse("p256:4").unwrap();
         assert_eq!((k.alg, k.name.as_str()), (KeyAlg::P256, "4"));
-        for bad in ["", "ed25519", "ed25519:", "rsa:1", "p256:0", "p256:5", "p256:01", "p256:x"] {
+        for bad in [
+            "", "ed25519", "ed25519:", "rsa:1", "p256:0", "p256:5", "p256:01", "p256:x",
+        ] {
             assert!(
                 matches!(KeyRef::parse(bad), Err(PkiError::BadKeyRef { .. })),
                 "{bad:?} should not parse"

@@ -9,7 +9,10 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum ScenarioError {
     #[error("{path}: cannot read: {source}")]
-    #[diagnostic(code(danesim::scenario::read), help("check the path; `danesim list` shows the scenarios it finds"))]
+    #[diagnostic(
+        code(danesim::scenario::read),
+        help("check the path; `danesim list` shows the scenarios it finds")
+    )]
     Read {
         path: String,
         #[source]

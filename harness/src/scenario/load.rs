@@ -6,7 +6,7 @@ use super::file::{RawCert, RawEndpoint, RawScenario, RawZone};
 use super::model::*;
 use crate::dns;
 use crate::pki::{CertSpec, KeyRef};
-use crate::vocab::{fqdn, HostCode, Invariant, ResultCode};
+use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Range;
@@ -19,7 +19,8 @@ use toml::Spanned;
 pub const DEFAULT_CLOCK: &str = "2026-06-01T00:00:00Z";
 pub const DEFAULT_FROM: &str = "sender@client.test";
 pub const DEFAULT_TO: &str = "user@example.test";
-pub const DEFAULT_BODY: &str = "From: sender@client.test\r\nTo: user@example.test\r\nSubject: danesim\r\n\r\nHello from danesim.\r\n";
+pub const DEFAULT_BODY: &str =
+    "From: sender@client.test\r\nTo: user@example.test\r\nSubject: danesim\r\n\r\nHello from danesim.\r\n";
 /// Short by default, so that timeline steps (later) can let caches expire quickly.
 pub const DEFAULT_TTL: u32 = 300;
 
@@ -105,7 +106,11 @@ impl Loader<'_> {
 
     fn resolve(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         let id = raw.id.get_ref().clone();
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
             return Err(self.err(
                 raw.id.span(),
                 "scenario id must be lowercase letters, digits and '-'",
@@ -128,7 +133,12 @@ impl Loader<'_> {
         let clock = match &raw.clock {
             None => OffsetDateTime::parse(DEFAULT_CLOCK, &Rfc3339).expect("DEFAULT_CLOCK is valid RFC 3339"),
             Some(c) => OffsetDateTime::parse(c.get_ref(), &Rfc3339).map_err(|e| {
-                self.err(c.span(), format!("clock is not an RFC 3339 time: {e}"), "here", Some("e.g. clock = \"2026-06-01T00:00:00Z\"".into()))
+                self.err(
+                    c.span(),
+                    format!("clock is not an RFC 3339 time: {e}"),
+                    "here",
+                    Some("e.g. clock = \"2026-06-01T00:00:00Z\"".into()),
+                )
             })?,
         };
         let message = self.message(&raw)?;
@@ -154,13 +164,22 @@ impl Loader<'_> {
     }
 
     fn message(&self, raw: &RawScenario) -> Result<Message, ScenarioError> {
-        let from = raw.message.from.as_ref().map_or(DEFAULT_FROM.to_string(), |s| s.get_ref().clone());
+        let from = raw
+            .message
+            .from
+            .as_ref()
+            .map_or(DEFAULT_FROM.to_string(), |s| s.get_ref().clone());
         let (to, to_span) = match &raw.message.to {
             Some(s) => (s.get_ref().clone(), s.span()),
             None => (DEFAULT_TO.to_string(), 0..0),
         };
         let Some((_, domain)) = to.rsplit_once('@').filter(|(l, d)| !l.is_empty() && !d.is_empty()) else {
-            return Err(self.err(to_span, format!("`{to}` is not an address (local@domain)"), "here", None));
+            return Err(self.err(
+                to_span,
+                format!("`{to}` is not an address (local@domain)"),
+                "here",
+                None,
+            ));
         };
         let body = raw.message.body.clone().unwrap_or_else(|| DEFAULT_BODY.to_string());
         Ok(Message {
@@ -171,7 +190,12 @@ impl Loader<'_> {
         })
     }
 
-    fn time(&self, v: &Option<Spanned<String>>, clock: OffsetDateTime, default: Duration) -> Result<OffsetDateTime, ScenarioError> {
+    fn time(
+        &self,
+        v: &Option<Spanned<String>>,
+        clock: OffsetDateTime,
+        default: Duration,
+    ) -> Result<OffsetDateTime, ScenarioError> {
         let Some(s) = v else {
             return Ok(clock + default);
         };
@@ -192,7 +216,12 @@ impl Loader<'_> {
         for c in raw {
             let name = c.name.get_ref();
             if !seen.insert(name.as_str()) {
-                return Err(self.err(c.name.span(), format!("certificate `{name}` is declared twice"), "second declaration", None));
+                return Err(self.err(
+                    c.name.span(),
+                    format!("certificate `{name}` is declared twice"),
+                    "second declaration",
+                    None,
+                ));
             }
             let key = KeyRef::parse(c.key.get_ref()).map_err(|e| {
                 self.err(
@@ -207,7 +236,12 @@ impl Loader<'_> {
                     return Err(self.unknown_cert(iss, &names));
                 }
                 if iss.get_ref() == name {
-                    return Err(self.err(iss.span(), "a certificate cannot name itself as issuer; omit `issuer` for self-signed", "here", None));
+                    return Err(self.err(
+                        iss.span(),
+                        "a certificate cannot name itself as issuer; omit `issuer` for self-signed",
+                        "here",
+                        None,
+                    ));
                 }
                 let issuer_is_ca = raw.iter().any(|o| o.name.get_ref() == iss.get_ref() && o.ca);
                 if !issuer_is_ca {
@@ -241,9 +275,17 @@ impl Loader<'_> {
             while let Some(iss) = &cur.issuer {
                 steps += 1;
                 if steps > raw.len() {
-                    return Err(self.err(c.name.span(), format!("issuer chain of `{}` is a cycle", c.name.get_ref()), "here", None));
+                    return Err(self.err(
+                        c.name.span(),
+                        format!("issuer chain of `{}` is a cycle", c.name.get_ref()),
+                        "here",
+                        None,
+                    ));
                 }
-                cur = raw.iter().find(|o| o.name.get_ref() == iss.get_ref()).expect("issuer names were checked above");
+                cur = raw
+                    .iter()
+                    .find(|o| o.name.get_ref() == iss.get_ref())
+                    .expect("issuer names were checked above");
             }
         }
         Ok(out)
@@ -271,14 +313,24 @@ impl Loader<'_> {
                 ));
             }
             if out.iter().any(|o| o.origin == origin) {
-                return Err(self.err(z.origin.span(), format!("zone `{origin}` is declared twice"), "here", None));
+                return Err(self.err(
+                    z.origin.span(),
+                    format!("zone `{origin}` is declared twice"),
+                    "here",
+                    None,
+                ));
             }
             let ttl = z.ttl.unwrap_or(DEFAULT_TTL);
             let mut records = Vec::new();
             for r in &z.records {
                 records.push(self.record(&origin, ttl, r, certs)?);
             }
-            out.push(ZoneDecl { origin, signed: z.signed, ttl, records });
+            out.push(ZoneDecl {
+                origin,
+                signed: z.signed,
+                ttl,
+                records,
+            });
         }
         if !out.iter().any(|z| z.origin == "test.") {
             out.insert(
@@ -293,22 +345,41 @@ impl Loader<'_> {
         } else if let Some(i) = out.iter().position(|z| z.origin == "test.") {
             let t = out.remove(i);
             if !t.signed {
-                let z = raw.iter().find(|z| fqdn(z.origin.get_ref()) == "test.").expect("test. was declared");
-                return Err(self.err(z.origin.span(), "`test.` holds the trust anchor and must be signed", "here", None));
+                let z = raw
+                    .iter()
+                    .find(|z| fqdn(z.origin.get_ref()) == "test.")
+                    .expect("test. was declared");
+                return Err(self.err(
+                    z.origin.span(),
+                    "`test.` holds the trust anchor and must be signed",
+                    "here",
+                    None,
+                ));
             }
             out.insert(0, t);
         }
         Ok(out)
     }
 
-    fn record(&self, origin: &str, ttl: u32, r: &Spanned<String>, certs: &BTreeMap<String, &CertSpec>) -> Result<RecordDecl, ScenarioError> {
+    fn record(
+        &self,
+        origin: &str,
+        ttl: u32,
+        r: &Spanned<String>,
+        certs: &BTreeMap<String, &CertSpec>,
+    ) -> Result<RecordDecl, ScenarioError> {
         let text = r.get_ref();
         let base = self.inner(r).start;
         let mut cert_ref = None;
         let mut check_line = text.clone();
         if let Some(open) = text.find("{cert:") {
             let Some(close_rel) = text[open..].find('}') else {
-                return Err(self.err(base + open..base + text.len(), "unterminated `{cert:NAME}`", "here", None));
+                return Err(self.err(
+                    base + open..base + text.len(),
+                    "unterminated `{cert:NAME}`",
+                    "here",
+                    None,
+                ));
             };
             let close = open + close_rel;
             let name = text[open + 6..close].trim().to_string();
@@ -325,8 +396,13 @@ impl Loader<'_> {
             // The placeholder stands for the data of a TLSA record: read its parameters.
             let tokens: Vec<&str> = text[..open].split_whitespace().collect();
             let n = tokens.len();
-            let params = (n >= 4 && tokens[n - 4].eq_ignore_ascii_case("TLSA"))
-                .then(|| (tokens[n - 3].parse::<u8>(), tokens[n - 2].parse::<u8>(), tokens[n - 1].parse::<u8>()));
+            let params = (n >= 4 && tokens[n - 4].eq_ignore_ascii_case("TLSA")).then(|| {
+                (
+                    tokens[n - 3].parse::<u8>(),
+                    tokens[n - 2].parse::<u8>(),
+                    tokens[n - 1].parse::<u8>(),
+                )
+            });
             let Some((Ok(usage), Ok(selector), Ok(matching))) = params else {
                 return Err(self.err(
                     base + open..base + close + 1,
@@ -347,7 +423,11 @@ impl Loader<'_> {
         }
         dns::parse_record_line(origin, ttl, &check_line).map_err(|e| {
             let col = e.column.min(text.len());
-            let end = text[col..].find(char::is_whitespace).map_or(text.len(), |i| col + i).max(col + 1).min(text.len());
+            let end = text[col..]
+                .find(char::is_whitespace)
+                .map_or(text.len(), |i| col + i)
+                .max(col + 1)
+                .min(text.len());
             self.err(
                 base + col..base + end,
                 format!("bad record in zone {origin}: {}", e.message),
@@ -362,12 +442,21 @@ impl Loader<'_> {
         })
     }
 
-    fn endpoints(&self, raw: &[RawEndpoint], certs: &BTreeMap<String, &CertSpec>) -> Result<Vec<EndpointDecl>, ScenarioError> {
+    fn endpoints(
+        &self,
+        raw: &[RawEndpoint],
+        certs: &BTreeMap<String, &CertSpec>,
+    ) -> Result<Vec<EndpointDecl>, ScenarioError> {
         let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
         let mut out: Vec<EndpointDecl> = Vec::new();
         for e in raw {
             let address: IpAddr = e.address.get_ref().parse().map_err(|_| {
-                self.err(self.inner(&e.address), format!("`{}` is not an IP address", e.address.get_ref()), "here", None)
+                self.err(
+                    self.inner(&e.address),
+                    format!("`{}` is not an IP address", e.address.get_ref()),
+                    "here",
+                    None,
+                )
             })?;
             if address.is_loopback() || address.is_unspecified() {
                 return Err(self.err(
@@ -417,7 +506,10 @@ impl Loader<'_> {
                         self.inner(b),
                         format!("unknown behaviour `{}`", b.get_ref()),
                         "here",
-                        Some(format!("known behaviours: {}", list(EndpointBehaviour::NAMES.into_iter()))),
+                        Some(format!(
+                            "known behaviours: {}",
+                            list(EndpointBehaviour::NAMES.into_iter())
+                        )),
                     )
                 })?,
             };
@@ -463,7 +555,10 @@ impl Loader<'_> {
                     self.inner(code),
                     format!("unknown host outcome `{}`", code.get_ref()),
                     "here",
-                    Some(format!("host outcomes: {}", list(HostCode::ALL.iter().map(|c| c.as_str())))),
+                    Some(format!(
+                        "host outcomes: {}",
+                        list(HostCode::ALL.iter().map(|c| c.as_str()))
+                    )),
                 )
             })?;
             hosts.insert(fqdn(h), c);
@@ -505,8 +600,12 @@ pub fn parse_time(s: &str, clock: OffsetDateTime) -> Result<OffsetDateTime, Stri
 fn is_catalogue_id(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 2
-        && parts.last().is_some_and(|n| n.len() == 2 && n.chars().all(|c| c.is_ascii_digit()))
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase()))
+        && parts
+            .last()
+            .is_some_and(|n| n.len() == 2 && n.chars().all(|c| c.is_ascii_digit()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase()))
 }
 
 fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {

@@ -94,6 +94,14 @@ pub enum EndpointBehaviour {
 impl EndpointBehaviour {
     pub const NAMES: [&'static str; 3] = ["normal", "no-starttls", "strip-starttls"];
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::NoStarttls => "no-starttls",
+            Self::StripStarttls => "strip-starttls",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "normal" => Some(Self::Normal),

@@ -16,9 +16,15 @@ pub enum Command {
     /// `HELO domain` (§4.1.1.1).
     Helo(String),
     /// `MAIL FROM:<reverse-path> [params]` (§4.1.1.2); the path is empty for the null sender `<>`.
-    Mail { path: String, params: Vec<Param> },
+    Mail {
+        path: String,
+        params: Vec<Param>,
+    },
     /// `RCPT TO:<forward-path> [params]` (§4.1.1.3).
-    Rcpt { path: String, params: Vec<Param> },
+    Rcpt {
+        path: String,
+        params: Vec<Param>,
+    },
     Data,
     Rset,
     /// `NOOP [string]`; the argument is ignored (§4.1.1.9).
@@ -151,7 +157,11 @@ fn render_params(params: &[Param]) -> String {
 }
 
 fn no_args(rest: &str, command: Command) -> Result<Command, ParseError> {
-    if rest.is_empty() { Ok(command) } else { Err(ParseError::Arguments("this command takes no parameters")) }
+    if rest.is_empty() {
+        Ok(command)
+    } else {
+        Err(ParseError::Arguments("this command takes no parameters"))
+    }
 }
 
 fn one_word(rest: &str, why: &'static str) -> Result<String, ParseError> {
@@ -170,7 +180,9 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 /// tolerated (as Postfix and Exim do). The path may contain a quoted local part with spaces and escaped '>'.
 fn path_and_params(s: &str) -> Result<(String, Vec<Param>), ParseError> {
     let s = s.trim_start_matches([' ', '\t']);
-    let inner = s.strip_prefix('<').ok_or(ParseError::Arguments("path must be in angle brackets"))?;
+    let inner = s
+        .strip_prefix('<')
+        .ok_or(ParseError::Arguments("path must be in angle brackets"))?;
     let mut in_quote = false;
     let mut escaped = false;
     let mut end = None;
@@ -197,7 +209,11 @@ fn path_and_params(s: &str) -> Result<(String, Vec<Param>), ParseError> {
     if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
         return Err(ParseError::Arguments("garbage after path"));
     }
-    let params = rest.split([' ', '\t']).filter(|w| !w.is_empty()).map(param).collect::<Result<Vec<_>, _>>()?;
+    let params = rest
+        .split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .map(param)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((path.to_string(), params))
 }
 
@@ -236,7 +252,10 @@ fn param(word: &str) -> Result<Param, ParseError> {
     {
         return Err(ParseError::Arguments("bad parameter value"));
     }
-    Ok(Param { keyword: keyword.to_ascii_uppercase(), value: value.map(str::to_string) })
+    Ok(Param {
+        keyword: keyword.to_ascii_uppercase(),
+        value: value.map(str::to_string),
+    })
 }
 
 #[cfg(test)]
@@ -252,15 +271,30 @@ mod tests {
             Ok(Command::Mail {
                 path: "a@b.test".into(),
                 params: vec![
-                    Param { keyword: "SIZE".into(), value: Some("10".into()) },
-                    Param { keyword: "BODY".into(), value: Some("8BITMIME".into()) },
+                    Param {
+                        keyword: "SIZE".into(),
+                        value: Some("10".into())
+                    },
+                    Param {
+                        keyword: "BODY".into(),
+                        value: Some("8BITMIME".into())
+                    },
                 ],
             })
         );
-        assert_eq!(parse(b"mail from: <>"), Ok(Command::Mail { path: String::new(), params: vec![] }));
+        assert_eq!(
+            parse(b"mail from: <>"),
+            Ok(Command::Mail {
+                path: String::new(),
+                params: vec![]
+            })
+        );
         assert_eq!(
             parse(b"RCPT TO:<\"john doe\"@x.test>"),
-            Ok(Command::Rcpt { path: "\"john doe\"@x.test".into(), params: vec![] })
+            Ok(Command::Rcpt {
+                path: "\"john doe\"@x.test".into(),
+                params: vec![]
+            })
         );
         assert_eq!(parse(b"StartTLS"), Ok(Command::StartTls));
         assert_eq!(parse(b"NOOP whatever"), Ok(Command::Noop));
@@ -306,8 +340,9 @@ mod tests {
     }
 
     fn command() -> impl Strategy<Value = Command> {
-        const KNOWN: [&str; 12] =
-            ["EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "STARTTLS", "VRFY", "EXPN", "HELP"];
+        const KNOWN: [&str; 12] = [
+            "EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "STARTTLS", "VRFY", "EXPN", "HELP",
+        ];
         prop_oneof![
             word().prop_map(Command::Ehlo),
             word().prop_map(Command::Helo),
@@ -323,7 +358,8 @@ mod tests {
             free_text().prop_map(Command::Expn),
             proptest::option::of(free_text()).prop_map(Command::Help),
             "[A-Za-z]{1,10}"
-                .prop_filter("not a known verb", |v| !KNOWN.contains(&v.to_ascii_uppercase().as_str()))
+                .prop_filter("not a known verb", |v| !KNOWN
+                    .contains(&v.to_ascii_uppercase().as_str()))
                 .prop_map(Command::Unknown),
         ]
     }
@@ -338,9 +374,16 @@ mod tests {
 
         #[test]
         fn arbitrary_text_lines_never_panic(line in "[ -~\\t]{0,200}") {
-            let _ = parse(line.as_bytes());
-            let _ = parse(format!("MAIL FROM:{line}").as_bytes());
-            let _ = parse(format!("RCPT TO:<{line}").as_bytes());
+            for candidate in [line.clone(), format!("MAIL FROM:{line}"), format!("RCPT TO:<{line}")] {
+                match parse(candidate.as_bytes()) {
+                    // Printable ASCII is never refused as non-UTF-8 or for control characters.
+                    Err(e) => prop_assert!(matches!(e, ParseError::Empty | ParseError::Arguments(_)), "{e:?}"),
+                    Ok(Command::Mail { path, .. } | Command::Rcpt { path, .. }) => {
+                        prop_assert!(!path.contains(['<', '>']) || path.contains('"'));
+                    }
+                    Ok(_) => {}
+                }
+            }
         }
 
         #[test]

@@ -57,7 +57,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_line: 1000, max_message: 10 * 1024 * 1024, idle_timeout: Duration::from_secs(30) }
+        Limits {
+            max_line: 1000,
+            max_message: 10 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -75,7 +79,12 @@ pub struct EndpointConfig {
 impl EndpointConfig {
     /// A normal endpoint with default limits.
     pub fn new(name: impl Into<String>, chain: Option<TlsChain>) -> Self {
-        EndpointConfig { name: name.into(), behaviour: Behaviour::Normal, chain, limits: Limits::default() }
+        EndpointConfig {
+            name: name.into(),
+            behaviour: Behaviour::Normal,
+            chain,
+            limits: Limits::default(),
+        }
     }
 
     /// Whether the EHLO reply advertises STARTTLS.
@@ -88,9 +97,14 @@ impl EndpointConfig {
 /// report a bad chain as an error before any connection is made.
 pub fn server_tls_config(chain: &TlsChain) -> Result<Arc<rustls::ServerConfig>, SmtpError> {
     if chain.certs.is_empty() {
-        return Err(SmtpError::EmptyChain { label: chain.label.clone() });
+        return Err(SmtpError::EmptyChain {
+            label: chain.label.clone(),
+        });
     }
-    let bad = |e: rustls::Error| SmtpError::BadChain { label: chain.label.clone(), reason: e.to_string() };
+    let bad = |e: rustls::Error| SmtpError::BadChain {
+        label: chain.label.clone(),
+        reason: e.to_string(),
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

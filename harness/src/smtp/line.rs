@@ -29,12 +29,12 @@ pub(crate) struct LineIo<S> {
 
 impl<S> LineIo<S> {
     pub(crate) fn new(stream: S) -> Self {
-        LineIo { stream, buf: Vec::new(), discarding: false, discarded: 0 }
-    }
-
-    /// Bytes received but not yet returned as lines (pipelined input).
-    pub(crate) fn buffered(&self) -> usize {
-        self.buf.len()
+        LineIo {
+            stream,
+            buf: Vec::new(),
+            discarding: false,
+            discarded: 0,
+        }
     }
 
     pub(crate) fn get_mut(&mut self) -> &mut S {
@@ -70,7 +70,11 @@ impl<S: AsyncRead + Unpin> LineIo<S> {
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
-                return Ok(if line.len() > limit { Line::TooLong } else { Line::Complete(line) });
+                return Ok(if line.len() > limit {
+                    Line::TooLong
+                } else {
+                    Line::Complete(line)
+                });
             } else if self.buf.len() > limit.saturating_add(1) {
                 // +1: the CR of a CRLF may already be here while its LF is still in flight.
                 self.buf.clear();
@@ -134,14 +138,26 @@ mod tests {
         input.extend_from_slice(&[b'b'; 20]);
         input.extend_from_slice(b"\r\n");
         let got = lines_of(&input, 10).await;
-        assert_eq!(got, vec![Line::TooLong, Line::Complete(b"NOOP".to_vec()), Line::TooLong, Line::Eof]);
+        assert_eq!(
+            got,
+            vec![
+                Line::TooLong,
+                Line::Complete(b"NOOP".to_vec()),
+                Line::TooLong,
+                Line::Eof
+            ]
+        );
     }
 
     #[tokio::test]
     async fn an_endless_line_is_reported_repeatedly() {
         let input = vec![b'z'; 3 * DISCARD_CAP];
         let got = lines_of(&input, 100).await;
-        assert!(got.iter().filter(|l| **l == Line::TooLong).count() >= 2, "{}", got.len());
+        assert!(
+            got.iter().filter(|l| **l == Line::TooLong).count() >= 2,
+            "{}",
+            got.len()
+        );
         assert_eq!(got.last(), Some(&Line::Eof));
     }
 

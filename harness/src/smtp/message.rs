@@ -37,7 +37,12 @@ pub(crate) struct MessageSink {
 
 impl MessageSink {
     pub(crate) fn new(max: usize) -> Self {
-        MessageSink { hasher: Sha256::new(), size: 0, max, oversize: false }
+        MessageSink {
+            hasher: Sha256::new(),
+            size: 0,
+            max,
+            oversize: false,
+        }
     }
 
     /// Adds one received line (terminator already removed). Returns true when it was the end-of-data line ".".
@@ -90,7 +95,10 @@ mod tests {
 
     #[test]
     fn hash_of_empty_and_known_value() {
-        assert_eq!(message_sha256(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            message_sha256(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         assert_eq!(message_sha256(b"abc\n"), hex::encode(Sha256::digest(b"abc\r\n")));
         assert_eq!(message_sha256(b"abc"), message_sha256(b"abc\r\n"));
     }

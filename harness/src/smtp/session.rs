@@ -17,8 +17,8 @@ use super::transcript::{MailFrom, TlsInfo, Transcript};
 
 /// RFC 5321 §4.5.3.1.8 requires room for 100 recipients; more are refused with 452 (§4.5.3.1.10).
 const MAX_RECIPIENTS: usize = 100;
-/// Client mistakes (5xx replies) tolerated before the endpoint closes with 421.
-const MAX_ERRORS: u32 = 10;
+/// Client mistakes (5xx replies) tolerated before the endpoint closes with 421 (Postfix: smtpd_hard_error_limit).
+const MAX_ERRORS: u32 = 20;
 /// Over-long lines tolerated before the endpoint closes with 421.
 const MAX_LONG_LINES: u32 = 3;
 /// Longest command text copied into an event.
@@ -54,9 +54,11 @@ enum Guarded<T> {
     Stopped,
 }
 
-/// Runs `fut` unless the idle timeout passes or the endpoint shuts down first.
+/// Runs `fut` unless the idle timeout passes or the endpoint shuts down first. `fut` is polled first, so a write
+/// that can complete (the 421 sent on shutdown) does complete.
 async fn guarded<F: Future>(stop: &mut watch::Receiver<bool>, idle: Duration, fut: F) -> Guarded<F::Output> {
     tokio::select! {
+        biased;
         r = tokio::time::timeout(idle, fut) => match r {
             Ok(v) => Guarded::Done(v),
             Err(_) => Guarded::TimedOut,
@@ -137,7 +139,12 @@ impl Session {
 
     async fn next_line(&mut self, limit: usize) -> Incoming {
         let idle = self.config.limits.idle_timeout;
-        let read = guarded(&mut self.stop, idle, self.io.read_line(limit)).await;
+        // Checked before reading, so a client that keeps sending cannot hold a shutting-down endpoint open.
+        let read = if *self.stop.borrow() {
+            Guarded::Stopped
+        } else {
+            guarded(&mut self.stop, idle, self.io.read_line(limit)).await
+        };
         let fresh = std::mem::replace(&mut self.tls_fresh, false);
         match read {
             Guarded::Done(Ok(Line::Complete(line))) => Incoming::Line(line),
@@ -290,8 +297,11 @@ impl Session {
         self.txn = None;
         self.greeted = true;
         self.t.ehlo = Some(domain);
-        let mut lines =
-            vec![self.config.name.clone(), "PIPELINING".into(), format!("SIZE {}", self.config.limits.max_message)];
+        let mut lines = vec![
+            self.config.name.clone(),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.config.limits.max_message),
+        ];
         // RFC 3207 §4.2: never offered again once TLS is active.
         if !self.is_tls() && self.config.offers_starttls() {
             lines.push("STARTTLS".into());
@@ -305,7 +315,10 @@ impl Session {
 
     async fn mail(&mut self, path: String, params: Vec<Param>) -> Flow {
         if self.t.mail_from.is_none() {
-            self.t.mail_from = Some(MailFrom { address: path, over_tls: self.is_tls() });
+            self.t.mail_from = Some(MailFrom {
+                address: path,
+                over_tls: self.is_tls(),
+            });
         }
         if !self.greeted {
             return self.client_error(503, "5.5.1 Error: send HELO/EHLO first").await;
@@ -404,7 +417,9 @@ impl Session {
             return self.client_error(502, "5.5.1 Error: command not implemented").await;
         }
         if self.txn.is_some() {
-            return self.client_error(503, "5.5.1 Error: MAIL transaction in progress").await;
+            return self
+                .client_error(503, "5.5.1 Error: MAIL transaction in progress")
+                .await;
         }
         let server_config = match &self.tls {
             TlsSetup::Ready(c) => c.clone(),
@@ -415,7 +430,7 @@ impl Session {
         };
         let io = std::mem::replace(&mut self.io, LineIo::new(Stream::Detached));
         let (stream, ahead) = io.into_parts();
-        let Stream::Plain(mut tcp) = stream else {
+        let Stream::Plain(tcp) = stream else {
             // Unreachable: is_tls() was false, so the stream is the cleartext one.
             return Flow::Close("tls error");
         };
@@ -492,10 +507,19 @@ async fn tcp_handshake(s: &mut Session, tcp: TcpStream, server_config: Arc<rustl
     let conn = tls.get_ref().1;
     let version = version_name(conn.protocol_version());
     let sni = conn.server_name().map(str::to_string);
-    let (chain_label, chain_spki_sha256) =
-        s.config.chain.as_ref().map(|c| (c.label.clone(), c.spki_sha256.clone())).unwrap_or_default();
+    let (chain_label, chain_spki_sha256) = s
+        .config
+        .chain
+        .as_ref()
+        .map(|c| (c.label.clone(), c.spki_sha256.clone()))
+        .unwrap_or_default();
     s.event(format!("TLS: {version} established"));
-    s.t.tls = Some(TlsInfo { version, sni, chain_label, chain_spki_sha256 });
+    s.t.tls = Some(TlsInfo {
+        version,
+        sni,
+        chain_label,
+        chain_spki_sha256,
+    });
     // RFC 3207 §4.2: discard all knowledge obtained from the client; it must send EHLO again.
     s.greeted = false;
     s.txn = None;

@@ -98,7 +98,10 @@ mod tests {
             rustls::Error::AlertReceived(rustls::AlertDescription::AccessDenied),
         );
         assert_eq!(classify(&alert), TlsFailure::Alert("AccessDenied".into()));
-        assert_eq!(classify(&io::ErrorKind::UnexpectedEof.into()), TlsFailure::ClosedWithoutAlert);
+        assert_eq!(
+            classify(&io::ErrorKind::UnexpectedEof.into()),
+            TlsFailure::ClosedWithoutAlert
+        );
         assert!(matches!(
             classify(&io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError)),
             TlsFailure::Other(_)

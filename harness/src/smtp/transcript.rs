@@ -106,7 +106,9 @@ struct LogState {
 impl std::fmt::Debug for TranscriptLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.lock();
-        f.debug_struct("TranscriptLog").field("finished", &state.done.len()).finish_non_exhaustive()
+        f.debug_struct("TranscriptLog")
+            .field("finished", &state.done.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,7 +128,9 @@ impl TranscriptLog {
     /// A connection the kernel completed but `serve` has not accepted yet is not waited for.
     pub async fn settle(&self, timeout: Duration) -> bool {
         let mut rx = self.0.active.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Registers a newly accepted connection.
@@ -137,7 +141,11 @@ impl TranscriptLog {
             state.next
         };
         self.0.active.send_modify(|n| *n += 1);
-        ConnectionGuard { log: self.clone(), connection, finished: false }
+        ConnectionGuard {
+            log: self.clone(),
+            connection,
+            finished: false,
+        }
     }
 
     pub(crate) fn record_error(&self, error: String) {

@@ -53,7 +53,10 @@ impl PublishedTlsa {
         if !self.secure {
             return Vec::new();
         }
-        self.records.iter().filter(|t| matches!(t.usability(), crate::pki::Usability::Usable)).collect()
+        self.records
+            .iter()
+            .filter(|t| matches!(t.usability(), crate::pki::Usability::Usable))
+            .collect()
     }
 }
 
@@ -69,7 +72,10 @@ pub struct RunningEndpoint {
 
 impl World {
     pub async fn start(s: &Scenario, keys: &KeyStore) -> Result<World, WorldError> {
-        let pki = Pki::issue(&s.certs, keys).map_err(|source| WorldError::Pki { scenario: s.id.clone(), source })?;
+        let pki = Pki::issue(&s.certs, keys).map_err(|source| WorldError::Pki {
+            scenario: s.id.clone(),
+            source,
+        })?;
         let der_of = |name: &str| pki.get(name).map(|c| c.der.clone());
 
         let mut zones = Vec::new();
@@ -88,7 +94,10 @@ impl World {
                         let secure = chain_signed(s, &z.origin);
                         published
                             .entry(host.to_string())
-                            .or_insert(PublishedTlsa { records: Vec::new(), secure })
+                            .or_insert(PublishedTlsa {
+                                records: Vec::new(),
+                                secure,
+                            })
                             .records
                             .push(tlsa);
                     }
@@ -109,7 +118,10 @@ impl World {
             expiration: SIGNATURE_EXPIRATION,
             nameserver: Ipv4Addr::LOCALHOST,
         };
-        let signed = Arc::new(SignedWorld::build(&spec).map_err(|source| WorldError::Dns { scenario: s.id.clone(), source })?);
+        let signed = Arc::new(SignedWorld::build(&spec).map_err(|source| WorldError::Dns {
+            scenario: s.id.clone(),
+            source,
+        })?);
 
         let (shutdown, rx) = watch::channel(false);
         let stop = move || {
@@ -136,7 +148,10 @@ impl World {
         let mut endpoints = Vec::new();
         for e in &s.endpoints {
             let chain = endpoint_chain(s, &pki, e)?;
-            let chain_der: Vec<Vec<u8>> = chain.as_ref().map(|c| c.certs.iter().map(|d| d.to_vec()).collect()).unwrap_or_default();
+            let chain_der: Vec<Vec<u8>> = chain
+                .as_ref()
+                .map(|c| c.certs.iter().map(|d| d.to_vec()).collect())
+                .unwrap_or_default();
             let config = Arc::new(EndpointConfig {
                 name: e.host.trim_end_matches('.').to_string(),
                 behaviour: match e.behaviour {
@@ -146,7 +161,9 @@ impl World {
                 chain,
                 limits: Limits::default(),
             });
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(WorldError::Bind)?;
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .await
+                .map_err(WorldError::Bind)?;
             let local = listener.local_addr().map_err(WorldError::Bind)?;
             let transcripts = TranscriptLog::default();
             {
@@ -155,7 +172,9 @@ impl World {
             }
             let mut ports = vec![local.port()];
             let (front, attacker) = if e.behaviour == EndpointBehaviour::StripStarttls {
-                let al = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(WorldError::Bind)?;
+                let al = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                    .await
+                    .map_err(WorldError::Bind)?;
                 let a_addr = al.local_addr().map_err(WorldError::Bind)?;
                 ports.push(a_addr.port());
                 let log = AttackerLog::default();
@@ -166,7 +185,13 @@ impl World {
                 (local, None)
             };
             map.insert(SocketAddr::new(e.address, 25), front);
-            endpoints.push(RunningEndpoint { decl: e.clone(), transcripts, attacker, chain_der, ports });
+            endpoints.push(RunningEndpoint {
+                decl: e.clone(),
+                transcripts,
+                attacker,
+                chain_der,
+                ports,
+            });
         }
 
         Ok(World {
@@ -205,7 +230,9 @@ impl World {
 async fn bind_dns_pair() -> Result<(UdpSocket, TcpListener), WorldError> {
     let mut last = None;
     for _ in 0..16 {
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(WorldError::Bind)?;
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(WorldError::Bind)?;
         let port = udp.local_addr().map_err(WorldError::Bind)?.port();
         match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
             Ok(tcp) => return Ok((udp, tcp)),

@@ -31,7 +31,10 @@ impl Dialer {
         };
         match tokio::time::timeout(timeout, TcpStream::connect(local)).await {
             Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("connect to {addr} timed out"))),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {addr} timed out"),
+            )),
         }
     }
 }
@@ -43,7 +46,10 @@ mod tests {
     #[tokio::test]
     async fn unknown_addresses_are_refused_without_dialling() {
         let d = Dialer::new(BTreeMap::new());
-        let e = d.dial("203.0.113.1:25".parse().unwrap(), Duration::from_secs(1)).await.unwrap_err();
+        let e = d
+            .dial("203.0.113.1:25".parse().unwrap(), Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
     }
 
@@ -53,7 +59,10 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("192.0.2.10:25".parse().unwrap(), l.local_addr().unwrap());
         let d = Dialer::new(m);
-        let (c, a) = tokio::join!(d.dial("192.0.2.10:25".parse().unwrap(), Duration::from_secs(1)), l.accept());
+        let (c, a) = tokio::join!(
+            d.dial("192.0.2.10:25".parse().unwrap(), Duration::from_secs(1)),
+            l.accept()
+        );
         assert!(c.is_ok() && a.is_ok());
     }
 }

@@ -13,7 +13,12 @@ pub enum WorldError {
         source: crate::pki::PkiError,
     },
     #[error("{scenario}: zone {origin}: record `{record}`: {message}")]
-    Record { scenario: String, origin: String, record: String, message: String },
+    Record {
+        scenario: String,
+        origin: String,
+        record: String,
+        message: String,
+    },
     #[error("{scenario}: zones: {source}")]
     Dns {
         scenario: String,
@@ -23,5 +28,9 @@ pub enum WorldError {
     #[error("cannot bind a loopback socket: {0}")]
     Bind(#[source] std::io::Error),
     #[error("{scenario}: endpoint {address}: {message}")]
-    Endpoint { scenario: String, address: String, message: String },
+    Endpoint {
+        scenario: String,
+        address: String,
+        message: String,
+    },
 }

@@ -9,6 +9,6 @@ pub mod build;
 pub mod dialer;
 pub mod error;
 
-pub use build::{PublishedTlsa, RunningEndpoint, World, SIGNATURE_EXPIRATION, SIGNATURE_INCEPTION};
+pub use build::{PublishedTlsa, RunningEndpoint, SIGNATURE_EXPIRATION, SIGNATURE_INCEPTION, World};
 pub use dialer::Dialer;
 pub use error::WorldError;

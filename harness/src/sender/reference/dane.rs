@@ -53,13 +53,22 @@ pub enum DaneFailure {
     /// RFC 7672 §2.2).
     NoUsableRecords,
     /// No usable record (after digest agility) matches any chain element.
-    NoMatch { presented_spki_sha256: Vec<String> },
+    NoMatch {
+        presented_spki_sha256: Vec<String>,
+    },
     /// A DANE-TA anchor matched but no valid path leads from the leaf to it.
     ChainInvalid(String),
-    Expired { depth: usize },
-    NotYetValid { depth: usize },
+    Expired {
+        depth: usize,
+    },
+    NotYetValid {
+        depth: usize,
+    },
     /// DANE-TA: the leaf's names match no reference identifier.
-    NameMismatch { presented: Vec<String>, reference_ids: Vec<String> },
+    NameMismatch {
+        presented: Vec<String>,
+        reference_ids: Vec<String>,
+    },
     /// DANE-TA: a path length, name or CA constraint is violated.
     ConstraintViolated(String),
 }
@@ -81,13 +90,10 @@ impl fmt::Display for DaneFailure {
             DaneFailure::NoCertificate => {
                 write!(f, "the server presented no certificate (RFC 7672 §3.2)")
             }
-            DaneFailure::NoUsableRecords => write!(
-                f,
-                "no usable TLSA record to authenticate with (RFC 7672 §2.2, §3.1.3)"
-            ),
-            DaneFailure::NoMatch {
-                presented_spki_sha256,
-            } => {
+            DaneFailure::NoUsableRecords => {
+                write!(f, "no usable TLSA record to authenticate with (RFC 7672 §2.2, §3.1.3)")
+            }
+            DaneFailure::NoMatch { presented_spki_sha256 } => {
                 write!(
                     f,
                     "no usable TLSA record matches the presented chain (RFC 7672 §3.2; a DANE-TA \
@@ -131,10 +137,7 @@ const DIGEST_PREFERENCE: [u8; 2] = [Tlsa::SHA2_512, Tlsa::SHA2_256];
 /// agility (RFC 7671 §9): for each usage and selector, every Full(0) record and only the digest
 /// records of the strongest digest present. In input order.
 pub fn records_in_use(tlsa: &[Tlsa]) -> Vec<&Tlsa> {
-    let usable: Vec<&Tlsa> = tlsa
-        .iter()
-        .filter(|r| r.usability() == Usability::Usable)
-        .collect();
+    let usable: Vec<&Tlsa> = tlsa.iter().filter(|r| r.usability() == Usability::Usable).collect();
     let rank = |m: u8| DIGEST_PREFERENCE.iter().position(|&p| p == m);
     let mut strongest: BTreeMap<(u8, u8), usize> = BTreeMap::new();
     for r in &usable {
@@ -200,9 +203,7 @@ fn verify_chain_with(
             return DaneOutcome::Authenticated {
                 record: r.presentation(),
                 depth: 0,
-                how: format!(
-                    "DANE-EE: {what} matches; names and dates not checked (RFC 7672 §3.1.1)"
-                ),
+                how: format!("DANE-EE: {what} matches; names and dates not checked (RFC 7672 §3.1.1)"),
             };
         }
     }
@@ -226,13 +227,13 @@ fn verify_chain_with(
             }
         }
     }
-    failed(first_failure.unwrap_or_else(|| DaneFailure::NoMatch {
-        presented_spki_sha256: chain
-            .iter()
-            .map(|c| {
-                crate::pki::spki_sha256(c).unwrap_or_else(|_| "(unparseable certificate)".into())
-            })
-            .collect(),
+    failed(first_failure.unwrap_or_else(|| {
+        DaneFailure::NoMatch {
+            presented_spki_sha256: chain
+                .iter()
+                .map(|c| crate::pki::spki_sha256(c).unwrap_or_else(|_| "(unparseable certificate)".into()))
+                .collect(),
+        }
     }))
 }
 
@@ -331,9 +332,8 @@ fn try_anchor(
 
     let (anchors, anchor_info): (Vec<TrustAnchor<'static>>, Option<AnchorCert>) = match material {
         AnchorMaterial::Key(spki) => {
-            let spki = der_sequence_contents(spki).ok_or_else(|| {
-                invalid("the 2 1 0 record is not a DER SubjectPublicKeyInfo".into())
-            })?;
+            let spki = der_sequence_contents(spki)
+                .ok_or_else(|| invalid("the 2 1 0 record is not a DER SubjectPublicKeyInfo".into()))?;
             // The key has no name of its own: offer it under each issuer name in the chain,
             // so that whichever certificate it signed can chain to it.
             let mut subjects: Vec<Vec<u8>> = chain
@@ -357,18 +357,14 @@ fn try_anchor(
         }
         AnchorMaterial::Cert(der) => {
             let cert = CertificateDer::from(der);
-            let ta = webpki::anchor_from_trusted_cert(&cert).map_err(|e| {
-                invalid(format!("the trust anchor certificate does not parse: {e:?}"))
-            })?;
-            let info = anchor_cert_info(der)
-                .ok_or_else(|| invalid("the trust anchor certificate does not parse".into()))?;
+            let ta = webpki::anchor_from_trusted_cert(&cert)
+                .map_err(|e| invalid(format!("the trust anchor certificate does not parse: {e:?}")))?;
+            let info =
+                anchor_cert_info(der).ok_or_else(|| invalid("the trust anchor certificate does not parse".into()))?;
             (vec![ta.to_owned()], Some(info))
         }
     };
-    let anchor_path_len = anchor_info
-        .as_ref()
-        .and_then(|a| a.path_len)
-        .map(|n| n as usize);
+    let anchor_path_len = anchor_info.as_ref().and_then(|a| a.path_len).map(|n| n as usize);
 
     let in_chain_depth = match source {
         AnchorSource::InChain(d) => Some(d),
@@ -429,7 +425,7 @@ fn try_anchor(
             )));
         }
         // The anchor's own validity, as OpenSSL-based senders check it too (RFC 7671 §5.2).
-        let t = now.as_secs() as i64;
+        let t = unix_secs(now);
         if t < a.not_before {
             return Err(DaneFailure::NotYetValid { depth });
         }
@@ -486,27 +482,27 @@ fn map_webpki_error(
                 .into(),
         ),
         E::EndEntityUsedAsCa => DaneFailure::ConstraintViolated(
-            "a certificate between the leaf and the trust anchor is not a CA (RFC 5280 §4.2.1.9)"
-                .into(),
+            "a certificate between the leaf and the trust anchor is not a CA (RFC 5280 §4.2.1.9)".into(),
         ),
-        E::CaUsedAsEndEntity => {
-            DaneFailure::ChainInvalid("the leaf is a CA certificate (RFC 5280 §4.2.1.9)".into())
-        }
+        E::CaUsedAsEndEntity => DaneFailure::ChainInvalid("the leaf is a CA certificate (RFC 5280 §4.2.1.9)".into()),
         E::UnknownIssuer => DaneFailure::ChainInvalid(format!(
             "no path from the leaf leads to the trust anchor at depth {anchor_depth}"
         )),
-        E::InvalidSignatureForPublicKey => {
-            DaneFailure::ChainInvalid("a certificate signature does not verify".into())
+        E::InvalidSignatureForPublicKey => DaneFailure::ChainInvalid("a certificate signature does not verify".into()),
+        E::RequiredEkuNotFoundContext(_) => {
+            DaneFailure::ChainInvalid("the leaf's extendedKeyUsage excludes serverAuth (RFC 5280 §4.2.1.12)".into())
         }
-        E::RequiredEkuNotFoundContext(_) => DaneFailure::ChainInvalid(
-            "the leaf's extendedKeyUsage excludes serverAuth (RFC 5280 §4.2.1.12)".into(),
-        ),
         other => DaneFailure::ChainInvalid(format!("path validation failed: {other:?}")),
     }
 }
 
+/// Seconds since the epoch as x509-parser counts them; far-future times saturate.
+fn unix_secs(now: UnixTime) -> i64 {
+    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
+}
+
 fn date_failure(certs: &[CertificateDer<'_>], now: UnixTime) -> Option<DaneFailure> {
-    let t = now.as_secs() as i64;
+    let t = unix_secs(now);
     certs.iter().enumerate().find_map(|(depth, c)| {
         let (_, x) = x509_parser::parse_x509_certificate(c).ok()?;
         let v = x.validity();
@@ -652,10 +648,7 @@ fn lock(m: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn owned_chain(
-    end_entity: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-) -> Vec<CertificateDer<'static>> {
+fn owned_chain(end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -> Vec<CertificateDer<'static>> {
     std::iter::once(end_entity)
         .chain(intermediates)
         .map(|c| c.clone().into_owned())
@@ -672,8 +665,7 @@ impl ServerCertVerifier for DaneVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let chain = owned_chain(end_entity, intermediates);
-        let outcome =
-            verify_chain_with(&chain, &self.tlsa, &self.reference_ids, self.now, &self.algs);
+        let outcome = verify_chain_with(&chain, &self.tlsa, &self.reference_ids, self.now, &self.algs);
         let ok = outcome.is_authenticated();
         {
             let mut seen = lock(&self.seen);
@@ -788,5 +780,697 @@ pub mod danger {
         fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
             self.algs.supported_schemes()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rustls_pki_types::PrivateKeyDer;
+    use time::OffsetDateTime;
+
+    use super::danger::UncheckedVerifier;
+    use super::*;
+    use crate::pki::{CertSpec, KeyRef, KeyStore, Pki};
+
+    fn ymd(y: i32, m: u8, d: u8) -> OffsetDateTime {
+        rcgen::date_time_ymd(y, m, d)
+    }
+
+    fn at(y: i32, m: u8, d: u8) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(ymd(y, m, d).unix_timestamp() as u64))
+    }
+
+    /// The injected "now" of these tests.
+    fn now() -> UnixTime {
+        at(2026, 6, 1)
+    }
+
+    fn base(name: &str, key: &str) -> CertSpec {
+        CertSpec::new(name, KeyRef::parse(key).unwrap(), ymd(2025, 1, 1), ymd(2030, 1, 1))
+    }
+
+    fn ca(name: &str, key: &str, issuer: Option<&str>) -> CertSpec {
+        CertSpec {
+            ca: true,
+            issuer: issuer.map(str::to_string),
+            common_name: Some(format!("{name} CA")),
+            ..base(name, key)
+        }
+    }
+
+    fn leaf(name: &str, key: &str, issuer: Option<&str>, sans: &[&str]) -> CertSpec {
+        CertSpec {
+            issuer: issuer.map(str::to_string),
+            sans: sans.iter().map(|s| s.to_string()).collect(),
+            ..base(name, key)
+        }
+    }
+
+    fn world() -> Pki {
+        let mx = ["mx1.example.test"];
+        let specs = vec![
+            ca("root", "ed25519:t-root", None),
+            ca("inter", "ed25519:t-inter", Some("root")),
+            leaf("mx", "ed25519:t-mx", Some("inter"), &mx),
+            leaf("domain", "ed25519:t-domain", Some("inter"), &["example.test"]),
+            leaf("other", "ed25519:t-other", Some("inter"), &["www.other.test"]),
+            leaf("wild", "ed25519:t-wild", Some("inter"), &["*.example.test"]),
+            CertSpec {
+                not_after: ymd(2026, 1, 1),
+                ..leaf("expired", "ed25519:t-mx", Some("inter"), &mx)
+            },
+            CertSpec {
+                not_before: ymd(2027, 1, 1),
+                ..leaf("future", "ed25519:t-mx", Some("inter"), &mx)
+            },
+            CertSpec {
+                common_name: Some("mx1.example.test".into()),
+                ..leaf("cn-only", "ed25519:t-cn", Some("inter"), &[])
+            },
+            CertSpec {
+                common_name: Some("mx1.example.test".into()),
+                ..leaf("san-wins", "ed25519:t-cn", Some("inter"), &["www.other.test"])
+            },
+            // Self-signed DANE-EE leaves: unrelated name, long expired.
+            CertSpec {
+                not_before: ymd(2019, 1, 1),
+                not_after: ymd(2020, 1, 1),
+                ..leaf("ee", "ed25519:t-ee", None, &["unrelated.invalid"])
+            },
+            leaf("ee-new", "ed25519:t-ee-new", None, &mx),
+            // An expired intermediate under the good root.
+            CertSpec {
+                not_after: ymd(2026, 1, 1),
+                ..ca("old-inter", "ed25519:t-old-inter", Some("root"))
+            },
+            leaf("old-leaf", "ed25519:t-old-leaf", Some("old-inter"), &mx),
+            // The root allows no intermediate below it.
+            CertSpec {
+                path_len: Some(0),
+                ..ca("pl-root", "ed25519:t-pl-root", None)
+            },
+            ca("pl-inter", "ed25519:t-pl-inter", Some("pl-root")),
+            leaf("pl-leaf", "ed25519:t-pl-leaf", Some("pl-inter"), &mx),
+            // An intermediate that allows no sub-CA, and a sub-CA anyway.
+            ca("pl2-root", "ed25519:t-pl2-root", None),
+            CertSpec {
+                path_len: Some(0),
+                ..ca("pl2-inter", "ed25519:t-pl2-inter", Some("pl2-root"))
+            },
+            ca("pl2-sub", "ed25519:t-pl2-sub", Some("pl2-inter")),
+            leaf("pl2-leaf", "ed25519:t-pl2-leaf", Some("pl2-sub"), &mx),
+            // A root constrained to example.test.
+            CertSpec {
+                permitted_dns: vec!["example.test".into()],
+                ..ca("nc-root", "ed25519:t-nc-root", None)
+            },
+            ca("nc-inter", "ed25519:t-nc-inter", Some("nc-root")),
+            leaf("nc-good", "ed25519:t-nc-good", Some("nc-inter"), &mx),
+            leaf("nc-bad", "ed25519:t-nc-bad", Some("nc-inter"), &["mx1.other.test"]),
+            // P-256 chain.
+            ca("p-root", "p256:1", None),
+            ca("p-inter", "p256:2", Some("p-root")),
+            leaf("p-leaf", "p256:3", Some("p-inter"), &mx),
+        ];
+        Pki::issue(&specs, &KeyStore::embedded()).unwrap()
+    }
+
+    /// The full chain as served: leaf, intermediates, root.
+    fn chain(pki: &Pki, leaf: &str) -> Vec<CertificateDer<'static>> {
+        pki.chain(leaf)
+            .unwrap()
+            .into_iter()
+            .map(|c| CertificateDer::from(c.der.clone()))
+            .collect()
+    }
+
+    /// The served chain without its last (root) certificate.
+    fn chain_without_root(pki: &Pki, leaf: &str) -> Vec<CertificateDer<'static>> {
+        let mut c = chain(pki, leaf);
+        c.pop();
+        c
+    }
+
+    fn rec(pki: &Pki, u: u8, s: u8, m: u8, name: &str) -> Tlsa {
+        Tlsa::compute(u, s, m, &pki.get(name).unwrap().der).unwrap()
+    }
+
+    fn refs() -> Vec<String> {
+        vec!["mx1.example.test".into(), "example.test".into()]
+    }
+
+    fn check(chain: &[CertificateDer<'_>], tlsa: &[Tlsa]) -> DaneOutcome {
+        verify_chain(chain, tlsa, &refs(), now())
+    }
+
+    #[track_caller]
+    fn assert_auth(o: &DaneOutcome, want_record: &Tlsa, want_depth: usize, how_has: &str) {
+        match o {
+            DaneOutcome::Authenticated { record, depth, how } => {
+                assert_eq!(record, &want_record.presentation());
+                assert_eq!(*depth, want_depth);
+                assert!(how.contains(how_has), "{how}");
+            }
+            DaneOutcome::Failed { reason } => panic!("expected authentication, got: {reason}"),
+        }
+    }
+
+    #[track_caller]
+    fn failure(o: DaneOutcome) -> DaneFailure {
+        match o {
+            DaneOutcome::Failed { reason } => reason,
+            other => panic!("expected a failure, got: {other}"),
+        }
+    }
+
+    #[test]
+    fn ee_match_ignores_names_and_dates() {
+        let pki = world();
+        let r = rec(&pki, 3, 1, 1, "ee");
+        assert_auth(
+            &check(&chain(&pki, "ee"), std::slice::from_ref(&r)),
+            &r,
+            0,
+            "RFC 7672 §3.1.1",
+        );
+        let o = check(&chain(&pki, "ee"), std::slice::from_ref(&r));
+        assert_auth(&o, &r, 0, "leaf SPKI matches; names and dates not checked");
+        let r = rec(&pki, 3, 0, 1, "ee");
+        assert_auth(
+            &check(&chain(&pki, "ee"), std::slice::from_ref(&r)),
+            &r,
+            0,
+            "leaf certificate matches",
+        );
+        // An expired CA-issued leaf is fine under DANE-EE too, whatever the rest of the chain.
+        let r = rec(&pki, 3, 1, 1, "expired");
+        assert_auth(
+            &check(&chain(&pki, "expired"), std::slice::from_ref(&r)),
+            &r,
+            0,
+            "§3.1.1",
+        );
+    }
+
+    #[test]
+    fn ee_mismatch_lists_what_was_presented() {
+        let pki = world();
+        let stale = rec(&pki, 3, 1, 1, "ee-new");
+        let f = failure(check(&chain(&pki, "ee"), &[stale]));
+        assert_eq!(
+            f,
+            DaneFailure::NoMatch {
+                presented_spki_sha256: vec![pki.get("ee").unwrap().spki_sha256.clone()]
+            }
+        );
+        assert!(f.to_string().contains("RFC 7672 §3.2"), "{f}");
+        // Several records, one matches (EE-07).
+        let good = rec(&pki, 3, 1, 1, "ee");
+        let o = check(&chain(&pki, "ee"), &[rec(&pki, 3, 1, 1, "ee-new"), good.clone()]);
+        assert_auth(&o, &good, 0, "DANE-EE");
+    }
+
+    #[test]
+    fn ta_on_intermediate_with_mx_host_name() {
+        let pki = world();
+        let r = rec(&pki, 2, 0, 1, "inter");
+        assert_auth(
+            &check(&chain(&pki, "mx"), std::slice::from_ref(&r)),
+            &r,
+            1,
+            "\"mx1.example.test\"",
+        );
+        // The root need not be served when the anchor is the intermediate.
+        assert_auth(
+            &check(&chain_without_root(&pki, "mx"), std::slice::from_ref(&r)),
+            &r,
+            1,
+            "depth 1",
+        );
+        // 2 1 1 on the issuer key (TA-02).
+        let r = rec(&pki, 2, 1, 1, "inter");
+        assert_auth(
+            &check(&chain(&pki, "mx"), std::slice::from_ref(&r)),
+            &r,
+            1,
+            "public key of",
+        );
+        // Anchored at the served root.
+        let r = rec(&pki, 2, 0, 1, "root");
+        assert_auth(&check(&chain(&pki, "mx"), std::slice::from_ref(&r)), &r, 2, "§3.1.2");
+    }
+
+    #[test]
+    fn ta_leaf_named_for_next_hop_domain() {
+        let pki = world();
+        let r = rec(&pki, 2, 0, 1, "inter");
+        assert_auth(
+            &check(&chain(&pki, "domain"), std::slice::from_ref(&r)),
+            &r,
+            1,
+            "\"example.test\"",
+        );
+    }
+
+    #[test]
+    fn ta_unrelated_name_fails() {
+        let pki = world();
+        let r = rec(&pki, 2, 0, 1, "inter");
+        let f = failure(check(&chain(&pki, "other"), std::slice::from_ref(&r)));
+        assert_eq!(
+            f,
+            DaneFailure::NameMismatch {
+                presented: vec!["www.other.test".into()],
+                reference_ids: refs()
+            }
+        );
+        assert!(f.to_string().contains("§3.2.3"), "{f}");
+        // CN is ignored when DNS-IDs exist, used when they do not (RFC 7672 §3.2.3).
+        let f = failure(check(&chain(&pki, "san-wins"), std::slice::from_ref(&r)));
+        assert!(matches!(f, DaneFailure::NameMismatch { .. }), "{f}");
+        assert_auth(
+            &check(&chain(&pki, "cn-only"), std::slice::from_ref(&r)),
+            &r,
+            1,
+            "mx1.example.test",
+        );
+    }
+
+    #[test]
+    fn ta_wildcard_covers_one_label() {
+        let pki = world();
+        let r = rec(&pki, 2, 0, 1, "inter");
+        assert_auth(
+            &check(&chain(&pki, "wild"), std::slice::from_ref(&r)),
+            &r,
+            1,
+            "\"*.example.test\"",
+        );
+        let only = |names: &[&str]| -> Vec<String> { names.iter().map(|s| s.to_string()).collect() };
+        for refs in [only(&["mx1.sub.example.test"]), only(&["example.test"])] {
+            let o = verify_chain(&chain(&pki, "wild"), std::slice::from_ref(&r), &refs, now());
+            assert!(matches!(failure(o), DaneFailure::NameMismatch { .. }));
+        }
+    }
+
+    #[test]
+    fn name_matching_rules() {
+        assert!(name_matches("mx1.example.test", "mx1.example.test"));
+        assert!(name_matches("*.example.test", "mx1.example.test"));
+        assert!(!name_matches("*.example.test", "example.test"));
+        assert!(!name_matches("*.example.test", "a.b.example.test"));
+        assert!(!name_matches("*.example.test", ".example.test"));
+        assert!(!name_matches("smtp*.example.test", "smtp1.example.test"));
+        assert!(!name_matches("*smtp.example.test", "xsmtp.example.test"));
+        assert!(!name_matches("*.test", "example.test"));
+        assert!(!name_matches("*.*.test", "a.b.test"));
+        assert!(!name_matches("*.example.test", "*.example.test"));
+        assert!(!name_matches("", ""));
+        assert_eq!(normalize("MX1.Example.TEST."), "mx1.example.test");
+        // Reference identifiers are normalized as well.
+        let pki = world();
+        let r = rec(&pki, 2, 0, 1, "inter");
+        let o = verify_chain(&chain(&pki, "mx"), &[r], &["MX1.EXAMPLE.TEST.".into()], now());
+        assert!(o.is_authenticated(), "{o}");
+    }
+
+    #[test]
+    fn ta_anchor_missing_from_chain_fails() {
+        let pki = world();
+        let f = failure(check(&chain_without_root(&pki, "mx"), &[rec(&pki, 2, 0, 1, "root")]));
+        assert_eq!(
+            f,
+            DaneFailure::NoMatch {
+                presented_spki_sha256: vec![
+                    pki.get("mx").unwrap().spki_sha256.clone(),
+                    pki.get("inter").unwrap().spki_sha256.clone(),
+                ]
+            }
+        );
+        // A TA record that matches only the leaf anchors nothing.
+        let f = failure(check(&chain(&pki, "mx"), &[rec(&pki, 2, 0, 1, "mx")]));
+        assert!(matches!(f, DaneFailure::NoMatch { .. }), "{f}");
+    }
+
+    #[test]
+    fn ta_full_records_anchor_without_the_served_root() {
+        let pki = world();
+        // 2 1 0: a bare key that signed the topmost served certificate (RFC 7671 §5.2.3).
+        let r = rec(&pki, 2, 1, 0, "root");
+        let o = check(&chain_without_root(&pki, "mx"), std::slice::from_ref(&r));
+        assert_auth(&o, &r, 2, "public key published in the TLSA record");
+        // 2 0 0: the whole anchor certificate is in DNS.
+        let r = rec(&pki, 2, 0, 0, "root");
+        let o = check(&chain_without_root(&pki, "mx"), std::slice::from_ref(&r));
+        assert_auth(&o, &r, 2, "certificate published in the TLSA record");
+        // A bare key that signed nothing in the chain.
+        let f = failure(check(&chain_without_root(&pki, "mx"), &[rec(&pki, 2, 1, 0, "pl-root")]));
+        assert!(matches!(f, DaneFailure::ChainInvalid(_)), "{f}");
+        // A 2 1 0 record whose data is not an SPKI.
+        let junk = Tlsa::parse("2 1 0 0102").unwrap();
+        let f = failure(check(&chain_without_root(&pki, "mx"), &[junk]));
+        assert!(
+            matches!(f, DaneFailure::ChainInvalid(ref s) if s.contains("SubjectPublicKeyInfo")),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn ta_dates_apply() {
+        let pki = world();
+        let r = rec(&pki, 2, 0, 1, "inter");
+        assert_eq!(
+            failure(check(&chain(&pki, "expired"), std::slice::from_ref(&r))),
+            DaneFailure::Expired { depth: 0 }
+        );
+        assert_eq!(
+            failure(check(&chain(&pki, "future"), std::slice::from_ref(&r))),
+            DaneFailure::NotYetValid { depth: 0 }
+        );
+        // An expired intermediate below the anchor...
+        let f = failure(check(&chain(&pki, "old-leaf"), &[rec(&pki, 2, 0, 1, "root")]));
+        assert_eq!(f, DaneFailure::Expired { depth: 1 });
+        assert!(f.to_string().contains("RFC 7671 §5.2"), "{f}");
+        // ...and an expired anchor.
+        let f = failure(check(&chain(&pki, "old-leaf"), &[rec(&pki, 2, 0, 1, "old-inter")]));
+        assert_eq!(f, DaneFailure::Expired { depth: 1 });
+        // The same chain is fine at a time inside every validity period.
+        let o = verify_chain(
+            &chain(&pki, "old-leaf"),
+            &[rec(&pki, 2, 0, 1, "root")],
+            &refs(),
+            at(2025, 6, 1),
+        );
+        assert!(o.is_authenticated(), "{o}");
+    }
+
+    #[test]
+    fn ta_path_length_constraints() {
+        let pki = world();
+        // The anchor's own pathLenConstraint (webpki ignores it on anchors).
+        let f = failure(check(&chain(&pki, "pl-leaf"), &[rec(&pki, 2, 0, 1, "pl-root")]));
+        assert!(
+            matches!(f, DaneFailure::ConstraintViolated(ref s) if s.contains("trust anchor at depth 2 allows 0")),
+            "{f}"
+        );
+        // Anchored below the constrained root, the constraint is not in the path.
+        let r = rec(&pki, 2, 0, 1, "pl-inter");
+        assert_auth(
+            &check(&chain(&pki, "pl-leaf"), std::slice::from_ref(&r)),
+            &r,
+            1,
+            "DANE-TA",
+        );
+        // An intermediate's pathLenConstraint.
+        let f = failure(check(&chain(&pki, "pl2-leaf"), &[rec(&pki, 2, 0, 1, "pl2-root")]));
+        assert!(
+            matches!(f, DaneFailure::ConstraintViolated(ref s) if s.contains("intermediate's pathLenConstraint")),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn ta_anchor_must_be_a_ca() {
+        // Pki refuses to issue from a non-CA, so build the bad chain with rcgen directly.
+        let ks = KeyStore::embedded();
+        let fake_key = ks.key_pair(&KeyRef::parse("ed25519:t-fake-ca").unwrap()).unwrap();
+        let leaf_key = ks.key_pair(&KeyRef::parse("ed25519:t-fake-leaf").unwrap()).unwrap();
+        let mut fake = rcgen::CertificateParams::default();
+        fake.is_ca = rcgen::IsCa::ExplicitNoCa;
+        fake.distinguished_name.push(rcgen::DnType::CommonName, "not a CA");
+        let fake_der = fake.self_signed(&fake_key).unwrap().der().clone();
+        let leaf_params = rcgen::CertificateParams::new(vec!["mx1.example.test".to_string()]).unwrap();
+        let leaf_der = leaf_params
+            .signed_by(&leaf_key, &rcgen::Issuer::from_params(&fake, &fake_key))
+            .unwrap()
+            .der()
+            .clone();
+        let r = Tlsa::compute(2, 0, 1, &fake_der).unwrap();
+        let f = failure(check(&[leaf_der, fake_der], &[r]));
+        assert!(
+            matches!(f, DaneFailure::ConstraintViolated(ref s) if s.contains("not a CA")),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn ta_name_constraints() {
+        let pki = world();
+        let r = rec(&pki, 2, 0, 1, "nc-root");
+        assert_auth(
+            &check(&chain(&pki, "nc-good"), std::slice::from_ref(&r)),
+            &r,
+            2,
+            "DANE-TA",
+        );
+        // The leaf's name is a reference identifier, but the anchor does not permit it.
+        let o = verify_chain(&chain(&pki, "nc-bad"), &[r], &["mx1.other.test".into()], now());
+        let f = failure(o);
+        assert!(
+            matches!(f, DaneFailure::ConstraintViolated(ref s) if s.contains("name constraints")),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn digest_agility() {
+        let pki = world();
+        let ch = chain(&pki, "ee");
+        let right_256 = rec(&pki, 3, 1, 1, "ee");
+        let right_512 = rec(&pki, 3, 1, 2, "ee");
+        let wrong_256 = rec(&pki, 3, 1, 1, "ee-new");
+        let wrong_512 = rec(&pki, 3, 1, 2, "ee-new");
+        // RFC 7671 §9: a SHA2-512 record of the same usage and selector makes the SHA2-256
+        // ones irrelevant, right or wrong.
+        let f = failure(check(&ch, &[right_256.clone(), wrong_512.clone()]));
+        assert!(matches!(f, DaneFailure::NoMatch { .. }), "{f}");
+        assert_auth(
+            &check(&ch, &[wrong_256.clone(), right_512.clone()]),
+            &right_512,
+            0,
+            "DANE-EE",
+        );
+        assert_auth(
+            &check(&ch, &[right_256.clone(), right_512.clone()]),
+            &right_512,
+            0,
+            "DANE-EE",
+        );
+        // Malformed records are discarded before agility applies.
+        let malformed_512 = Tlsa {
+            data: vec![0; 10],
+            ..wrong_512.clone()
+        };
+        assert_auth(
+            &check(&ch, &[right_256.clone(), malformed_512]),
+            &right_256,
+            0,
+            "DANE-EE",
+        );
+        // Full(0) records are neither trumped nor ignored.
+        let full = rec(&pki, 3, 1, 0, "ee");
+        assert_auth(&check(&ch, &[full.clone(), wrong_512.clone()]), &full, 0, "DANE-EE");
+        // Agility is per usage and selector.
+        let other_selector = rec(&pki, 3, 0, 2, "ee-new");
+        assert_auth(
+            &check(&ch, &[right_256.clone(), other_selector]),
+            &right_256,
+            0,
+            "DANE-EE",
+        );
+        let other_usage = rec(&pki, 2, 1, 2, "ee-new");
+        assert_auth(&check(&ch, &[right_256.clone(), other_usage]), &right_256, 0, "DANE-EE");
+        let in_use = [
+            right_256.clone(),
+            wrong_512.clone(),
+            full.clone(),
+            rec(&pki, 1, 1, 1, "ee"),
+        ];
+        assert_eq!(records_in_use(&in_use), vec![&wrong_512, &full]);
+    }
+
+    #[test]
+    fn degenerate_inputs() {
+        let pki = world();
+        let r = rec(&pki, 3, 1, 1, "ee");
+        assert_eq!(
+            failure(check(&[], std::slice::from_ref(&r))),
+            DaneFailure::NoCertificate
+        );
+        // Only unusable records (PKIX usages, RFC 7672 §3.1.3).
+        let pkix = rec(&pki, 1, 1, 1, "ee");
+        assert_eq!(
+            failure(check(&chain(&pki, "ee"), &[pkix])),
+            DaneFailure::NoUsableRecords
+        );
+        // Garbage from the peer is a failure, not a panic.
+        let junk = [CertificateDer::from(b"junk".to_vec())];
+        assert_eq!(
+            failure(check(&junk, &[r])),
+            DaneFailure::NoMatch {
+                presented_spki_sha256: vec!["(unparseable certificate)".into()]
+            }
+        );
+        let mut ch = chain(&pki, "mx");
+        ch[0] = CertificateDer::from(b"junk".to_vec());
+        let f = failure(check(&ch, &[rec(&pki, 2, 0, 1, "inter")]));
+        assert!(
+            matches!(f, DaneFailure::ChainInvalid(ref s) if s.contains("leaf")),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn p256_chain() {
+        let pki = world();
+        let r = rec(&pki, 2, 1, 1, "p-inter");
+        assert_auth(
+            &check(&chain(&pki, "p-leaf"), std::slice::from_ref(&r)),
+            &r,
+            1,
+            "DANE-TA",
+        );
+        let r = rec(&pki, 3, 1, 1, "p-leaf");
+        assert_auth(
+            &check(&chain(&pki, "p-leaf"), std::slice::from_ref(&r)),
+            &r,
+            0,
+            "DANE-EE",
+        );
+    }
+
+    #[test]
+    fn der_sequence_contents_rejects_bad_lengths() {
+        assert_eq!(der_sequence_contents(&[0x30, 0x02, 1, 2]), Some(&[1u8, 2][..]));
+        assert_eq!(der_sequence_contents(&[0x30, 0x81, 0x02, 1, 2]), Some(&[1u8, 2][..]));
+        assert_eq!(der_sequence_contents(&[0x30, 0x03, 1, 2]), None);
+        assert_eq!(der_sequence_contents(&[0x31, 0x02, 1, 2]), None);
+        assert_eq!(der_sequence_contents(&[0x30, 0x80]), None);
+        assert_eq!(der_sequence_contents(&[]), None);
+    }
+
+    // --- A real handshake through rustls -------------------------------------------------
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    /// Serves `leaf`'s chain on 127.0.0.1:0 for one connection; the task yields the server's
+    /// handshake result.
+    async fn serve_once(
+        pki: &Pki,
+        leaf: &str,
+    ) -> (
+        std::net::SocketAddr,
+        tokio::task::JoinHandle<Result<(), std::io::Error>>,
+    ) {
+        let key = PrivateKeyDer::Pkcs8(pki.get(leaf).unwrap().key_pkcs8.clone().into());
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain(pki, leaf), key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let (tcp, _) = listener.accept().await?;
+            let mut tls = acceptor.accept(tcp).await?;
+            tls.write_all(b"220 ready\r\n").await?;
+            tls.shutdown().await
+        });
+        (addr, task)
+    }
+
+    async fn connect(
+        addr: std::net::SocketAddr,
+        verifier: Arc<dyn ServerCertVerifier>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Result<String, std::io::Error> {
+        use tokio::io::AsyncReadExt;
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("mx1.example.test").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await?;
+        let mut got = String::new();
+        tls.read_to_string(&mut got).await?;
+        Ok(got)
+    }
+
+    fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    }
+
+    #[tokio::test]
+    async fn handshake_accepts_one_chain_and_rejects_another() {
+        let pki = world();
+        // DANE-TA on the intermediate; the reference identifiers are the MX host and domain.
+        let tlsa = vec![rec(&pki, 2, 0, 1, "inter")];
+        for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12][..]] {
+            // Accepted: the leaf is named for the MX host.
+            let verifier = DaneVerifier::new(tlsa.clone(), refs(), now());
+            assert_eq!(verifier.outcome(), None);
+            let (addr, server) = serve_once(&pki, "mx").await;
+            let got = connect(addr, Arc::new(verifier.clone()), versions).await.unwrap();
+            assert_eq!(got, "220 ready\r\n");
+            server.await.unwrap().unwrap();
+            assert!(verifier.outcome().unwrap().is_authenticated());
+            assert_eq!(verifier.presented_chain().unwrap(), chain(&pki, "mx"));
+
+            // Rejected: same CA, unrelated name. The client aborts with access_denied.
+            let verifier = DaneVerifier::new(tlsa.clone(), refs(), now());
+            let (addr, server) = serve_once(&pki, "other").await;
+            let err = connect(addr, Arc::new(verifier.clone()), versions).await.unwrap_err();
+            assert_eq!(
+                rustls_error(&err),
+                Some(&rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure
+                ))
+            );
+            let server_err = server.await.unwrap().unwrap_err();
+            assert_eq!(
+                rustls_error(&server_err),
+                Some(&rustls::Error::AlertReceived(rustls::AlertDescription::AccessDenied))
+            );
+            assert!(matches!(
+                verifier.outcome(),
+                Some(DaneOutcome::Failed {
+                    reason: DaneFailure::NameMismatch { .. }
+                })
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn handshake_p256_and_unchecked_mode() {
+        let pki = world();
+        // DANE-EE over a P-256 chain, TLS 1.2 and 1.3.
+        let tlsa = vec![rec(&pki, 3, 1, 1, "p-leaf")];
+        for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12][..]] {
+            let verifier = DaneVerifier::new(tlsa.clone(), vec![], now());
+            let (addr, server) = serve_once(&pki, "p-leaf").await;
+            connect(addr, Arc::new(verifier.clone()), versions).await.unwrap();
+            server.await.unwrap().unwrap();
+            assert!(verifier.outcome().unwrap().is_authenticated());
+        }
+        // All records unusable: TLS without authentication, but the chain is recorded.
+        let unchecked = UncheckedVerifier::new();
+        let (addr, server) = serve_once(&pki, "other").await;
+        connect(addr, Arc::new(unchecked.clone()), &[&rustls::version::TLS13])
+            .await
+            .unwrap();
+        server.await.unwrap().unwrap();
+        assert_eq!(unchecked.presented_chain().unwrap(), chain(&pki, "other"));
     }
 }

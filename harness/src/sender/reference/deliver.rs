@@ -6,14 +6,14 @@
 //! (§3.1) → deliver, or skip to the next host; DEFER when no host took the message
 //! (§2.1.2), BOUNCE only on a permanent SMTP rejection or a domain that cannot receive mail.
 
-use super::dane::{danger::UncheckedVerifier, DaneOutcome, DaneVerifier};
+use super::dane::{DaneOutcome, DaneVerifier, danger::UncheckedVerifier};
 use super::lookup::{Answer, AnswerKind, DnssecState, RType, Rdata, Validator, ValidatorConfig};
 use super::smtp_client::{Reply, SmtpClient, StartTls};
-use super::trace::{rdata, state_name, Trace};
+use super::trace::{Trace, rdata, state_name};
 use crate::pki::{Tlsa, Usability};
 use crate::scenario::Message;
 use crate::sender::{HostReport, Note, SenderReport};
-use crate::vocab::{fqdn, HostCode, ResultCode};
+use crate::vocab::{HostCode, ResultCode, fqdn};
 use crate::world::Dialer;
 use rustls::client::danger::ServerCertVerifier;
 use rustls_pki_types::{ServerName, UnixTime};
@@ -46,8 +46,18 @@ enum Mode {
 }
 
 enum HostResult {
-    Delivered { code: HostCode, address: SocketAddr, reply: Reply },
-    Failed { code: HostCode, address: Option<SocketAddr>, status: String, reason: String, dane: bool },
+    Delivered {
+        code: HostCode,
+        address: SocketAddr,
+        reply: Reply,
+    },
+    Failed {
+        code: HostCode,
+        address: Option<SocketAddr>,
+        status: String,
+        reason: String,
+        dane: bool,
+    },
 }
 
 /// Deliver `msg` into the world reachable through `ctx`. Never fails: every DANE or
@@ -59,7 +69,14 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
         Ok(v) => v,
         Err(e) => {
             trace.step(format!("cannot set up the validating resolver: {e}"), None);
-            return finish(ResultCode::Defer, None, format!("4.3.5 resolver unusable: {e}"), Vec::new(), Vec::new(), trace);
+            return finish(
+                ResultCode::Defer,
+                None,
+                format!("4.3.5 resolver unusable: {e}"),
+                Vec::new(),
+                Vec::new(),
+                trace,
+            );
         }
     };
 
@@ -90,7 +107,11 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
             continue;
         }
         trace.step(
-            format!("MX host {} of {}: {host} (preference {preference})", i + 1, candidates.len()),
+            format!(
+                "MX host {} of {}: {host} (preference {preference})",
+                i + 1,
+                candidates.len()
+            ),
             Some("RFC 7672 §2.2.1"),
         );
         match try_host(ctx, &validator, msg, host, &domain, mx_secure, &mut trace).await {
@@ -104,7 +125,13 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
                 });
                 delivered = Some((host.clone(), code, reply));
             }
-            HostResult::Failed { code, address, status, reason, dane } => {
+            HostResult::Failed {
+                code,
+                address,
+                status,
+                reason,
+                dane,
+            } => {
                 trace.step(format!("{host}: {code}: {reason}"), None);
                 if dane {
                     skipped_dane.push(host.clone());
@@ -112,7 +139,7 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
                 if code == HostCode::Reject {
                     rejected = Some(status.clone());
                 }
-                last_status = status;
+                last_status = format!("{status} {host}: {reason}");
                 hosts.push(HostReport {
                     host: host.clone(),
                     preference: *preference,
@@ -140,7 +167,10 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
                 skipped_dane.join(", ")
             );
             trace.step(format!("security note: {text}"), Some("RFC 7672 §2.2.1"));
-            notes.push(Note { code: "downgrade-path".into(), text });
+            notes.push(Note {
+                code: "downgrade-path".into(),
+                text,
+            });
         }
         if result == ResultCode::Auth && !mx_secure {
             let text = format!(
@@ -148,18 +178,29 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
                  to the next-hop domain (RFC 7672 §2.2.1)."
             );
             trace.step(format!("security note: {text}"), Some("RFC 7672 §2.2.1"));
-            notes.push(Note { code: "insecure-mx".into(), text });
+            notes.push(Note {
+                code: "insecure-mx".into(),
+                text,
+            });
         }
         let status = format!("{} (delivered via {host})", reply_text(&reply));
         trace.step(format!("result: {result}: delivered via {host}"), None);
         return finish(result, Some(host), status, hosts, notes, trace);
     }
     if let Some(status) = rejected {
+        let status = format!(
+            "{status} {}",
+            hosts
+                .iter()
+                .rev()
+                .find(|h| h.code == HostCode::Reject)
+                .map_or(String::new(), |h| format!("{}: {}", h.host, h.reason))
+        );
         trace.step(format!("result: BOUNCE: {status}"), Some("RFC 5321 §4.2.1"));
         return finish(ResultCode::Bounce, None, status, hosts, notes, trace);
     }
     trace.step(
-        format!("result: DEFER: no MX host took the message; it stays queued ({last_status})"),
+        "result: DEFER: no MX host took the message; it stays queued",
         Some("RFC 7672 §2.1.2"),
     );
     finish(ResultCode::Defer, None, last_status, hosts, notes, trace)
@@ -173,7 +214,14 @@ fn finish(
     notes: Vec<Note>,
     trace: Trace,
 ) -> SenderReport {
-    SenderReport { result, via, status, hosts, notes, trace: trace.into_steps() }
+    SenderReport {
+        result,
+        via,
+        status,
+        hosts,
+        notes,
+        trace: trace.into_steps(),
+    }
 }
 
 /// The MX hosts to try, in order, and whether the MX RRset was secure.
@@ -184,10 +232,16 @@ fn mx_candidates(
 ) -> Result<(Vec<(u16, String)>, bool), (ResultCode, String)> {
     if matches!(mx.state, Some(DnssecState::Bogus) | Some(DnssecState::Indeterminate)) {
         trace.step(
-            format!("the MX lookup is {}: the servers for {domain} cannot be determined, so delivery is delayed", state_name(mx.state.as_ref())),
+            format!(
+                "the MX lookup is {}: the servers for {domain} cannot be determined, so delivery is delayed",
+                state_name(mx.state.as_ref())
+            ),
             Some("RFC 7672 §2.1.2 MUST"),
         );
-        return Err((ResultCode::Defer, format!("4.7.5 MX lookup for {domain} is {}", state_name(mx.state.as_ref()))));
+        return Err((
+            ResultCode::Defer,
+            format!("4.7.5 MX lookup for {domain} is {}", state_name(mx.state.as_ref())),
+        ));
     }
     let secure = mx.state == Some(DnssecState::Secure);
     match &mx.kind {
@@ -200,8 +254,14 @@ fn mx_candidates(
                 })
                 .collect();
             if list.len() == 1 && list[0].1 == "." {
-                trace.step(format!("{domain} publishes a null MX: it accepts no mail"), Some("RFC 7505 §3"));
-                return Err((ResultCode::Bounce, format!("5.1.10 {domain} does not accept mail (null MX)")));
+                trace.step(
+                    format!("{domain} publishes a null MX: it accepts no mail"),
+                    Some("RFC 7505 §3"),
+                );
+                return Err((
+                    ResultCode::Bounce,
+                    format!("5.1.10 {domain} does not accept mail (null MX)"),
+                ));
             }
             list.retain(|(_, h)| h != ".");
             // RFC 7672 §2.2.1: MX preference order comes before channel security. Equal
@@ -219,27 +279,51 @@ fn mx_candidates(
         }
         AnswerKind::NoData => {
             // RFC 5321 §5.1: no MX records, so the domain itself is the implicit MX (preference 0).
-            trace.step(format!("no MX records: {domain} is its own mail host (implicit MX)"), Some("RFC 5321 §5.1, RFC 7672 §2.2.2"));
+            trace.step(
+                format!("no MX records: {domain} is its own mail host (implicit MX)"),
+                Some("RFC 5321 §5.1, RFC 7672 §2.2.2"),
+            );
             Ok((vec![(0, domain.to_string())], secure))
         }
         AnswerKind::NxDomain => {
-            trace.step(format!("{domain} does not exist: the message cannot be delivered"), Some("RFC 5321 §5.1"));
-            Err((ResultCode::Bounce, format!("5.1.2 {domain}: host or domain name not found")))
+            trace.step(
+                format!("{domain} does not exist: the message cannot be delivered"),
+                Some("RFC 5321 §5.1"),
+            );
+            Err((
+                ResultCode::Bounce,
+                format!("5.1.2 {domain}: host or domain name not found"),
+            ))
         }
         AnswerKind::ServFail | AnswerKind::Refused | AnswerKind::Timeout | AnswerKind::Error(_) => {
-            trace.step("the MX lookup failed: delivery is delayed", Some("RFC 7672 §2.1.2 MUST"));
-            Err((ResultCode::Defer, format!("4.4.3 MX lookup for {domain} failed, try again")))
+            trace.step(
+                "the MX lookup failed: delivery is delayed",
+                Some("RFC 7672 §2.1.2 MUST"),
+            );
+            Err((
+                ResultCode::Defer,
+                format!("4.4.3 MX lookup for {domain} failed, try again"),
+            ))
         }
     }
 }
 
 fn failed(code: HostCode, address: Option<SocketAddr>, status: &str, reason: String, dane: bool) -> HostResult {
-    HostResult::Failed { code, address, status: status.to_string(), reason, dane }
+    HostResult::Failed {
+        code,
+        address,
+        status: status.to_string(),
+        reason,
+        dane,
+    }
 }
 
 fn is_failure(a: &Answer) -> bool {
     matches!(a.state, Some(DnssecState::Bogus) | Some(DnssecState::Indeterminate))
-        || matches!(a.kind, AnswerKind::ServFail | AnswerKind::Refused | AnswerKind::Timeout | AnswerKind::Error(_))
+        || matches!(
+            a.kind,
+            AnswerKind::ServFail | AnswerKind::Refused | AnswerKind::Timeout | AnswerKind::Error(_)
+        )
 }
 
 async fn try_host(
@@ -296,7 +380,10 @@ async fn try_host(
                 HostCode::SkipPre,
                 None,
                 "4.7.5",
-                format!("TLSA lookup for {qname} failed ({}): the host MUST be treated as unreachable (RFC 7672 §2.1.2)", state_or_kind(&t)),
+                format!(
+                    "TLSA lookup for {qname} failed ({}): the host MUST be treated as unreachable (RFC 7672 §2.1.2)",
+                    state_or_kind(&t)
+                ),
                 true,
             );
         }
@@ -304,8 +391,19 @@ async fn try_host(
             (AnswerKind::Records(rs), Some(DnssecState::Secure)) => {
                 let mut usable = Vec::new();
                 for r in rs {
-                    if let Rdata::Tlsa { usage, selector, matching, data } = r {
-                        let tlsa = Tlsa { usage: *usage, selector: *selector, matching: *matching, data: data.clone() };
+                    if let Rdata::Tlsa {
+                        usage,
+                        selector,
+                        matching,
+                        data,
+                    } = r
+                    {
+                        let tlsa = Tlsa {
+                            usage: *usage,
+                            selector: *selector,
+                            matching: *matching,
+                            data: data.clone(),
+                        };
                         match tlsa.usability() {
                             Usability::Usable => {
                                 trace.step(format!("{}: usable", rdata(r)), Some("RFC 7672 §3.1"));
@@ -325,7 +423,10 @@ async fn try_host(
                     Mode::MandatoryTls
                 } else {
                     trace.step(
-                        format!("{host}: {} usable TLSA record(s): authenticated TLS or no delivery to this host", usable.len()),
+                        format!(
+                            "{host}: {} usable TLSA record(s): authenticated TLS or no delivery to this host",
+                            usable.len()
+                        ),
                         Some("RFC 7672 §2.2"),
                     );
                     Mode::Dane(usable)
@@ -340,7 +441,10 @@ async fn try_host(
             }
             _ => {
                 trace.step(
-                    format!("{host}: no TLSA records ({}): pre-DANE opportunistic TLS", state_name(t.state.as_ref())),
+                    format!(
+                        "{host}: no TLSA records ({}): pre-DANE opportunistic TLS",
+                        state_name(t.state.as_ref())
+                    ),
                     Some("RFC 7672 §2.2"),
                 );
                 Mode::Opportunistic
@@ -363,7 +467,13 @@ async fn try_host(
         }
     }
     let Some((stream, addr)) = conn else {
-        return failed(HostCode::TempFail, None, "4.4.1", "no address of this host accepted a connection".into(), dane);
+        return failed(
+            HostCode::TempFail,
+            None,
+            "4.4.1",
+            "no address of this host accepted a connection".into(),
+            dane,
+        );
     };
     session(ctx, msg, host, domain, mx_secure, mode, stream, addr, trace).await
 }
@@ -401,14 +511,23 @@ async fn session(
     };
     if greeting.code != 220 {
         let _ = client.quit().await;
-        return failed(HostCode::TempFail, Some(addr), "4.4.2", format!("greeting was {}", reply_text(&greeting)), dane);
+        return failed(
+            HostCode::TempFail,
+            Some(addr),
+            "4.4.2",
+            format!("greeting was {}", reply_text(&greeting)),
+            dane,
+        );
     }
     let ehlo = match client.ehlo(&ctx.helo).await {
         Ok(e) => e,
         Err(e) => return smtp_fail(format!("EHLO failed: {e}")),
     };
     trace.step(
-        format!("EHLO: STARTTLS {}", if ehlo.starttls { "offered" } else { "not offered" }),
+        format!(
+            "EHLO: STARTTLS {}",
+            if ehlo.starttls { "offered" } else { "not offered" }
+        ),
         None,
     );
 
@@ -426,7 +545,10 @@ async fn session(
                 dane,
             );
         }
-        trace.step("no STARTTLS and no DANE: cleartext delivery is allowed", Some("RFC 7672 §2.2"));
+        trace.step(
+            "no STARTTLS and no DANE: cleartext delivery is allowed",
+            Some("RFC 7672 §2.2"),
+        );
     } else {
         let sni_name = host.trim_end_matches('.').to_string();
         // RFC 7672 §3.2.2: the TLSA base domain, and the next-hop domain when the MX RRset is secure.
@@ -434,17 +556,20 @@ async fn session(
         if mx_secure && fqdn(domain) != fqdn(host) {
             reference_ids.push(domain.trim_end_matches('.').to_string());
         }
-        let (verifier, dane_verifier, unchecked): (Arc<dyn ServerCertVerifier>, Option<Arc<DaneVerifier>>, Option<Arc<UncheckedVerifier>>) =
-            match &mode {
-                Mode::Dane(records) => {
-                    let v = Arc::new(DaneVerifier::new(records.clone(), reference_ids.clone(), ctx.now));
-                    (v.clone(), Some(v), None)
-                }
-                _ => {
-                    let v = Arc::new(UncheckedVerifier::new());
-                    (v.clone(), None, Some(v))
-                }
-            };
+        let (verifier, dane_verifier, unchecked): (
+            Arc<dyn ServerCertVerifier>,
+            Option<Arc<DaneVerifier>>,
+            Option<Arc<UncheckedVerifier>>,
+        ) = match &mode {
+            Mode::Dane(records) => {
+                let v = Arc::new(DaneVerifier::new(records.clone(), reference_ids.clone(), ctx.now));
+                (v.clone(), Some(v), None)
+            }
+            _ => {
+                let v = Arc::new(UncheckedVerifier::new());
+                (v.clone(), None, Some(v))
+            }
+        };
         let config = match client_config(verifier, dane) {
             Ok(c) => c,
             Err(e) => return smtp_fail(format!("TLS client configuration: {e}")),
@@ -456,7 +581,10 @@ async fn session(
         };
         if dane {
             trace.step(
-                format!("STARTTLS with SNI {sni_name}; reference identifiers: {}", reference_ids.join(", ")),
+                format!(
+                    "STARTTLS with SNI {sni_name}; reference identifiers: {}",
+                    reference_ids.join(", ")
+                ),
                 Some("RFC 7672 §8.1, §3.2.2"),
             );
         } else {
@@ -473,7 +601,13 @@ async fn session(
                     (Mode::Dane(_), other) => {
                         // The verifier must have accepted for the handshake to finish.
                         let _ = client.quit().await;
-                        return failed(HostCode::SkipTls, Some(addr), "4.7.5", format!("handshake finished without a DANE verdict ({other:?})"), dane);
+                        return failed(
+                            HostCode::SkipTls,
+                            Some(addr),
+                            "4.7.5",
+                            format!("handshake finished without a DANE verdict ({other:?})"),
+                            dane,
+                        );
                     }
                     (Mode::MandatoryTls, _) => {
                         code = HostCode::Tls;
@@ -481,8 +615,13 @@ async fn session(
                     }
                     (Mode::Opportunistic, _) => "encrypted, not authenticated (opportunistic)".to_string(),
                 };
-                let seen = unchecked.map(|u| u.presented_chain().len()).unwrap_or(session.peer_chain.len());
-                trace.step(format!("{}: {how}; server presented {seen} certificate(s)", session.version), Some("RFC 7672 §3.1"));
+                let seen = unchecked
+                    .and_then(|u| u.presented_chain())
+                    .map_or(session.peer_chain.len(), |c| c.len());
+                trace.step(
+                    format!("{}: {how}; server presented {seen} certificate(s)", session.version),
+                    Some("RFC 7672 §3.1"),
+                );
                 match client.ehlo(&ctx.helo).await {
                     Ok(_) => {}
                     Err(e) => return smtp_fail(format!("EHLO after STARTTLS failed: {e}")),
@@ -495,11 +634,17 @@ async fn session(
                         HostCode::SkipTls,
                         Some(addr),
                         "4.7.4",
-                        format!("STARTTLS refused ({}) but TLS is required (RFC 7672 §2.2)", reply_text(&reply)),
+                        format!(
+                            "STARTTLS refused ({}) but TLS is required (RFC 7672 §2.2)",
+                            reply_text(&reply)
+                        ),
                         dane,
                     );
                 }
-                trace.step(format!("STARTTLS refused ({}); continuing in cleartext", reply_text(&reply)), Some("RFC 3207 §4"));
+                trace.step(
+                    format!("STARTTLS refused ({}); continuing in cleartext", reply_text(&reply)),
+                    Some("RFC 3207 §4"),
+                );
                 client = c;
             }
             StartTls::HandshakeFailed(err) => {
@@ -508,7 +653,13 @@ async fn session(
                     _ => format!("TLS handshake failed: {err}"),
                 };
                 if tls_required {
-                    return failed(HostCode::SkipTls, Some(addr), "4.7.5", format!("{why}; not delivering to this host (RFC 7672 §2.2)"), dane);
+                    return failed(
+                        HostCode::SkipTls,
+                        Some(addr),
+                        "4.7.5",
+                        format!("{why}; not delivering to this host (RFC 7672 §2.2)"),
+                        dane,
+                    );
                 }
                 // RFC 7672 §2.2: without DANE the client MAY retry in cleartext after a failed handshake.
                 trace.step(format!("{why}; retrying in cleartext"), Some("RFC 7672 §2.2 MAY"));
@@ -543,7 +694,11 @@ async fn session(
         Ok(r) if (200..300).contains(&r.code) => {
             trace.step(format!("message accepted by {host}: {}", reply_text(&r)), None);
             let _ = client.quit().await;
-            HostResult::Delivered { code, address: addr, reply: r }
+            HostResult::Delivered {
+                code,
+                address: addr,
+                reply: r,
+            }
         }
         Ok(r) => reply_failure(client, r, addr, "DATA", dane).await,
         Err(e) => smtp_fail(format!("DATA: {e}")),
@@ -553,9 +708,21 @@ async fn session(
 async fn reply_failure(client: SmtpClient, r: Reply, addr: SocketAddr, what: &str, dane: bool) -> HostResult {
     let _ = client.quit().await;
     let permanent = (500..600).contains(&r.code);
-    let status = r.enhanced().unwrap_or_else(|| if permanent { "5.0.0".into() } else { "4.0.0".into() });
-    let code = if permanent { HostCode::Reject } else { HostCode::TempFail };
-    failed(code, Some(addr), &format!("{status} {}", reply_text(&r)), format!("{what} answered {}", reply_text(&r)), dane)
+    let status = r
+        .enhanced()
+        .unwrap_or_else(|| if permanent { "5.0.0".into() } else { "4.0.0".into() });
+    let code = if permanent {
+        HostCode::Reject
+    } else {
+        HostCode::TempFail
+    };
+    failed(
+        code,
+        Some(addr),
+        &status,
+        format!("{what} answered {}", reply_text(&r)),
+        dane,
+    )
 }
 
 fn reply_text(r: &Reply) -> String {

@@ -17,4 +17,4 @@ pub mod lookup;
 pub mod smtp_client;
 pub mod trace;
 
-pub use deliver::{deliver, SenderContext};
+pub use deliver::{SenderContext, deliver};

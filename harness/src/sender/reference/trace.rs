@@ -73,7 +73,12 @@ pub fn rdata(r: &Rdata) -> String {
         Rdata::Mx { preference, exchange } => format!("MX {preference} {exchange}"),
         Rdata::A(ip) => format!("A {ip}"),
         Rdata::Aaaa(ip) => format!("AAAA {ip}"),
-        Rdata::Tlsa { usage, selector, matching, data } => {
+        Rdata::Tlsa {
+            usage,
+            selector,
+            matching,
+            data,
+        } => {
             format!("TLSA {usage} {selector} {matching} {}", hex::encode_upper(data))
         }
     }

@@ -1,0 +1,327 @@
+use std::collections::{BTreeMap, HashMap};
+use std::iter;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::op::{Header, HeaderCounts, Message, ResponseCode};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncoder;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{Catalog, MessageResponse, MessageResponseBuilder, ZoneHandler};
+
+use super::log::{QueryEntry, QueryLog};
+use super::world::SignedWorld;
+
+/// What the server knows about one query: the input of every response stage and of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryView {
+    /// Lowercased, with the trailing dot; empty if the request carried no question.
+    pub qname: String,
+    pub qtype: Option<RecordType>,
+    /// EDNS DO bit (RFC 3225).
+    pub dnssec_ok: bool,
+    /// CD bit (RFC 4035 §3.2.2).
+    pub checking_disabled: bool,
+    pub tcp: bool,
+}
+
+/// What happens to a response after a stage has edited it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Continue with the next stage, then send.
+    Send,
+    /// Send nothing (the client times out); later stages are skipped.
+    Drop,
+}
+
+/// One edit of a decoded response, applied in order after the catalog has answered.
+///
+/// The hickory workarounds are stages; scenario faults (strip RRSIGs, flip a signature byte,
+/// SERVFAIL, drop, set TC) are meant to be further stages, appended after them where the handler is built.
+pub trait ResponseStage: Send + Sync {
+    fn apply(&self, query: &QueryView, response: &mut Message) -> Disposition;
+}
+
+/// The one request handler in front of the catalog.
+///
+/// Route (DS at a child apex goes to the parent: hickory defect 1) → catalog answers →
+/// decode → response stages (hickory defect 2, then faults) → send → log.
+pub(crate) struct WorldHandler {
+    catalog: Catalog,
+    /// Child apex → a catalog holding only the parent zone.
+    ds_parents: HashMap<LowerName, Catalog>,
+    stages: Vec<Box<dyn ResponseStage>>,
+    log: QueryLog,
+}
+
+impl WorldHandler {
+    pub(crate) fn new(world: &SignedWorld, log: QueryLog) -> Self {
+        let handlers: BTreeMap<Name, Arc<InMemoryZoneHandler>> =
+            world.zones().iter().map(|z| (z.origin.clone(), z.handler())).collect();
+        let mut catalog = Catalog::new();
+        for (origin, handler) in &handlers {
+            let handler: Arc<dyn ZoneHandler> = handler.clone();
+            catalog.upsert(LowerName::new(origin), vec![handler]);
+        }
+        let mut ds_parents = HashMap::new();
+        for zone in world.zones() {
+            let Some(parent) = zone.parent.as_ref() else {
+                continue;
+            };
+            let handler: Arc<dyn ZoneHandler> = handlers
+                .get(parent)
+                .expect("every parent is a zone of the same world")
+                .clone();
+            let mut parent_only = Catalog::new();
+            parent_only.upsert(LowerName::new(parent), vec![handler]);
+            ds_parents.insert(LowerName::new(&zone.origin), parent_only);
+        }
+        Self {
+            catalog,
+            ds_parents,
+            stages: vec![Box::new(Nsec3OffPositiveAnswers)],
+            log,
+        }
+    }
+
+    /// Hickory defect 1: with parent and child in one catalog, the child answers `DS <apex>`
+    /// with NODATA, breaking the chain of trust. The DS RRset lives in the parent (RFC 4035
+    /// §3.1.4.1), so route exactly those queries there. Routing every DS query to a parent
+    /// would break QNAME-minimising validators (delv asks DS for names inside a zone too).
+    fn route(&self, request: &Request, view: &QueryView) -> &Catalog {
+        if view.qtype == Some(RecordType::DS)
+            && let Some(parent) = request
+                .queries
+                .queries()
+                .first()
+                .and_then(|q| self.ds_parents.get(q.name()))
+        {
+            return parent;
+        }
+        &self.catalog
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for WorldHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let view = QueryView::of(request);
+        let capture = Capture::default();
+        self.route(request, &view)
+            .handle_request::<_, T>(request, capture.clone())
+            .await;
+        let mut response = capture.take().unwrap_or_else(|| {
+            // The catalog always answers; if its answer did not round-trip, say SERVFAIL.
+            let mut m = Message::error_msg(request.metadata.id, request.metadata.op_code, ResponseCode::ServFail);
+            m.metadata.recursion_desired = request.metadata.recursion_desired;
+            m
+        });
+
+        let mut disposition = Disposition::Send;
+        for stage in &self.stages {
+            disposition = stage.apply(&view, &mut response);
+            if disposition == Disposition::Drop {
+                break;
+            }
+        }
+
+        let (info, rcode, answers) = match disposition {
+            Disposition::Drop => (None, "DROPPED".to_string(), 0),
+            Disposition::Send => match send(request, &response, &mut response_handle).await {
+                Ok(info) => (Some(info), rcode_name(info.response_code), info.counts().answers),
+                // The client went away; that is its business, but the log says so.
+                Err(_) => (None, "SEND-FAILED".to_string(), 0),
+            },
+        };
+        self.log.push(QueryEntry {
+            qname: view.qname.clone(),
+            qtype: view.qtype.map(|t| t.to_string()).unwrap_or_default(),
+            dnssec_ok: view.dnssec_ok,
+            checking_disabled: view.checking_disabled,
+            tcp: view.tcp,
+            rcode,
+            answers,
+        });
+        info.unwrap_or_else(|| {
+            ResponseInfo::from(Header {
+                metadata: response.metadata,
+                counts: HeaderCounts::default(),
+            })
+        })
+    }
+}
+
+impl QueryView {
+    fn of(request: &Request) -> Self {
+        let query = request.queries.queries().first();
+        Self {
+            qname: query
+                .map(|q| q.name().to_string().to_ascii_lowercase())
+                .unwrap_or_default(),
+            qtype: query.map(|q| q.query_type()),
+            dnssec_ok: request.edns.as_ref().is_some_and(|edns| edns.flags().dnssec_ok),
+            checking_disabled: request.metadata.checking_disabled,
+            tcp: request.protocol() == Protocol::Tcp,
+        }
+    }
+}
+
+/// Hickory defect 2: in NSEC3 mode hickory adds the QNAME's NSEC3 to positive answers, and
+/// hickory-resolver then judges every such answer bogus. A positive, non-wildcard answer needs
+/// no denial proof (RFC 5155 §7.2.6 only asks for one with wildcard expansion), so strip NSEC3
+/// and the RRSIGs over them from the authority section.
+struct Nsec3OffPositiveAnswers;
+
+impl ResponseStage for Nsec3OffPositiveAnswers {
+    fn apply(&self, _query: &QueryView, response: &mut Message) -> Disposition {
+        if response.answers.is_empty() {
+            return Disposition::Send;
+        }
+        // RFC 4035 §5.3.4: an RRSIG with fewer labels than its owner marks a wildcard answer,
+        // whose NSEC3 (the next-closer cover) must stay.
+        let wildcard = response.answers.iter().any(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().num_labels < r.name.num_labels(),
+            _ => false,
+        });
+        if !wildcard {
+            response.authorities.retain(|r| !is_nsec3_or_its_rrsig(r));
+        }
+        Disposition::Send
+    }
+}
+
+fn is_nsec3_or_its_rrsig(record: &Record) -> bool {
+    match &record.data {
+        RData::DNSSEC(DNSSECRData::NSEC3(_)) => true,
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().type_covered == RecordType::NSEC3,
+        _ => false,
+    }
+}
+
+/// Encode the (edited) response and hand it to the real response handle, which applies the
+/// transport's size limit and sets TC when it truncates (RFC 1035 §4.2.1, RFC 6891 §7).
+async fn send<R: ResponseHandler>(
+    request: &Request,
+    response: &Message,
+    handle: &mut R,
+) -> Result<ResponseInfo, NetError> {
+    let edns = response.edns.clone();
+    let message = MessageResponseBuilder::new(&request.queries, edns.as_ref()).build(
+        response.metadata,
+        response.answers.iter(),
+        response.authorities.iter(),
+        iter::empty(),
+        response.additionals.iter(),
+    );
+    handle.send_response(message).await
+}
+
+fn rcode_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        ResponseCode::NotZone => "NOTZONE".into(),
+        ResponseCode::BADVERS => "BADVERS".into(),
+        other => format!("RCODE{}", u16::from(other)),
+    }
+}
+
+/// A response handler that keeps the catalog's answer (unlimited size) for editing.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl Capture {
+    fn take(&self) -> Option<Message> {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner).take()?;
+        Message::from_vec(&bytes).ok()
+    }
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for Capture {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut bytes = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        let info = response.destructive_emit(&mut encoder)?;
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
+        Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{MessageType, OpCode};
+    use hickory_proto::rr::rdata::A;
+
+    fn view() -> QueryView {
+        QueryView {
+            qname: "mx1.example.test.".into(),
+            qtype: Some(RecordType::A),
+            dnssec_ok: true,
+            checking_disabled: false,
+            tcp: false,
+        }
+    }
+
+    #[test]
+    fn rcode_names() {
+        assert_eq!(rcode_name(ResponseCode::NoError), "NOERROR");
+        assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
+        assert_eq!(rcode_name(ResponseCode::BADSIG), "RCODE16");
+    }
+
+    #[test]
+    fn nsec3_is_kept_on_negative_answers() {
+        let world = SignedWorld::build(&crate::dns::fixture::sample_spec()).unwrap();
+        let example = world
+            .zones()
+            .iter()
+            .find(|z| z.origin.to_string() == "example.test.")
+            .unwrap();
+        let nsec3: Vec<Record> = example
+            .rrsets
+            .iter()
+            .filter(|s| s.record_type() == RecordType::NSEC3)
+            .flat_map(|s| s.records_with_rrsigs().cloned().collect::<Vec<_>>())
+            .collect();
+        assert!(nsec3.len() >= 2);
+
+        let mut negative = Message::new(1, MessageType::Response, OpCode::Query);
+        negative.authorities = nsec3.clone();
+        assert_eq!(Nsec3OffPositiveAnswers.apply(&view(), &mut negative), Disposition::Send);
+        assert_eq!(negative.authorities.len(), nsec3.len());
+
+        let mut positive = negative.clone();
+        positive.answers.push(Record::from_rdata(
+            Name::from_ascii("mx1.example.test.").unwrap(),
+            300,
+            RData::A(A::new(192, 0, 2, 10)),
+        ));
+        Nsec3OffPositiveAnswers.apply(&view(), &mut positive);
+        assert!(positive.authorities.is_empty());
+    }
+}

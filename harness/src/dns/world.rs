@@ -1,0 +1,274 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hickory_proto::dnssec::Nsec3HashAlgorithm;
+use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::rr::{LowerName, Name, RData, RecordSet, RecordType, RrKey};
+use hickory_proto::serialize::binary::BinEncodable;
+use hickory_server::dnssec::NxProofKind;
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, ZoneType};
+
+use super::anchor::TrustAnchor;
+use super::error::DnsError;
+use super::sign::{self, NSEC3_ITERATIONS, NSEC3_SALT, ZoneKey};
+use super::zone::{self, ANCHOR_ZONE, WorldDnsSpec, normalise_origin};
+
+/// Every zone of a world, assembled and signed, ready to be served.
+///
+/// Pure data: two builds of the same spec are equal, and [`SignedWorld::zone_text`] is
+/// byte-identical (fixed keys, fixed signature times, deterministic Ed25519).
+pub struct SignedWorld {
+    zones: Vec<BuiltZone>,
+    anchor: TrustAnchor,
+}
+
+/// One finished zone.
+pub(crate) struct BuiltZone {
+    pub origin: Name,
+    pub signed: bool,
+    pub parent: Option<Name>,
+    /// RRsets (with their RRSIGs when signed) in canonical order (RFC 4034 §6).
+    pub rrsets: Vec<RecordSet>,
+}
+
+impl SignedWorld {
+    /// Assemble and sign every zone of `spec`.
+    pub fn build(spec: &WorldDnsSpec) -> Result<SignedWorld, DnsError> {
+        let mut zones = zone::assemble(spec)?;
+        let anchor_origin = zone::constant_name(ANCHOR_ZONE);
+
+        let mut keys: BTreeMap<Name, ZoneKey> = BTreeMap::new();
+        for z in &zones {
+            if !z.signed {
+                continue;
+            }
+            let zone_spec = spec
+                .zones
+                .iter()
+                .find(|s| normalise_origin(&s.origin).ok().as_ref() == Some(&z.origin))
+                .expect("assembled zones come from the spec's own zones");
+            let key = ZoneKey::from_pkcs8(&zone_spec.key_pkcs8).map_err(|message| DnsError::Key {
+                origin: z.origin.to_string(),
+                message,
+            })?;
+            keys.insert(z.origin.clone(), key);
+        }
+        let Some(anchor_key) = keys.get(&anchor_origin) else {
+            return Err(DnsError::Zone {
+                origin: ANCHOR_ZONE.into(),
+                message: "the trust-anchor zone must be signed".into(),
+            });
+        };
+        // RFC 4034 §3.1.5: inception before expiration (serial arithmetic aside, keep it plain).
+        if spec.expiration <= spec.inception {
+            return Err(DnsError::Zone {
+                origin: ANCHOR_ZONE.into(),
+                message: format!(
+                    "signature expiration {} is not after inception {}",
+                    spec.expiration, spec.inception
+                ),
+            });
+        }
+        let anchor = TrustAnchor::from_key(ANCHOR_ZONE, anchor_key).map_err(|message| DnsError::Key {
+            origin: ANCHOR_ZONE.into(),
+            message,
+        })?;
+
+        // A signed child gets a SHA-256 DS in its parent (RFC 4035 §2.4); an unsigned one
+        // none, which the parent's NSEC3 then proves (an insecure delegation).
+        for (origin, key) in &keys {
+            let Some(parent) = zones
+                .iter()
+                .find(|z| &z.origin == origin)
+                .and_then(|z| z.parent.clone())
+            else {
+                continue;
+            };
+            let ds = key.ds(origin).map_err(|message| DnsError::Key {
+                origin: origin.to_string(),
+                message,
+            })?;
+            let parent_zone = zones
+                .iter_mut()
+                .find(|z| z.origin == parent)
+                .expect("every parent was chosen from the world's own origins");
+            let ttl = parent_zone.default_ttl;
+            parent_zone
+                .add(origin, RecordType::DS, ttl, RData::DNSSEC(DNSSECRData::DS(ds)))
+                .map_err(|message| DnsError::Zone {
+                    origin: parent.to_string(),
+                    message,
+                })?;
+        }
+
+        let mut built = Vec::with_capacity(zones.len());
+        for z in &zones {
+            let rrsets = match keys.get(&z.origin) {
+                Some(key) => {
+                    sign::secure(z, key, spec.inception, spec.expiration).map_err(|message| DnsError::Signing {
+                        origin: z.origin.to_string(),
+                        message,
+                    })?
+                }
+                None => sign::unsigned(z),
+            };
+            built.push(BuiltZone {
+                origin: z.origin.clone(),
+                signed: z.signed,
+                parent: z.parent.clone(),
+                rrsets,
+            });
+        }
+        Ok(SignedWorld { zones: built, anchor })
+    }
+
+    /// The trust anchor: the key of `test.`.
+    pub fn trust_anchor(&self) -> TrustAnchor {
+        self.anchor.clone()
+    }
+
+    /// Zone origins in canonical order ("test.", "example.test.", ...).
+    pub fn origins(&self) -> Vec<String> {
+        self.zones.iter().map(|z| z.origin.to_string()).collect()
+    }
+
+    /// Whether the zone `origin` is signed; `None` if the world has no such zone.
+    pub fn is_signed(&self, origin: &str) -> Option<bool> {
+        self.zone(origin).map(|z| z.signed)
+    }
+
+    /// The whole zone in master-file format, one record per line, in canonical order
+    /// (RFC 4034 §6: names, then type code, then RDATA; each RRset followed by its RRSIG).
+    pub fn zone_text(&self, origin: &str) -> Option<String> {
+        let zone = self.zone(origin)?;
+        let mut out = String::new();
+        for set in &zone.rrsets {
+            let mut records: Vec<(Vec<u8>, String)> = set
+                .records_without_rrsigs()
+                .map(|r| (canonical_rdata(&r.data), r.to_string()))
+                .collect();
+            records.sort();
+            for (_, line) in records {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            for rrsig in set.rrsigs() {
+                out.push_str(&rrsig.to_string());
+                out.push('\n');
+            }
+        }
+        Some(out)
+    }
+
+    pub(crate) fn zones(&self) -> &[BuiltZone] {
+        &self.zones
+    }
+
+    fn zone(&self, origin: &str) -> Option<&BuiltZone> {
+        let origin = normalise_origin(origin).ok()?;
+        self.zones.iter().find(|z| z.origin == origin)
+    }
+}
+
+impl BuiltZone {
+    /// A fresh hickory zone handler holding this zone's records (with RRSIGs).
+    pub(crate) fn handler(&self) -> Arc<InMemoryZoneHandler> {
+        let nx_proof = self.signed.then(|| NxProofKind::Nsec3 {
+            algorithm: Nsec3HashAlgorithm::SHA1,
+            salt: Arc::from(NSEC3_SALT.as_slice()),
+            iterations: NSEC3_ITERATIONS,
+            opt_out: false,
+        });
+        let mut handler: InMemoryZoneHandler =
+            InMemoryZoneHandler::empty(self.origin.clone(), ZoneType::Primary, AxfrPolicy::Deny, nx_proof);
+        // The records are inserted as built: `InMemoryZoneHandler::new` would drop the RRSIGs
+        // and `secure_zone_mut` would re-sign with the wall clock.
+        let records = handler.records_get_mut();
+        for set in &self.rrsets {
+            records.insert(
+                RrKey::new(LowerName::new(set.name()), set.record_type()),
+                Arc::new(set.clone()),
+            );
+        }
+        Arc::new(handler)
+    }
+}
+
+/// RDATA in wire form, for the canonical RR ordering within an RRset (RFC 4034 §6.3).
+fn canonical_rdata(rdata: &RData) -> Vec<u8> {
+    rdata.to_bytes().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::fixture;
+
+    #[test]
+    fn two_builds_are_byte_identical() {
+        let spec = fixture::sample_spec();
+        let a = SignedWorld::build(&spec).unwrap();
+        let b = SignedWorld::build(&spec).unwrap();
+        assert_eq!(a.origins(), ["test.", "example.test.", "insecure.test."]);
+        for origin in a.origins() {
+            assert_eq!(a.zone_text(&origin), b.zone_text(&origin), "{origin}");
+        }
+        assert_eq!(a.trust_anchor(), b.trust_anchor());
+        // Input order does not matter either.
+        let mut reversed = spec.clone();
+        reversed.zones.reverse();
+        let c = SignedWorld::build(&reversed).unwrap();
+        assert_eq!(a.zone_text("example.test"), c.zone_text("example.test."));
+    }
+
+    #[test]
+    fn zone_contents_follow_the_assembly_rules() {
+        let world = SignedWorld::build(&fixture::sample_spec()).unwrap();
+        let test = world.zone_text("test.").unwrap();
+        let example = world.zone_text("example.test.").unwrap();
+        let insecure = world.zone_text("insecure.test.").unwrap();
+        // Signed child: NS + DS (+ RRSIG over DS only) in the parent.
+        assert!(test.contains("example.test. 300 IN NS ns.test."), "{test}");
+        assert!(test.contains("example.test. 300 IN DS "), "{test}");
+        assert!(test.contains("RRSIG DS ED25519 2 "), "{test}");
+        assert!(
+            !test.contains("RRSIG NS ED25519 2 "),
+            "cut NS must not be signed:\n{test}"
+        );
+        // Unsigned child: NS only, no DS.
+        assert!(test.contains("insecure.test. 300 IN NS ns.test."), "{test}");
+        assert!(!test.contains("insecure.test. 300 IN DS"), "{test}");
+        assert!(test.contains("ns.test. 300 IN A 127.0.0.1"), "{test}");
+        // Signed zone apex.
+        assert!(example.contains("example.test. 300 IN DNSKEY 257 3 15 "), "{example}");
+        assert!(example.contains("IN NSEC3PARAM 1 0 0 -"), "{example}");
+        assert!(example.contains("IN NSEC3 1 0 0 - "), "{example}");
+        assert!(
+            example.contains("IN SOA ns.test. hostmaster.example.test. 1700000000 "),
+            "{example}"
+        );
+        // Unsigned zone: nothing DNSSEC.
+        for t in ["RRSIG", "DNSKEY", "NSEC3"] {
+            assert!(!insecure.contains(t), "{t} in\n{insecure}");
+        }
+        assert_eq!(world.is_signed("insecure.test"), Some(false));
+        assert_eq!(world.is_signed("nope.test"), None);
+        assert_eq!(world.zone_text("nope.test"), None);
+    }
+
+    #[test]
+    fn build_errors() {
+        let mut spec = fixture::sample_spec();
+        spec.expiration = spec.inception;
+        assert!(matches!(SignedWorld::build(&spec), Err(DnsError::Zone { .. })));
+
+        let mut spec = fixture::sample_spec();
+        spec.zones[0].signed = false;
+        assert!(matches!(SignedWorld::build(&spec), Err(DnsError::Zone { .. })));
+
+        let mut spec = fixture::sample_spec();
+        spec.zones[1].key_pkcs8 = vec![1, 2, 3];
+        assert!(matches!(SignedWorld::build(&spec), Err(DnsError::Key { .. })));
+    }
+}
