@@ -171,3 +171,27 @@ mod tempdir {
         }
     }
 }
+
+#[test]
+fn anchor_prints_ds_and_dnskey_and_writes_a_delv_file() {
+    let dir = tempdir::Dir::new();
+    let f = dir.path().join("anchors.conf");
+    let (code, out, err) = danesim(&[
+        "anchor",
+        "scenarios/dane-ee/positive-control.toml",
+        "--delv",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("test. IN DS ") && l.contains(" 15 2 ")),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("test. IN DNSKEY 257 3 15 ")), "{out}");
+    let written = std::fs::read_to_string(&f).expect("the anchors file was written");
+    assert!(written.contains("test. static-key 257 3 15"), "{written}");
+    // The same key every run: the fixtures are fixed.
+    let (_, again, _) = danesim(&["anchor", "scenarios/dane-ee/positive-control.toml"]);
+    assert_eq!(out, again);
+}

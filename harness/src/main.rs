@@ -44,6 +44,17 @@ enum Command {
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
     },
+    /// Print a scenario world's DNSSEC trust anchor (the key of `test.`) as DS and DNSKEY,
+    /// and optionally write it in the forms delv and unbound read.
+    Anchor {
+        scenario: PathBuf,
+        /// Write a delv anchors file (`delv -a FILE +root=test.`).
+        #[arg(long, value_name = "FILE")]
+        delv: Option<PathBuf>,
+        /// Write an unbound `trust-anchor-file`.
+        #[arg(long, value_name = "FILE")]
+        unbound: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,6 +76,11 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Anchor {
+            scenario,
+            delv,
+            unbound,
+        } => anchor(&scenario, delv, unbound),
         Command::Run {
             paths,
             sender,
@@ -89,6 +105,44 @@ fn main() -> ExitCode {
             run(list, sender, format, jobs.max(1))
         }
     }
+}
+
+fn anchor(path: &std::path::Path, delv: Option<PathBuf>, unbound: Option<PathBuf>) -> ExitCode {
+    let s = match scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("{:?}", miette::Report::new(e));
+            return ExitCode::from(2);
+        }
+    };
+    let prepared = match danesim::world::prepare(&s, &KeyStore::embedded()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ta = prepared.dns.trust_anchor();
+    println!(
+        "; trust anchor of the world of scenario `{}` (fixed key: the same every run)",
+        s.id
+    );
+    println!("{}", ta.ds.trim_end());
+    println!("{}", ta.dnskey.trim_end());
+    for (file, text, what) in [
+        (delv, ta.delv_anchors(), "delv anchors"),
+        (unbound, ta.unbound_anchor(), "unbound trust-anchor-file"),
+    ] {
+        if let Some(f) = file {
+            if let Err(e) = std::fs::write(&f, text) {
+                eprintln!("error: cannot write {}: {e}", f.display());
+                return ExitCode::from(2);
+            }
+            eprintln!("wrote {what} to {}", f.display());
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn show(paths: &[PathBuf]) -> String {

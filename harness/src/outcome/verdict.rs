@@ -107,6 +107,8 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
     // What the witnesses saw.
     let submitted = message_sha256(&s.message.body);
     let submitted_ref = submitted.as_str();
+    // Keyed by address: a sender names the MX host it chose, which may be an alias of the
+    // name the endpoint greets with (RFC 7672 §2.2.2), but it dials an address.
     let accepted: Vec<(&str, bool)> = obs
         .endpoints
         .iter()
@@ -114,7 +116,7 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
             e.connections
                 .iter()
                 .filter(|t| t.accepted)
-                .map(move |t| (e.host.as_str(), t.message_sha256.as_deref() == Some(submitted_ref)))
+                .map(move |t| (e.address.as_str(), t.message_sha256.as_deref() == Some(submitted_ref)))
         })
         .collect();
     let delivered_ok = accepted.iter().filter(|(_, same)| *same).count();
@@ -128,11 +130,19 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
             ),
         );
     } else if let Some(via) = &report.via {
-        if !accepted.iter().any(|(h, same)| *same && h == via) {
+        let addr = report
+            .hosts
+            .iter()
+            .find(|h| &h.host == via)
+            .and_then(|h| h.address.as_deref());
+        if !accepted.iter().any(|(a, same)| *same && Some(*a) == addr) {
             push(
                 "REPORT",
                 "RFC 5321 §6.1",
-                format!("the sender reported delivery via {via}, but {via} accepted nothing"),
+                format!(
+                    "the sender reported delivery via {via} ({}), but nothing was accepted there",
+                    addr.unwrap_or("no address")
+                ),
             );
         }
     }

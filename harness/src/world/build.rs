@@ -70,58 +70,79 @@ pub struct RunningEndpoint {
     pub ports: Vec<u16>,
 }
 
+/// A world signed and issued but not yet bound to any socket.
+pub struct Prepared {
+    pub pki: Pki,
+    pub dns: SignedWorld,
+    pub published_tlsa: BTreeMap<String, PublishedTlsa>,
+}
+
+/// Issue the certificates, compute the TLSA data and sign the zones. Pure: no sockets.
+pub fn prepare(s: &Scenario, keys: &KeyStore) -> Result<Prepared, WorldError> {
+    let pki = Pki::issue(&s.certs, keys).map_err(|source| WorldError::Pki {
+        scenario: s.id.clone(),
+        source,
+    })?;
+    let der_of = |name: &str| pki.get(name).map(|c| c.der.clone());
+    let mut zones = Vec::new();
+    let mut published: BTreeMap<String, PublishedTlsa> = BTreeMap::new();
+    for z in &s.zones {
+        let mut records = Vec::new();
+        for r in &z.records {
+            let line = r.render(der_of).map_err(|message| WorldError::Record {
+                scenario: s.id.clone(),
+                origin: z.origin.clone(),
+                record: r.template.clone(),
+                message,
+            })?;
+            if let Some((owner, tlsa)) = tlsa_of(&line, &z.origin) {
+                if let Some(host) = owner.strip_prefix("_25._tcp.") {
+                    let secure = chain_signed(s, &z.origin);
+                    published
+                        .entry(host.to_string())
+                        .or_insert(PublishedTlsa {
+                            records: Vec::new(),
+                            secure,
+                        })
+                        .records
+                        .push(tlsa);
+                }
+            }
+            records.push(line);
+        }
+        zones.push(ZoneSpec {
+            origin: z.origin.clone(),
+            signed: z.signed,
+            key_pkcs8: keys.ed25519_pkcs8(&format!("zone:{}", z.origin)),
+            default_ttl: z.ttl,
+            records,
+        });
+    }
+    let spec = WorldDnsSpec {
+        zones,
+        inception: SIGNATURE_INCEPTION,
+        expiration: SIGNATURE_EXPIRATION,
+        nameserver: Ipv4Addr::LOCALHOST,
+    };
+    let dns = SignedWorld::build(&spec).map_err(|source| WorldError::Dns {
+        scenario: s.id.clone(),
+        source,
+    })?;
+    Ok(Prepared {
+        pki,
+        dns,
+        published_tlsa: published,
+    })
+}
+
 impl World {
     pub async fn start(s: &Scenario, keys: &KeyStore) -> Result<World, WorldError> {
-        let pki = Pki::issue(&s.certs, keys).map_err(|source| WorldError::Pki {
-            scenario: s.id.clone(),
-            source,
-        })?;
-        let der_of = |name: &str| pki.get(name).map(|c| c.der.clone());
-
-        let mut zones = Vec::new();
-        let mut published: BTreeMap<String, PublishedTlsa> = BTreeMap::new();
-        for z in &s.zones {
-            let mut records = Vec::new();
-            for r in &z.records {
-                let line = r.render(der_of).map_err(|message| WorldError::Record {
-                    scenario: s.id.clone(),
-                    origin: z.origin.clone(),
-                    record: r.template.clone(),
-                    message,
-                })?;
-                if let Some((owner, tlsa)) = tlsa_of(&line, &z.origin) {
-                    if let Some(host) = owner.strip_prefix("_25._tcp.") {
-                        let secure = chain_signed(s, &z.origin);
-                        published
-                            .entry(host.to_string())
-                            .or_insert(PublishedTlsa {
-                                records: Vec::new(),
-                                secure,
-                            })
-                            .records
-                            .push(tlsa);
-                    }
-                }
-                records.push(line);
-            }
-            zones.push(ZoneSpec {
-                origin: z.origin.clone(),
-                signed: z.signed,
-                key_pkcs8: keys.ed25519_pkcs8(&format!("zone:{}", z.origin)),
-                default_ttl: z.ttl,
-                records,
-            });
-        }
-        let spec = WorldDnsSpec {
-            zones,
-            inception: SIGNATURE_INCEPTION,
-            expiration: SIGNATURE_EXPIRATION,
-            nameserver: Ipv4Addr::LOCALHOST,
-        };
-        let signed = Arc::new(SignedWorld::build(&spec).map_err(|source| WorldError::Dns {
-            scenario: s.id.clone(),
-            source,
-        })?);
+        let Prepared {
+            pki,
+            dns,
+            published_tlsa: published,
+        } = prepare(s, keys)?;
+        let signed = Arc::new(dns);
 
         let (shutdown, rx) = watch::channel(false);
         let stop = move || {

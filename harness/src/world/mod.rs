@@ -9,6 +9,6 @@ pub mod build;
 pub mod dialer;
 pub mod error;
 
-pub use build::{PublishedTlsa, RunningEndpoint, SIGNATURE_EXPIRATION, SIGNATURE_INCEPTION, World};
+pub use build::{Prepared, PublishedTlsa, RunningEndpoint, SIGNATURE_EXPIRATION, SIGNATURE_INCEPTION, World, prepare};
 pub use dialer::Dialer;
 pub use error::WorldError;

@@ -87,6 +87,18 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
         Ok(c) => c,
         Err((code, status)) => return finish(code, None, status, Vec::new(), Vec::new(), trace),
     };
+    // RFC 7672 §3.2.2: with a secure MX lookup (or none), the original next-hop domain and its
+    // CNAME expansion are reference identifiers beside the TLSA base domain; after an insecure
+    // MX lookup the MX host name is the only one.
+    let mut next_hop_ids = Vec::new();
+    if mx_secure {
+        for d in [domain.as_str(), mx.expanded_name()] {
+            let d = d.trim_end_matches('.').to_string();
+            if !next_hop_ids.contains(&d) {
+                next_hop_ids.push(d);
+            }
+        }
+    }
 
     let mut hosts: Vec<HostReport> = Vec::new();
     let mut notes = Vec::new();
@@ -114,7 +126,7 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
             ),
             Some("RFC 7672 §2.2.1"),
         );
-        match try_host(ctx, &validator, msg, host, &domain, mx_secure, &mut trace).await {
+        match try_host(ctx, &validator, msg, host, &next_hop_ids, &mut trace).await {
             HostResult::Delivered { code, address, reply } => {
                 hosts.push(HostReport {
                     host: host.clone(),
@@ -244,6 +256,19 @@ fn mx_candidates(
         ));
     }
     let secure = mx.state == Some(DnssecState::Secure);
+    for c in &mx.cnames {
+        // RFC 7672 §2.2.1: the initial name is replaced by the CNAME target, repeatedly.
+        trace.step(
+            format!(
+                "{} is an alias (CNAME) for {} ({})",
+                c.owner,
+                c.target,
+                state_name(Some(&c.state))
+            ),
+            Some("RFC 7672 §2.2.1"),
+        );
+    }
+    let domain = mx.expanded_name();
     match &mx.kind {
         AnswerKind::Records(rs) => {
             let mut list: Vec<(u16, String)> = rs
@@ -331,8 +356,7 @@ async fn try_host(
     validator: &Validator,
     msg: &Message,
     host: &str,
-    domain: &str,
-    mx_secure: bool,
+    next_hop_ids: &[String],
     trace: &mut Trace,
 ) -> HostResult {
     // RFC 7672 §2.2.2: address records first; TLSA only when they are secure.
@@ -364,14 +388,47 @@ async fn try_host(
         return failed(HostCode::SkipPre, None, "4.4.3", why.into(), false);
     }
 
-    let mode = if !all_secure {
+    // RFC 7672 §2.2.2: which names may serve as the TLSA base domain. With a secure chain
+    // to secure addresses: the CNAME-expanded name, then the original. With a secure first
+    // CNAME but an insecure target: the original only. Otherwise DANE does not apply.
+    let addr_answer = if matches!(a.kind, AnswerKind::Records(_)) {
+        &a
+    } else {
+        &aaaa
+    };
+    let expanded = addr_answer.expanded_name().to_string();
+    for c in &addr_answer.cnames {
+        trace.step(
+            format!(
+                "{} is an alias (CNAME) for {} ({})",
+                c.owner,
+                c.target,
+                state_name(Some(&c.state))
+            ),
+            Some("RFC 7672 §2.2.2"),
+        );
+    }
+    let bases: Vec<String> = if all_secure {
+        if expanded != host {
+            vec![expanded.clone(), host.to_string()]
+        } else {
+            vec![host.to_string()]
+        }
+    } else if addr_answer.first_cname_state() == Some(DnssecState::Secure) {
+        vec![host.to_string()]
+    } else {
+        Vec::new()
+    };
+    if bases.is_empty() {
         trace.step(
             format!("{host}: address records are insecure, so no TLSA lookup: pre-DANE opportunistic TLS"),
             Some("RFC 7672 §2.2.2 SHOULD NOT"),
         );
-        Mode::Opportunistic
-    } else {
-        let qname = format!("_25._tcp.{host}");
+    }
+    let mut mode = Mode::Opportunistic;
+    let mut tlsa_base = host.to_string();
+    for base in &bases {
+        let qname = format!("_25._tcp.{base}");
         let t = validator.lookup(&qname, RType::Tlsa).await;
         trace.answer(&t, "RFC 7672 §2.2.3");
         if is_failure(&t) {
@@ -415,42 +472,45 @@ async fn try_host(
                         }
                     }
                 }
+                tlsa_base = base.clone();
                 if usable.is_empty() {
                     trace.step(
-                        format!("{host}: secure TLSA RRset with no usable record: TLS is mandatory, the certificate is not checked"),
-                        Some("RFC 7672 §2.2"),
+                        format!("{base}: secure TLSA RRset with no usable record: TLS is mandatory, the certificate is not checked"),
+                        Some("RFC 7672 §2.2.3"),
                     );
-                    Mode::MandatoryTls
+                    mode = Mode::MandatoryTls;
                 } else {
                     trace.step(
                         format!(
-                            "{host}: {} usable TLSA record(s): authenticated TLS or no delivery to this host",
+                            "{base}: {} usable TLSA record(s): authenticated TLS or no delivery to this host",
                             usable.len()
                         ),
                         Some("RFC 7672 §2.2"),
                     );
-                    Mode::Dane(usable)
+                    mode = Mode::Dane(usable);
                 }
+                break;
             }
             (AnswerKind::Records(_), _) => {
                 trace.step(
-                    format!("{host}: the TLSA RRset is insecure and is ignored: pre-DANE opportunistic TLS"),
+                    format!("{base}: the TLSA RRset is insecure and is ignored"),
                     Some("RFC 7672 §2.2.3"),
                 );
-                Mode::Opportunistic
             }
             _ => {
                 trace.step(
-                    format!(
-                        "{host}: no TLSA records ({}): pre-DANE opportunistic TLS",
-                        state_name(t.state.as_ref())
-                    ),
-                    Some("RFC 7672 §2.2"),
+                    format!("{base}: no TLSA records ({})", state_name(t.state.as_ref())),
+                    Some("RFC 7672 §2.2.3"),
                 );
-                Mode::Opportunistic
             }
         }
-    };
+    }
+    if !bases.is_empty() && matches!(mode, Mode::Opportunistic) {
+        trace.step(
+            format!("{host}: no secure TLSA records: pre-DANE opportunistic TLS"),
+            Some("RFC 7672 §2.2"),
+        );
+    }
     let dane = matches!(mode, Mode::Dane(_));
 
     // Connect to the first address that answers.
@@ -475,7 +535,7 @@ async fn try_host(
             dane,
         );
     };
-    session(ctx, msg, host, domain, mx_secure, mode, stream, addr, trace).await
+    session(ctx, msg, host, &tlsa_base, next_hop_ids, mode, stream, addr, trace).await
 }
 
 fn state_or_kind(a: &Answer) -> String {
@@ -494,8 +554,8 @@ async fn session(
     ctx: &SenderContext,
     msg: &Message,
     host: &str,
-    domain: &str,
-    mx_secure: bool,
+    tlsa_base: &str,
+    next_hop_ids: &[String],
     mode: Mode,
     stream: tokio::net::TcpStream,
     addr: SocketAddr,
@@ -550,11 +610,13 @@ async fn session(
             Some("RFC 7672 §2.2"),
         );
     } else {
-        let sni_name = host.trim_end_matches('.').to_string();
-        // RFC 7672 §3.2.2: the TLSA base domain, and the next-hop domain when the MX RRset is secure.
+        let sni_name = tlsa_base.trim_end_matches('.').to_string();
+        // RFC 7672 §3.2.2: the TLSA base domain, then the next-hop identifiers found above.
         let mut reference_ids = vec![sni_name.clone()];
-        if mx_secure && fqdn(domain) != fqdn(host) {
-            reference_ids.push(domain.trim_end_matches('.').to_string());
+        for id in next_hop_ids {
+            if !reference_ids.contains(id) {
+                reference_ids.push(id.clone());
+            }
         }
         let (verifier, dane_verifier, unchecked): (
             Arc<dyn ServerCertVerifier>,

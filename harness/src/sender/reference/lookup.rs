@@ -85,6 +85,29 @@ pub struct Answer {
     pub state: Option<DnssecState>,
     /// One human line: why this state, for the decision trace.
     pub detail: String,
+    /// CNAME links followed from `qname`, in order (RFC 7672 §2.2.1–2.2.3 decide with them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cnames: Vec<CnameLink>,
+}
+
+/// One CNAME record of a chain, with its own DNSSEC state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CnameLink {
+    pub owner: String,
+    pub target: String,
+    pub state: DnssecState,
+}
+
+impl Answer {
+    /// The fully CNAME-expanded name: the last target, or the query name.
+    pub fn expanded_name(&self) -> &str {
+        self.cnames.last().map_or(self.qname.as_str(), |c| c.target.as_str())
+    }
+
+    /// The state of the first CNAME response (RFC 7672 §2.2.2 "insecure CNAME").
+    pub fn first_cname_state(&self) -> Option<DnssecState> {
+        self.cnames.first().map(|c| c.state)
+    }
 }
 
 /// What came back.
@@ -198,6 +221,7 @@ impl Validator {
             kind,
             state,
             detail,
+            cnames: Vec::new(),
         };
         let parsed = match Name::from_ascii(&qname) {
             Ok(name) => name,
@@ -210,16 +234,32 @@ impl Validator {
             }
         };
         let result = tokio::time::timeout(self.guard, self.resolver.lookup(parsed, rtype.record_type())).await;
-        let (kind, state, detail) = match result {
+        let (kind, state, detail, cnames) = match result {
             Err(_) => (
                 AnswerKind::Timeout,
                 None,
                 format!("no validated answer within {:?}", self.guard),
+                Vec::new(),
             ),
-            Ok(Ok(lookup)) => from_records(lookup.answers(), rtype.record_type()),
-            Ok(Err(error)) => from_error(error),
+            Ok(Ok(lookup)) => {
+                let cnames = cname_chain(&qname, lookup.answers());
+                let (kind, mut state, detail) = from_records(lookup.answers(), rtype.record_type());
+                // RFC 7672 §2.2.3: the answer is only as secure as every link leading to it.
+                if let Some(s) = state {
+                    let mut all: Vec<DnssecState> = cnames.iter().map(|c| c.state).collect();
+                    all.push(s);
+                    state = Some(weakest(&all));
+                }
+                (kind, state, detail, cnames)
+            }
+            Ok(Err(error)) => {
+                let (k, st, d) = from_error(error);
+                (k, st, d, Vec::new())
+            }
         };
-        answer(kind, state, detail)
+        let mut a = answer(kind, state, detail);
+        a.cnames = cnames;
+        a
     }
 }
 
@@ -341,6 +381,44 @@ fn kind_name(kind: &AnswerKind) -> &'static str {
         AnswerKind::NoData => "NODATA",
         _ => "answer",
     }
+}
+
+/// The CNAME links from `qname` onwards, in chain order, each with the state of its proof.
+fn cname_chain(qname: &str, records: &[Record]) -> Vec<CnameLink> {
+    let mut out: Vec<CnameLink> = Vec::new();
+    let mut owner = qname.to_string();
+    // A chain longer than the records it could use is a loop; stop there.
+    for _ in 0..records.len() {
+        let next = records.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if r.name.to_lowercase().to_string() == owner => {
+                Some((c.0.to_lowercase().to_string(), r.proof))
+            }
+            _ => None,
+        });
+        let Some((target, proof)) = next else { break };
+        out.push(CnameLink {
+            owner: owner.clone(),
+            target: target.clone(),
+            state: state_of(&[proof]),
+        });
+        owner = target;
+    }
+    out
+}
+
+/// The weakest of several states: Bogus, then Indeterminate, then Insecure, then Secure.
+fn weakest(states: &[DnssecState]) -> DnssecState {
+    let rank = |s: &DnssecState| match s {
+        DnssecState::Bogus => 0,
+        DnssecState::Indeterminate => 1,
+        DnssecState::Insecure => 2,
+        DnssecState::Secure => 3,
+    };
+    states
+        .iter()
+        .min_by_key(|s| rank(s))
+        .copied()
+        .unwrap_or(DnssecState::Indeterminate)
 }
 
 /// Combine per-record proofs: any Bogus wins, then all-Secure, then all-Insecure.
