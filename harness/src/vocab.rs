@@ -174,13 +174,13 @@ impl Invariant {
             return Err("NOQUERY takes a name and a type, e.g. NOQUERY(_25._tcp.mx1.example.test TLSA)".into());
         }
         if let Some(rest) = s.strip_prefix("SNI") {
-            if let Some((host, name)) = rest.split_once('=') {
-                if let Some(h) = host.trim().strip_prefix('(').and_then(|h| h.strip_suffix(')')) {
-                    return Ok(Invariant::Sni {
-                        host: fqdn(h.trim()),
-                        name: fqdn(name.trim()),
-                    });
-                }
+            if let Some((host, name)) = rest.split_once('=')
+                && let Some(h) = host.trim().strip_prefix('(').and_then(|h| h.strip_suffix(')'))
+            {
+                return Ok(Invariant::Sni {
+                    host: fqdn(h.trim()),
+                    name: fqdn(name.trim()),
+                });
             }
             return Err("SNI is written SNI(host) = name".into());
         }

@@ -66,17 +66,17 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
             ),
         );
     }
-    if let Some(via) = &s.expect.via {
-        if report.via.as_deref() != Some(via.as_str()) {
-            push(
-                "VIA",
-                &scenario_rfc,
-                format!(
-                    "expected delivery via {via}, got {}",
-                    report.via.as_deref().unwrap_or("no delivery")
-                ),
-            );
-        }
+    if let Some(via) = &s.expect.via
+        && report.via.as_deref() != Some(via.as_str())
+    {
+        push(
+            "VIA",
+            &scenario_rfc,
+            format!(
+                "expected delivery via {via}, got {}",
+                report.via.as_deref().unwrap_or("no delivery")
+            ),
+        );
     }
     for (host, code) in &s.expect.hosts {
         let got = report.hosts.iter().find(|h| &h.host == host);
@@ -155,39 +155,41 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
         let committed = published.is_some_and(|p| p.commits_to_tls());
         let explicit_noclear = s.expect.invariants.contains(&Invariant::NoClear);
         for t in &obs_e.connections {
-            if let Some(m) = &t.mail_from {
-                if !m.over_tls && (committed || explicit_noclear) {
-                    push(
-                        "NOCLEAR",
-                        "RFC 7672 §2.2",
-                        format!(
-                            "{} ({}) received MAIL FROM:<{}> in cleartext{}",
-                            e.decl.host,
-                            e.decl.address,
-                            m.address,
-                            if committed {
-                                " although a secure TLSA RRset commits it to TLS"
-                            } else {
-                                ""
-                            }
-                        ),
-                    );
-                }
+            if let Some(m) = &t.mail_from
+                && !m.over_tls
+                && (committed || explicit_noclear)
+            {
+                push(
+                    "NOCLEAR",
+                    "RFC 7672 §2.2",
+                    format!(
+                        "{} ({}) received MAIL FROM:<{}> in cleartext{}",
+                        e.decl.host,
+                        e.decl.address,
+                        m.address,
+                        if committed {
+                            " although a secure TLSA RRset commits it to TLS"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
             }
             // DANE-MATCH: the witness checks the served chain against the usable records itself.
-            if t.accepted && t.tls.is_some() {
-                if let Some(p) = published {
-                    let usable = p.usable();
-                    if !usable.is_empty() && !chain_matches(&usable, &e.chain_der) {
-                        push(
-                            "DANE-MATCH",
-                            "RFC 7672 §3.2",
-                            format!(
-                                "{} accepted the message over TLS with a chain that no usable TLSA record matches",
-                                e.decl.host
-                            ),
-                        );
-                    }
+            if t.accepted
+                && t.tls.is_some()
+                && let Some(p) = published
+            {
+                let usable = p.usable();
+                if !usable.is_empty() && !chain_matches(&usable, &e.chain_der) {
+                    push(
+                        "DANE-MATCH",
+                        "RFC 7672 §3.2",
+                        format!(
+                            "{} accepted the message over TLS with a chain that no usable TLSA record matches",
+                            e.decl.host
+                        ),
+                    );
                 }
             }
         }

@@ -3,6 +3,10 @@
 //!
 //! The format is documented for authors in `scenarios/README.md`.
 
+// A scenario error carries the file's text for miette's rendering; it is built once per
+// broken file on a cold path, so its size is not worth boxing.
+#![allow(clippy::result_large_err)]
+
 pub mod error;
 pub mod file;
 pub mod load;

@@ -95,18 +95,18 @@ pub fn prepare(s: &Scenario, keys: &KeyStore) -> Result<Prepared, WorldError> {
                 record: r.template.clone(),
                 message,
             })?;
-            if let Some((owner, tlsa)) = tlsa_of(&line, &z.origin) {
-                if let Some(host) = owner.strip_prefix("_25._tcp.") {
-                    let secure = chain_signed(s, &z.origin);
-                    published
-                        .entry(host.to_string())
-                        .or_insert(PublishedTlsa {
-                            records: Vec::new(),
-                            secure,
-                        })
-                        .records
-                        .push(tlsa);
-                }
+            if let Some((owner, tlsa)) = tlsa_of(&line, &z.origin)
+                && let Some(host) = owner.strip_prefix("_25._tcp.")
+            {
+                let secure = chain_signed(s, &z.origin);
+                published
+                    .entry(host.to_string())
+                    .or_insert(PublishedTlsa {
+                        records: Vec::new(),
+                        secure,
+                    })
+                    .records
+                    .push(tlsa);
             }
             records.push(line);
         }

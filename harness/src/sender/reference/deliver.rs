@@ -237,11 +237,17 @@ fn finish(
 }
 
 /// The MX hosts to try, in order, and whether the MX RRset was secure.
-fn mx_candidates(
-    mx: &Answer,
-    domain: &str,
-    trace: &mut Trace,
-) -> Result<(Vec<(u16, String)>, bool), (ResultCode, String)> {
+/// The message is settled before any host is tried: its result and DSN-style status.
+type Settled = (ResultCode, String);
+
+/// The verifier handed to rustls, plus typed handles to read back what it saw.
+type Verifiers = (
+    Arc<dyn ServerCertVerifier>,
+    Option<Arc<DaneVerifier>>,
+    Option<Arc<UncheckedVerifier>>,
+);
+
+fn mx_candidates(mx: &Answer, domain: &str, trace: &mut Trace) -> Result<(Vec<(u16, String)>, bool), Settled> {
     if matches!(mx.state, Some(DnssecState::Bogus) | Some(DnssecState::Indeterminate)) {
         trace.step(
             format!(
@@ -618,11 +624,7 @@ async fn session(
                 reference_ids.push(id.clone());
             }
         }
-        let (verifier, dane_verifier, unchecked): (
-            Arc<dyn ServerCertVerifier>,
-            Option<Arc<DaneVerifier>>,
-            Option<Arc<UncheckedVerifier>>,
-        ) = match &mode {
+        let (verifier, dane_verifier, unchecked): Verifiers = match &mode {
             Mode::Dane(records) => {
                 let v = Arc::new(DaneVerifier::new(records.clone(), reference_ids.clone(), ctx.now));
                 (v.clone(), Some(v), None)
