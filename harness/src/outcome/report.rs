@@ -16,10 +16,10 @@ pub fn line(o: &Outcome) -> String {
                     o.notes.iter().map(|n| n.code.as_str()).collect::<Vec<_>>().join(", ")
                 )
             };
-            format!("PASS       {:<28} {}{via}{notes}", o.scenario, o.result)
+            format!("PASS       {:<36} {}{via}{notes}", o.scenario, o.result)
         }
         Verdict::Violation(vs) => {
-            let mut s = format!("VIOLATION  {:<28} {}", o.scenario, o.result);
+            let mut s = format!("VIOLATION  {:<36} {}", o.scenario, o.result);
             for v in vs {
                 s.push_str(&format!("\n           {} ({}): {}", v.invariant, v.rfc, v.detail));
             }

@@ -1,12 +1,12 @@
 //! Build and run one world in process. Everything binds 127.0.0.1 on ephemeral
 //! ports; the sender reaches endpoints only through the `Dialer`'s address map.
 
+use super::published::{Published, PublishedTlsa};
 use super::{Dialer, WorldError};
 use crate::dns::{self, QueryLog, SignedWorld, WorldDnsSpec, ZoneSpec};
-use crate::pki::{KeyStore, Pki, Tlsa};
+use crate::pki::{KeyStore, Pki};
 use crate::scenario::{EndpointBehaviour, EndpointDecl, Scenario};
 use crate::smtp::{self, AttackerLog, Behaviour, EndpointConfig, Limits, TlsChain, TranscriptLog};
-use crate::vocab::fqdn;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,34 +30,12 @@ pub struct World {
     pub queries: QueryLog,
     pub endpoints: Vec<RunningEndpoint>,
     pub dialer: Dialer,
-    /// Every TLSA record published in a zone with a secure chain from `test.`, by host.
+    /// The TLSA RRset each host publishes (CNAMEs followed), with its security.
     pub published_tlsa: BTreeMap<String, PublishedTlsa>,
+    /// Every record the world publishes, as the harness knows it.
+    pub published: Published,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct PublishedTlsa {
-    pub records: Vec<Tlsa>,
-    /// False when a zone on the path from `test.` is unsigned (the RRset is insecure).
-    pub secure: bool,
-}
-
-impl PublishedTlsa {
-    /// RFC 7672 §2.2.3: any secure TLSA record commits the host to TLS.
-    pub fn commits_to_tls(&self) -> bool {
-        self.secure && !self.records.is_empty()
-    }
-
-    pub fn usable(&self) -> Vec<&Tlsa> {
-        if !self.secure {
-            return Vec::new();
-        }
-        self.records
-            .iter()
-            .filter(|t| matches!(t.usability(), crate::pki::Usability::Usable))
-            .collect()
-    }
 }
 
 pub struct RunningEndpoint {
@@ -75,6 +53,7 @@ pub struct Prepared {
     pub pki: Pki,
     pub dns: SignedWorld,
     pub published_tlsa: BTreeMap<String, PublishedTlsa>,
+    pub published: Published,
 }
 
 /// Issue the certificates, compute the TLSA data and sign the zones. Pure: no sockets.
@@ -85,7 +64,10 @@ pub fn prepare(s: &Scenario, keys: &KeyStore) -> Result<Prepared, WorldError> {
     })?;
     let der_of = |name: &str| pki.get(name).map(|c| c.der.clone());
     let mut zones = Vec::new();
-    let mut published: BTreeMap<String, PublishedTlsa> = BTreeMap::new();
+    let mut published = Published::default();
+    for z in &s.zones {
+        published.add_zone(&z.origin, z.signed);
+    }
     for z in &s.zones {
         let mut records = Vec::new();
         for r in &z.records {
@@ -95,19 +77,7 @@ pub fn prepare(s: &Scenario, keys: &KeyStore) -> Result<Prepared, WorldError> {
                 record: r.template.clone(),
                 message,
             })?;
-            if let Some((owner, tlsa)) = tlsa_of(&line, &z.origin)
-                && let Some(host) = owner.strip_prefix("_25._tcp.")
-            {
-                let secure = chain_signed(s, &z.origin);
-                published
-                    .entry(host.to_string())
-                    .or_insert(PublishedTlsa {
-                        records: Vec::new(),
-                        secure,
-                    })
-                    .records
-                    .push(tlsa);
-            }
+            published.add_line(&line, &z.origin);
             records.push(line);
         }
         zones.push(ZoneSpec {
@@ -128,10 +98,16 @@ pub fn prepare(s: &Scenario, keys: &KeyStore) -> Result<Prepared, WorldError> {
         scenario: s.id.clone(),
         source,
     })?;
+    let published_tlsa = published
+        .tlsa_hosts()
+        .into_iter()
+        .filter_map(|h| published.tlsa_for_host(&h).map(|t| (h, t)))
+        .collect();
     Ok(Prepared {
         pki,
         dns,
-        published_tlsa: published,
+        published_tlsa,
+        published,
     })
 }
 
@@ -140,7 +116,8 @@ impl World {
         let Prepared {
             pki,
             dns,
-            published_tlsa: published,
+            published_tlsa,
+            published,
         } = prepare(s, keys)?;
         let signed = Arc::new(dns);
 
@@ -223,7 +200,8 @@ impl World {
             queries,
             endpoints,
             dialer: Dialer::new(map),
-            published_tlsa: published,
+            published_tlsa,
+            published,
             shutdown,
             tasks,
         })
@@ -285,25 +263,4 @@ fn endpoint_chain(s: &Scenario, pki: &Pki, e: &EndpointDecl) -> Result<Option<Tl
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_cert.key_pkcs8.clone())),
         spki_sha256: spki,
     }))
-}
-
-/// Owner and TLSA data of a rendered record line, when it is a TLSA record.
-fn tlsa_of(line: &str, origin: &str) -> Option<(String, Tlsa)> {
-    let tokens: Vec<&str> = line.split_whitespace().collect();
-    let t = tokens.iter().position(|t| t.eq_ignore_ascii_case("TLSA"))?;
-    let owner = match tokens.first()? {
-        &"@" => origin.to_string(),
-        o if o.ends_with('.') => o.to_ascii_lowercase(),
-        o => format!("{}.{origin}", o.to_ascii_lowercase()),
-    };
-    let tlsa = Tlsa::parse(&tokens[t + 1..].join(" ")).ok()?;
-    Some((fqdn(&owner), tlsa))
-}
-
-/// Whether every zone from `test.` down to `origin` is signed (and so delegated with DS).
-fn chain_signed(s: &Scenario, origin: &str) -> bool {
-    s.zones
-        .iter()
-        .filter(|z| origin == z.origin || origin.ends_with(&format!(".{}", z.origin)))
-        .all(|z| z.signed)
 }

@@ -1,0 +1,232 @@
+//! What the world publishes, as the harness itself knows it from the scenario (not over
+//! DNS): every record, with the security of its zone, and CNAME-following lookups.
+//!
+//! The witness uses this to know which hosts a secure TLSA RRset commits to TLS
+//! (RFC 7672 §2.2.3), including TLSA records reached through a CNAME (§2.2.3's shared
+//! DANE-TA example), and tests use it to predict what an independent validator must say.
+
+use crate::pki::Tlsa;
+use crate::vocab::fqdn;
+use std::collections::BTreeMap;
+
+/// A chain of aliases longer than this is a loop or an abuse; validators give up too.
+const MAX_CNAMES: usize = 8;
+
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// (owner, TYPE) → record data in presentation form, in declaration order.
+    records: BTreeMap<(String, String), Vec<String>>,
+    /// Zone origin → signed.
+    zones: BTreeMap<String, bool>,
+}
+
+/// The outcome of resolving a name in the world's own data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The final owner after following CNAMEs.
+    pub name: String,
+    pub data: Vec<String>,
+    /// Every zone on every name's path from `test.` is signed.
+    pub secure: bool,
+    /// The final name exists (has records of some type, or is an apex).
+    pub exists: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishedTlsa {
+    pub records: Vec<Tlsa>,
+    /// False when a zone on the way (the host's, the TLSA owner's, or a CNAME target's) is unsigned.
+    pub secure: bool,
+}
+
+impl PublishedTlsa {
+    /// RFC 7672 §2.2.3: any secure TLSA record commits the host to TLS.
+    pub fn commits_to_tls(&self) -> bool {
+        self.secure && !self.records.is_empty()
+    }
+
+    pub fn usable(&self) -> Vec<&Tlsa> {
+        if !self.secure {
+            return Vec::new();
+        }
+        self.records
+            .iter()
+            .filter(|t| matches!(t.usability(), crate::pki::Usability::Usable))
+            .collect()
+    }
+}
+
+impl Published {
+    pub fn add_zone(&mut self, origin: &str, signed: bool) {
+        self.zones.insert(fqdn(origin), signed);
+    }
+
+    /// Record one rendered RFC 1035 line of the zone `origin`.
+    pub fn add_line(&mut self, line: &str, origin: &str) {
+        if let Some((owner, rtype, data)) = fields(line, origin) {
+            self.records.entry((owner, rtype)).or_default().push(data);
+        }
+    }
+
+    /// The zone that holds `name`: the deepest declared origin it falls under.
+    fn zone_of(&self, name: &str) -> Option<&str> {
+        self.zones
+            .keys()
+            .filter(|o| name == o.as_str() || name.ends_with(&format!(".{o}")))
+            .max_by_key(|o| o.len())
+            .map(String::as_str)
+    }
+
+    /// Whether every zone from `test.` down to the zone of `name` is signed.
+    pub fn secure(&self, name: &str) -> bool {
+        let Some(zone) = self.zone_of(name) else {
+            return false;
+        };
+        self.zones
+            .iter()
+            .filter(|(o, _)| zone == o.as_str() || zone.ends_with(&format!(".{o}")))
+            .all(|(_, signed)| *signed)
+    }
+
+    /// Look `name`/`rtype` up in the world's data, following CNAMEs (RFC 1034 §3.6.2).
+    pub fn resolve(&self, name: &str, rtype: &str) -> Resolved {
+        let mut name = fqdn(name);
+        let rtype = rtype.to_ascii_uppercase();
+        let mut secure = self.secure(&name);
+        for _ in 0..=MAX_CNAMES {
+            if let Some(data) = self.records.get(&(name.clone(), rtype.clone())) {
+                return Resolved {
+                    name,
+                    data: data.clone(),
+                    secure,
+                    exists: true,
+                };
+            }
+            match self
+                .records
+                .get(&(name.clone(), "CNAME".to_string()))
+                .and_then(|t| t.first())
+            {
+                Some(target) if rtype != "CNAME" => {
+                    name = fqdn(target);
+                    secure &= self.secure(&name);
+                }
+                _ => break,
+            }
+        }
+        let exists = self.zones.contains_key(&name)
+            || self
+                .records
+                .keys()
+                .any(|(o, _)| o == &name || o.ends_with(&format!(".{name}")));
+        Resolved {
+            name,
+            data: Vec::new(),
+            secure,
+            exists,
+        }
+    }
+
+    /// The TLSA RRset a DANE sender finds for `host` at `_25._tcp.<host>` (RFC 7672 §2.2.3).
+    pub fn tlsa_for_host(&self, host: &str) -> Option<PublishedTlsa> {
+        let r = self.resolve(&format!("_25._tcp.{}", fqdn(host)), "TLSA");
+        let records: Vec<Tlsa> = r.data.iter().filter_map(|d| Tlsa::parse(d).ok()).collect();
+        (!records.is_empty()).then_some(PublishedTlsa {
+            records,
+            secure: r.secure,
+        })
+    }
+
+    /// Every host name that has a `_25._tcp` owner of any type.
+    pub fn tlsa_hosts(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .records
+            .keys()
+            .filter_map(|(o, _)| o.strip_prefix("_25._tcp.").map(str::to_string))
+            .collect();
+        v.dedup();
+        v
+    }
+}
+
+/// Owner (FQDN), TYPE and data of a one-line record: `owner [ttl] [class] TYPE data...`.
+fn fields(line: &str, origin: &str) -> Option<(String, String, String)> {
+    let mut tokens = line.split_whitespace();
+    let owner = tokens.next()?;
+    let mut rest: Vec<&str> = tokens.collect();
+    while let Some(t) = rest.first() {
+        let is_ttl = t.chars().all(|c| c.is_ascii_digit());
+        let is_class = t.eq_ignore_ascii_case("IN");
+        if is_ttl || is_class {
+            rest.remove(0);
+        } else {
+            break;
+        }
+    }
+    let rtype = rest.first()?.to_ascii_uppercase();
+    let data = rest[1..].join(" ");
+    let origin = fqdn(origin);
+    let owner = match owner {
+        "@" => origin.clone(),
+        o if o.ends_with('.') => o.to_ascii_lowercase(),
+        o => format!("{}.{origin}", o.to_ascii_lowercase()),
+    };
+    // Names in CNAME data are relative to the origin as well.
+    let data = if rtype == "CNAME" && !data.ends_with('.') {
+        format!("{}.{origin}", data.to_ascii_lowercase())
+    } else {
+        data
+    };
+    Some((owner, rtype, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> Published {
+        let mut p = Published::default();
+        p.add_zone("test.", true);
+        p.add_zone("example.test.", true);
+        p.add_zone("_tcp.mx2.example.test.", false);
+        for l in [
+            "@ MX 10 mx1",
+            "mx1 300 IN A 192.0.2.10",
+            "_25._tcp.mx1 CNAME tlsa._dane",
+            "tlsa._dane TLSA 2 0 1 AABB",
+            "mx2 A 192.0.2.20",
+        ] {
+            p.add_line(l, "example.test.");
+        }
+        p.add_line("_25 TLSA 3 1 1 CCDD", "_tcp.mx2.example.test.");
+        p
+    }
+
+    #[test]
+    fn tlsa_through_a_cname_is_found_and_secure() {
+        let p = world();
+        let t = p.tlsa_for_host("mx1.example.test").expect("TLSA via CNAME");
+        assert!(t.secure);
+        assert_eq!(t.records.len(), 1);
+        assert_eq!(t.records[0].usage, 2);
+    }
+
+    #[test]
+    fn tlsa_in_an_unsigned_subzone_is_insecure() {
+        let p = world();
+        let t = p.tlsa_for_host("mx2.example.test.").expect("TLSA present");
+        assert!(!t.secure);
+        assert!(!t.commits_to_tls());
+        assert!(p.secure("mx2.example.test."));
+    }
+
+    #[test]
+    fn absent_names_and_types_resolve_to_nothing() {
+        let p = world();
+        let r = p.resolve("mx1.example.test", "AAAA");
+        assert!(r.data.is_empty() && r.exists && r.secure);
+        let r = p.resolve("nope.example.test", "A");
+        assert!(r.data.is_empty() && !r.exists);
+        assert_eq!(p.resolve("mx1.example.test", "A").data, vec!["192.0.2.10"]);
+    }
+}
