@@ -87,6 +87,8 @@ pub async fn serve_strip_starttls(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((client, _peer)) => {
+                    // Relay without Nagle delays, like the endpoint (lockstep SMTP).
+                    let _ = client.set_nodelay(true);
                     let n = log.begin();
                     relays.spawn(relay(client, upstream, log.clone(), n, stop_rx.clone()));
                 }
@@ -189,7 +191,10 @@ async fn relay(client: TcpStream, upstream: SocketAddr, log: AttackerLog, n: u32
         return;
     }
     let server = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream)).await {
-        Ok(Ok(s)) => s,
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            s
+        }
         _ => {
             log.push(n, "upstream unreachable");
             return;

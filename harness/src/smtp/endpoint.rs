@@ -41,6 +41,9 @@ pub async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _peer)) => {
+                    // SMTP is lockstep: Nagle's algorithm would hold each short reply back for the
+                    // peer's delayed ACK (~40 ms per round trip, RFC 896 / RFC 1122 §4.2.3.2).
+                    let _ = tcp.set_nodelay(true);
                     let guard = log.begin();
                     let (config, tls, stop) = (config.clone(), tls.clone(), stop_rx.clone());
                     sessions.spawn(async move {

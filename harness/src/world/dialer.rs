@@ -30,7 +30,13 @@ impl Dialer {
             ));
         };
         match tokio::time::timeout(timeout, TcpStream::connect(local)).await {
-            Ok(r) => r,
+            Ok(Ok(s)) => {
+                // SMTP is lockstep: without this, Nagle's algorithm and delayed ACKs add ~40 ms
+                // to each small write that follows another (RFC 1122 §4.2.3.2).
+                s.set_nodelay(true)?;
+                Ok(s)
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("connect to {addr} timed out"),
