@@ -262,18 +262,8 @@ fn mx_candidates(mx: &Answer, domain: &str, trace: &mut Trace) -> Result<(Vec<(u
         ));
     }
     let secure = mx.state == Some(DnssecState::Secure);
-    for c in &mx.cnames {
-        // RFC 7672 §2.2.1: the initial name is replaced by the CNAME target, repeatedly.
-        trace.step(
-            format!(
-                "{} is an alias (CNAME) for {} ({})",
-                c.owner,
-                c.target,
-                state_name(Some(&c.state))
-            ),
-            Some("RFC 7672 §2.2.1"),
-        );
-    }
+    // RFC 7672 §2.2.1: the initial name is replaced by the CNAME target, repeatedly.
+    trace.cnames(mx, "RFC 7672 §2.2.1");
     let domain = mx.expanded_name();
     match &mx.kind {
         AnswerKind::Records(rs) => {
@@ -403,17 +393,7 @@ async fn try_host(
         &aaaa
     };
     let expanded = addr_answer.expanded_name().to_string();
-    for c in &addr_answer.cnames {
-        trace.step(
-            format!(
-                "{} is an alias (CNAME) for {} ({})",
-                c.owner,
-                c.target,
-                state_name(Some(&c.state))
-            ),
-            Some("RFC 7672 §2.2.2"),
-        );
-    }
+    trace.cnames(addr_answer, "RFC 7672 §2.2.2");
     let bases: Vec<String> = if all_secure {
         if expanded != host {
             vec![expanded.clone(), host.to_string()]

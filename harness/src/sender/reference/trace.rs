@@ -25,6 +25,19 @@ impl Trace {
         self.step(format!("{} {} → {}", a.qname, rtype_name(a), describe(a)), Some(rfc));
     }
 
+    /// One line per CNAME link the answer followed, each with its own DNSSEC state.
+    pub fn cnames(&mut self, a: &Answer, rfc: &str) {
+        for c in &a.cnames {
+            let text = format!(
+                "{} is an alias (CNAME) for {} ({})",
+                c.owner,
+                c.target,
+                state_name(Some(&c.state))
+            );
+            self.step(text, Some(rfc));
+        }
+    }
+
     pub fn into_steps(self) -> Vec<TraceStep> {
         self.steps
     }
