@@ -33,6 +33,9 @@ pub async fn observe(world: &World) -> Observations {
     let mut endpoints = Vec::new();
     for e in &world.endpoints {
         e.transcripts.settle(SETTLE).await;
+        if let Some(a) = &e.attacker {
+            a.settle(SETTLE).await;
+        }
         endpoints.push(EndpointObservation {
             address: e.decl.address.to_string(),
             host: e.decl.host.clone(),

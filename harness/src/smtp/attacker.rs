@@ -27,7 +27,14 @@ const STARTTLS_REFUSAL: &[u8] = b"454 4.7.0 TLS not available due to temporary r
 
 /// What the attacker did, per relayed connection.
 #[derive(Clone, Default)]
-pub struct AttackerLog(Arc<Mutex<AttackerState>>);
+pub struct AttackerLog(Arc<AttackerInner>);
+
+#[derive(Default)]
+struct AttackerInner {
+    state: Mutex<AttackerState>,
+    /// Relays still running; `settle` waits for zero so observations are complete.
+    active: watch::Sender<usize>,
+}
 
 #[derive(Default)]
 struct AttackerState {
@@ -46,12 +53,24 @@ impl AttackerLog {
             .collect()
     }
 
-    fn begin(&self) -> u32 {
-        let mut state = self.lock();
-        state.next += 1;
-        let n = state.next;
-        state.events.insert(n, Vec::new());
-        n
+    /// Wait until every accepted relay has ended (true), or `timeout` passes (false).
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        let mut rx = self.0.active.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn begin(&self) -> RelayGuard {
+        let n = {
+            let mut state = self.lock();
+            state.next += 1;
+            let n = state.next;
+            state.events.insert(n, Vec::new());
+            n
+        };
+        self.0.active.send_modify(|a| *a += 1);
+        RelayGuard { log: self.clone(), n }
     }
 
     fn push(&self, connection: u32, event: impl Into<String>) {
@@ -60,7 +79,19 @@ impl AttackerLog {
 
     fn lock(&self) -> MutexGuard<'_, AttackerState> {
         // Single pushes cannot leave the state half-updated, so a poisoned lock is still usable.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Counts a relay as active until it is dropped, whichever way the relay ends.
+struct RelayGuard {
+    log: AttackerLog,
+    n: u32,
+}
+
+impl Drop for RelayGuard {
+    fn drop(&mut self) {
+        self.log.0.active.send_modify(|a| *a = a.saturating_sub(1));
     }
 }
 
@@ -89,8 +120,8 @@ pub async fn serve_strip_starttls(
                 Ok((client, _peer)) => {
                     // Relay without Nagle delays, like the endpoint (lockstep SMTP).
                     let _ = client.set_nodelay(true);
-                    let n = log.begin();
-                    relays.spawn(relay(client, upstream, log.clone(), n, stop_rx.clone()));
+                    let guard = log.begin();
+                    relays.spawn(relay(client, upstream, guard, stop_rx.clone()));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             },
@@ -185,7 +216,8 @@ enum Side {
     Server(std::io::Result<Line>),
 }
 
-async fn relay(client: TcpStream, upstream: SocketAddr, log: AttackerLog, n: u32, mut stop: watch::Receiver<bool>) {
+async fn relay(client: TcpStream, upstream: SocketAddr, guard: RelayGuard, mut stop: watch::Receiver<bool>) {
+    let (log, n) = (guard.log.clone(), guard.n);
     if !dialable(upstream.ip()) {
         log.push(n, "refused: upstream is outside loopback and the documentation ranges");
         return;
@@ -227,8 +259,9 @@ async fn relay(client: TcpStream, upstream: SocketAddr, log: AttackerLog, n: u32
         let outcome = match side {
             Side::Client(Ok(Line::Complete(line))) => r.client_line(line).await,
             Side::Server(Ok(Line::Complete(line))) => r.server_line(line).await,
-            Side::Client(Ok(Line::Eof)) => Err("client closed"),
-            Side::Server(Ok(Line::Eof)) => Err("upstream closed"),
+            // After QUIT both ends close at once, and which EOF the relay reads first is a
+            // race: a normal end is recorded as "end of stream" so observations are deterministic.
+            Side::Client(Ok(Line::Eof)) | Side::Server(Ok(Line::Eof)) => Err("end of stream"),
             Side::Client(Ok(Line::TooLong)) | Side::Server(Ok(Line::TooLong)) => Err("line too long"),
             Side::Client(Err(_)) => Err("client error"),
             Side::Server(Err(_)) => Err("upstream error"),
