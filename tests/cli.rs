@@ -195,3 +195,32 @@ fn anchor_prints_ds_and_dnskey_and_writes_a_delv_file() {
     let (_, again, _) = danesim(&["anchor", "scenarios/dane-ee/positive-control.toml"]);
     assert_eq!(out, again);
 }
+
+#[test]
+fn tap_and_junit_report_violations_for_ci() {
+    let (_d, p) = edited(
+        "scenarios/dane-ee/renewed-cert.toml",
+        "result = \"DEFER\"",
+        "result = \"AUTH\"",
+    );
+    let (code, out, _) = danesim(&[
+        "run",
+        "--format",
+        "tap",
+        p.to_str().unwrap(),
+        "scenarios/starttls/downgrade-attempt.toml",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("TAP version 14\n1..2\n"), "{out}");
+    assert!(out.contains("\nok 2 - downgrade-attempt@reference DEFER"), "{out}");
+    assert!(out.contains("not ok 1 - renewed-cert@reference DEFER"), "{out}");
+    assert!(out.contains("invariant: \"RESULT\""), "{out}");
+
+    let (code, out, _) = danesim(&["run", "--format", "junit", p.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("tests=\"1\" failures=\"1\""), "{out}");
+    assert!(
+        out.contains("<failure type=\"RESULT\" message=\"RESULT (RFC 7672 §3.2): expected AUTH"),
+        "{out}"
+    );
+}

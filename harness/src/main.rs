@@ -59,8 +59,14 @@ enum Command {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
+    /// One line per scenario and a summary.
     Human,
+    /// One JSON document: the outcomes in snapshot form and a summary.
     Json,
+    /// TAP version 14.
+    Tap,
+    /// JUnit XML.
+    Junit,
 }
 
 fn main() -> ExitCode {
@@ -252,6 +258,15 @@ fn run(list: Vec<Scenario>, sender: SenderKind, format: Format, jobs: usize) -> 
                 "{}",
                 serde_json::to_string_pretty(&doc).expect("JSON values always serialize")
             );
+        }
+        Format::Tap | Format::Junit => {
+            let all: Vec<_> = outcomes.iter().map(|r| r.outcome.clone()).collect();
+            let text = if format == Format::Tap {
+                report::tap(&all)
+            } else {
+                report::junit(&all, sender.name())
+            };
+            print!("{text}");
         }
     }
     if faults > 0 {

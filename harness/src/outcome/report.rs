@@ -36,3 +36,84 @@ pub fn summary(outcomes: &[Outcome], sender: &str) -> String {
         outcomes.len()
     )
 }
+
+/// TAP version 14: one test point per scenario, violations as YAML diagnostics.
+pub fn tap(outcomes: &[Outcome]) -> String {
+    let mut s = format!("TAP version 14\n1..{}\n", outcomes.len());
+    for (i, o) in outcomes.iter().enumerate() {
+        let name = format!("{}@{} {}", o.scenario, o.sender, o.result);
+        match &o.verdict {
+            Verdict::Pass => s.push_str(&format!("ok {} - {name}\n", i + 1)),
+            Verdict::Violation(vs) => {
+                s.push_str(&format!("not ok {} - {name}\n  ---\n  violations:\n", i + 1));
+                for v in vs {
+                    s.push_str(&format!(
+                        "    - invariant: {}\n      rfc: {}\n      detail: {}\n",
+                        yaml_str(&v.invariant),
+                        yaml_str(&v.rfc),
+                        yaml_str(&v.detail)
+                    ));
+                }
+                s.push_str("  ...\n");
+            }
+        }
+    }
+    s
+}
+
+/// JUnit XML, as CI systems ingest it: one testcase per scenario, a failure per violation.
+pub fn junit(outcomes: &[Outcome], sender: &str) -> String {
+    let failures = outcomes.iter().filter(|o| !o.verdict.passed()).count();
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    s.push_str(&format!(
+        "<testsuites><testsuite name=\"danesim {}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\">\n",
+        xml(sender),
+        outcomes.len()
+    ));
+    for o in outcomes {
+        s.push_str(&format!(
+            "  <testcase classname=\"danesim.{}\" name=\"{}\">",
+            xml(&o.sender),
+            xml(&o.scenario)
+        ));
+        if let Verdict::Violation(vs) = &o.verdict {
+            for v in vs {
+                s.push_str(&format!(
+                    "\n    <failure type=\"{}\" message=\"{} ({}): {}\"/>",
+                    xml(&v.invariant),
+                    xml(&v.invariant),
+                    xml(&v.rfc),
+                    xml(&v.detail)
+                ));
+            }
+            s.push_str("\n  ");
+        }
+        s.push_str("</testcase>\n");
+    }
+    s.push_str("</testsuite></testsuites>\n");
+    s
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// A double-quoted YAML scalar (TAP diagnostics are YAML).
+fn yaml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a string always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_is_escaped() {
+        assert_eq!(xml("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(yaml_str("x: \"y\""), "\"x: \\\"y\\\"\"");
+    }
+}
