@@ -75,7 +75,7 @@ fn main() -> ExitCode {
         Command::List { paths } => match load_all(&paths) {
             Ok(list) => {
                 for s in &list {
-                    println!("{:<28} {:<28} {}", s.id, s.covers.join(","), s.title);
+                    println!("{:<36} {:<20} {}", s.id, s.covers.join(","), s.title);
                 }
                 println!("{} scenario(s)", list.len());
                 ExitCode::SUCCESS
