@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::activity::Activity;
 use super::line::{Line, LineIo};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,7 +34,7 @@ pub struct AttackerLog(Arc<AttackerInner>);
 struct AttackerInner {
     state: Mutex<AttackerState>,
     /// Relays still running; `settle` waits for zero so observations are complete.
-    active: watch::Sender<usize>,
+    active: Activity,
 }
 
 #[derive(Default)]
@@ -55,10 +56,7 @@ impl AttackerLog {
 
     /// Wait until every accepted relay has ended (true), or `timeout` passes (false).
     pub async fn settle(&self, timeout: Duration) -> bool {
-        let mut rx = self.0.active.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        self.0.active.settle(timeout).await
     }
 
     fn begin(&self) -> RelayGuard {
@@ -69,7 +67,7 @@ impl AttackerLog {
             state.events.insert(n, Vec::new());
             n
         };
-        self.0.active.send_modify(|a| *a += 1);
+        self.0.active.begin();
         RelayGuard { log: self.clone(), n }
     }
 
@@ -91,7 +89,7 @@ struct RelayGuard {
 
 impl Drop for RelayGuard {
     fn drop(&mut self) {
-        self.log.0.active.send_modify(|a| *a = a.saturating_sub(1));
+        self.log.0.active.end();
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use super::activity::Activity;
 
 /// The record of one accepted connection.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -92,8 +92,8 @@ pub struct TranscriptLog(Arc<LogInner>);
 #[derive(Default)]
 struct LogInner {
     state: Mutex<LogState>,
-    /// Number of connections accepted but not yet finished.
-    active: watch::Sender<usize>,
+    /// Connections accepted but not yet finished.
+    active: Activity,
 }
 
 #[derive(Default)]
@@ -127,10 +127,7 @@ impl TranscriptLog {
     /// Waits until every accepted connection has finished, or `timeout` passes. Returns whether it settled.
     /// A connection the kernel completed but `serve` has not accepted yet is not waited for.
     pub async fn settle(&self, timeout: Duration) -> bool {
-        let mut rx = self.0.active.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        self.0.active.settle(timeout).await
     }
 
     /// Registers a newly accepted connection.
@@ -140,7 +137,7 @@ impl TranscriptLog {
             state.next += 1;
             state.next
         };
-        self.0.active.send_modify(|n| *n += 1);
+        self.0.active.begin();
         ConnectionGuard {
             log: self.clone(),
             connection,
@@ -184,7 +181,7 @@ impl Drop for ConnectionGuard {
             t.end = "aborted".into();
             self.log.lock().done.insert(self.connection, t);
         }
-        self.log.0.active.send_modify(|n| *n = n.saturating_sub(1));
+        self.log.0.active.end();
     }
 }
 
