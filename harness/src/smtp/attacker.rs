@@ -14,8 +14,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
+use super::acceptor::accept_until;
 use super::activity::Activity;
 use super::line::{Line, LineIo};
 
@@ -108,27 +108,13 @@ pub async fn serve_strip_starttls(
     log: AttackerLog,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut relays = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((client, _peer)) => {
-                    // Relay without Nagle delays, like the endpoint (lockstep SMTP).
-                    let _ = client.set_nodelay(true);
-                    let guard = log.begin();
-                    relays.spawn(relay(client, upstream, guard, stop_rx.clone()));
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            },
-            Some(_) = relays.join_next(), if !relays.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    while relays.join_next().await.is_some() {}
+    accept_until(
+        listener,
+        shutdown,
+        |client, stop| relay(client, upstream, log.begin(), stop),
+        |_| {},
+    )
+    .await;
 }
 
 /// Loopback, or the documentation ranges the world's zones use (only ever bound inside a private namespace).

@@ -2,12 +2,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
+use super::acceptor::accept_until;
 use super::config::{EndpointConfig, server_tls_config};
 use super::session::{Session, TlsSetup};
 use super::transcript::TranscriptLog;
@@ -33,36 +31,19 @@ pub async fn serve(
         },
         _ => TlsSetup::None,
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut sessions = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
-                    // SMTP is lockstep: Nagle's algorithm would hold each short reply back for the
-                    // peer's delayed ACK (~40 ms per round trip, RFC 896 / RFC 1122 §4.2.3.2).
-                    let _ = tcp.set_nodelay(true);
-                    let guard = log.begin();
-                    let (config, tls, stop) = (config.clone(), tls.clone(), stop_rx.clone());
-                    sessions.spawn(async move {
-                        let transcript = Session::run(tcp, config, tls, stop, guard.connection()).await;
-                        guard.finish(transcript);
-                    });
-                }
-                Err(e) => {
-                    // Accept errors (e.g. out of file descriptors) are transient; back off instead of spinning.
-                    log.record_error(format!("accept failed: {e}"));
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            // Reap finished sessions so the set does not grow with the number of connections.
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-        }
-    }
-    drop(listener);
-    // Receivers may all be gone already; that is fine.
-    let _ = stop_tx.send(true);
-    while sessions.join_next().await.is_some() {}
+    let errors = log.clone();
+    accept_until(
+        listener,
+        shutdown,
+        |tcp, stop| {
+            let guard = log.begin();
+            let (config, tls) = (config.clone(), tls.clone());
+            async move {
+                let transcript = Session::run(tcp, config, tls, stop, guard.connection()).await;
+                guard.finish(transcript);
+            }
+        },
+        |e| errors.record_error(format!("accept failed: {e}")),
+    )
+    .await;
 }

@@ -9,6 +9,7 @@
 //!
 //! It knows nothing of DNS or of the scenario file: `world` hands it listeners, chains and behaviours.
 
+mod acceptor;
 mod activity;
 mod attacker;
 mod behaviour;
