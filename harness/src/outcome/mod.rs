@@ -2,6 +2,7 @@
 //! expectation and the invariants (`verdict`), the snapshot form of a run
 //! (`record`), the one redaction table (`redact`) and the CLI's report lines (`report`).
 
+pub mod deviation;
 pub mod observe;
 pub mod record;
 pub mod redact;

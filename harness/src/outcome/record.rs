@@ -21,6 +21,9 @@ pub struct Outcome {
     pub status: String,
     pub hosts: Vec<HostReport>,
     pub notes: Vec<Note>,
+    /// Expectations this sender's report cannot answer (e.g. notes, for a real MTA).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
     pub witness: Witness,
     pub trace: Vec<TraceStep>,
 }
@@ -41,6 +44,7 @@ impl Outcome {
         obs: Observations,
         verdict: Verdict,
     ) -> Outcome {
+        let unchecked = super::verdict::unchecked(scenario, &report);
         let dns_queries: BTreeSet<String> = obs.queries.iter().map(|q| format!("{} {}", q.qname, q.qtype)).collect();
         Outcome {
             scenario: scenario.id.clone(),
@@ -53,6 +57,7 @@ impl Outcome {
             status: report.status,
             hosts: report.hosts,
             notes: report.notes,
+            unchecked,
             witness: Witness {
                 endpoints: obs.endpoints,
                 dns_queries: dns_queries.into_iter().collect(),

@@ -15,7 +15,7 @@ use super::observe::Observations;
 use crate::pki::Tlsa;
 use crate::scenario::Scenario;
 use crate::sender::SenderReport;
-use crate::smtp::message_sha256;
+use crate::smtp::body_sha256;
 use crate::vocab::{Invariant, ResultCode};
 use crate::world::World;
 use serde::Serialize;
@@ -24,12 +24,20 @@ use serde::Serialize;
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
+    /// Every failed check is a documented deviation of this real MTA (CONFORMANCE.md,
+    /// "Known deviations"): the MTA's behaviour, not a fault of the harness or a new finding.
+    Deviation(Vec<Violation>),
     Violation(Vec<Violation>),
 }
 
 impl Verdict {
     pub fn passed(&self) -> bool {
         matches!(self, Verdict::Pass)
+    }
+
+    /// Pass, or only documented deviations: nothing new to look at.
+    pub fn acceptable(&self) -> bool {
+        matches!(self, Verdict::Pass | Verdict::Deviation(_))
     }
 }
 
@@ -39,9 +47,12 @@ pub struct Violation {
     pub invariant: String,
     pub rfc: String,
     pub detail: String,
+    /// Set when this is a documented deviation of the sender (the table's words).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deviation: Option<String>,
 }
 
-pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observations) -> Verdict {
+pub fn judge(s: &Scenario, world: &World, sender: &str, report: &SenderReport, obs: &Observations) -> Verdict {
     let mut v = Vec::new();
     let scenario_rfc = s.refs.first().cloned().unwrap_or_else(|| "RFC 7672".into());
     let mut push = |inv: &str, rfc: &str, detail: String| {
@@ -49,6 +60,7 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
             invariant: inv.into(),
             rfc: rfc.into(),
             detail,
+            deviation: None,
         })
     };
 
@@ -94,7 +106,9 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
             ),
         }
     }
-    for note in &s.expect.notes {
+    // A sender without a way to raise notes (a real MTA) cannot be held to them; they are
+    // listed as unchecked in the outcome instead (see `unchecked`).
+    for note in s.expect.notes.iter().filter(|_| report.reports_notes) {
         if !report.notes.iter().any(|n| &n.code == note) {
             push(
                 "NOTE",
@@ -105,7 +119,7 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
     }
 
     // What the witnesses saw.
-    let submitted = message_sha256(&s.message.body);
+    let submitted = body_sha256(&s.message.body);
     let submitted_ref = submitted.as_str();
     // Keyed by address: a sender names the MX host it chose, which may be an alias of the
     // name the endpoint greets with (RFC 7672 §2.2.2), but it dials an address.
@@ -116,7 +130,7 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
             e.connections
                 .iter()
                 .filter(|t| t.accepted)
-                .map(move |t| (e.address.as_str(), t.message_sha256.as_deref() == Some(submitted_ref)))
+                .map(move |t| (e.address.as_str(), t.body_sha256.as_deref() == Some(submitted_ref)))
         })
         .collect();
     let delivered_ok = accepted.iter().filter(|(_, same)| *same).count();
@@ -204,8 +218,19 @@ pub fn judge(s: &Scenario, world: &World, report: &SenderReport, obs: &Observati
     if v.is_empty() {
         Verdict::Pass
     } else {
-        Verdict::Violation(v)
+        super::deviation::classify(sender, &s.covers, v)
     }
+}
+
+/// Expectations of the scenario this sender's report cannot answer, so they were not checked.
+pub fn unchecked(s: &Scenario, report: &SenderReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if !report.reports_notes {
+        for n in &s.expect.notes {
+            out.push(format!("NOTE {n}: this sender has no way to raise security notes"));
+        }
+    }
+    out
 }
 
 /// The witness's own DANE match (no name or date checks): a usable DANE-EE record
@@ -227,7 +252,7 @@ fn check(inv: &Invariant, report: &SenderReport, obs: &Observations, submitted: 
                 .endpoints
                 .iter()
                 .flat_map(|e| &e.connections)
-                .filter(|t| t.accepted && t.message_sha256.as_deref() == Some(submitted))
+                .filter(|t| t.accepted && t.body_sha256.as_deref() == Some(submitted))
                 .count();
             let other = obs
                 .endpoints

@@ -2,38 +2,72 @@
 //! reports in the outcome vocabulary; the verdict never trusts the report alone.
 //!
 //! - `reference`: the built-in RFC 7672 sender (needs nothing).
-//! - Postfix, Exim and command adapters come with the real-senders issue.
+//! - `external`: real programs in namespace mode: Postfix, Exim, and any command given by a
+//!   sender profile (`fixtures/senders/*.toml`).
 
+pub mod external;
 pub mod reference;
 pub mod report;
 
 pub use report::{HostReport, Note, SenderReport, TraceStep};
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// Which sender runs a scenario. Chosen at run time; the scenario body is the same for all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SenderKind {
     Reference,
+    Postfix,
+    Exim,
+    /// A command described by a sender profile.
+    Command {
+        name: String,
+        profile: PathBuf,
+    },
 }
 
 impl SenderKind {
+    /// `reference`, `postfix`, `exim`, a profile file, or the name of a profile in `fixtures/senders/`.
     pub fn parse(s: &str) -> Result<SenderKind, String> {
         match s {
-            "reference" => Ok(SenderKind::Reference),
-            "postfix" | "exim" => Err(format!(
-                "sender `{s}` is not built yet (it needs the namespace mode of the real-senders issue); \
-                 use `--sender reference`"
-            )),
-            other => Err(format!("unknown sender `{other}`; known: reference")),
+            "reference" => return Ok(SenderKind::Reference),
+            "postfix" => return Ok(SenderKind::Postfix),
+            "exim" => return Ok(SenderKind::Exim),
+            _ => {}
+        }
+        let as_path = Path::new(s);
+        let candidates = [
+            as_path.to_path_buf(),
+            Path::new("fixtures/senders").join(format!("{s}.toml")),
+        ];
+        for c in candidates {
+            if c.is_file() && c.extension().is_some_and(|e| e == "toml") {
+                let name = c
+                    .file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "command".into());
+                return Ok(SenderKind::Command { name, profile: c });
+            }
+        }
+        Err(format!(
+            "unknown sender `{s}`; known: reference, postfix, exim, or a sender profile (a .toml file such as fixtures/senders/swaks.toml)"
+        ))
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            SenderKind::Reference => "reference",
+            SenderKind::Postfix => "postfix",
+            SenderKind::Exim => "exim",
+            SenderKind::Command { name, .. } => name,
         }
     }
 
-    pub fn name(&self) -> &'static str {
-        match self {
-            SenderKind::Reference => "reference",
-        }
+    /// Real programs run in namespace mode (root, one world at a time).
+    pub fn is_external(&self) -> bool {
+        !matches!(self, SenderKind::Reference)
     }
 }
 

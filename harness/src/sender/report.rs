@@ -14,6 +14,10 @@ pub struct SenderReport {
     pub hosts: Vec<HostReport>,
     /// Security notes (e.g. "downgrade-path"), each with its reason.
     pub notes: Vec<Note>,
+    /// Whether this sender has a way to raise notes at all (real MTAs log none); when it
+    /// has not, expectations about notes are listed as unchecked, not failed.
+    #[serde(skip)]
+    pub reports_notes: bool,
     /// The step-by-step decision trace (reference sender) or log lines (external senders).
     pub trace: Vec<TraceStep>,
 }

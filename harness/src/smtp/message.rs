@@ -21,15 +21,38 @@ pub fn normalize_body(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// SHA-256 hex of the message content as received after dot-unstuffing, every line ending CRLF, without the
-/// terminating ".". Given a submitted body, this computes the same value the receiving endpoint records.
-pub fn message_sha256(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(normalize_body(body)))
+/// SHA-256 hex of the message *body*: the content after the empty line that ends the header section
+/// (RFC 5322 §2.1), as received after dot-unstuffing with every line ending CRLF. Relays prepend trace header
+/// fields (RFC 5321 §4.4: every SMTP server adds a `Received:` line) and may add missing ones such as
+/// `Message-ID` or `Date` (RFC 5321 §6.4), but they carry the body unchanged, so the body is what identifies the
+/// submitted message at the receiving side, whichever sender relayed it. Content with no header/body separator
+/// is hashed whole. Given a submitted message, this computes the same value the receiving endpoint records.
+pub fn body_sha256(message: &[u8]) -> String {
+    let mut sink = MessageSink::new(usize::MAX);
+    let normalized = normalize_body(message);
+    let mut rest: &[u8] = &normalized;
+    while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
+        // Lines are stuffed here as a client would send them, so the sink's unstuffing restores them.
+        let line = &rest[..i];
+        if line.starts_with(b".") {
+            let mut stuffed = Vec::with_capacity(line.len() + 1);
+            stuffed.push(b'.');
+            stuffed.extend_from_slice(line);
+            sink.push_line(&stuffed);
+        } else {
+            sink.push_line(line);
+        }
+        rest = &rest[i + 2..];
+    }
+    sink.finish().expect("an unlimited sink never refuses")
 }
 
 /// Accumulates DATA lines on the receiving side (RFC 5321 §4.5.2 transparency) without storing the message.
 pub(crate) struct MessageSink {
-    hasher: Sha256,
+    whole: Sha256,
+    body: Sha256,
+    /// Still inside the header section (RFC 5322 §2.1): no empty line seen yet.
+    in_header: bool,
     size: usize,
     max: usize,
     oversize: bool,
@@ -38,7 +61,9 @@ pub(crate) struct MessageSink {
 impl MessageSink {
     pub(crate) fn new(max: usize) -> Self {
         MessageSink {
-            hasher: Sha256::new(),
+            whole: Sha256::new(),
+            body: Sha256::new(),
+            in_header: true,
             size: 0,
             max,
             oversize: false,
@@ -57,8 +82,15 @@ impl MessageSink {
             self.oversize = true;
         }
         if !self.oversize {
-            self.hasher.update(content);
-            self.hasher.update(b"\r\n");
+            self.whole.update(content);
+            self.whole.update(b"\r\n");
+            if self.in_header {
+                // RFC 5322 §2.1: the first empty line separates the header section from the body.
+                self.in_header = !content.is_empty();
+            } else {
+                self.body.update(content);
+                self.body.update(b"\r\n");
+            }
         }
         false
     }
@@ -74,9 +106,13 @@ impl MessageSink {
         self.size
     }
 
-    /// The hash, or None when the message exceeded the limit.
+    /// The body hash (see [`body_sha256`]), or None when the message exceeded the limit.
     pub(crate) fn finish(self) -> Option<String> {
-        (!self.oversize).then(|| hex::encode(self.hasher.finalize()))
+        if self.oversize {
+            return None;
+        }
+        let h = if self.in_header { self.whole } else { self.body };
+        Some(hex::encode(h.finalize()))
     }
 }
 
@@ -96,11 +132,25 @@ mod tests {
     #[test]
     fn hash_of_empty_and_known_value() {
         assert_eq!(
-            message_sha256(b""),
+            body_sha256(b""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        assert_eq!(message_sha256(b"abc\n"), hex::encode(Sha256::digest(b"abc\r\n")));
-        assert_eq!(message_sha256(b"abc"), message_sha256(b"abc\r\n"));
+        // No header/body separator: the content is hashed whole.
+        assert_eq!(body_sha256(b"abc\n"), hex::encode(Sha256::digest(b"abc\r\n")));
+        assert_eq!(body_sha256(b"abc"), body_sha256(b"abc\r\n"));
+        // With one, only the body counts.
+        assert_eq!(
+            body_sha256(b"Subject: x\n\nhello\n"),
+            hex::encode(Sha256::digest(b"hello\r\n"))
+        );
+    }
+
+    #[test]
+    fn trace_headers_added_by_a_relay_do_not_change_the_hash() {
+        let submitted = b"From: a@client.test\r\nSubject: t\r\n\r\nbody\r\n.dot\r\n";
+        let relayed = b"Received: from client.test by mx1\r\nMessage-Id: <1@client.test>\r\nFrom: a@client.test\r\nSubject: t\r\n\r\nbody\r\n.dot\r\n";
+        assert_eq!(body_sha256(submitted), body_sha256(relayed));
+        assert_ne!(body_sha256(submitted), body_sha256(b"Subject: t\r\n\r\nother\r\n"));
     }
 
     #[test]
@@ -111,7 +161,7 @@ mod tests {
             assert!(!sink.push_line(line.as_bytes()));
         }
         assert!(sink.push_line(b"."));
-        assert_eq!(sink.finish(), Some(message_sha256(body)));
+        assert_eq!(sink.finish(), Some(body_sha256(body)));
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use command::{Command, Param, ParseError, parse as parse_command, render as 
 pub use config::{EndpointConfig, Limits, TlsChain, server_tls_config};
 pub use endpoint::serve;
 pub use error::SmtpError;
-pub use message::{message_sha256, normalize_body};
+pub use message::{body_sha256, normalize_body};
 pub use transcript::{MailFrom, TlsInfo, Transcript, TranscriptLog};
 
 #[cfg(test)]

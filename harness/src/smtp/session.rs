@@ -400,7 +400,7 @@ impl Session {
         match sink.finish() {
             Some(hash) => {
                 self.t.accepted = true;
-                self.t.message_sha256.get_or_insert_with(|| hash.clone());
+                self.t.body_sha256.get_or_insert_with(|| hash.clone());
                 self.t.accepted_messages.push(hash);
                 let text = format!("2.0.0 Ok: queued as {}", self.t.connection);
                 self.reply(250, &text).await

@@ -227,8 +227,8 @@ async fn plain_delivery_is_recorded() {
     );
     assert_eq!(t.rcpt_to, vec!["bob@example.test".to_string()]);
     assert!(t.accepted && t.quit);
-    assert_eq!(t.message_sha256.as_deref(), Some(message_sha256(BODY).as_str()));
-    assert_eq!(t.accepted_messages, vec![message_sha256(BODY)]);
+    assert_eq!(t.body_sha256.as_deref(), Some(body_sha256(BODY).as_str()));
+    assert_eq!(t.accepted_messages, vec![body_sha256(BODY)]);
     assert_eq!(t.end, "quit");
     assert_eq!(
         t.events,
@@ -299,7 +299,7 @@ async fn starttls_delivery_is_recorded() {
         })
     );
     assert!(t.accepted && t.quit);
-    assert_eq!(t.message_sha256, Some(message_sha256(BODY)));
+    assert_eq!(t.body_sha256, Some(body_sha256(BODY)));
     assert_eq!(t.end, "quit");
     assert!(has_event(&t, "TLS: ClientHello sni=mx1.example.test"));
     assert!(has_event(&t, "TLS: TLSv1.3 established"));
@@ -450,7 +450,7 @@ async fn strip_attacker_downgrades_and_the_endpoint_witnesses_it() {
         })
     );
     assert!(t.accepted);
-    assert_eq!(t.message_sha256, Some(message_sha256(BODY)));
+    assert_eq!(t.body_sha256, Some(body_sha256(BODY)));
     let events = attacker_log.events();
     assert!(
         events.contains(&"1: stripped STARTTLS from EHLO reply".to_string()),
@@ -581,7 +581,7 @@ async fn garbage_and_early_closes_never_hang() {
     assert_eq!(ts[2].end, "client closed");
     assert!(has_event(&ts[2], "C: \\u{0}\u{fffd}\u{fffd}"), "{:?}", ts[2].events);
     assert_eq!(ts[3].end, "client closed");
-    assert!(!ts[3].accepted && ts[3].message_sha256.is_none());
+    assert!(!ts[3].accepted && ts[3].body_sha256.is_none());
 }
 
 #[tokio::test]
@@ -626,7 +626,7 @@ async fn replies_follow_rfc_5321() {
         Some("a@x.test".to_string()),
         "first MAIL seen is recorded"
     );
-    assert!(!t.accepted && t.message_sha256.is_none());
+    assert!(!t.accepted && t.body_sha256.is_none());
     assert_eq!(t.end, "quit");
 }
 
@@ -673,9 +673,9 @@ async fn pipelined_transaction_and_several_messages() {
     assert_eq!(t.rcpt_to, vec!["b@q.test", "c@q.test", "b@q.test"]);
     assert_eq!(
         t.accepted_messages,
-        vec![message_sha256(b"one\n.dot\n"), message_sha256(b"two")]
+        vec![body_sha256(b"one\n.dot\n"), body_sha256(b"two")]
     );
-    assert_eq!(t.message_sha256, Some(message_sha256(b"one\r\n.dot")));
+    assert_eq!(t.body_sha256, Some(body_sha256(b"one\r\n.dot")));
     assert!(t.quit);
 }
 

@@ -28,8 +28,8 @@ pub struct Transcript {
     pub mail_from: Option<MailFrom>,
     /// Every recipient answered with 250, in order.
     pub rcpt_to: Vec<String>,
-    /// Hash of the first accepted message (see [`super::message_sha256`]).
-    pub message_sha256: Option<String>,
+    /// Hash of the first accepted message (see [`super::body_sha256`]).
+    pub body_sha256: Option<String>,
     /// Hashes of every accepted message, in order (a client may send several per connection).
     pub accepted_messages: Vec<String>,
     /// A message was accepted (250 after the final ".").
@@ -56,7 +56,7 @@ impl Transcript {
             client_alert: None,
             mail_from: None,
             rcpt_to: Vec::new(),
-            message_sha256: None,
+            body_sha256: None,
             accepted_messages: Vec::new(),
             accepted: false,
             quit: false,

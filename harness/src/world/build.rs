@@ -1,5 +1,8 @@
-//! Build and run one world in process. Everything binds 127.0.0.1 on ephemeral
-//! ports; the sender reaches endpoints only through the `Dialer`'s address map.
+//! Build and run one world. In process (the default) everything binds 127.0.0.1 on
+//! ephemeral ports and the sender reaches endpoints only through the `Dialer`'s address
+//! map. In a namespace the harness made (see `namespace`), endpoints bind the world's own
+//! addresses on port 25 and the authoritative server binds the glue address on port 53,
+//! so that unmodified MTAs and a real resolver can reach them.
 
 use super::published::{Published, PublishedTlsa};
 use super::{Dialer, WorldError};
@@ -56,8 +59,27 @@ pub struct Prepared {
     pub published: Published,
 }
 
+/// Where a world's sockets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// 127.0.0.1, ephemeral ports, reached through the dialer (no privileges).
+    Loopback,
+    /// Inside a private network namespace: real addresses, port 25 and port 53.
+    Namespace,
+}
+
+/// The authoritative server's address in namespace mode, and the glue address of every
+/// zone's name server, so that a resolver following referrals comes back to it. Not
+/// 127.0.0.1, which the resolver under the MTA uses.
+pub const NAMESPACE_DNS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
 /// Issue the certificates, compute the TLSA data and sign the zones. Pure: no sockets.
 pub fn prepare(s: &Scenario, keys: &KeyStore) -> Result<Prepared, WorldError> {
+    prepare_for(s, keys, Placement::Loopback)
+}
+
+/// As [`prepare`], with the name-server glue address of the placement.
+pub fn prepare_for(s: &Scenario, keys: &KeyStore, placement: Placement) -> Result<Prepared, WorldError> {
     let pki = Pki::issue(&s.certs, keys).map_err(|source| WorldError::Pki {
         scenario: s.id.clone(),
         source,
@@ -92,7 +114,10 @@ pub fn prepare(s: &Scenario, keys: &KeyStore) -> Result<Prepared, WorldError> {
         zones,
         inception: SIGNATURE_INCEPTION,
         expiration: SIGNATURE_EXPIRATION,
-        nameserver: Ipv4Addr::LOCALHOST,
+        nameserver: match placement {
+            Placement::Loopback => Ipv4Addr::LOCALHOST,
+            Placement::Namespace => NAMESPACE_DNS,
+        },
     };
     let dns = SignedWorld::build(&spec).map_err(|source| WorldError::Dns {
         scenario: s.id.clone(),
@@ -113,12 +138,16 @@ pub fn prepare(s: &Scenario, keys: &KeyStore) -> Result<Prepared, WorldError> {
 
 impl World {
     pub async fn start(s: &Scenario, keys: &KeyStore) -> Result<World, WorldError> {
+        World::start_in(s, keys, Placement::Loopback).await
+    }
+
+    pub async fn start_in(s: &Scenario, keys: &KeyStore, placement: Placement) -> Result<World, WorldError> {
         let Prepared {
             pki,
             dns,
             published_tlsa,
             published,
-        } = prepare(s, keys)?;
+        } = prepare_for(s, keys, placement)?;
         let signed = Arc::new(dns);
 
         let (shutdown, rx) = watch::channel(false);
@@ -130,7 +159,15 @@ impl World {
         };
         let mut tasks = Vec::new();
 
-        let (udp, tcp) = bind_dns_pair().await?;
+        let (udp, tcp) = match placement {
+            Placement::Loopback => bind_dns_pair().await?,
+            Placement::Namespace => {
+                let at = SocketAddr::from((NAMESPACE_DNS, 53));
+                let udp = UdpSocket::bind(at).await.map_err(|e| WorldError::BindAt(at, e))?;
+                let tcp = TcpListener::bind(at).await.map_err(|e| WorldError::BindAt(at, e))?;
+                (udp, tcp)
+            }
+        };
         let dns_addr = udp.local_addr().map_err(WorldError::Bind)?;
         let queries = QueryLog::default();
         {
@@ -159,22 +196,35 @@ impl World {
                 chain,
                 limits: Limits::default(),
             });
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .await
-                .map_err(WorldError::Bind)?;
+            let public = SocketAddr::new(e.address, 25);
+            let strip = e.behaviour == EndpointBehaviour::StripStarttls;
+            // In a namespace the endpoint itself answers on the world address, unless an
+            // attacker relay sits there in front of it.
+            let listener = match placement {
+                Placement::Namespace if !strip => TcpListener::bind(public).await,
+                _ => TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await,
+            }
+            .map_err(|err| WorldError::BindAt(public, err))?;
             let local = listener.local_addr().map_err(WorldError::Bind)?;
             let transcripts = TranscriptLog::default();
             {
                 let (l, st) = (transcripts.clone(), stop());
                 tasks.push(tokio::spawn(smtp::serve(listener, config, l, st)));
             }
-            let mut ports = vec![local.port()];
-            let (front, attacker) = if e.behaviour == EndpointBehaviour::StripStarttls {
-                let al = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                    .await
-                    .map_err(WorldError::Bind)?;
+            let mut ports = Vec::new();
+            if local.port() != 25 {
+                ports.push(local.port());
+            }
+            let (front, attacker) = if strip {
+                let al = match placement {
+                    Placement::Namespace => TcpListener::bind(public).await,
+                    Placement::Loopback => TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await,
+                }
+                .map_err(|err| WorldError::BindAt(public, err))?;
                 let a_addr = al.local_addr().map_err(WorldError::Bind)?;
-                ports.push(a_addr.port());
+                if a_addr.port() != 25 {
+                    ports.push(a_addr.port());
+                }
                 let log = AttackerLog::default();
                 let (l, st) = (log.clone(), stop());
                 tasks.push(tokio::spawn(smtp::serve_strip_starttls(al, local, l, st)));
@@ -182,7 +232,7 @@ impl World {
             } else {
                 (local, None)
             };
-            map.insert(SocketAddr::new(e.address, 25), front);
+            map.insert(public, front);
             endpoints.push(RunningEndpoint {
                 decl: e.clone(),
                 transcripts,
@@ -208,8 +258,9 @@ impl World {
     }
 
     /// Loopback ports this world uses, so the redaction table can hide them.
+    /// Only ephemeral ports: 25 and 53 in namespace mode are part of the world.
     pub fn ports(&self) -> Vec<u16> {
-        let mut v = vec![self.dns_addr.port()];
+        let mut v: Vec<u16> = Some(self.dns_addr.port()).filter(|p| *p != 53).into_iter().collect();
         for e in &self.endpoints {
             v.extend(&e.ports);
         }

@@ -4,14 +4,24 @@
 //! - `build`: turns a checked `Scenario` into a running `World` (in process, loopback only).
 //! - `dialer`: the address map from world addresses to loopback listeners.
 //! - `published`: the world's records as the harness knows them (the witness's view).
-//! - `error`: `WorldError`, for harness faults while building or running a world.
+//! - `error`: `WorldError`, for harness faults while building or running a world, and
+//!   `LabError`, for faults of namespace mode.
+//! - `namespace`: the private network/mount/PID namespace real senders run in.
+//! - `unbound`: the real validating resolver in front of the world for real senders.
+//! - `lab`: namespace + unbound + one world at a time, for a whole run.
 
 pub mod build;
 pub mod dialer;
 pub mod error;
+pub mod lab;
+pub mod namespace;
 pub mod published;
+pub mod unbound;
 
-pub use build::{Prepared, RunningEndpoint, SIGNATURE_EXPIRATION, SIGNATURE_INCEPTION, World, prepare};
+pub use build::{
+    NAMESPACE_DNS, Placement, Prepared, RunningEndpoint, SIGNATURE_EXPIRATION, SIGNATURE_INCEPTION, World, prepare,
+    prepare_for,
+};
 pub use dialer::Dialer;
-pub use error::WorldError;
+pub use error::{LabError, WorldError};
 pub use published::{Published, PublishedTlsa, Resolved};

@@ -171,11 +171,19 @@ fn fields(line: &str, origin: &str) -> Option<(String, String, String)> {
         o if o.ends_with('.') => o.to_ascii_lowercase(),
         o => format!("{}.{origin}", o.to_ascii_lowercase()),
     };
-    // Names in CNAME data are relative to the origin as well.
-    let data = if rtype == "CNAME" && !data.ends_with('.') {
-        format!("{}.{origin}", data.to_ascii_lowercase())
-    } else {
-        data
+    // Names in CNAME and MX data are relative to the origin as well (RFC 1035 §5.1).
+    let absolute = |n: &str| match n {
+        "@" => origin.clone(),
+        n if n.ends_with('.') => n.to_ascii_lowercase(),
+        n => format!("{}.{origin}", n.to_ascii_lowercase()),
+    };
+    let data = match rtype.as_str() {
+        "CNAME" => absolute(&data),
+        "MX" => match data.split_once(' ') {
+            Some((pref, host)) => format!("{pref} {}", absolute(host.trim())),
+            None => data,
+        },
+        _ => data,
     };
     Some((owner, rtype, data))
 }

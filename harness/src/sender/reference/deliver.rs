@@ -232,6 +232,7 @@ fn finish(
         status,
         hosts,
         notes,
+        reports_notes: true,
         trace: trace.into_steps(),
     }
 }

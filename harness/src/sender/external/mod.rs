@@ -1,0 +1,73 @@
+//! Senders that are programs, not code of ours: Postfix, Exim and any command. They run in
+//! the namespace behind unbound (see `world::lab`), and each adapter turns what the program
+//! logged into an [`Attempt`]. [`report`] then builds the sender report from the attempt
+//! and from what the endpoints witnessed, because a program's log alone proves nothing.
+
+pub mod attempt;
+pub mod postfix;
+pub mod witness_report;
+
+pub use attempt::{Attempt, Terminal, TlsClaim};
+pub use witness_report::report;
+
+use crate::scenario::Scenario;
+use crate::world::LabError;
+use crate::world::lab::Lab;
+use async_trait::async_trait;
+
+/// One real sender, set up once per run and reused for every scenario (starting an MTA
+/// costs more than a delivery; notes/performance.md).
+#[async_trait]
+pub trait Adapter: Send {
+    /// Submits the scenario's message and waits for the first terminal status of the first
+    /// delivery attempt (an event in the sender's log, not a sleep).
+    async fn attempt(&mut self, s: &Scenario, lab: &Lab) -> Result<Attempt, LabError>;
+    /// Forgets the previous scenario: empties the queue and anything cached per destination.
+    async fn reset(&mut self) -> Result<(), LabError>;
+    /// Stops every process the adapter started and waits for them.
+    async fn shutdown(&mut self);
+}
+
+/// Starts the sender instance for a run (inside the namespace).
+pub async fn adapter(
+    kind: &crate::sender::SenderKind,
+    workdir: &std::path::Path,
+) -> Result<Box<dyn Adapter>, LabError> {
+    use crate::sender::SenderKind;
+    match kind {
+        SenderKind::Postfix => Ok(Box::new(postfix::Postfix::start(workdir).await?)),
+        other => Err(LabError::Config(format!(
+            "sender `{other}` is not an external sender danesim can start"
+        ))),
+    }
+}
+
+/// Checks, before entering the namespace, that the sender's programs are installed, so a
+/// missing package is named at once with how to get it.
+pub fn preflight(kind: &crate::sender::SenderKind) -> Result<(), LabError> {
+    use crate::sender::SenderKind;
+    use crate::world::namespace::find_tool;
+    let unbound = "apt-get install unbound";
+    find_tool(
+        "unshare",
+        "it creates the private namespace",
+        "apt-get install util-linux",
+    )?;
+    find_tool(
+        "ip",
+        "it configures the namespace's loopback",
+        "apt-get install iproute2",
+    )?;
+    find_tool("unbound", "the validating resolver real senders use", unbound)?;
+    find_tool("unbound-control", "it resets unbound between worlds", unbound)?;
+    match kind {
+        SenderKind::Postfix => {
+            let install = "apt-get install postfix (choose \"No configuration\")";
+            for t in ["postfix", "postconf", "sendmail", "postsuper", "postqueue"] {
+                find_tool(t, "the Postfix sender under test", install)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,326 @@
+//! The Postfix adapter: a throwaway Postfix instance per run (its own config, queue and
+//! data directories in the work directory), reused for every scenario of the run.
+//!
+//! Settings that matter (notes/real-senders.md):
+//! - `smtp_tls_security_level = dane` and `smtp_dns_support_level = dnssec` (RFC 7672 §2:
+//!   DANE needs the resolver's DNSSEC answers). Without the second Postfix only warns and
+//!   falls back to opportunistic TLS, so a TLSA mismatch is *delivered*; the adapter reads
+//!   the effective config back with `postconf -n` and refuses to run such a config.
+//! - `maillog_file`: outcomes are in the log only.
+//! - `max_use = 1`: each delivery gets a fresh `smtp` process, so no TLSA answer cached by a
+//!   process (Postfix caches them for their TTL) outlives its world.
+
+pub mod maillog;
+
+use super::{Adapter, Attempt};
+use crate::scenario::Scenario;
+use crate::world::LabError;
+use crate::world::lab::Lab;
+use crate::world::namespace::{find_tool, run};
+use async_trait::async_trait;
+use maillog::LogLine;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const INSTALL: &str = "apt-get install postfix (choose \"No configuration\")";
+/// Long enough for every timeout below to fire first.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(60);
+
+pub struct Postfix {
+    config: PathBuf,
+    maillog: PathBuf,
+    message: PathBuf,
+    postfix: PathBuf,
+    sendmail: PathBuf,
+    postsuper: PathBuf,
+    postqueue: PathBuf,
+    running: bool,
+}
+
+impl Postfix {
+    pub async fn start(workdir: &Path) -> Result<Postfix, LabError> {
+        let why = "the Postfix sender under test";
+        let postfix = find_tool("postfix", why, INSTALL)?;
+        let postconf = find_tool("postconf", why, INSTALL)?;
+        let sendmail = find_tool("sendmail", why, INSTALL)?;
+        let postsuper = find_tool("postsuper", why, INSTALL)?;
+        let postqueue = find_tool("postqueue", why, INSTALL)?;
+        let base = workdir.join("postfix");
+        let config = base.join("config");
+        let queue = base.join("queue");
+        let data = base.join("data");
+        let maillog = base.join("maillog");
+        for d in [&config, &queue, &data] {
+            std::fs::create_dir_all(d).map_err(|source| LabError::Write {
+                path: d.clone(),
+                source,
+            })?;
+        }
+        for f in ["master.cf", "dynamicmaps.cf"] {
+            let from = Path::new("/etc/postfix").join(f);
+            std::fs::copy(&from, config.join(f)).map_err(|e| LabError::MissingTool {
+                tool: from.display().to_string(),
+                why: format!("the throwaway instance starts from the package's {f}: {e}"),
+                install: INSTALL.into(),
+            })?;
+        }
+        let main_cf = main_cf(&queue, &data, &maillog, &base);
+        std::fs::write(config.join("main.cf"), main_cf).map_err(|source| LabError::Write {
+            path: config.join("main.cf"),
+            source,
+        })?;
+        // Debian's master.cf chroots the services; the instance's files are outside any chroot.
+        run(Command::new(&postconf)
+            .arg("-c")
+            .arg(&config)
+            .args(["-F", "*/*/chroot = n"]))?;
+        // The data directory must belong to the mail owner, or `postfix start` fails with
+        // nothing on stderr (the reason goes to the maillog only).
+        run(Command::new(find_tool(
+            "chown",
+            "data directory ownership",
+            "apt-get install coreutils",
+        )?)
+        .args(["-R", "postfix"])
+        .arg(&data))?;
+        let effective = run(Command::new(&postconf).arg("-c").arg(&config).arg("-n"))?;
+        check_effective(&effective).map_err(LabError::Config)?;
+
+        let out = Command::new(&postfix)
+            .arg("-c")
+            .arg(&config)
+            .arg("start")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| LabError::Command {
+                command: "postfix start".into(),
+                detail: e.to_string(),
+            })?;
+        if !out.status.success() {
+            let tail = std::fs::read_to_string(&maillog).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+            return Err(LabError::Command {
+                command: format!("postfix -c {} start", config.display()),
+                detail: format!(
+                    "{}: {} {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                ),
+            });
+        }
+        Ok(Postfix {
+            message: base.join("message.eml"),
+            config,
+            maillog,
+            postfix,
+            sendmail,
+            postsuper,
+            postqueue,
+            running: true,
+        })
+    }
+
+    fn read_log_from(&self, offset: u64) -> Vec<LogLine> {
+        let bytes = std::fs::read(&self.maillog).unwrap_or_default();
+        let from = (offset as usize).min(bytes.len());
+        String::from_utf8_lossy(&bytes[from..])
+            .lines()
+            .filter_map(maillog::parse_line)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Adapter for Postfix {
+    async fn attempt(&mut self, s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
+        let offset = std::fs::metadata(&self.maillog).map(|m| m.len()).unwrap_or(0);
+        std::fs::write(&self.message, &s.message.body).map_err(|source| LabError::Write {
+            path: self.message.clone(),
+            source,
+        })?;
+        let file = std::fs::File::open(&self.message).map_err(|source| LabError::Write {
+            path: self.message.clone(),
+            source,
+        })?;
+        let out = tokio::process::Command::new(&self.sendmail)
+            .arg("-C")
+            .arg(&self.config)
+            .arg("-f")
+            .arg(&s.message.from)
+            .arg("--")
+            .arg(&s.message.to)
+            .stdin(file)
+            .output()
+            .await
+            .map_err(|e| LabError::Command {
+                command: "sendmail".into(),
+                detail: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(LabError::Command {
+                command: format!(
+                    "sendmail -C {} -f {} -- {}",
+                    self.config.display(),
+                    s.message.from,
+                    s.message.to
+                ),
+                detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
+            });
+        }
+        // Wait for the event: the first terminal status line of this message in the log.
+        let started = Instant::now();
+        loop {
+            let lines = self.read_log_from(offset);
+            if let Some(qid) = maillog::queue_id(&lines, &s.message.from)
+                && let Some(a) = maillog::attempt(&lines, &qid)
+            {
+                return Ok(a);
+            }
+            if started.elapsed() > ATTEMPT_LIMIT {
+                return Err(LabError::Timeout {
+                    what: "postfix".into(),
+                    seconds: ATTEMPT_LIMIT.as_secs(),
+                    log: self.maillog.display().to_string(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn reset(&mut self) -> Result<(), LabError> {
+        // Drop whatever is still queued (a deferred message would be retried into the next
+        // world), then `postqueue -f`, which also tells qmgr to forget which destinations
+        // it had marked dead after a deferral.
+        run(Command::new(&self.postsuper)
+            .arg("-c")
+            .arg(&self.config)
+            .args(["-d", "ALL"]))?;
+        run(Command::new(&self.postqueue).arg("-c").arg(&self.config).arg("-f"))?;
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) {
+        if self.running {
+            let _ = run(Command::new(&self.postfix).arg("-c").arg(&self.config).arg("stop"));
+            self.running = false;
+        }
+    }
+}
+
+/// The instance's main.cf. Every setting says why it is there.
+fn main_cf(queue: &Path, data: &Path, maillog: &Path, base: &Path) -> String {
+    format!(
+        "# A throwaway Postfix instance for one danesim run; generated, do not edit.
+compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+# The log is the only place Postfix reports outcomes; postlogd (already in master.cf) writes it.
+maillog_file = {maillog}
+maillog_file_prefixes = {base}
+myhostname = client.test
+myorigin = client.test
+# A client only: no local domains, no relay host, no listening smtpd.
+mydestination =
+relayhost =
+inet_interfaces = loopback-only
+master_service_disable = inet
+alias_maps =
+alias_database =
+local_recipient_maps =
+notify_classes =
+biff = no
+# Bounces go to the sender's own domain: discard them, so they never reach the world's DNS.
+transport_maps = inline:{{ client.test=discard: }}
+# RFC 7672 §2: DANE, with the DNSSEC status of every lookup taken from the resolver's AD bit.
+smtp_tls_security_level = dane
+smtp_dns_support_level = dnssec
+smtp_tls_loglevel = 1
+# No state that outlives one world: no TLS session cache, no connection cache, and a
+# fresh smtp process (and so an empty TLSA cache) for every delivery.
+smtp_tls_session_cache_database =
+smtp_connection_cache_on_demand = no
+max_use = 1
+# Fast retries and short timeouts: a deliberate drop costs seconds, not minutes.
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+smtp_connect_timeout = 5s
+smtp_helo_timeout = 5s
+smtp_starttls_timeout = 5s
+smtp_mail_timeout = 5s
+smtp_rcpt_timeout = 5s
+smtp_data_init_timeout = 5s
+smtp_data_xfer_timeout = 5s
+smtp_data_done_timeout = 5s
+smtp_quit_timeout = 5s
+",
+        queue = queue.display(),
+        data = data.display(),
+        maillog = maillog.display(),
+        base = base.display(),
+    )
+}
+
+/// Refuses an effective configuration (`postconf -n`) in which DANE would silently degrade
+/// (CONFORMANCE.md, known deviations: Postfix without `smtp_dns_support_level = dnssec`
+/// falls back to opportunistic TLS and delivers after a TLSA mismatch).
+pub fn check_effective(postconf_n: &str) -> Result<(), String> {
+    let get = |name: &str| {
+        postconf_n.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    let mut problems = Vec::new();
+    match get("smtp_tls_security_level").as_deref() {
+        Some("dane") | Some("dane-only") => {}
+        other => problems.push(format!(
+            "smtp_tls_security_level is {:?}, not dane or dane-only: Postfix would not look for TLSA records",
+            other.unwrap_or("unset")
+        )),
+    }
+    match get("smtp_dns_support_level").as_deref() {
+        Some("dnssec") => {}
+        other => problems.push(format!(
+            "smtp_dns_support_level is {:?}, not dnssec: Postfix would only warn and fall back to opportunistic TLS, delivering after a TLSA mismatch",
+            other.unwrap_or("unset")
+        )),
+    }
+    if get("smtp_host_lookup").is_some_and(|v| !v.contains("dns")) {
+        problems.push("smtp_host_lookup does not include dns: DANE needs DNS lookups of MX hosts".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "refusing this Postfix configuration, DANE would silently degrade: {}",
+            problems.join("; ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_config_passes_the_check() {
+        let cf = main_cf(Path::new("/q"), Path::new("/d"), Path::new("/l"), Path::new("/b"));
+        assert_eq!(check_effective(&cf), Ok(()));
+    }
+
+    #[test]
+    fn a_config_that_would_degrade_is_refused() {
+        let err = check_effective("smtp_tls_security_level = dane\n").unwrap_err();
+        assert!(err.contains("smtp_dns_support_level"), "{err}");
+        let err = check_effective("smtp_tls_security_level = may\nsmtp_dns_support_level = dnssec\n").unwrap_err();
+        assert!(err.contains("not dane"), "{err}");
+        let err = check_effective(
+            "smtp_tls_security_level = dane\nsmtp_dns_support_level = dnssec\nsmtp_host_lookup = native\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("smtp_host_lookup"), "{err}");
+    }
+}

@@ -1,0 +1,239 @@
+//! The sender report of an external sender, assembled from two sources: what the sender
+//! logged (the attempt) and what the endpoints witnessed. Per host, the witness decides
+//! how far the sender got (never connected, quit after EHLO, quit during or after TLS,
+//! delivered); the log adds only what the wire cannot show: whether the sender
+//! authenticated the peer, and its own reasons.
+
+use super::attempt::{Attempt, Terminal, TlsClaim};
+use crate::outcome::observe::Observations;
+use crate::scenario::Scenario;
+use crate::sender::{HostReport, SenderReport, TraceStep};
+use crate::smtp::{Transcript, body_sha256};
+use crate::vocab::{HostCode, ResultCode, fqdn};
+use crate::world::World;
+use std::net::IpAddr;
+
+/// One MX host as the world publishes it, with its addresses.
+struct MxHost {
+    name: String,
+    preference: u16,
+    addresses: Vec<IpAddr>,
+}
+
+pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt) -> SenderReport {
+    let submitted = body_sha256(&s.message.body);
+    let mx = mx_hosts(world, &s.message.domain);
+    let mx_secure = world.published.resolve(&s.message.domain, "MX").secure;
+
+    let transcripts_at = |a: &IpAddr| -> Vec<&Transcript> {
+        obs.endpoints
+            .iter()
+            .filter(|e| e.address == a.to_string())
+            .flat_map(|e| &e.connections)
+            .collect()
+    };
+    // Where the submitted message was accepted, by the witness's account.
+    let accepted_at: Option<IpAddr> = mx.iter().flat_map(|h| &h.addresses).copied().find(|a| {
+        transcripts_at(a)
+            .iter()
+            .any(|t| t.accepted_messages.iter().any(|m| *m == submitted))
+    });
+    let via_pref = accepted_at.and_then(|a| mx.iter().find(|h| h.addresses.contains(&a)).map(|h| h.preference));
+
+    // RFC 7672 §2.2: DANE applies to a host when its MX RRset, its address and its TLSA
+    // RRset are all secure; a delivery over unauthenticated TLS there is "TLS", elsewhere "OPP".
+    let committed = |h: &MxHost| {
+        mx_secure
+            && world.published.resolve(&h.name, "A").secure
+            && world.published_tlsa.get(&h.name).is_some_and(|p| p.commits_to_tls())
+    };
+    let delivered_code = |h: &MxHost, a: &IpAddr, over_tls: bool| -> (HostCode, String) {
+        let claim = attempt.tls.get(a);
+        match (over_tls, claim) {
+            (true, Some(TlsClaim::Verified)) => (
+                HostCode::Auth,
+                "delivered over TLS; the sender logged the peer as DANE-verified".into(),
+            ),
+            (true, c) if committed(h) => (
+                HostCode::Tls,
+                format!("delivered over TLS; the sender logged the peer as {}", claim_word(c)),
+            ),
+            (true, c) => (
+                HostCode::Opp,
+                format!(
+                    "delivered over TLS where DANE did not apply; the sender logged the peer as {}",
+                    claim_word(c)
+                ),
+            ),
+            (false, _) => (HostCode::Opp, "delivered in cleartext".into()),
+        }
+    };
+
+    let mut hosts = Vec::new();
+    let mut result_from_witness = None;
+    for h in &mx {
+        let ts: Vec<&Transcript> = h.addresses.iter().flat_map(|a| transcripts_at(a)).collect();
+        let sender_words = h.addresses.iter().find_map(|a| attempt.reasons.get(a)).cloned();
+        let (code, mut reason, address) = if let Some(a) = accepted_at.filter(|a| h.addresses.contains(a)) {
+            let over_tls = transcripts_at(&a)
+                .iter()
+                .find(|t| t.accepted_messages.iter().any(|m| *m == submitted))
+                .is_some_and(|t| t.mail_from.as_ref().is_some_and(|m| m.over_tls));
+            let (code, why) = delivered_code(h, &a, over_tls);
+            result_from_witness = Some(code);
+            (code, why, Some(a))
+        } else if ts.is_empty() {
+            let later = via_pref.is_some_and(|p| h.preference >= p);
+            // With no endpoint at an address there is no witness; a connection attempt the
+            // sender logged there (e.g. "Connection refused") is a temporary failure.
+            let unserved = h
+                .addresses
+                .iter()
+                .find(|a| !obs.endpoints.iter().any(|e| e.address == a.to_string()) && attempt.reasons.contains_key(a));
+            if later {
+                (
+                    HostCode::Unused,
+                    "not contacted: a more preferred host took the message".into(),
+                    None,
+                )
+            } else if let Some(a) = unserved {
+                (
+                    HostCode::TempFail,
+                    "no endpoint at this address; the sender logged a failed connection".into(),
+                    Some(*a),
+                )
+            } else {
+                (HostCode::SkipPre, "never connected".into(), None)
+            }
+        } else {
+            let address = h.addresses.iter().copied().find(|a| !transcripts_at(a).is_empty());
+            let last = ts.last().expect("ts is not empty in this branch");
+            if ts.iter().any(|t| t.mail_from.is_some()) {
+                (
+                    HostCode::TempFail,
+                    format!("sent MAIL FROM, no message accepted (connection ended: {})", last.end),
+                    address,
+                )
+            } else if ts
+                .iter()
+                .any(|t| t.starttls_used || t.client_hello_sni.is_some() || t.tls.is_some())
+            {
+                let alert = ts.iter().find_map(|t| t.client_alert.clone());
+                (
+                    HostCode::SkipTls,
+                    format!(
+                        "began TLS, quit before MAIL FROM{}",
+                        alert.map(|a| format!(" (client alert: {a})")).unwrap_or_default()
+                    ),
+                    address,
+                )
+            } else {
+                (
+                    HostCode::SkipEhlo,
+                    format!("connected, quit without TLS or MAIL FROM (ended: {})", last.end),
+                    address,
+                )
+            }
+        };
+        if let Some(w) = sender_words {
+            reason = format!("{reason}; sender: {w}");
+        }
+        hosts.push(HostReport {
+            host: h.name.clone(),
+            preference: h.preference,
+            code,
+            address: address.map(|a| a.to_string()),
+            reason,
+        });
+    }
+
+    let via = accepted_at.and_then(|a| mx.iter().find(|h| h.addresses.contains(&a)).map(|h| h.name.clone()));
+    let result = match &attempt.terminal {
+        Terminal::Sent => match (result_from_witness, &attempt.relay) {
+            (Some(HostCode::Auth), _) => ResultCode::Auth,
+            (Some(HostCode::Tls), _) => ResultCode::Tls,
+            (Some(_), _) => ResultCode::Opp,
+            // The sender claims a delivery no endpoint saw; the REPORT invariant flags it.
+            (None, _) if attempt.tls.values().any(|c| *c == TlsClaim::Verified) => ResultCode::Auth,
+            (None, _) => ResultCode::Opp,
+        },
+        Terminal::Deferred => ResultCode::Defer,
+        Terminal::Bounced => ResultCode::Bounce,
+        // A command has only its exit code; the witness says whether and how it delivered.
+        Terminal::Exited(_) => match result_from_witness {
+            Some(HostCode::Auth) => ResultCode::Auth,
+            Some(HostCode::Tls) => ResultCode::Tls,
+            Some(_) => ResultCode::Opp,
+            None => ResultCode::Defer,
+        },
+    };
+    let via = match (&attempt.terminal, via) {
+        (Terminal::Sent, None) => attempt.relay.as_ref().map(|(h, _)| fqdn(h)),
+        (_, v) => v,
+    };
+    let trace = attempt
+        .log
+        .iter()
+        .enumerate()
+        .map(|(i, l)| TraceStep {
+            step: i as u32 + 1,
+            text: l.clone(),
+            rfc: None,
+        })
+        .collect();
+    SenderReport {
+        result,
+        via,
+        status: attempt.status_line(),
+        hosts,
+        notes: Vec::new(),
+        reports_notes: false,
+        trace,
+    }
+}
+
+fn claim_word(c: Option<&TlsClaim>) -> &'static str {
+    match c {
+        Some(TlsClaim::Verified) => "verified",
+        Some(TlsClaim::Trusted) => "trusted (PKIX, not DANE)",
+        Some(TlsClaim::Untrusted) => "untrusted",
+        None => "(nothing logged)",
+    }
+}
+
+/// The MX hosts of the next-hop domain as the world publishes them, by preference then
+/// name; the domain itself with preference 0 when it has no MX RRset (RFC 5321 §5.1).
+fn mx_hosts(world: &World, domain: &str) -> Vec<MxHost> {
+    let r = world.published.resolve(domain, "MX");
+    let mut hosts: Vec<(u16, String)> = if r.data.is_empty() {
+        vec![(0, fqdn(domain))]
+    } else {
+        r.data
+            .iter()
+            .filter_map(|d| {
+                let mut it = d.split_whitespace();
+                let pref = it.next()?.parse().ok()?;
+                let name = it.next()?;
+                // A null MX "0 ." names no host (RFC 7505 §3).
+                (name != ".").then(|| (pref, fqdn(name)))
+            })
+            .collect()
+    };
+    hosts.sort();
+    hosts
+        .into_iter()
+        .map(|(preference, name)| {
+            let mut addresses: Vec<IpAddr> = ["A", "AAAA"]
+                .iter()
+                .flat_map(|t| world.published.resolve(&name, t).data)
+                .filter_map(|d| d.trim().parse().ok())
+                .collect();
+            addresses.sort();
+            MxHost {
+                name,
+                preference,
+                addresses,
+            }
+        })
+        .collect()
+}

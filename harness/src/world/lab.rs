@@ -1,0 +1,80 @@
+//! The lab of namespace mode: the namespace set up once per run, one unbound, and one
+//! world at a time on the real addresses (worlds share addresses and port 25, so they run
+//! one after another). Each new world gets a reloaded, empty resolver.
+
+use super::error::LabError;
+use super::namespace;
+use super::unbound::{RESOLVER, Unbound};
+use super::{NAMESPACE_DNS, Placement, World};
+use crate::pki::KeyStore;
+use crate::scenario::Scenario;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Lab {
+    pub workdir: PathBuf,
+    unbound: Option<Unbound>,
+    /// How long bringing the namespace and unbound up took (for the bench figures).
+    pub setup_time: Duration,
+}
+
+impl Lab {
+    /// Sets the namespace up for every address the scenarios use and starts unbound.
+    pub async fn open(workdir: &Path, scenarios: &[Scenario], keys: &KeyStore) -> Result<Lab, LabError> {
+        let started = Instant::now();
+        std::fs::create_dir_all(workdir).map_err(|source| LabError::Write {
+            path: workdir.to_path_buf(),
+            source,
+        })?;
+        let addresses: BTreeSet<IpAddr> = scenarios
+            .iter()
+            .flat_map(|s| s.endpoints.iter().map(|e| e.address))
+            .collect();
+        namespace::setup(&addresses, workdir, RESOLVER)?;
+        // unbound starts with the anchor of the first world; every world reloads it anyway.
+        let first = scenarios
+            .first()
+            .ok_or_else(|| LabError::Config("no scenarios to run".into()))?;
+        let prepared = super::prepare_for(first, keys, Placement::Namespace)?;
+        let anchor = prepared.dns.trust_anchor().unbound_anchor();
+        let unbound = Unbound::start(workdir, SocketAddr::from((NAMESPACE_DNS, 53)), &anchor).await?;
+        Ok(Lab {
+            workdir: workdir.to_path_buf(),
+            unbound: Some(unbound),
+            setup_time: started.elapsed(),
+        })
+    }
+
+    /// Starts the scenario's world on the namespace addresses and points unbound at it.
+    pub async fn start_world(&mut self, s: &Scenario, keys: &KeyStore) -> Result<World, LabError> {
+        let world = World::start_in(s, keys, Placement::Namespace).await?;
+        let anchor = world.dns.trust_anchor().unbound_anchor();
+        if let Some(u) = self.unbound.as_mut()
+            && let Err(e) = u.new_world(&anchor).await
+        {
+            world.stop().await;
+            return Err(e);
+        }
+        Ok(world)
+    }
+
+    /// Flushes the resolver's view of `zone` (a timeline step changed the world).
+    pub async fn flush(&self, zone: &str) -> Result<(), LabError> {
+        match &self.unbound {
+            Some(u) => u.flush(zone).await,
+            None => Ok(()),
+        }
+    }
+
+    pub fn unbound_log(&self) -> Option<PathBuf> {
+        self.unbound.as_ref().map(|u| u.log.clone())
+    }
+
+    pub async fn close(mut self) {
+        if let Some(u) = self.unbound.take() {
+            u.stop().await;
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! A real validating resolver for external senders: unbound, started by the harness with
+//! the world's trust anchor and stub-zoned to the in-process authoritative server. Real
+//! MTAs trust the AD bit of a local validating resolver (RFC 7672 §2.1.1 leaves DNSSEC
+//! validation to it), so unbound, not danesim, decides what is secure, insecure or bogus.
+
+use super::error::LabError;
+use super::namespace::find_tool;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// Where unbound answers the MTAs, as `resolv.conf` says.
+pub const RESOLVER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const READY_WITHIN: Duration = Duration::from_secs(10);
+
+pub struct Unbound {
+    child: Child,
+    conf: PathBuf,
+    control: PathBuf,
+    pub log: PathBuf,
+    anchor: PathBuf,
+    current_anchor: String,
+}
+
+impl Unbound {
+    /// Writes the config and the anchor into `dir`, starts unbound in the foreground and
+    /// waits until its control socket answers.
+    pub async fn start(dir: &Path, authoritative: SocketAddr, anchor: &str) -> Result<Unbound, LabError> {
+        let install = "apt-get install unbound";
+        let daemon = find_tool("unbound", "the validating resolver real senders use", install)?;
+        let control = find_tool("unbound-control", "it flushes unbound's caches between worlds", install)?;
+        let conf = dir.join("unbound.conf");
+        let log = dir.join("unbound.log");
+        let anchor_file = dir.join("anchor.key");
+        let socket = dir.join("unbound.ctl");
+        write(&anchor_file, anchor)?;
+        write(&conf, &config(dir, &log, &anchor_file, &socket, authoritative))?;
+        let child = Command::new(daemon)
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| LabError::Command {
+                command: "unbound -d".into(),
+                detail: e.to_string(),
+            })?;
+        let mut u = Unbound {
+            child,
+            conf,
+            control,
+            log,
+            anchor: anchor_file,
+            current_anchor: anchor.to_string(),
+        };
+        let started = Instant::now();
+        loop {
+            if u.control(&["status"]).await.is_ok() {
+                return Ok(u);
+            }
+            if let Ok(Some(status)) = u.child.try_wait() {
+                return Err(LabError::Command {
+                    command: format!("unbound -d -c {}", u.conf.display()),
+                    detail: format!("exited with {status}; see {}", u.log.display()),
+                });
+            }
+            if started.elapsed() > READY_WITHIN {
+                return Err(LabError::NotReady {
+                    what: "unbound".into(),
+                    seconds: READY_WITHIN.as_secs(),
+                    log: u.log.display().to_string(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A new world replaces the old one: install its anchor and drop every cached answer,
+    /// key and infrastructure entry (`reload` rereads the config and the anchor file and
+    /// empties the caches), so nothing learnt from the previous world leaks into this one.
+    pub async fn new_world(&mut self, anchor: &str) -> Result<(), LabError> {
+        if anchor != self.current_anchor {
+            write(&self.anchor, anchor)?;
+            self.current_anchor = anchor.to_string();
+        }
+        self.control(&["reload"]).await.map(|_| ())
+    }
+
+    /// The world changed under a running sender (a timeline step): flush what it cached
+    /// for the zone, and any bogus or negative answers (RFC 4035 §4.7 caching).
+    pub async fn flush(&self, zone: &str) -> Result<(), LabError> {
+        self.control(&["flush_zone", zone]).await?;
+        self.control(&["flush_bogus"]).await?;
+        self.control(&["flush_negative"]).await?;
+        self.control(&["flush_infra", "all"]).await.map(|_| ())
+    }
+
+    async fn control(&self, args: &[&str]) -> Result<String, LabError> {
+        let out = Command::new(&self.control)
+            .arg("-c")
+            .arg(&self.conf)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| LabError::Command {
+                command: format!("unbound-control {}", args.join(" ")),
+                detail: e.to_string(),
+            })?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(LabError::Command {
+                command: format!("unbound-control {}", args.join(" ")),
+                detail: format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout).trim(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            })
+        }
+    }
+
+    /// Stops unbound and waits for it, so nothing outlives the lab.
+    pub async fn stop(mut self) {
+        let _ = self.control(&["stop"]).await;
+        if tokio::time::timeout(Duration::from_secs(3), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), LabError> {
+    std::fs::write(path, text).map_err(|source| LabError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The generated configuration. Each setting that differs from unbound's default says why.
+fn config(dir: &Path, log: &Path, anchor: &Path, socket: &Path, authoritative: SocketAddr) -> String {
+    format!(
+        r#"# unbound for one danesim namespace; generated, do not edit.
+server:
+    directory: "{dir}"
+    # Run as whoever started it, unchrooted: the files live in danesim's work directory.
+    username: ""
+    chroot: ""
+    pidfile: ""
+    logfile: "{log}"
+    use-syslog: no
+    log-time-ascii: yes
+    verbosity: 1
+    # Say why an answer is bogus (the reason lands in the log the harness keeps).
+    val-log-level: 2
+    log-servfail: yes
+    interface: {resolver}
+    port: 53
+    access-control: 127.0.0.0/8 allow
+    num-threads: 1
+    so-reuseport: no
+    module-config: "validator iterator"
+    # The world's only trust anchor: the key of `test.` (RFC 4033 §2; DESIGN.md "Zones").
+    trust-anchor-file: "{anchor}"
+    # The authoritative server is on loopback; unbound refuses to ask loopback by default.
+    do-not-query-localhost: no
+    # `test.` is a special-use TLD that unbound answers NXDOMAIN for itself unless told not to.
+    local-zone: "test." nodefault
+    # Deterministic queries: the authoritative server sees exactly what the sender's lookups need.
+    qname-minimisation: no
+    aggressive-nsec: no
+    prefetch: no
+    prefetch-key: no
+    # Short caching, so that timeline steps need not wait long even without a flush.
+    cache-max-ttl: 300
+    cache-max-negative-ttl: 60
+    infra-host-ttl: 60
+
+remote-control:
+    control-enable: yes
+    control-interface: "{socket}"
+    control-use-cert: no
+
+stub-zone:
+    name: "test."
+    stub-addr: {stub}
+"#,
+        dir = dir.display(),
+        log = log.display(),
+        anchor = anchor.display(),
+        socket = socket.display(),
+        resolver = RESOLVER,
+        stub = format_args!("{}@{}", authoritative.ip(), authoritative.port()),
+    )
+}
