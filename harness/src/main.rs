@@ -260,11 +260,12 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        let workdir = workdir
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("danesim-{}-{}", sender.name(), std::process::id())));
         let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        args.push("--workdir".into());
-        args.push(workdir.into_os_string());
+        if workdir.is_none() {
+            let dir = std::env::temp_dir().join(format!("danesim-{}-{}", sender.name(), std::process::id()));
+            args.push("--workdir".into());
+            args.push(dir.into_os_string());
+        }
         let e = namespace::reexec(&args);
         eprintln!("error: {e}");
         return ExitCode::from(2);

@@ -24,7 +24,7 @@ const KNOWN: &[Known] = &[
     Known {
         sender: "exim",
         covers: "TA-03",
-        checks: &["RESULT", "HOST", "VIA"],
+        checks: &["RESULT", "HOST", "VIA", "ONCE"],
         text: "Exim checks only the MX host name under DANE-TA, not the next-hop domain (RFC 7672 §3.2.2)",
     },
 ];

@@ -26,7 +26,8 @@ pub fn normalize_body(body: &[u8]) -> Vec<u8> {
 /// fields (RFC 5321 §4.4: every SMTP server adds a `Received:` line) and may add missing ones such as
 /// `Message-ID` or `Date` (RFC 5321 §6.4), but they carry the body unchanged, so the body is what identifies the
 /// submitted message at the receiving side, whichever sender relayed it. Content with no header/body separator
-/// is hashed whole. Given a submitted message, this computes the same value the receiving endpoint records.
+/// is hashed whole. Empty lines at the end of the body are left out (some clients add one).
+/// Given a submitted message, this computes the same value the receiving endpoint records.
 pub fn body_sha256(message: &[u8]) -> String {
     let mut sink = MessageSink::new(usize::MAX);
     let normalized = normalize_body(message);
@@ -53,6 +54,9 @@ pub(crate) struct MessageSink {
     body: Sha256,
     /// Still inside the header section (RFC 5322 §2.1): no empty line seen yet.
     in_header: bool,
+    /// Empty body lines not yet hashed: trailing ones are left out, because some clients
+    /// (swaks) end every message with an extra CRLF.
+    pending_empty: usize,
     size: usize,
     max: usize,
     oversize: bool,
@@ -64,6 +68,7 @@ impl MessageSink {
             whole: Sha256::new(),
             body: Sha256::new(),
             in_header: true,
+            pending_empty: 0,
             size: 0,
             max,
             oversize: false,
@@ -87,7 +92,12 @@ impl MessageSink {
             if self.in_header {
                 // RFC 5322 §2.1: the first empty line separates the header section from the body.
                 self.in_header = !content.is_empty();
+            } else if content.is_empty() {
+                self.pending_empty += 1;
             } else {
+                for _ in 0..std::mem::take(&mut self.pending_empty) {
+                    self.body.update(b"\r\n");
+                }
                 self.body.update(content);
                 self.body.update(b"\r\n");
             }
@@ -151,6 +161,16 @@ mod tests {
         let relayed = b"Received: from client.test by mx1\r\nMessage-Id: <1@client.test>\r\nFrom: a@client.test\r\nSubject: t\r\n\r\nbody\r\n.dot\r\n";
         assert_eq!(body_sha256(submitted), body_sha256(relayed));
         assert_ne!(body_sha256(submitted), body_sha256(b"Subject: t\r\n\r\nother\r\n"));
+        // A client that adds a blank line before the final dot still delivered the same body,
+        // but blank lines inside the body count.
+        assert_eq!(
+            body_sha256(b"S: t\r\n\r\nbody\r\n"),
+            body_sha256(b"S: t\r\n\r\nbody\r\n\r\n")
+        );
+        assert_ne!(
+            body_sha256(b"S: t\r\n\r\na\r\nb\r\n"),
+            body_sha256(b"S: t\r\n\r\na\r\n\r\nb\r\n")
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 pub struct Lab {
     pub workdir: PathBuf,
+    /// The current world's trust anchor (unbound `trust-anchor-file` form).
+    pub anchor: String,
     unbound: Option<Unbound>,
     /// How long bringing the namespace and unbound up took (for the bench figures).
     pub setup_time: Duration,
@@ -42,6 +44,7 @@ impl Lab {
         let unbound = Unbound::start(workdir, SocketAddr::from((NAMESPACE_DNS, 53)), &anchor).await?;
         Ok(Lab {
             workdir: workdir.to_path_buf(),
+            anchor,
             unbound: Some(unbound),
             setup_time: started.elapsed(),
         })
@@ -57,6 +60,7 @@ impl Lab {
             world.stop().await;
             return Err(e);
         }
+        self.anchor = anchor;
         Ok(world)
     }
 

@@ -177,6 +177,11 @@ server:
     # Deterministic queries: the authoritative server sees exactly what the sender's lookups need.
     qname-minimisation: no
     aggressive-nsec: no
+    # Keep RRsets in the order the server sent them (unbound shuffles them by default), so
+    # an MTA's log of a multi-record TLSA RRset reads the same every run.
+    rrset-roundrobin: no
+    # No RFC 8145 key-tag queries (`_ta-XXXX.test. NULL`) in the witness's query log.
+    trust-anchor-signaling: no
     prefetch: no
     prefetch-key: no
     # Short caching, so that timeline steps need not wait long even without a flush.

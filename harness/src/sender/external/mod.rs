@@ -4,7 +4,10 @@
 //! and from what the endpoints witnessed, because a program's log alone proves nothing.
 
 pub mod attempt;
+pub mod command;
+pub mod exim;
 pub mod postfix;
+pub mod profile;
 pub mod witness_report;
 
 pub use attempt::{Attempt, Terminal, TlsClaim};
@@ -36,6 +39,8 @@ pub async fn adapter(
     use crate::sender::SenderKind;
     match kind {
         SenderKind::Postfix => Ok(Box::new(postfix::Postfix::start(workdir).await?)),
+        SenderKind::Exim => Ok(Box::new(exim::Exim::start(workdir).await?)),
+        SenderKind::Command { profile, .. } => Ok(Box::new(command::CommandSender::start(profile, workdir)?)),
         other => Err(LabError::Config(format!(
             "sender `{other}` is not an external sender danesim can start"
         ))),
@@ -68,6 +73,8 @@ pub fn preflight(kind: &crate::sender::SenderKind) -> Result<(), LabError> {
             }
             Ok(())
         }
-        _ => Ok(()),
+        SenderKind::Exim => exim::preflight(),
+        SenderKind::Command { profile, .. } => command::preflight(profile).map(|_| ()),
+        SenderKind::Reference => Ok(()),
     }
 }

@@ -148,7 +148,13 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
     }
 
     let via = accepted_at.and_then(|a| mx.iter().find(|h| h.addresses.contains(&a)).map(|h| h.name.clone()));
-    let result = match &attempt.terminal {
+    // A command's exit status 0 is its claim of delivery; anything else, of a failure.
+    let terminal = match attempt.terminal {
+        Terminal::Exited(0) => Terminal::Sent,
+        Terminal::Exited(_) => Terminal::Deferred,
+        ref t => t.clone(),
+    };
+    let result = match &terminal {
         Terminal::Sent => match (result_from_witness, &attempt.relay) {
             (Some(HostCode::Auth), _) => ResultCode::Auth,
             (Some(HostCode::Tls), _) => ResultCode::Tls,
@@ -159,15 +165,10 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
         },
         Terminal::Deferred => ResultCode::Defer,
         Terminal::Bounced => ResultCode::Bounce,
-        // A command has only its exit code; the witness says whether and how it delivered.
-        Terminal::Exited(_) => match result_from_witness {
-            Some(HostCode::Auth) => ResultCode::Auth,
-            Some(HostCode::Tls) => ResultCode::Tls,
-            Some(_) => ResultCode::Opp,
-            None => ResultCode::Defer,
-        },
+        // Mapped to Sent or Deferred above.
+        Terminal::Exited(_) => ResultCode::Defer,
     };
-    let via = match (&attempt.terminal, via) {
+    let via = match (&terminal, via) {
         (Terminal::Sent, None) => attempt.relay.as_ref().map(|(h, _)| fqdn(h)),
         (_, v) => v,
     };
@@ -197,7 +198,7 @@ fn claim_word(c: Option<&TlsClaim>) -> &'static str {
         Some(TlsClaim::Verified) => "verified",
         Some(TlsClaim::Trusted) => "trusted (PKIX, not DANE)",
         Some(TlsClaim::Untrusted) => "untrusted",
-        None => "(nothing logged)",
+        None => "nothing (it reports no TLS details)",
     }
 }
 

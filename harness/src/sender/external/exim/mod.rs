@@ -1,0 +1,223 @@
+//! The Exim adapter: Debian's Exim 4.96 heavy build (DANE and DNSSEC compiled in),
+//! unpacked beside Postfix by `ci/install-exim` because the two packages conflict. One
+//! runtime config per run from `fixtures/senders/exim.conf`; each message is delivered
+//! in the foreground (`-odf`), so the command returns after the attempt, and the
+//! outcome is read from the main log.
+//!
+//! `hosts_try_dane = *` is the RFC 7672 behaviour (DANE where a secure TLSA RRset exists,
+//! opportunistic TLS elsewhere, §2.2); `hosts_require_dane` would bounce mail for every
+//! insecure domain, which no conformant sender does.
+
+pub mod mainlog;
+
+use super::{Adapter, Attempt};
+use crate::scenario::Scenario;
+use crate::world::LabError;
+use crate::world::lab::Lab;
+use crate::world::namespace::{find_tool, run};
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Where `ci/install-exim` unpacks the binary; `DANESIM_EXIM` overrides it.
+pub const DEFAULT_BINARY: &str = "/opt/danesim/exim/usr/sbin/exim4";
+const INSTALL: &str = "ci/install-exim (as root; unpacks Debian's exim4-daemon-heavy 4.96 beside Postfix)";
+const TEMPLATE: &str = include_str!("../../../../../fixtures/senders/exim.conf");
+/// Above the transport's own timeouts (connect 5 s, commands 10 s) for two MX hosts.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(60);
+/// Exim's compiled-in user; it receives and delivers as this user.
+const EXIM_USER: &str = "Debian-exim";
+
+pub fn binary() -> PathBuf {
+    std::env::var_os("DANESIM_EXIM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_BINARY))
+}
+
+/// The binary is there and the user it runs as exists.
+pub fn preflight() -> Result<(), LabError> {
+    let bin = binary();
+    if !bin.is_file() {
+        return Err(LabError::MissingTool {
+            tool: bin.display().to_string(),
+            why: "the Exim sender under test".into(),
+            install: INSTALL.into(),
+        });
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    if !passwd.lines().any(|l| l.starts_with(&format!("{EXIM_USER}:"))) {
+        return Err(LabError::MissingTool {
+            tool: format!("the system user {EXIM_USER}"),
+            why: "Exim receives and delivers as this user".into(),
+            install: INSTALL.into(),
+        });
+    }
+    Ok(())
+}
+
+pub struct Exim {
+    binary: PathBuf,
+    config: PathBuf,
+    spool: PathBuf,
+    mainlog: PathBuf,
+    paniclog: PathBuf,
+    message: PathBuf,
+}
+
+impl Exim {
+    pub async fn start(workdir: &Path) -> Result<Exim, LabError> {
+        preflight()?;
+        let binary = binary();
+        let base = workdir.join("exim");
+        let spool = base.join("spool");
+        let logdir = base.join("log");
+        std::fs::create_dir_all(&logdir).map_err(|source| LabError::Write {
+            path: logdir.clone(),
+            source,
+        })?;
+        // Exim writes its log as its own user and does not create the directory; every parent
+        // must be searchable by that user (a 0700 temp dir is not).
+        let chown = find_tool("chown", "log directory ownership", "apt-get install coreutils")?;
+        let chmod = find_tool("chmod", "directory modes", "apt-get install coreutils")?;
+        run(Command::new(&chown)
+            .arg(format!("{EXIM_USER}:{EXIM_USER}"))
+            .arg(&logdir))?;
+        run(Command::new(&chmod).arg("0750").arg(&logdir))?;
+        for d in [workdir, base.as_path()] {
+            run(Command::new(&chmod).arg("o+x").arg(d))?;
+        }
+        let config = base.join("exim.conf");
+        let text = TEMPLATE
+            .replace("@@EXIM_PATH@@", &binary.display().to_string())
+            .replace("@@SPOOL@@", &spool.display().to_string())
+            .replace("@@LOGDIR@@", &logdir.display().to_string())
+            .replace("@@HELO@@", "client.test")
+            .replace("@@DANE_MODE@@", "hosts_try_dane");
+        if let Some(left) = text
+            .lines()
+            .find(|l| !l.trim_start().starts_with('#') && l.contains("@@"))
+        {
+            return Err(LabError::Config(format!(
+                "fixtures/senders/exim.conf has a placeholder the adapter does not fill: {left}"
+            )));
+        }
+        std::fs::write(&config, text).map_err(|source| LabError::Write {
+            path: config.clone(),
+            source,
+        })?;
+        // Exim refuses a config that group or others may write.
+        run(Command::new(&chmod).arg("0644").arg(&config))?;
+        // Validate the config before the first scenario, so a broken one is named at once.
+        run(Command::new(&binary).arg("-C").arg(&config).arg("-bV"))?;
+        Ok(Exim {
+            binary,
+            config,
+            spool,
+            mainlog: logdir.join("mainlog"),
+            paniclog: logdir.join("paniclog"),
+            message: base.join("message.eml"),
+        })
+    }
+
+    fn read(&self, path: &Path, offset: u64) -> String {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let from = (offset as usize).min(bytes.len());
+        String::from_utf8_lossy(&bytes[from..]).into_owned()
+    }
+}
+
+fn len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+#[async_trait]
+impl Adapter for Exim {
+    async fn attempt(&mut self, s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
+        let (log_at, panic_at) = (len(&self.mainlog), len(&self.paniclog));
+        std::fs::write(&self.message, &s.message.body).map_err(|source| LabError::Write {
+            path: self.message.clone(),
+            source,
+        })?;
+        let file = std::fs::File::open(&self.message).map_err(|source| LabError::Write {
+            path: self.message.clone(),
+            source,
+        })?;
+        // -odf: deliver in the foreground, so the command returns when the attempt has ended.
+        let child = tokio::process::Command::new(&self.binary)
+            .arg("-C")
+            .arg(&self.config)
+            .arg("-odf")
+            .arg("-f")
+            .arg(&s.message.from)
+            .arg("--")
+            .arg(&s.message.to)
+            .stdin(file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .output();
+        let out = match tokio::time::timeout(ATTEMPT_LIMIT, child).await {
+            Ok(r) => r.map_err(|e| LabError::Command {
+                command: "exim -odf".into(),
+                detail: e.to_string(),
+            })?,
+            Err(_) => {
+                return Err(LabError::Timeout {
+                    what: "exim".into(),
+                    seconds: ATTEMPT_LIMIT.as_secs(),
+                    log: self.mainlog.display().to_string(),
+                });
+            }
+        };
+        let lines: Vec<_> = self
+            .read(&self.mainlog, log_at)
+            .lines()
+            .filter_map(mainlog::parse_line)
+            .collect();
+        let found = mainlog::message_id(&lines, &s.message.from, &s.message.to)
+            .and_then(|id| mainlog::attempt(&lines, &id, &s.message.to));
+        let Some(mut a) = found else {
+            return Err(LabError::Command {
+                command: format!(
+                    "exim -C {} -odf -f {} -- {}",
+                    self.config.display(),
+                    s.message.from,
+                    s.message.to
+                ),
+                detail: format!(
+                    "{}: no delivery result in {}; stderr: {}",
+                    out.status,
+                    self.mainlog.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        };
+        // The panic log holds one harmless line per delivery process (privileges dropped
+        // for -C); anything else there is part of the sender's story.
+        for l in self.read(&self.paniclog, panic_at).lines() {
+            if !l.contains("lost privilege") {
+                a.log
+                    .push(format!("paniclog: {}", l.split_once("] ").map(|x| x.1).unwrap_or(l)));
+            }
+        }
+        Ok(a)
+    }
+
+    async fn reset(&mut self) -> Result<(), LabError> {
+        // No Exim process runs between deliveries (-odf, no daemon), so the spool can be
+        // emptied directly: queued messages and the retry hints, which would otherwise make
+        // the next world's hosts "retry time not reached".
+        for sub in ["input", "msglog", "db"] {
+            let d = self.spool.join(sub);
+            if let Ok(entries) = std::fs::read_dir(&d) {
+                for e in entries.flatten() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) {}
+}

@@ -1,0 +1,180 @@
+//! Sender profiles: a TOML file that tells danesim how to run any program as the sender
+//! under test (`fixtures/senders/*.toml`).
+//!
+//! ```toml
+//! description = "what the program is"
+//! command = ["swaks", "--to", "${DANESIM_RECIPIENT}", "--data", "@${DANESIM_MESSAGE_FILE}"]
+//! timeout = "30s"                 # optional, default 30s
+//! verified_marker = "DANE: ok"    # optional: output by which the program claims DANE authentication
+//! ```
+//!
+//! `${NAME}` in the command is replaced by the value of one of the variables below, which
+//! are also exported to the program. It runs inside the namespace, where `resolv.conf`
+//! names the validating resolver.
+//!
+//! | variable | value |
+//! |---|---|
+//! | `DANESIM_RESOLVER` | the validating resolver's address (`127.0.0.1`) |
+//! | `DANESIM_TRUST_ANCHOR_FILE` | the world's trust anchor, the DNSKEY of `test.` (unbound `trust-anchor-file` form) |
+//! | `DANESIM_SENDER` | the envelope sender |
+//! | `DANESIM_RECIPIENT` | the envelope recipient |
+//! | `DANESIM_DOMAIN` | the recipient's domain (the next-hop domain, RFC 7672 §2.2.1) |
+//! | `DANESIM_MESSAGE_FILE` | the message (header and body), with Unix line endings |
+//! | `DANESIM_WORLD_ADDRESSES` | the endpoints' addresses, space-separated |
+//! | `DANESIM_SCENARIO` | the scenario id |
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const VARIABLES: [&str; 8] = [
+    "DANESIM_RESOLVER",
+    "DANESIM_TRUST_ANCHOR_FILE",
+    "DANESIM_SENDER",
+    "DANESIM_RECIPIENT",
+    "DANESIM_DOMAIN",
+    "DANESIM_MESSAGE_FILE",
+    "DANESIM_WORLD_ADDRESSES",
+    "DANESIM_SCENARIO",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    #[serde(default)]
+    description: String,
+    command: toml::Spanned<Vec<String>>,
+    timeout: Option<String>,
+    verified_marker: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub path: PathBuf,
+    pub description: String,
+    pub command: Vec<String>,
+    pub timeout: Duration,
+    pub verified_marker: Option<String>,
+}
+
+/// Loads and checks a profile; errors name the file, line and column and what to fix.
+pub fn load(path: &Path) -> Result<Profile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let at = |offset: usize| {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+        format!("{}:{line}:{col}", path.display())
+    };
+    let raw: RawProfile = toml::from_str(&text).map_err(|e| {
+        let place = e
+            .span()
+            .map(|s| at(s.start))
+            .unwrap_or_else(|| path.display().to_string());
+        format!("{place}: {}", e.message())
+    })?;
+    let span = raw.command.span();
+    let command = raw.command.into_inner();
+    if command.is_empty() || command[0].trim().is_empty() {
+        return Err(format!(
+            "{}: `command` must name a program, e.g. command = [\"swaks\", ...]",
+            at(span.start)
+        ));
+    }
+    for arg in &command {
+        for name in placeholders(arg) {
+            if !VARIABLES.contains(&name.as_str()) {
+                return Err(format!(
+                    "{}: unknown variable ${{{name}}} in `command`; known: {}",
+                    at(span.start),
+                    VARIABLES.join(", ")
+                ));
+            }
+        }
+    }
+    let timeout = match &raw.timeout {
+        None => Duration::from_secs(30),
+        Some(t) => parse_seconds(t)
+            .ok_or_else(|| format!("{}: `timeout` must look like \"30s\", not {t:?}", path.display()))?,
+    };
+    Ok(Profile {
+        path: path.to_path_buf(),
+        description: raw.description,
+        command,
+        timeout,
+        verified_marker: raw.verified_marker.filter(|m| !m.is_empty()),
+    })
+}
+
+fn parse_seconds(t: &str) -> Option<Duration> {
+    let n: u64 = t.strip_suffix('s')?.parse().ok()?;
+    (1..=3600).contains(&n).then(|| Duration::from_secs(n))
+}
+
+/// The `${NAME}` placeholders in one argument.
+fn placeholders(arg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = arg;
+    while let Some(i) = rest.find("${") {
+        match rest[i + 2..].find('}') {
+            Some(j) => {
+                out.push(rest[i + 2..i + 2 + j].to_string());
+                rest = &rest[i + 3 + j..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Replaces every `${NAME}` with its value.
+pub fn expand(arg: &str, vars: &[(&str, String)]) -> String {
+    let mut s = arg.to_string();
+    for (k, v) in vars {
+        s = s.replace(&format!("${{{k}}}"), v);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("danesim-profile-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(format!("p{}.toml", text.len()));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn the_shipped_swaks_profile_loads() {
+        let p = load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/senders/swaks.toml"
+        )))
+        .unwrap();
+        assert_eq!(p.command[0], "swaks");
+        assert!(p.verified_marker.is_none());
+    }
+
+    #[test]
+    fn bad_profiles_are_refused_with_a_place() {
+        let e = load(&write("command = [\"x\", \"${NOPE}\"]\n")).unwrap_err();
+        assert!(e.contains(":1:11: unknown variable ${NOPE}"), "{e}");
+        let e = load(&write("command = []\n")).unwrap_err();
+        assert!(e.contains("must name a program"), "{e}");
+        let e = load(&write("command = [\"x\"]\ncolour = 1\n")).unwrap_err();
+        assert!(e.contains(":2:1"), "{e}");
+        let e = load(&write("command = [\"x\"]\ntimeout = \"soon\"\n")).unwrap_err();
+        assert!(e.contains("timeout"), "{e}");
+    }
+
+    #[test]
+    fn expansion() {
+        let vars = [("DANESIM_RECIPIENT", "u@example.test".to_string())];
+        assert_eq!(expand("--to=${DANESIM_RECIPIENT}", &vars), "--to=u@example.test");
+        assert_eq!(placeholders("a${B}c${D}"), vec!["B", "D"]);
+    }
+}
