@@ -224,3 +224,48 @@ fn tap_and_junit_report_violations_for_ci() {
         "{out}"
     );
 }
+
+#[test]
+fn a_real_sender_without_root_or_its_package_fails_fast_and_says_what_to_do() {
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(["run", "--sender", "exim", "scenarios/dane-ee/positive-control.toml"])
+        .env("DANESIM_EXIM", "/nonexistent/exim4")
+        .current_dir(root())
+        .output()
+        .expect("the danesim binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    if danesim::world::namespace::effective_uid() == Some(0) {
+        assert!(
+            err.contains("/nonexistent/exim4") && err.contains("ci/install-exim"),
+            "{err}"
+        );
+    } else {
+        assert!(
+            err.contains("needs root") && err.contains("reference sender needs no privileges"),
+            "{err}"
+        );
+    }
+    // A sender profile whose program is missing is named the same way.
+    let dir = std::env::temp_dir().join(format!("danesim-cli-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("nothere.toml");
+    std::fs::write(
+        &profile,
+        "command = [\"danesim-no-such-program\", \"${DANESIM_RECIPIENT}\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(["run", "--sender"])
+        .arg(&profile)
+        .arg("scenarios/dane-ee/positive-control.toml")
+        .current_dir(root())
+        .output()
+        .expect("the danesim binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    if danesim::world::namespace::effective_uid() == Some(0) {
+        assert!(err.contains("`danesim-no-such-program` was not found"), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

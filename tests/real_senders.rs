@@ -1,0 +1,255 @@
+//! Real senders as a user meets them, beyond the per-scenario snapshots: the command
+//! adapter catching a sender that is not DANE-aware, and the guarantee that no Postfix,
+//! Exim or unbound outlives a run, even one interrupted with Ctrl-C.
+//!
+//! These need root and the packages (`ci/install-deps`). Without them each trial is
+//! ignored with the reason printed, except under CI (`CI` set), where it fails.
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let args = Arguments::from_args();
+    let ci = std::env::var_os("CI").is_some();
+    let trials: Vec<(&str, &str, fn() -> Result<(), Failed>)> = vec![
+        (
+            "swaks_sends_in_cleartext_on_the_downgrade_and_danesim_says_noclear",
+            "swaks",
+            swaks_downgrade,
+        ),
+        (
+            "ctrl_c_in_the_middle_of_a_postfix_run_leaves_no_process",
+            "postfix",
+            ctrl_c_postfix,
+        ),
+        ("a_finished_exim_run_leaves_no_process", "exim", exim_finishes_clean),
+    ];
+    let mut out = Vec::new();
+    for (name, sender, f) in trials {
+        let missing = unavailable(sender);
+        if let Some(why) = &missing
+            && !ci
+        {
+            eprintln!("note: {name} is ignored: {why}");
+        }
+        let ignored = missing.is_some() && !ci;
+        out.push(
+            Trial::test(name, move || match missing {
+                Some(why) => Err(format!("CI must run this test, but {why}").into()),
+                None => f(),
+            })
+            .with_ignored_flag(ignored),
+        );
+    }
+    libtest_mimic::run(&args, out).exit();
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn unavailable(sender: &str) -> Option<String> {
+    if danesim::world::namespace::effective_uid() != Some(0) {
+        return Some("it needs root (run `ci/test` as root)".into());
+    }
+    let kind = match sender {
+        "swaks" => {
+            danesim::sender::SenderKind::parse(&root().join("fixtures/senders/swaks.toml").display().to_string())
+        }
+        s => danesim::sender::SenderKind::parse(s),
+    };
+    match kind {
+        Ok(k) => danesim::sender::external::preflight(&k).err().map(|e| e.to_string()),
+        Err(e) => Some(e),
+    }
+}
+
+fn workdir(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("danesim-rs-{tag}-{}", std::process::id()))
+}
+
+/// Processes whose command line, environment or working directory mention `dir`: every
+/// process a run starts works in its work directory (unbound `-c dir/...`, Postfix
+/// `MAIL_CONFIG` and its queue directory, Exim `-C dir/...`).
+fn processes_using(dir: &Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.chars().all(|c| c.is_ascii_digit()) || pid == std::process::id().to_string() {
+            continue;
+        }
+        let p = e.path();
+        let cmdline = std::fs::read(p.join("cmdline")).unwrap_or_default();
+        let environ = std::fs::read(p.join("environ")).unwrap_or_default();
+        let cwd = std::fs::read_link(p.join("cwd"))
+            .map(|c| c.display().to_string())
+            .unwrap_or_default();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).replace('\0', " ");
+        if text(&cmdline).contains(&needle) || text(&environ).contains(&needle) || cwd.starts_with(&needle) {
+            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+            found.push(format!("{pid} {} ({})", comm.trim(), text(&cmdline).trim()));
+        }
+    }
+    found
+}
+
+fn swaks_downgrade() -> Result<(), Failed> {
+    let dir = workdir("swaks");
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args([
+            "run",
+            "--sender",
+            "fixtures/senders/swaks.toml",
+            "scenarios/starttls/downgrade-attempt.toml",
+        ])
+        .arg("--workdir")
+        .arg(&dir)
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run danesim: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(1) {
+        return Err(format!("expected exit 1 (a violation), got {}\n{stdout}\n{stderr}", out.status).into());
+    }
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("downgrade-attempt"))
+        .ok_or_else(|| format!("no line for downgrade-attempt:\n{stdout}"))?;
+    if !line.starts_with("VIOLATION") {
+        return Err(format!("expected a VIOLATION line, got: {line}").into());
+    }
+    if !stdout.contains(
+        "NOCLEAR (RFC 7672 §2.2): mx1.example.test. (192.0.2.10) received MAIL FROM:<sender@client.test> in cleartext",
+    ) {
+        return Err(format!("the NOCLEAR violation is not named:\n{stdout}").into());
+    }
+    let left = processes_using(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    if !left.is_empty() {
+        return Err(format!("processes left after the run: {left:?}").into());
+    }
+    Ok(())
+}
+
+fn ctrl_c_postfix() -> Result<(), Failed> {
+    let dir = workdir("ctrlc");
+    let mut child = std::os::unix::process::CommandExt::process_group(
+        Command::new(env!("CARGO_BIN_EXE_danesim"))
+            .args(["run", "--sender", "postfix", "scenarios/"])
+            .arg("--workdir")
+            .arg(&dir)
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+        0,
+    )
+    .spawn()
+    .map_err(|e| format!("cannot run danesim: {e}"))?;
+    let pgid = child.id();
+    // Wait until Postfix has delivered at least one message: the run is in its middle.
+    let maillog = dir.join("postfix/maillog");
+    let started = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(&maillog).unwrap_or_default();
+        if log.contains("status=") {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            return Err("the postfix run never got to its first delivery".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The check below must be able to fail: right now there are processes to find.
+    let running = processes_using(&dir);
+    let has = |name: &str| running.iter().any(|p| p.split_whitespace().nth(1) == Some(name));
+    if !(has("master") && has("unbound")) {
+        let _ = child.kill();
+        return Err(format!("expected postfix master and unbound mid-run, found {running:?}").into());
+    }
+    // Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group.
+    let status = Command::new("kill")
+        .args(["-INT", "--", &format!("-{pgid}")])
+        .status()
+        .map_err(|e| format!("cannot run kill: {e}"))?;
+    if !status.success() {
+        return Err("kill -INT failed".into());
+    }
+    let started = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s.code();
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            return Err("danesim did not stop within 20 s of Ctrl-C".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    // The kernel empties the PID namespace once its first process is gone; give it a moment.
+    let mut left = processes_using(&dir);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        left = processes_using(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if code != Some(130) {
+        return Err(format!("expected exit 130 after Ctrl-C, got {code:?}; stderr: {stderr}").into());
+    }
+    if !stderr.contains("interrupted") {
+        return Err(format!("danesim did not say it was interrupted: {stderr}").into());
+    }
+    if !left.is_empty() {
+        return Err(format!("processes left after Ctrl-C: {left:?}").into());
+    }
+    Ok(())
+}
+
+fn exim_finishes_clean() -> Result<(), Failed> {
+    let dir = workdir("exim");
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args([
+            "run",
+            "--sender",
+            "exim",
+            "scenarios/dane-ee/renewed-cert.toml",
+            "scenarios/multi-mx/secondary-mx.toml",
+        ])
+        .arg("--workdir")
+        .arg(&dir)
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run danesim: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.code() != Some(0) {
+        return Err(format!(
+            "expected exit 0, got {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    if !(stdout.contains("PASS       renewed-cert") && stdout.contains("OPP via mx2.example.test.")) {
+        return Err(format!("unexpected report:\n{stdout}").into());
+    }
+    let left = processes_using(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    if !left.is_empty() {
+        return Err(format!("processes left after the run: {left:?}").into());
+    }
+    Ok(())
+}
