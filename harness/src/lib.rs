@@ -15,10 +15,10 @@
 //! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
 //! | [`dns`] | zone assembly, DNSSEC signing with a fixed clock, the authoritative server, query log |
 //! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, the attacker relay, transcripts |
-//! | [`world`] | builds and runs one world: binds loopback, wires dns + smtp + pki, the address map |
-//! | [`sender`] | senders under test: the reference RFC 7672 sender and its decision trace |
+//! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; namespace mode and unbound |
+//! | [`sender`] | senders under test: the reference RFC 7672 sender and its decision trace; Postfix, Exim and command adapters |
 //! | [`outcome`] | observations, verdicts, the snapshot form, the redaction table, report lines |
-//! | [`runner`] | one scenario × one sender, start to finish |
+//! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab) |
 //!
 //! Layers stay apart: `dns` and `smtp` know nothing of each other, `pki` depends on
 //! nothing here, `world` assembles them, and `outcome` judges from what was recorded.
