@@ -99,6 +99,17 @@ fn processes_using(dir: &Path) -> Vec<String> {
     found
 }
 
+/// No process of the run in `dir` is left; the directory is removed either way.
+fn nothing_left(dir: &Path) -> Result<(), Failed> {
+    let left = processes_using(dir);
+    let _ = std::fs::remove_dir_all(dir);
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("processes left after the run: {left:?}").into())
+    }
+}
+
 fn swaks_downgrade() -> Result<(), Failed> {
     let dir = workdir("swaks");
     let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
@@ -130,12 +141,7 @@ fn swaks_downgrade() -> Result<(), Failed> {
     ) {
         return Err(format!("the NOCLEAR violation is not named:\n{stdout}").into());
     }
-    let left = processes_using(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    if !left.is_empty() {
-        return Err(format!("processes left after the run: {left:?}").into());
-    }
-    Ok(())
+    nothing_left(&dir)
 }
 
 fn ctrl_c_postfix() -> Result<(), Failed> {
@@ -246,10 +252,5 @@ fn exim_finishes_clean() -> Result<(), Failed> {
     if !(stdout.contains("PASS       renewed-cert") && stdout.contains("OPP via mx2.example.test.")) {
         return Err(format!("unexpected report:\n{stdout}").into());
     }
-    let left = processes_using(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    if !left.is_empty() {
-        return Err(format!("processes left after the run: {left:?}").into());
-    }
-    Ok(())
+    nothing_left(&dir)
 }

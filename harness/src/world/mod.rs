@@ -7,6 +7,7 @@
 //! - `error`: `WorldError`, for harness faults while building or running a world, and
 //!   `LabError`, for faults of namespace mode.
 //! - `namespace`: the private network/mount/PID namespace real senders run in.
+//! - `process`: short helper commands run to completion, with their words on failure.
 //! - `unbound`: the real validating resolver in front of the world for real senders.
 //! - `lab`: namespace + unbound + one world at a time, for a whole run.
 
@@ -15,6 +16,7 @@ pub mod dialer;
 pub mod error;
 pub mod lab;
 pub mod namespace;
+pub mod process;
 pub mod published;
 pub mod unbound;
 

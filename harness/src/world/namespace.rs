@@ -10,6 +10,7 @@
 //! bind-mounted `resolv.conf` is seen by nothing outside.
 
 use super::error::LabError;
+use super::process::run;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -131,21 +132,4 @@ pub fn setup(addresses: &BTreeSet<IpAddr>, workdir: &Path, resolver: IpAddr) -> 
     let mount = find_tool("mount", "it bind-mounts resolv.conf", "apt-get install mount")?;
     run(Command::new(mount).arg("--bind").arg(&conf).arg("/etc/resolv.conf"))?;
     Ok(())
-}
-
-/// Runs a short setup command to completion; a failure carries its stderr.
-pub fn run(c: &mut Command) -> Result<String, LabError> {
-    let shown = format!("{c:?}").replace('"', "");
-    let out = c.output().map_err(|e| LabError::Command {
-        command: shown.clone(),
-        detail: e.to_string(),
-    })?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(LabError::Command {
-            command: shown,
-            detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
-        })
-    }
 }

@@ -5,6 +5,7 @@
 
 use super::error::LabError;
 use super::namespace::find_tool;
+use super::process::checked;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -107,23 +108,8 @@ impl Unbound {
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .await
-            .map_err(|e| LabError::Command {
-                command: format!("unbound-control {}", args.join(" ")),
-                detail: e.to_string(),
-            })?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(LabError::Command {
-                command: format!("unbound-control {}", args.join(" ")),
-                detail: format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout).trim(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            })
-        }
+            .await;
+        checked(format!("unbound-control {}", args.join(" ")), out)
     }
 
     /// Stops unbound and waits for it, so nothing outlives the lab.

@@ -6,6 +6,7 @@
 pub mod attempt;
 pub mod command;
 pub mod exim;
+pub mod files;
 pub mod postfix;
 pub mod profile;
 pub mod witness_report;

@@ -10,11 +10,12 @@
 
 pub mod mainlog;
 
-use super::{Adapter, Attempt};
+use super::{Adapter, Attempt, files};
 use crate::scenario::Scenario;
 use crate::world::LabError;
 use crate::world::lab::Lab;
-use crate::world::namespace::{find_tool, run};
+use crate::world::namespace::find_tool;
+use crate::world::process::run;
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -119,30 +120,13 @@ impl Exim {
             message: base.join("message.eml"),
         })
     }
-
-    fn read(&self, path: &Path, offset: u64) -> String {
-        let bytes = std::fs::read(path).unwrap_or_default();
-        let from = (offset as usize).min(bytes.len());
-        String::from_utf8_lossy(&bytes[from..]).into_owned()
-    }
-}
-
-fn len(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
 #[async_trait]
 impl Adapter for Exim {
     async fn attempt(&mut self, s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
-        let (log_at, panic_at) = (len(&self.mainlog), len(&self.paniclog));
-        std::fs::write(&self.message, &s.message.body).map_err(|source| LabError::Write {
-            path: self.message.clone(),
-            source,
-        })?;
-        let file = std::fs::File::open(&self.message).map_err(|source| LabError::Write {
-            path: self.message.clone(),
-            source,
-        })?;
+        let (log_at, panic_at) = (files::log_len(&self.mainlog), files::log_len(&self.paniclog));
+        let file = files::message(&self.message, &s.message.body)?;
         // -odf: deliver in the foreground, so the command returns when the attempt has ended.
         let child = tokio::process::Command::new(&self.binary)
             .arg("-C")
@@ -170,8 +154,7 @@ impl Adapter for Exim {
                 });
             }
         };
-        let lines: Vec<_> = self
-            .read(&self.mainlog, log_at)
+        let lines: Vec<_> = files::log_since(&self.mainlog, log_at)
             .lines()
             .filter_map(mainlog::parse_line)
             .collect();
@@ -195,7 +178,7 @@ impl Adapter for Exim {
         };
         // The panic log holds one harmless line per delivery process (privileges dropped
         // for -C); anything else there is part of the sender's story.
-        for l in self.read(&self.paniclog, panic_at).lines() {
+        for l in files::log_since(&self.paniclog, panic_at).lines() {
             if !l.contains("lost privilege") {
                 a.log
                     .push(format!("paniclog: {}", l.split_once("] ").map(|x| x.1).unwrap_or(l)));

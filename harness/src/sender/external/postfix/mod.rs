@@ -12,11 +12,12 @@
 
 pub mod maillog;
 
-use super::{Adapter, Attempt};
+use super::{Adapter, Attempt, files};
 use crate::scenario::Scenario;
 use crate::world::LabError;
 use crate::world::lab::Lab;
-use crate::world::namespace::{find_tool, run};
+use crate::world::namespace::find_tool;
+use crate::world::process::run;
 use async_trait::async_trait;
 use maillog::LogLine;
 use std::path::{Path, PathBuf};
@@ -123,9 +124,7 @@ impl Postfix {
     }
 
     fn read_log_from(&self, offset: u64) -> Vec<LogLine> {
-        let bytes = std::fs::read(&self.maillog).unwrap_or_default();
-        let from = (offset as usize).min(bytes.len());
-        String::from_utf8_lossy(&bytes[from..])
+        files::log_since(&self.maillog, offset)
             .lines()
             .filter_map(maillog::parse_line)
             .collect()
@@ -135,15 +134,8 @@ impl Postfix {
 #[async_trait]
 impl Adapter for Postfix {
     async fn attempt(&mut self, s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
-        let offset = std::fs::metadata(&self.maillog).map(|m| m.len()).unwrap_or(0);
-        std::fs::write(&self.message, &s.message.body).map_err(|source| LabError::Write {
-            path: self.message.clone(),
-            source,
-        })?;
-        let file = std::fs::File::open(&self.message).map_err(|source| LabError::Write {
-            path: self.message.clone(),
-            source,
-        })?;
+        let offset = files::log_len(&self.maillog);
+        let file = files::message(&self.message, &s.message.body)?;
         let out = tokio::process::Command::new(&self.sendmail)
             .arg("-C")
             .arg(&self.config)
