@@ -58,8 +58,15 @@ impl Postfix {
                 source,
             })?;
         }
-        for f in ["master.cf", "dynamicmaps.cf"] {
-            let from = Path::new("/etc/postfix").join(f);
+        // The package's pristine copies first: the machine's own /etc/postfix/master.cf may
+        // carry local changes (content filters, relays) that have no place in a test instance.
+        for (f, pristine) in [("master.cf", "master.cf.dist"), ("dynamicmaps.cf", "dynamicmaps.cf")] {
+            let dist = Path::new("/usr/share/postfix").join(pristine);
+            let from = if dist.is_file() {
+                dist
+            } else {
+                Path::new("/etc/postfix").join(f)
+            };
             std::fs::copy(&from, config.join(f)).map_err(|e| LabError::MissingTool {
                 tool: from.display().to_string(),
                 why: format!("the throwaway instance starts from the package's {f}: {e}"),
