@@ -26,6 +26,7 @@ fn zone(origin: &str, signed: bool, seed: u8, records: &[&str]) -> ZoneSpec {
         key_pkcs8: ed25519_pkcs8_v1(seed),
         default_ttl: 300,
         records: records.iter().map(|s| s.to_string()).collect(),
+        ds: super::zone::DsMode::Secure,
     }
 }
 
@@ -55,6 +56,8 @@ pub(crate) fn sample_spec() -> WorldDnsSpec {
         inception: 1_700_000_000,
         expiration: 1_900_000_000,
         nameserver: Ipv4Addr::LOCALHOST,
+        faults: Vec::new(),
+        rogue_key_pkcs8: ed25519_pkcs8_v1(99),
     }
 }
 

@@ -13,6 +13,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{Catalog, MessageResponse, MessageResponseBuilder, ZoneHandler};
 
+use super::fault::FaultStage;
 use super::log::{QueryEntry, QueryLog};
 use super::world::SignedWorld;
 
@@ -36,12 +37,13 @@ pub enum Disposition {
     Send,
     /// Send nothing (the client times out); later stages are skipped.
     Drop,
+    /// Send, but only after this delay (a slow server).
+    SendAfter(std::time::Duration),
 }
 
 /// One edit of a decoded response, applied in order after the catalog has answered.
 ///
-/// The hickory workarounds are stages; scenario faults (strip RRSIGs, flip a signature byte,
-/// SERVFAIL, drop, set TC) are meant to be further stages, appended after them where the handler is built.
+/// The hickory workarounds are stages; the scenario's faults (`fault::FaultStage`) run after them.
 pub trait ResponseStage: Send + Sync {
     fn apply(&self, query: &QueryView, response: &mut Message) -> Disposition;
 }
@@ -55,6 +57,8 @@ pub(crate) struct WorldHandler {
     /// Child apex → a catalog holding only the parent zone.
     ds_parents: HashMap<LowerName, Catalog>,
     stages: Vec<Box<dyn ResponseStage>>,
+    /// The scenario's faults, applied after the workaround stages.
+    faults: FaultStage,
     log: QueryLog,
 }
 
@@ -84,6 +88,7 @@ impl WorldHandler {
             catalog,
             ds_parents,
             stages: vec![Box::new(Nsec3OffPositiveAnswers)],
+            faults: FaultStage::new(world.faults().to_vec()),
             log,
         }
     }
@@ -132,10 +137,18 @@ impl RequestHandler for WorldHandler {
                 break;
             }
         }
+        let mut fault = None;
+        if disposition != Disposition::Drop {
+            (disposition, fault) = self.faults.apply(&view, &mut response);
+        }
+        if let Disposition::SendAfter(delay) = disposition {
+            tokio::time::sleep(delay).await;
+        }
 
         let (info, rcode, answers) = match disposition {
             Disposition::Drop => (None, "DROPPED".to_string(), 0),
-            Disposition::Send => match send(request, &response, &mut response_handle).await {
+            Disposition::Send | Disposition::SendAfter(_) => match send(request, &response, &mut response_handle).await
+            {
                 Ok(info) => (Some(info), rcode_name(info.response_code), info.counts().answers),
                 // The client went away; that is its business, but the log says so.
                 Err(_) => (None, "SEND-FAILED".to_string(), 0),
@@ -149,6 +162,7 @@ impl RequestHandler for WorldHandler {
             tcp: view.tcp,
             rcode,
             answers,
+            fault: fault.map(str::to_string),
         });
         info.unwrap_or_else(|| {
             ResponseInfo::from(Header {

@@ -19,6 +19,8 @@ pub struct QueryEntry {
     pub rcode: String,
     /// Answer-section record count of the response as sent (RRSIGs included).
     pub answers: u16,
+    /// The declared fault that shaped this response ("servfail", "bad-signature", ...).
+    pub fault: Option<String>,
 }
 
 /// The queries a server has seen, in arrival order; cheap to clone and share.

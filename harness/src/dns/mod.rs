@@ -14,12 +14,14 @@
 //! - `sign`: key loading, the NSEC3 chain and RRSIGs with fixed inception/expiration.
 //! - `world`: [`SignedWorld`]: the built zones, zone text, and zone handlers for serving.
 //! - `anchor`: [`TrustAnchor`] in the formats delv, unbound and hickory want.
+//! - `fault`: declared faults ([`FaultSpec`]) and the response stage that applies them.
 //! - `handler`: the request-handler wrapper (routing, hickory workarounds, fault hook, log).
 //! - `server`: [`serve`].
 //! - `log`: [`QueryLog`].
 
 mod anchor;
 mod error;
+mod fault;
 mod handler;
 mod log;
 mod record;
@@ -35,9 +37,10 @@ mod interop_tests;
 
 pub use anchor::TrustAnchor;
 pub use error::{DnsError, RecordLineError};
+pub use fault::{EXPIRED_WINDOW, FUTURE_WINDOW, FaultKind, FaultSpec};
 pub use handler::{Disposition, QueryView, ResponseStage};
 pub use log::{QueryEntry, QueryLog};
 pub use record::parse_record_line;
 pub use server::serve;
 pub use world::SignedWorld;
-pub use zone::{WorldDnsSpec, ZoneSpec};
+pub use zone::{DsMode, WorldDnsSpec, ZoneSpec};

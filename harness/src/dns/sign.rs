@@ -59,6 +59,28 @@ impl ZoneKey {
         self.dnskey.public_key().public_bytes()
     }
 
+    /// A DS that names this key but an algorithm or digest type no validator implements
+    /// (253 PRIVATEDNS, RFC 4034 §A.1; digest type 200, unassigned). RFC 4035 §5.2 and
+    /// RFC 6840 §5.2: with no supported DS, validators treat the delegation as insecure.
+    pub(crate) fn unsupported_ds(&self, owner: &Name, algorithm: bool) -> Result<DS, String> {
+        let ds = self.ds(owner)?;
+        Ok(if algorithm {
+            DS::new(
+                self.key_tag,
+                Algorithm::Unknown(253),
+                DigestType::SHA256,
+                ds.digest().to_vec(),
+            )
+        } else {
+            DS::new(
+                self.key_tag,
+                Algorithm::ED25519,
+                DigestType::Unknown(200),
+                ds.digest().to_vec(),
+            )
+        })
+    }
+
     /// The SHA-256 DS for this key at `owner` (RFC 4509).
     pub(crate) fn ds(&self, owner: &Name) -> Result<DS, String> {
         let digest = self
@@ -226,8 +248,14 @@ fn nsec3_chain(zone: &ZoneData) -> Result<Vec<Record>, String> {
     Ok(records)
 }
 
-/// One RRSIG over `set` with the world's fixed times (RFC 4034 §3).
-fn rrsig(set: &RecordSet, key: &ZoneKey, signer: &Name, inception: u32, expiration: u32) -> Result<Record, String> {
+/// One RRSIG over `set` with the given times (RFC 4034 §3).
+pub(crate) fn rrsig(
+    set: &RecordSet,
+    key: &ZoneKey,
+    signer: &Name,
+    inception: u32,
+    expiration: u32,
+) -> Result<Record, String> {
     let input = SigInput {
         type_covered: set.record_type(),
         algorithm: Algorithm::ED25519,

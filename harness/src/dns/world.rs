@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 use hickory_proto::dnssec::Nsec3HashAlgorithm;
 use hickory_proto::dnssec::rdata::DNSSECRData;
-use hickory_proto::rr::{LowerName, Name, RData, RecordSet, RecordType, RrKey};
+use hickory_proto::dnssec::rdata::RRSIG;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
 use hickory_proto::serialize::binary::BinEncodable;
 use hickory_server::dnssec::NxProofKind;
 use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -11,8 +12,9 @@ use hickory_server::zone_handler::{AxfrPolicy, ZoneType};
 
 use super::anchor::TrustAnchor;
 use super::error::DnsError;
+use super::fault::{EXPIRED_WINDOW, FUTURE_WINDOW, FaultKind, FaultSpec};
 use super::sign::{self, NSEC3_ITERATIONS, NSEC3_SALT, ZoneKey};
-use super::zone::{self, ANCHOR_ZONE, WorldDnsSpec, normalise_origin};
+use super::zone::{self, ANCHOR_ZONE, DsMode, WorldDnsSpec, normalise_origin};
 
 /// Every zone of a world, assembled and signed, ready to be served.
 ///
@@ -21,6 +23,8 @@ use super::zone::{self, ANCHOR_ZONE, WorldDnsSpec, normalise_origin};
 pub struct SignedWorld {
     zones: Vec<BuiltZone>,
     anchor: TrustAnchor,
+    /// The declared faults, each with its replacement RRSIGs (signature faults only).
+    faults: Vec<(FaultSpec, Vec<Record>)>,
 }
 
 /// One finished zone.
@@ -75,8 +79,17 @@ impl SignedWorld {
             message,
         })?;
 
+        // Only built when a fault or a DS mode needs it: a key no zone publishes.
+        let rogue = || {
+            ZoneKey::from_pkcs8(&spec.rogue_key_pkcs8).map_err(|message| DnsError::Key {
+                origin: "(rogue key)".into(),
+                message,
+            })
+        };
+
         // A signed child gets a SHA-256 DS in its parent (RFC 4035 §2.4); an unsigned one
-        // none, which the parent's NSEC3 then proves (an insecure delegation).
+        // none, which the parent's NSEC3 then proves (an insecure delegation). A zone's
+        // `ds` mode may publish a faulty DS or none instead.
         for (origin, key) in &keys {
             let Some(parent) = zones
                 .iter()
@@ -85,7 +98,20 @@ impl SignedWorld {
             else {
                 continue;
             };
-            let ds = key.ds(origin).map_err(|message| DnsError::Key {
+            let mode = spec
+                .zones
+                .iter()
+                .find(|s| normalise_origin(&s.origin).ok().as_ref() == Some(origin))
+                .map(|s| s.ds)
+                .unwrap_or_default();
+            let ds = match mode {
+                DsMode::None => continue,
+                DsMode::Secure => key.ds(origin),
+                DsMode::Mismatch => rogue()?.ds(origin),
+                DsMode::UnknownAlgorithm => key.unsupported_ds(origin, true),
+                DsMode::UnknownDigest => key.unsupported_ds(origin, false),
+            }
+            .map_err(|message| DnsError::Key {
                 origin: origin.to_string(),
                 message,
             })?;
@@ -120,7 +146,25 @@ impl SignedWorld {
                 rrsets,
             });
         }
-        Ok(SignedWorld { zones: built, anchor })
+        let mut faults = Vec::with_capacity(spec.faults.len());
+        for f in &spec.faults {
+            let rrsigs = if f.kind.is_signature() && f.kind != FaultKind::NoSignature {
+                fault_rrsigs(f, &built, &keys, spec, &rogue)?
+            } else {
+                Vec::new()
+            };
+            faults.push((f.clone(), rrsigs));
+        }
+        Ok(SignedWorld {
+            zones: built,
+            anchor,
+            faults,
+        })
+    }
+
+    /// The declared faults with their replacement RRSIGs, for the server's fault stage.
+    pub(crate) fn faults(&self) -> &[(FaultSpec, Vec<Record>)] {
+        &self.faults
     }
 
     /// The trust anchor: the key of `test.`.
@@ -271,4 +315,67 @@ mod tests {
         spec.zones[1].key_pkcs8 = vec![1, 2, 3];
         assert!(matches!(SignedWorld::build(&spec), Err(DnsError::Key { .. })));
     }
+}
+
+/// The RRSIGs a signature fault serves instead of the real ones over its RRset. The RRset
+/// must exist and be signed, or the fault could not do what the scenario says.
+fn fault_rrsigs(
+    f: &FaultSpec,
+    zones: &[BuiltZone],
+    keys: &BTreeMap<Name, ZoneKey>,
+    spec: &WorldDnsSpec,
+    rogue: &dyn Fn() -> Result<ZoneKey, DnsError>,
+) -> Result<Vec<Record>, DnsError> {
+    let fault_err = |message: String| DnsError::Zone {
+        origin: f.qname.clone(),
+        message,
+    };
+    let mut out = Vec::new();
+    for z in zones {
+        let Some(key) = keys.get(&z.origin) else {
+            continue;
+        };
+        for set in &z.rrsets {
+            let owner = set.name().to_string().to_ascii_lowercase();
+            if owner != f.qname || f.qtype.is_some_and(|t| t != set.record_type()) || set.rrsigs().is_empty() {
+                continue;
+            }
+            let signed = |key: &ZoneKey, (inception, expiration): (u32, u32)| {
+                sign::rrsig(set, key, &z.origin, inception, expiration).map_err(fault_err)
+            };
+            match f.kind {
+                FaultKind::BadSignature => {
+                    for r in set.rrsigs() {
+                        if let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &r.data {
+                            let mut bytes = sig.sig().to_vec();
+                            // Flip one bit in the middle: still well-formed, no longer valid.
+                            let middle = bytes.len() / 2;
+                            if let Some(b) = bytes.get_mut(middle) {
+                                *b ^= 0x01;
+                            }
+                            let bad = RRSIG::from_sig(sig.input().clone(), bytes);
+                            out.push(Record::from_rdata(
+                                r.name.clone(),
+                                r.ttl,
+                                RData::DNSSEC(DNSSECRData::RRSIG(bad)),
+                            ));
+                        }
+                    }
+                }
+                FaultKind::ExpiredSignature => out.push(signed(key, EXPIRED_WINDOW)?),
+                FaultKind::FutureSignature => out.push(signed(key, FUTURE_WINDOW)?),
+                FaultKind::WrongKey => out.push(signed(&rogue()?, (spec.inception, spec.expiration))?),
+                _ => {}
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(fault_err(format!(
+            "fault `{}` needs a signed RRset at {} {}, and the world has none",
+            f.kind.name(),
+            f.qname,
+            f.qtype.map(|t| t.to_string()).unwrap_or_else(|| "(any type)".into())
+        )));
+    }
+    Ok(out)
 }

@@ -20,6 +20,40 @@ pub struct ZoneSpec {
     /// One RFC 1035 record per entry, names relative to `origin`
     /// ("@ MX 10 mx1", "mx1 300 A 192.0.2.10", "_25._tcp.mx1 TLSA 3 1 1 ABCD...").
     pub records: Vec<String>,
+    /// What the parent publishes as DS for a signed zone (ignored for `test.` and unsigned zones).
+    pub ds: DsMode,
+}
+
+/// The DS a parent publishes for a signed child: the chain of trust, or a fault in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DsMode {
+    /// The SHA-256 DS of the child's key (RFC 4509): a secure delegation.
+    #[default]
+    Secure,
+    /// No DS: a signed child under a proven-absent DS is insecure (RFC 4035 §5.2).
+    None,
+    /// A DS of some other key: the child's DNSKEY cannot be authenticated, so it is bogus
+    /// (RFC 4035 §5.2).
+    Mismatch,
+    /// A DS whose algorithm no validator implements (253): insecure (RFC 4035 §5.2).
+    UnknownAlgorithm,
+    /// A DS whose digest type no validator implements (200): insecure (RFC 6840 §5.2).
+    UnknownDigest,
+}
+
+impl DsMode {
+    pub const NAMES: [&'static str; 5] = ["secure", "none", "mismatch", "unknown-algorithm", "unknown-digest"];
+
+    pub fn parse(s: &str) -> Option<DsMode> {
+        Some(match s {
+            "secure" => Self::Secure,
+            "none" => Self::None,
+            "mismatch" => Self::Mismatch,
+            "unknown-algorithm" => Self::UnknownAlgorithm,
+            "unknown-digest" => Self::UnknownDigest,
+            _ => return None,
+        })
+    }
 }
 
 /// All zones of a world plus the fixed signing window and the name server address.
@@ -34,6 +68,10 @@ pub struct WorldDnsSpec {
     pub expiration: u32,
     /// Address of the one name server host `ns.test.` (its A record lives in `test.`).
     pub nameserver: Ipv4Addr,
+    /// Faults the server applies to matching queries.
+    pub faults: Vec<super::fault::FaultSpec>,
+    /// Ed25519 PKCS#8 of a key no zone publishes: it signs `wrong-key` RRSIGs and `mismatch` DS.
+    pub rogue_key_pkcs8: Vec<u8>,
 }
 
 /// The zone that holds the trust anchor; every other zone is below it.
@@ -353,6 +391,7 @@ mod tests {
             key_pkcs8: Vec::new(),
             default_ttl: 300,
             records: records.iter().map(|s| s.to_string()).collect(),
+            ds: DsMode::Secure,
         }
     }
 
@@ -362,6 +401,8 @@ mod tests {
             inception: 1_700_000_000,
             expiration: 1_900_000_000,
             nameserver: Ipv4Addr::LOCALHOST,
+            faults: Vec::new(),
+            rogue_key_pkcs8: Vec::new(),
         }
     }
 

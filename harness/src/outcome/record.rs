@@ -31,8 +31,10 @@ pub struct Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct Witness {
     pub endpoints: Vec<EndpointObservation>,
-    /// Distinct (name, type) pairs the authoritative server was asked, sorted. Arrival order
-    /// and repeat counts depend on the validator's key fetching and are left out.
+    /// Distinct queries the authoritative server was asked, sorted: "name TYPE", then `+do`
+    /// and `+cd` when those bits were set (RFC 3225, RFC 4035 §3.2.2) and `fault=KIND` when a
+    /// declared fault shaped the answer. Arrival order and repeat counts depend on the
+    /// validator's key fetching and retries and are left out.
     pub dns_queries: Vec<String>,
 }
 
@@ -45,7 +47,20 @@ impl Outcome {
         verdict: Verdict,
     ) -> Outcome {
         let unchecked = super::verdict::unchecked(scenario, &report);
-        let dns_queries: BTreeSet<String> = obs.queries.iter().map(|q| format!("{} {}", q.qname, q.qtype)).collect();
+        let dns_queries: BTreeSet<String> = obs
+            .queries
+            .iter()
+            .map(|q| {
+                format!(
+                    "{} {}{}{}{}",
+                    q.qname,
+                    q.qtype,
+                    if q.dnssec_ok { " +do" } else { "" },
+                    if q.checking_disabled { " +cd" } else { "" },
+                    q.fault.as_ref().map(|f| format!(" fault={f}")).unwrap_or_default()
+                )
+            })
+            .collect();
         Outcome {
             scenario: scenario.id.clone(),
             sender: sender.to_string(),

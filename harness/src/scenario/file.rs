@@ -31,7 +31,20 @@ pub struct RawScenario {
     pub zone: Vec<RawZone>,
     #[serde(default)]
     pub endpoint: Vec<RawEndpoint>,
+    #[serde(default)]
+    pub fault: Vec<RawFault>,
     pub expect: RawExpect,
+}
+
+/// `[[fault]]`: a DNS fault scoped by query name and type.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub qname: Spanned<String>,
+    pub qtype: Option<Spanned<String>>,
+    pub kind: Spanned<String>,
+    pub first: Option<Spanned<u32>>,
+    pub delay: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +85,9 @@ pub struct RawZone {
     #[serde(default = "yes")]
     pub signed: bool,
     pub ttl: Option<u32>,
+    /// The DS the parent publishes: "secure" (default), "none", "mismatch",
+    /// "unknown-algorithm", "unknown-digest".
+    pub ds: Option<Spanned<String>>,
     /// One RFC 1035 record per string. TLSA data may be `{cert:NAME}`.
     #[serde(default)]
     pub records: Vec<Spanned<String>>,

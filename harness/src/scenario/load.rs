@@ -2,15 +2,19 @@
 //! and every complaint points at file:line:col.
 
 use super::error::ScenarioError;
-use super::file::{RawCert, RawEndpoint, RawScenario, RawZone};
+use super::file::{RawCert, RawEndpoint, RawFault, RawScenario, RawZone};
 use super::model::*;
 use crate::dns;
+use crate::dns::{DsMode, FaultKind, FaultSpec};
 use crate::pki::{CertSpec, KeyRef};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
+use hickory_proto::rr::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration as StdDuration;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use toml::Spanned;
@@ -146,6 +150,7 @@ impl Loader<'_> {
         let cert_names: BTreeMap<String, &CertSpec> = certs.iter().map(|c| (c.name.clone(), c)).collect();
         let zones = self.zones(&raw.zone, &cert_names)?;
         let endpoints = self.endpoints(&raw.endpoint, &cert_names)?;
+        let faults = self.faults(&raw.fault, &zones)?;
         let expect = self.expect(&raw)?;
         Ok(Scenario {
             path: self.path.to_path_buf(),
@@ -159,8 +164,94 @@ impl Loader<'_> {
             certs,
             zones,
             endpoints,
+            faults,
             expect,
         })
+    }
+
+    fn faults(&self, raw: &[RawFault], zones: &[ZoneDecl]) -> Result<Vec<FaultSpec>, ScenarioError> {
+        let mut out = Vec::new();
+        for f in raw {
+            let qname = fqdn(f.qname.get_ref());
+            if !zones
+                .iter()
+                .any(|z| qname == z.origin || qname.ends_with(&format!(".{}", z.origin)))
+            {
+                return Err(self.err(
+                    self.inner(&f.qname),
+                    format!("`{qname}` is in none of the world's zones"),
+                    "here",
+                    Some("a fault applies to queries the world's server answers: names under `test.`".into()),
+                ));
+            }
+            let qtype = match &f.qtype {
+                None => None,
+                Some(t) => Some(RecordType::from_str(&t.get_ref().to_ascii_uppercase()).map_err(|_| {
+                    self.err(
+                        self.inner(t),
+                        format!("`{}` is not a record type", t.get_ref()),
+                        "here",
+                        Some("e.g. qtype = \"TLSA\"".into()),
+                    )
+                })?),
+            };
+            let delay = match &f.delay {
+                None => StdDuration::from_millis(1500),
+                Some(d) => parse_delay(d.get_ref()).ok_or_else(|| {
+                    self.err(
+                        self.inner(d),
+                        format!("`{}` is not a delay", d.get_ref()),
+                        "here",
+                        Some("e.g. delay = \"1500ms\" or \"2s\" (at most 30s)".into()),
+                    )
+                })?,
+            };
+            if f.delay.is_some() && f.kind.get_ref() != "slow" {
+                let d = f.delay.as_ref().expect("checked just above");
+                return Err(self.err(d.span(), "`delay` applies only to kind = \"slow\"", "here", None));
+            }
+            let kind = FaultKind::parse(f.kind.get_ref(), delay).ok_or_else(|| {
+                self.err(
+                    self.inner(&f.kind),
+                    format!("unknown fault kind `{}`", f.kind.get_ref()),
+                    "here",
+                    Some(format!("known: {}", FaultKind::NAMES.join(", "))),
+                )
+            })?;
+            if kind.is_signature() {
+                let signed = zones
+                    .iter()
+                    .filter(|z| qname == z.origin || qname.ends_with(&format!(".{}", z.origin)))
+                    .max_by_key(|z| z.origin.len())
+                    .is_some_and(|z| z.signed || qtype == Some(RecordType::DS));
+                if !signed {
+                    return Err(self.err(
+                        self.inner(&f.kind),
+                        format!("`{}` changes RRSIGs, but `{qname}` is in an unsigned zone", kind.name()),
+                        "here",
+                        None,
+                    ));
+                }
+            }
+            let first = match &f.first {
+                Some(n) if *n.get_ref() == 0 => {
+                    return Err(self.err(
+                        n.span(),
+                        "`first` must be at least 1",
+                        "here",
+                        Some("omit it for a fault on every query".into()),
+                    ));
+                }
+                n => n.as_ref().map(|n| *n.get_ref()),
+            };
+            out.push(FaultSpec {
+                qname,
+                qtype,
+                kind,
+                first,
+            });
+        }
+        Ok(out)
     }
 
     fn message(&self, raw: &RawScenario) -> Result<Message, ScenarioError> {
@@ -325,9 +416,32 @@ impl Loader<'_> {
             for r in &z.records {
                 records.push(self.record(&origin, ttl, r, certs)?);
             }
+            let ds = match &z.ds {
+                None => DsMode::Secure,
+                Some(d) => {
+                    let mode = DsMode::parse(d.get_ref()).ok_or_else(|| {
+                        self.err(
+                            self.inner(d),
+                            format!("unknown DS mode `{}`", d.get_ref()),
+                            "here",
+                            Some(format!("known: {}", DsMode::NAMES.join(", "))),
+                        )
+                    })?;
+                    if !z.signed && mode != DsMode::Secure || origin == "test." {
+                        return Err(self.err(
+                            self.inner(d),
+                            "`ds` applies to a signed zone below `test.`",
+                            "here",
+                            Some("an unsigned zone never has a DS; `test.` is the trust anchor".into()),
+                        ));
+                    }
+                    mode
+                }
+            };
             out.push(ZoneDecl {
                 origin,
                 signed: z.signed,
+                ds,
                 ttl,
                 records,
             });
@@ -338,6 +452,7 @@ impl Loader<'_> {
                 ZoneDecl {
                     origin: "test.".into(),
                     signed: true,
+                    ds: DsMode::Secure,
                     ttl: DEFAULT_TTL,
                     records: Vec::new(),
                 },
@@ -611,4 +726,14 @@ fn is_catalogue_id(s: &str) -> bool {
 fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<&str> = it.collect();
     if v.is_empty() { "(none)".into() } else { v.join(", ") }
+}
+
+/// `1500ms` or `2s`, at most 30 s: a slow answer, not a dead one (use `drop` for that).
+fn parse_delay(s: &str) -> Option<StdDuration> {
+    let d = if let Some(ms) = s.strip_suffix("ms") {
+        StdDuration::from_millis(ms.parse().ok()?)
+    } else {
+        StdDuration::from_secs(s.strip_suffix('s')?.parse().ok()?)
+    };
+    (d <= StdDuration::from_secs(30)).then_some(d)
 }

@@ -2,6 +2,7 @@
 //! takes this, never the raw file: once a `Scenario` exists, every name in it
 //! refers to something declared and every value is in range.
 
+use crate::dns::{DsMode, FaultSpec};
 use crate::pki::{CertSpec, Tlsa};
 use crate::vocab::{HostCode, Invariant, ResultCode};
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ pub struct Scenario {
     /// `test.` first, then the declared zones in declaration order.
     pub zones: Vec<ZoneDecl>,
     pub endpoints: Vec<EndpointDecl>,
+    /// DNS faults, in declaration order (the first matching one applies).
+    pub faults: Vec<FaultSpec>,
     pub expect: Expectation,
 }
 
@@ -42,6 +45,8 @@ pub struct Message {
 pub struct ZoneDecl {
     pub origin: String,
     pub signed: bool,
+    /// The DS its parent publishes (signed zones below `test.`).
+    pub ds: DsMode,
     pub ttl: u32,
     pub records: Vec<RecordDecl>,
 }

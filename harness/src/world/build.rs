@@ -108,6 +108,7 @@ pub fn prepare_for(s: &Scenario, keys: &KeyStore, placement: Placement) -> Resul
             key_pkcs8: keys.ed25519_pkcs8(&format!("zone:{}", z.origin)),
             default_ttl: z.ttl,
             records,
+            ds: z.ds,
         });
     }
     let spec = WorldDnsSpec {
@@ -118,6 +119,8 @@ pub fn prepare_for(s: &Scenario, keys: &KeyStore, placement: Placement) -> Resul
             Placement::Loopback => Ipv4Addr::LOCALHOST,
             Placement::Namespace => NAMESPACE_DNS,
         },
+        faults: s.faults.clone(),
+        rogue_key_pkcs8: keys.ed25519_pkcs8("rogue"),
     };
     let dns = SignedWorld::build(&spec).map_err(|source| WorldError::Dns {
         scenario: s.id.clone(),
