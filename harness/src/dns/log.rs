@@ -65,6 +65,7 @@ mod tests {
             tcp: false,
             rcode: "NOERROR".into(),
             answers: 2,
+            fault: None,
         };
         other.push(entry.clone());
         assert_eq!(log.entries(), vec![entry]);

@@ -88,7 +88,8 @@ pub fn prepare_for(s: &Scenario, keys: &KeyStore, placement: Placement) -> Resul
     let mut zones = Vec::new();
     let mut published = Published::default();
     for z in &s.zones {
-        published.add_zone(&z.origin, z.signed);
+        // A zone is secure only when signed and reached through a matching, supported DS.
+        published.add_zone(&z.origin, z.signed && z.ds == crate::dns::DsMode::Secure);
     }
     for z in &s.zones {
         let mut records = Vec::new();

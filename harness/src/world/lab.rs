@@ -41,7 +41,14 @@ impl Lab {
             .ok_or_else(|| LabError::Config("no scenarios to run".into()))?;
         let prepared = super::prepare_for(first, keys, Placement::Namespace)?;
         let anchor = prepared.dns.trust_anchor().unbound_anchor();
-        let unbound = Unbound::start(workdir, SocketAddr::from((NAMESPACE_DNS, 53)), &anchor).await?;
+        let unbound = Unbound::start(
+            workdir,
+            SocketAddr::new(RESOLVER, 53),
+            SocketAddr::from((NAMESPACE_DNS, 53)),
+            &prepared.dns.origins(),
+            &anchor,
+        )
+        .await?;
         Ok(Lab {
             workdir: workdir.to_path_buf(),
             anchor,
@@ -55,7 +62,7 @@ impl Lab {
         let world = World::start_in(s, keys, Placement::Namespace).await?;
         let anchor = world.dns.trust_anchor().unbound_anchor();
         if let Some(u) = self.unbound.as_mut()
-            && let Err(e) = u.new_world(&anchor).await
+            && let Err(e) = u.new_world(&anchor, world.dns_addr, &world.dns.origins()).await
         {
             world.stop().await;
             return Err(e);

@@ -12,12 +12,17 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
-/// Where unbound answers the MTAs, as `resolv.conf` says.
+/// Where unbound answers the MTAs in namespace mode, as `resolv.conf` says.
 pub const RESOLVER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
 pub struct Unbound {
     child: Child,
+    dir: PathBuf,
+    listen: SocketAddr,
+    authoritative: SocketAddr,
+    /// The zone origins stub-zoned to the authoritative server.
+    zones: Vec<String>,
     conf: PathBuf,
     control: PathBuf,
     pub log: PathBuf,
@@ -26,9 +31,15 @@ pub struct Unbound {
 }
 
 impl Unbound {
-    /// Writes the config and the anchor into `dir`, starts unbound in the foreground and
-    /// waits until its control socket answers.
-    pub async fn start(dir: &Path, authoritative: SocketAddr, anchor: &str) -> Result<Unbound, LabError> {
+    /// Writes the config and the anchor into `dir`, starts unbound in the foreground on
+    /// `listen` and waits until its control socket answers.
+    pub async fn start(
+        dir: &Path,
+        listen: SocketAddr,
+        authoritative: SocketAddr,
+        zones: &[String],
+        anchor: &str,
+    ) -> Result<Unbound, LabError> {
         let install = "apt-get install unbound";
         let daemon = find_tool("unbound", "the validating resolver real senders use", install)?;
         let control = find_tool("unbound-control", "it flushes unbound's caches between worlds", install)?;
@@ -37,7 +48,10 @@ impl Unbound {
         let anchor_file = dir.join("anchor.key");
         let socket = dir.join("unbound.ctl");
         write(&anchor_file, anchor)?;
-        write(&conf, &config(dir, &log, &anchor_file, &socket, authoritative))?;
+        write(
+            &conf,
+            &config(dir, &log, &anchor_file, &socket, listen, authoritative, zones),
+        )?;
         let child = Command::new(daemon)
             .arg("-d")
             .arg("-c")
@@ -53,6 +67,10 @@ impl Unbound {
             })?;
         let mut u = Unbound {
             child,
+            dir: dir.to_path_buf(),
+            listen,
+            authoritative,
+            zones: zones.to_vec(),
             conf,
             control,
             log,
@@ -84,10 +102,30 @@ impl Unbound {
     /// A new world replaces the old one: install its anchor and drop every cached answer,
     /// key and infrastructure entry (`reload` rereads the config and the anchor file and
     /// empties the caches), so nothing learnt from the previous world leaks into this one.
-    pub async fn new_world(&mut self, anchor: &str) -> Result<(), LabError> {
+    pub async fn new_world(
+        &mut self,
+        anchor: &str,
+        authoritative: SocketAddr,
+        zones: &[String],
+    ) -> Result<(), LabError> {
         if anchor != self.current_anchor {
             write(&self.anchor, anchor)?;
             self.current_anchor = anchor.to_string();
+        }
+        if authoritative != self.authoritative || zones != self.zones.as_slice() {
+            let socket = self.dir.join("unbound.ctl");
+            let text = config(
+                &self.dir,
+                &self.log,
+                &self.anchor,
+                &socket,
+                self.listen,
+                authoritative,
+                zones,
+            );
+            write(&self.conf, &text)?;
+            self.authoritative = authoritative;
+            self.zones = zones.to_vec();
         }
         self.control(&["reload"]).await.map(|_| ())
     }
@@ -132,8 +170,26 @@ fn write(path: &Path, text: &str) -> Result<(), LabError> {
 }
 
 /// The generated configuration. Each setting that differs from unbound's default says why.
-fn config(dir: &Path, log: &Path, anchor: &Path, socket: &Path, authoritative: SocketAddr) -> String {
-    format!(
+fn config(
+    dir: &Path,
+    log: &Path,
+    anchor: &Path,
+    socket: &Path,
+    listen: SocketAddr,
+    authoritative: SocketAddr,
+    zones: &[String],
+) -> String {
+    // One stub per zone, all at the one authoritative server: unbound then never follows a
+    // referral to the NS glue address, which in process is 127.0.0.1 on a port nobody serves.
+    let mut stubs = String::new();
+    for z in zones {
+        stubs.push_str(&format!(
+            "\nstub-zone:\n    name: \"{z}\"\n    stub-addr: {}@{}\n",
+            authoritative.ip(),
+            authoritative.port()
+        ));
+    }
+    let text = format!(
         r#"# unbound for one danesim namespace; generated, do not edit.
 server:
     directory: "{dir}"
@@ -149,7 +205,7 @@ server:
     val-log-level: 2
     log-servfail: yes
     interface: {resolver}
-    port: 53
+    port: {port}
     access-control: 127.0.0.0/8 allow
     num-threads: 1
     so-reuseport: no
@@ -180,15 +236,13 @@ remote-control:
     control-interface: "{socket}"
     control-use-cert: no
 
-stub-zone:
-    name: "test."
-    stub-addr: {stub}
 "#,
         dir = dir.display(),
         log = log.display(),
         anchor = anchor.display(),
         socket = socket.display(),
-        resolver = RESOLVER,
-        stub = format_args!("{}@{}", authoritative.ip(), authoritative.port()),
-    )
+        resolver = listen.ip(),
+        port = listen.port(),
+    );
+    text + &stubs
 }

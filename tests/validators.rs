@@ -1,0 +1,249 @@
+//! Our DNSSEC, judged by two validators we did not write: BIND's `delv` and a real
+//! `unbound`, each given only the world's trust anchor. For every scenario's world, every
+//! name a sender resolves (the MX RRset, each endpoint's address and TLSA RRset, a name
+//! that does not exist) and every faulted query is asked of both, and the state each
+//! reports must be the state the scenario intends:
+//!
+//! - secure / insecure: from the world's own records and the signing and DS of each zone
+//!   on the way (never from what our server answered);
+//! - bogus: a signature fault on that RRset, or a DS that does not match below it;
+//! - error: a transport fault (SERVFAIL, REFUSED, a dropped query) on that query.
+//!
+//! Faults do not leak: every probe without a fault of its own must keep its normal state.
+//! The matrix is printed.
+
+use danesim::dns::{DsMode, FaultKind};
+use danesim::pki::KeyStore;
+use danesim::scenario::{self, Scenario};
+use danesim::world::World;
+use danesim::world::unbound::Unbound;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TOOLS: &str =
+    "run `ci/test` as root (it installs them) or `apt-get install bind9-dnsutils unbound`; CI must not skip this test";
+
+fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("`{name}` is required: {TOOLS}");
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("the validator runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// delv's verdict (BIND 9.18 wording).
+fn delv_state(out: &str) -> String {
+    // Negative answers read "; negative response, fully validated" (or "unsigned answer").
+    if out.contains("fully validated") {
+        "secure".into()
+    } else if out.contains("unsigned answer") {
+        "insecure".into()
+    } else if out.contains("resolution failed: SERVFAIL")
+        || out.contains("resolution failed: REFUSED")
+        || out.contains("timed out")
+        || out.contains("resolution failed: failure")
+    {
+        "error".into()
+    } else if out.contains("validation") || out.contains("resolution failed") || out.contains("broken trust chain") {
+        "bogus".into()
+    } else {
+        format!("unknown ({})", out.trim().replace('\n', " | "))
+    }
+}
+
+/// unbound's verdict, through dig: AD set = secure; an answer without AD = insecure;
+/// SERVFAIL that goes away with CD (checking disabled) = bogus; SERVFAIL even with CD = error.
+fn unbound_state(dig: &Path, at: SocketAddr, name: &str, rtype: &str) -> String {
+    let ask = |cd: bool| {
+        let mut c = Command::new(dig);
+        c.arg(format!("@{}", at.ip()))
+            .args(["-p", &at.port().to_string(), "+dnssec", "+time=8", "+tries=1"]);
+        if cd {
+            c.arg("+cd");
+        }
+        run(c.args([name, rtype]))
+    };
+    let out = ask(false);
+    let status = |o: &str| {
+        o.split("status: ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap_or("NONE")
+            .to_string()
+    };
+    match status(&out).as_str() {
+        "NOERROR" | "NXDOMAIN" => {
+            let flags = out
+                .split("flags:")
+                .nth(1)
+                .and_then(|r| r.split(';').next())
+                .unwrap_or("");
+            if flags.split_whitespace().any(|f| f == "ad") {
+                "secure".into()
+            } else {
+                "insecure".into()
+            }
+        }
+        "SERVFAIL" => match status(&ask(true)).as_str() {
+            "NOERROR" | "NXDOMAIN" => "bogus".into(),
+            _ => "error".into(),
+        },
+        other => format!("unknown ({other}: {})", out.trim().replace('\n', " | ")),
+    }
+}
+
+/// The state the scenario intends for one probe.
+fn intended(s: &Scenario, world: &World, name: &str, rtype: &str) -> &'static str {
+    let fqdn = danesim::vocab::fqdn(name);
+    for f in &s.faults {
+        if f.qname == fqdn && f.qtype.is_none_or(|t| t.to_string() == rtype) {
+            match f.kind {
+                FaultKind::ServFail | FaultKind::Refused | FaultKind::Drop => return "error",
+                FaultKind::Truncate | FaultKind::Slow(_) => {}
+                _ => return "bogus",
+            }
+        }
+    }
+    // A mismatching DS makes everything at and below that zone bogus (RFC 4035 §5.2).
+    let resolved = world.published.resolve(name, rtype);
+    let bogus_zone = s.zones.iter().any(|z| {
+        z.ds == DsMode::Mismatch && (resolved.name == z.origin || resolved.name.ends_with(&format!(".{}", z.origin)))
+    });
+    if bogus_zone {
+        return "bogus";
+    }
+    if resolved.secure { "secure" } else { "insecure" }
+}
+
+#[test]
+fn delv_and_unbound_agree_with_every_world() {
+    let (delv, dig) = (tool("delv"), tool("dig"));
+    tool("unbound");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let files = scenario::discover(&[root.join("scenarios")]).expect("scenarios are readable");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let keys = KeyStore::embedded();
+    let dir = std::env::temp_dir().join(format!("danesim-validators-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let listen = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free loopback port");
+        probe.local_addr().expect("bound")
+    };
+
+    let mut unbound: Option<Unbound> = None;
+    let mut rows = Vec::new();
+    let mut wrong = Vec::new();
+    let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut faulted = 0;
+    for f in files {
+        let s = scenario::load(&f).expect("catalogue scenarios load");
+        let world = rt.block_on(World::start(&s, &keys)).expect("world starts");
+        let anchor = world.dns.trust_anchor();
+        let anchors = dir.join(format!("{}.anchors", s.id));
+        std::fs::write(&anchors, anchor.delv_anchors()).expect("write anchors");
+        match unbound.as_mut() {
+            None => {
+                unbound = Some(
+                    rt.block_on(Unbound::start(
+                        &dir,
+                        listen,
+                        world.dns_addr,
+                        &world.dns.origins(),
+                        &anchor.unbound_anchor(),
+                    ))
+                    .unwrap_or_else(|e| panic!("unbound starts: {e} ({TOOLS})")),
+                )
+            }
+            Some(u) => rt
+                .block_on(u.new_world(&anchor.unbound_anchor(), world.dns_addr, &world.dns.origins()))
+                .expect("unbound reloads"),
+        }
+
+        let mut probes = vec![(s.message.domain.clone(), "MX".to_string())];
+        for e in &s.endpoints {
+            probes.push((e.host.clone(), "A".into()));
+            probes.push((format!("_25._tcp.{}", e.host), "TLSA".into()));
+        }
+        probes.push((format!("no-such-host.{}", s.message.domain), "A".into()));
+        for fault in &s.faults {
+            let t = fault.qtype.map(|t| t.to_string()).unwrap_or_else(|| "A".into());
+            probes.push((fault.qname.clone(), t));
+        }
+        probes.sort();
+        probes.dedup_by(|a, b| danesim::vocab::fqdn(&a.0) == danesim::vocab::fqdn(&b.0) && a.1 == b.1);
+
+        for (name, rtype) in probes {
+            let want = intended(&s, &world, &name, &rtype);
+            let d = delv_state(&run(Command::new(&delv)
+                .args(["@127.0.0.1", "-p", &world.dns_addr.port().to_string(), "-a"])
+                .arg(&anchors)
+                .args(["+root=test.", &name, &rtype])));
+            let u = unbound_state(&dig, listen, &name, &rtype);
+            let fault = s
+                .faults
+                .iter()
+                .find(|f| f.qname == danesim::vocab::fqdn(&name))
+                .map(|f| f.kind.name())
+                .unwrap_or("-");
+            if fault != "-" {
+                faulted += 1;
+            }
+            *by_state.entry(want).or_default() += 1;
+            let ok = d == want && u == want;
+            rows.push(format!(
+                "{} {:<36} {:<40} {:<5} {:<17} intended {:<9} delv {:<9} unbound {}",
+                if ok { "ok  " } else { "FAIL" },
+                s.id,
+                name,
+                rtype,
+                fault,
+                want,
+                d,
+                u
+            ));
+            if !ok {
+                wrong.push(rows.last().cloned().expect("just pushed"));
+            }
+        }
+        rt.block_on(world.stop());
+    }
+    if let Some(u) = unbound {
+        rt.block_on(u.stop());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("validator matrix (intended state vs. what BIND delv and unbound report):");
+    for r in &rows {
+        println!("{r}");
+    }
+    println!(
+        "{} probes, {faulted} with a fault; intended states: {by_state:?}",
+        rows.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "validators disagree with the intended state:\n{}",
+        wrong.join("\n")
+    );
+    for state in ["secure", "insecure", "bogus", "error"] {
+        assert!(
+            by_state.get(state).copied().unwrap_or(0) > 0,
+            "the matrix has no `{state}` probe"
+        );
+    }
+}
