@@ -101,6 +101,8 @@ fn unbound_state(dig: &Path, at: SocketAddr, name: &str, rtype: &str) -> String 
             "NOERROR" | "NXDOMAIN" => "bogus".into(),
             _ => "error".into(),
         },
+        // unbound itself gave no answer in time: it was still waiting for a dropped query.
+        "NONE" if out.contains("timed out") => "error".into(),
         other => format!("unknown ({other}: {})", out.trim().replace('\n', " | ")),
     }
 }

@@ -38,6 +38,9 @@ enum Command {
         /// Scenarios run at once (the reference sender; real senders run one world at a time).
         #[arg(long, default_value_t = 8)]
         jobs: usize,
+        /// The reference sender's DNS timeout in milliseconds (a dropped query costs this).
+        #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=30000))]
+        dns_timeout: u64,
         /// Work directory for a real sender's files and logs (kept after the run).
         /// Default: a new directory under the system temp dir.
         #[arg(long, value_name = "DIR")]
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
             sender,
             format,
             jobs,
+            dns_timeout,
             workdir,
         } => {
             let sender = match SenderKind::parse(&sender) {
@@ -116,7 +120,11 @@ fn main() -> ExitCode {
             if sender.is_external() {
                 return namespace_run(list, sender, format, workdir);
             }
-            run(list, sender, format, jobs.max(1))
+            let limits = runner::Limits {
+                dns: std::time::Duration::from_millis(dns_timeout),
+                ..runner::Limits::default()
+            };
+            run(list, sender, format, jobs.max(1), limits)
         }
     }
 }
@@ -204,7 +212,7 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
     Ok(ok)
 }
 
-fn run(list: Vec<Scenario>, sender: SenderKind, format: Format, jobs: usize) -> ExitCode {
+fn run(list: Vec<Scenario>, sender: SenderKind, format: Format, jobs: usize, limits: runner::Limits) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -220,7 +228,7 @@ fn run(list: Vec<Scenario>, sender: SenderKind, format: Format, jobs: usize) -> 
             let (keys, sender, sem) = (keys.clone(), sender.clone(), sem.clone());
             handles.push(tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await.expect("the semaphore is never closed");
-                let r = runner::run(&s, &sender, &keys).await;
+                let r = runner::run_with(&s, &sender, &keys, limits).await;
                 (s, r)
             }));
         }
