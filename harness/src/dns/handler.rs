@@ -145,14 +145,14 @@ impl RequestHandler for WorldHandler {
             tokio::time::sleep(delay).await;
         }
 
-        let (info, rcode, answers) = match disposition {
-            Disposition::Drop => (None, "DROPPED".to_string(), 0),
-            Disposition::Send | Disposition::SendAfter(_) => match send(request, &response, &mut response_handle).await
-            {
-                Ok(info) => (Some(info), rcode_name(info.response_code), info.counts().answers),
-                // The client went away; that is its business, but the log says so.
-                Err(_) => (None, "SEND-FAILED".to_string(), 0),
-            },
+        // Log before sending: a client that gets this answer may finish at once, and the
+        // witness must then already hold the query (the log is read right after the sender).
+        let (rcode, answers) = match disposition {
+            Disposition::Drop => ("DROPPED".to_string(), 0),
+            _ => (
+                rcode_name(response.metadata.response_code),
+                u16::try_from(response.answers.len()).unwrap_or(u16::MAX),
+            ),
         };
         self.log.push(QueryEntry {
             qname: view.qname.clone(),
@@ -164,6 +164,11 @@ impl RequestHandler for WorldHandler {
             answers,
             fault: fault.map(str::to_string),
         });
+        let info = match disposition {
+            Disposition::Drop => None,
+            // A client that went away is its business; the answer was logged as given.
+            Disposition::Send | Disposition::SendAfter(_) => send(request, &response, &mut response_handle).await.ok(),
+        };
         info.unwrap_or_else(|| {
             ResponseInfo::from(Header {
                 metadata: response.metadata,

@@ -17,7 +17,7 @@ pub struct QueryEntry {
     /// Mnemonic of the response code ("NOERROR", "NXDOMAIN", "SERVFAIL"), or "DROPPED" when
     /// no response was sent.
     pub rcode: String,
-    /// Answer-section record count of the response as sent (RRSIGs included).
+    /// Answer-section record count of the response as given to the transport (RRSIGs included).
     pub answers: u16,
     /// The declared fault that shaped this response ("servfail", "bad-signature", ...).
     pub fault: Option<String>,

@@ -176,6 +176,19 @@ impl Session {
             return "client closed";
         }
         match classify(e) {
+            TlsFailure::Alert(alert) if fresh => {
+                // TLS 1.3 (RFC 8446 §4.4.4): a client may send its Finished and then reject the server with a
+                // fatal alert. Whether rustls had processed the Finished (handshake "established") before the alert
+                // depends only on how the two records were segmented, so a fatal alert before any application data
+                // is recorded as a failed handshake either way: the session never carried anything.
+                self.t.tls = None;
+                self.t
+                    .events
+                    .retain(|ev| !(ev.starts_with("TLS: ") && ev.ends_with(" established")));
+                self.event(format!("TLS: client alert {alert}"));
+                self.t.client_alert = Some(alert);
+                "tls handshake failed"
+            }
             TlsFailure::Alert(alert) => {
                 self.event(format!("TLS: client alert {alert}"));
                 self.t.client_alert.get_or_insert(alert);
