@@ -12,6 +12,7 @@ use std::net::IpAddr;
 pub struct LogLine {
     /// "postfix/smtp", "postfix/qmgr", ...
     pub process: String,
+    pub pid: u32,
     pub text: String,
 }
 
@@ -20,9 +21,9 @@ pub fn parse_line(line: &str) -> Option<LogLine> {
     let (head, text) = line.split_once("]: ")?;
     let tag = head.rsplit(' ').next()?;
     let (process, pid) = tag.split_once('[')?;
-    pid.parse::<u32>().ok()?;
     Some(LogLine {
         process: process.to_string(),
+        pid: pid.parse().ok()?,
         text: text.to_string(),
     })
 }
@@ -70,10 +71,22 @@ pub fn attempt(lines: &[LogLine], qid: &str) -> Option<Attempt> {
     };
     let relay = field("relay").and_then(|r| host_addr(&r));
 
+    // The delivery's own lines: those of this queue id, and the unnumbered ones ("Verified TLS
+    // connection ...") of the processes that handled it. Another message's lines (a bounce of
+    // an earlier scenario being discarded) are not this attempt's.
+    let prefix = format!("{qid}: ");
+    let pids: std::collections::BTreeSet<u32> = lines[..=end]
+        .iter()
+        .filter(|l| l.text.starts_with(&prefix))
+        .map(|l| l.pid)
+        .collect();
+    let ours = |l: &LogLine| {
+        l.text.starts_with(&prefix) || (pids.contains(&l.pid) && !l.text.split(": ").next().is_some_and(is_queue_id))
+    };
     let mut tls = BTreeMap::new();
     let mut reasons = BTreeMap::new();
     let mut log = Vec::new();
-    for l in &lines[..=end] {
+    for l in lines[..=end].iter().filter(|l| ours(l)) {
         let delivery_agent = ["/smtp", "/error", "/discard", "/lmtp"]
             .iter()
             .any(|p| l.process.ends_with(p));
@@ -108,6 +121,11 @@ pub fn attempt(lines: &[LogLine], qid: &str) -> Option<Attempt> {
         reasons,
         log,
     })
+}
+
+/// Postfix's short queue ids: upper-case hexadecimal (e.g. `4B1C2C1`).
+fn is_queue_id(s: &str) -> bool {
+    (6..=16).contains(&s.len()) && s.chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))
 }
 
 /// `mx1.example.test[192.0.2.10]:25` → (`mx1.example.test`, 192.0.2.10).
@@ -182,6 +200,20 @@ Nov 23 12:00:00 client postfix/qmgr[9]: 4B1C2C1: removed
         assert_eq!(a.status_line(), "4.7.5 Server certificate not verified");
         assert_eq!(a.relay, None);
         assert!(a.tls.is_empty());
+    }
+
+    #[test]
+    fn another_messages_lines_are_left_out() {
+        let text = format!(
+            "{SENT}Nov 23 12:00:00 client postfix/discard[11]: 77AA: to=<sender@client.test>, relay=none, status=sent (client.test)\n"
+        );
+        let mut l = lines(&text);
+        // The discard of an earlier bounce lands between our TLS line and our status line.
+        let discard = l.pop().unwrap();
+        l.insert(4, discard);
+        let a = attempt(&l, "4B1C2C1").unwrap();
+        assert!(a.log.iter().all(|x| !x.contains("discard")), "{:?}", a.log);
+        assert_eq!(a.log.len(), 2);
     }
 
     #[test]
