@@ -269,3 +269,41 @@ fn a_real_sender_without_root_or_its_package_fails_fast_and_says_what_to_do() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_bad_fault_or_ds_mode_is_reported_at_file_line_col() {
+    let (_d, p) = edited(
+        "scenarios/tlsa-lookup/tlsa-l-05-tlsa-servfail.toml",
+        "kind = \"servfail\"",
+        "kind = \"servfial\"",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(
+        code,
+        &err,
+        "tlsa-l-05-tlsa-servfail.toml:35:9",
+        "unknown fault kind `servfial`",
+    );
+    assert!(err.contains("known: servfail, refused, drop"), "{err}");
+
+    let (_d, p) = edited(
+        "scenarios/tlsa-lookup/tlsa-l-05-tlsa-servfail.toml",
+        "qname = \"_25._tcp.mx1.example.test.\"",
+        "qname = \"mx1.example.org.\"",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(
+        code,
+        &err,
+        "tlsa-l-05-tlsa-servfail.toml:33:10",
+        "`mx1.example.org.` is in none of the world's zones",
+    );
+
+    let (_d, p) = edited(
+        "scenarios/dns-security/mx-03-ds-mismatch.toml",
+        "ds = \"mismatch\"",
+        "ds = \"broken\"",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "mx-03-ds-mismatch.toml:21:7", "unknown DS mode `broken`");
+}
