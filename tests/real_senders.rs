@@ -110,20 +110,28 @@ fn nothing_left(dir: &Path) -> Result<(), Failed> {
     }
 }
 
-fn swaks_downgrade() -> Result<(), Failed> {
-    let dir = workdir("swaks");
-    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
-        .args([
-            "run",
-            "--sender",
-            "fixtures/senders/swaks.toml",
-            "scenarios/starttls/downgrade-attempt.toml",
-        ])
+/// `danesim run --sender SENDER PATHS... --workdir DIR` from the repository root.
+fn danesim_run(dir: &Path, args: &[&str]) -> Result<std::process::Output, Failed> {
+    Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .arg("run")
+        .arg("--sender")
+        .args(args)
         .arg("--workdir")
-        .arg(&dir)
+        .arg(dir)
         .current_dir(root())
         .output()
-        .map_err(|e| format!("cannot run danesim: {e}"))?;
+        .map_err(|e| format!("cannot run danesim: {e}").into())
+}
+
+fn swaks_downgrade() -> Result<(), Failed> {
+    let dir = workdir("swaks");
+    let out = danesim_run(
+        &dir,
+        &[
+            "fixtures/senders/swaks.toml",
+            "scenarios/starttls/downgrade-attempt.toml",
+        ],
+    )?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() != Some(1) {
@@ -227,19 +235,14 @@ fn ctrl_c_postfix() -> Result<(), Failed> {
 
 fn exim_finishes_clean() -> Result<(), Failed> {
     let dir = workdir("exim");
-    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
-        .args([
-            "run",
-            "--sender",
+    let out = danesim_run(
+        &dir,
+        &[
             "exim",
             "scenarios/dane-ee/renewed-cert.toml",
             "scenarios/multi-mx/secondary-mx.toml",
-        ])
-        .arg("--workdir")
-        .arg(&dir)
-        .current_dir(root())
-        .output()
-        .map_err(|e| format!("cannot run danesim: {e}"))?;
+        ],
+    )?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if out.status.code() != Some(0) {
         return Err(format!(
