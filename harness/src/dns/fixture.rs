@@ -27,6 +27,7 @@ fn zone(origin: &str, signed: bool, seed: u8, records: &[&str]) -> ZoneSpec {
         default_ttl: 300,
         records: records.iter().map(|s| s.to_string()).collect(),
         ds: super::zone::DsMode::Secure,
+        denial: super::zone::Denial::Nsec3,
     }
 }
 

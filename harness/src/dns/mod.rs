@@ -43,4 +43,4 @@ pub use log::{QueryEntry, QueryLog};
 pub use record::parse_record_line;
 pub use server::serve;
 pub use world::SignedWorld;
-pub use zone::{DsMode, WorldDnsSpec, ZoneSpec};
+pub use zone::{Denial, DsMode, WorldDnsSpec, ZoneSpec};

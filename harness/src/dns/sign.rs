@@ -1,12 +1,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hickory_proto::dnssec::crypto::Ed25519SigningKey;
-use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC3, NSEC3PARAM, RRSIG, SigInput};
+use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC, NSEC3, NSEC3PARAM, RRSIG, SigInput};
 use hickory_proto::dnssec::{Algorithm, DigestType, Nsec3HashAlgorithm, PublicKey, SigningKey, TBS};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordSet, RecordType, SerialNumber};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 
-use super::zone::{Rrset, ZoneData};
+use super::zone::{Denial, Rrset, ZoneData};
 
 /// RFC 9276 §3.1: NSEC3 with 0 extra iterations and an empty salt.
 pub(crate) const NSEC3_ITERATIONS: u16 = 0;
@@ -148,6 +148,7 @@ pub(crate) fn unsigned(zone: &ZoneData) -> Vec<RecordSet> {
 pub(crate) fn secure(
     zone: &ZoneData,
     key: &ZoneKey,
+    denial: Denial,
     inception: u32,
     expiration: u32,
 ) -> Result<Vec<RecordSet>, String> {
@@ -160,6 +161,12 @@ pub(crate) fn secure(
         ttl,
         RData::DNSSEC(DNSSECRData::DNSKEY(key.dnskey.clone())),
     )?;
+    if denial == Denial::Nsec {
+        for record in nsec_chain(&zone) {
+            zone.add(&record.name, RecordType::NSEC, record.ttl, record.data)?;
+        }
+        return sign_all(&zone, key, inception, expiration);
+    }
     // RFC 5155 §4: NSEC3PARAM flags 0 (opt-out is never used here).
     zone.add(
         &origin,
@@ -176,7 +183,12 @@ pub(crate) fn secure(
     for record in chain {
         zone.add(&record.name, RecordType::NSEC3, record.ttl, record.data)?;
     }
+    sign_all(&zone, key, inception, expiration)
+}
 
+/// One RRSIG per authoritative RRset (RFC 4035 §2.2).
+fn sign_all(zone: &ZoneData, key: &ZoneKey, inception: u32, expiration: u32) -> Result<Vec<RecordSet>, String> {
+    let origin = zone.origin.clone();
     let mut sets = Vec::with_capacity(zone.rrsets.len());
     for rrset in zone.rrsets.values() {
         let mut set = to_record_set(rrset);
@@ -188,6 +200,35 @@ pub(crate) fn secure(
         sets.push(set);
     }
     Ok(sets)
+}
+
+/// The NSEC records of a zone (RFC 4035 §2.3): one per owner name in canonical order
+/// (RFC 4034 §6.1), each naming the next and listing the types at its owner, plus RRSIG and
+/// NSEC; the last points back to the apex. At an unsigned delegation the NS RRset is not
+/// signed, but the NSEC there is, so its bitmap still has RRSIG.
+fn nsec_chain(zone: &ZoneData) -> Vec<Record> {
+    let mut types: BTreeMap<Name, BTreeSet<RecordType>> = BTreeMap::new();
+    for rrset in zone.rrsets.values() {
+        types.entry(rrset.name.clone()).or_default().insert(rrset.rtype);
+    }
+    let names: Vec<&Name> = types.keys().collect();
+    let ttl = zone.default_ttl;
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let next = names[(i + 1) % names.len()].clone();
+            let set = types[*name]
+                .iter()
+                .copied()
+                .chain([RecordType::RRSIG, RecordType::NSEC]);
+            Record::from_rdata(
+                (*name).clone(),
+                ttl,
+                RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(next, set))),
+            )
+        })
+        .collect()
 }
 
 /// The NSEC3 records of a zone (RFC 5155 §7.1): one per authoritative name and empty

@@ -14,7 +14,7 @@ use super::anchor::TrustAnchor;
 use super::error::DnsError;
 use super::fault::{EXPIRED_WINDOW, FUTURE_WINDOW, FaultKind, FaultSpec};
 use super::sign::{self, NSEC3_ITERATIONS, NSEC3_SALT, ZoneKey};
-use super::zone::{self, ANCHOR_ZONE, DsMode, WorldDnsSpec, normalise_origin};
+use super::zone::{self, ANCHOR_ZONE, Denial, DsMode, WorldDnsSpec, normalise_origin};
 
 /// Every zone of a world, assembled and signed, ready to be served.
 ///
@@ -31,6 +31,7 @@ pub struct SignedWorld {
 pub(crate) struct BuiltZone {
     pub origin: Name,
     pub signed: bool,
+    pub denial: Denial,
     pub parent: Option<Name>,
     /// RRsets (with their RRSIGs when signed) in canonical order (RFC 4034 §6).
     pub rrsets: Vec<RecordSet>,
@@ -130,18 +131,25 @@ impl SignedWorld {
 
         let mut built = Vec::with_capacity(zones.len());
         for z in &zones {
+            let denial = spec
+                .zones
+                .iter()
+                .find(|s| normalise_origin(&s.origin).ok().as_ref() == Some(&z.origin))
+                .map(|s| s.denial)
+                .unwrap_or_default();
             let rrsets = match keys.get(&z.origin) {
-                Some(key) => {
-                    sign::secure(z, key, spec.inception, spec.expiration).map_err(|message| DnsError::Signing {
+                Some(key) => sign::secure(z, key, denial, spec.inception, spec.expiration).map_err(|message| {
+                    DnsError::Signing {
                         origin: z.origin.to_string(),
                         message,
-                    })?
-                }
+                    }
+                })?,
                 None => sign::unsigned(z),
             };
             built.push(BuiltZone {
                 origin: z.origin.clone(),
                 signed: z.signed,
+                denial,
                 parent: z.parent.clone(),
                 rrsets,
             });
@@ -218,11 +226,14 @@ impl SignedWorld {
 impl BuiltZone {
     /// A fresh hickory zone handler holding this zone's records (with RRSIGs).
     pub(crate) fn handler(&self) -> Arc<InMemoryZoneHandler> {
-        let nx_proof = self.signed.then(|| NxProofKind::Nsec3 {
-            algorithm: Nsec3HashAlgorithm::SHA1,
-            salt: Arc::from(NSEC3_SALT.as_slice()),
-            iterations: NSEC3_ITERATIONS,
-            opt_out: false,
+        let nx_proof = self.signed.then(|| match self.denial {
+            Denial::Nsec => NxProofKind::Nsec,
+            Denial::Nsec3 => NxProofKind::Nsec3 {
+                algorithm: Nsec3HashAlgorithm::SHA1,
+                salt: Arc::from(NSEC3_SALT.as_slice()),
+                iterations: NSEC3_ITERATIONS,
+                opt_out: false,
+            },
         });
         let mut handler: InMemoryZoneHandler =
             InMemoryZoneHandler::empty(self.origin.clone(), ZoneType::Primary, AxfrPolicy::Deny, nx_proof);
@@ -248,6 +259,30 @@ fn canonical_rdata(rdata: &RData) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::dns::fixture;
+
+    #[test]
+    fn an_nsec_zone_has_a_closed_nsec_chain_and_no_nsec3() {
+        let mut spec = fixture::sample_spec();
+        spec.zones[1].denial = Denial::Nsec;
+        let w = SignedWorld::build(&spec).unwrap();
+        let text = w.zone_text("example.test.").unwrap();
+        assert!(!text.contains("NSEC3"), "{text}");
+        let nsec: Vec<&str> = text
+            .lines()
+            .filter(|l| l.split_whitespace().nth(3) == Some("NSEC"))
+            .collect();
+        // One NSEC per owner name (RFC 4035 §2.3), the last pointing back to the apex.
+        let owners: std::collections::BTreeSet<&str> =
+            text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+        assert_eq!(nsec.len(), owners.len(), "{text}");
+        assert!(
+            nsec.iter()
+                .any(|l| l.split_whitespace().nth(4) == Some("example.test.")),
+            "{text}"
+        );
+        // The NSEC3 zones of the same world are untouched.
+        assert!(w.zone_text("test.").unwrap().contains("NSEC3"));
+    }
 
     #[test]
     fn two_builds_are_byte_identical() {

@@ -22,6 +22,18 @@ pub struct ZoneSpec {
     pub records: Vec<String>,
     /// What the parent publishes as DS for a signed zone (ignored for `test.` and unsigned zones).
     pub ds: DsMode,
+    /// How a signed zone proves non-existence.
+    pub denial: Denial,
+}
+
+/// The authenticated denial of existence a signed zone uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Denial {
+    /// NSEC3, SHA-1, 0 iterations, no salt (RFC 5155; RFC 9276 §3.1).
+    #[default]
+    Nsec3,
+    /// NSEC (RFC 4034 §4, RFC 4035 §3.1.3): names in the clear, a simpler chain.
+    Nsec,
 }
 
 /// The DS a parent publishes for a signed child: the chain of trust, or a fault in it.
@@ -392,6 +404,7 @@ mod tests {
             default_ttl: 300,
             records: records.iter().map(|s| s.to_string()).collect(),
             ds: DsMode::Secure,
+            denial: Denial::Nsec3,
         }
     }
 

@@ -88,6 +88,8 @@ pub struct RawZone {
     /// The DS the parent publishes: "secure" (default), "none", "mismatch",
     /// "unknown-algorithm", "unknown-digest".
     pub ds: Option<Spanned<String>>,
+    /// Denial of existence of a signed zone: "nsec3" (default) or "nsec".
+    pub denial: Option<Spanned<String>>,
     /// One RFC 1035 record per string. TLSA data may be `{cert:NAME}`.
     #[serde(default)]
     pub records: Vec<Spanned<String>>,

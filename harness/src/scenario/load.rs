@@ -5,7 +5,7 @@ use super::error::ScenarioError;
 use super::file::{RawCert, RawEndpoint, RawFault, RawScenario, RawZone};
 use super::model::*;
 use crate::dns;
-use crate::dns::{DsMode, FaultKind, FaultSpec};
+use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::pki::{CertSpec, KeyRef};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use hickory_proto::rr::RecordType;
@@ -438,10 +438,34 @@ impl Loader<'_> {
                     mode
                 }
             };
+            let denial = match &z.denial {
+                None => Denial::Nsec3,
+                Some(d) => match d.get_ref().as_str() {
+                    "nsec3" => Denial::Nsec3,
+                    "nsec" if z.signed => Denial::Nsec,
+                    "nsec" => {
+                        return Err(self.err(
+                            self.inner(d),
+                            "`denial` applies to a signed zone",
+                            "here",
+                            Some("an unsigned zone proves nothing".into()),
+                        ));
+                    }
+                    other => {
+                        return Err(self.err(
+                            self.inner(d),
+                            format!("unknown denial `{other}`"),
+                            "here",
+                            Some("known: nsec3 (the default), nsec".into()),
+                        ));
+                    }
+                },
+            };
             out.push(ZoneDecl {
                 origin,
                 signed: z.signed,
                 ds,
+                denial,
                 ttl,
                 records,
             });
@@ -453,6 +477,7 @@ impl Loader<'_> {
                     origin: "test.".into(),
                     signed: true,
                     ds: DsMode::Secure,
+                    denial: Denial::Nsec3,
                     ttl: DEFAULT_TTL,
                     records: Vec::new(),
                 },

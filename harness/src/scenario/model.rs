@@ -2,7 +2,7 @@
 //! takes this, never the raw file: once a `Scenario` exists, every name in it
 //! refers to something declared and every value is in range.
 
-use crate::dns::{DsMode, FaultSpec};
+use crate::dns::{Denial, DsMode, FaultSpec};
 use crate::pki::{CertSpec, Tlsa};
 use crate::vocab::{HostCode, Invariant, ResultCode};
 use std::collections::BTreeMap;
@@ -47,6 +47,8 @@ pub struct ZoneDecl {
     pub signed: bool,
     /// The DS its parent publishes (signed zones below `test.`).
     pub ds: DsMode,
+    /// NSEC3 (default) or NSEC denial of existence.
+    pub denial: Denial,
     pub ttl: u32,
     pub records: Vec<RecordDecl>,
 }

@@ -110,6 +110,7 @@ pub fn prepare_for(s: &Scenario, keys: &KeyStore, placement: Placement) -> Resul
             default_ttl: z.ttl,
             records,
             ds: z.ds,
+            denial: z.denial,
         });
     }
     let spec = WorldDnsSpec {
