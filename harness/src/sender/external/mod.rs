@@ -67,13 +67,7 @@ pub fn preflight(kind: &crate::sender::SenderKind) -> Result<(), LabError> {
     find_tool("unbound", "the validating resolver real senders use", unbound)?;
     find_tool("unbound-control", "it resets unbound between worlds", unbound)?;
     match kind {
-        SenderKind::Postfix => {
-            let install = "apt-get install postfix (choose \"No configuration\")";
-            for t in ["postfix", "postconf", "sendmail", "postsuper", "postqueue"] {
-                find_tool(t, "the Postfix sender under test", install)?;
-            }
-            Ok(())
-        }
+        SenderKind::Postfix => postfix::Tools::find().map(|_| ()),
         SenderKind::Exim => exim::preflight(),
         SenderKind::Command { profile, .. } => command::preflight(profile).map(|_| ()),
         SenderKind::Reference => Ok(()),

@@ -28,6 +28,29 @@ const INSTALL: &str = "apt-get install postfix (choose \"No configuration\")";
 /// Long enough for every timeout below to fire first.
 const ATTEMPT_LIMIT: Duration = Duration::from_secs(60);
 
+/// The Postfix programs the adapter runs.
+pub struct Tools {
+    pub postfix: PathBuf,
+    pub postconf: PathBuf,
+    pub sendmail: PathBuf,
+    pub postsuper: PathBuf,
+    pub postqueue: PathBuf,
+}
+
+impl Tools {
+    /// Finds them all, or names the first one missing and how to install it.
+    pub fn find() -> Result<Tools, LabError> {
+        let why = "the Postfix sender under test";
+        Ok(Tools {
+            postfix: find_tool("postfix", why, INSTALL)?,
+            postconf: find_tool("postconf", why, INSTALL)?,
+            sendmail: find_tool("sendmail", why, INSTALL)?,
+            postsuper: find_tool("postsuper", why, INSTALL)?,
+            postqueue: find_tool("postqueue", why, INSTALL)?,
+        })
+    }
+}
+
 pub struct Postfix {
     config: PathBuf,
     maillog: PathBuf,
@@ -41,12 +64,13 @@ pub struct Postfix {
 
 impl Postfix {
     pub async fn start(workdir: &Path) -> Result<Postfix, LabError> {
-        let why = "the Postfix sender under test";
-        let postfix = find_tool("postfix", why, INSTALL)?;
-        let postconf = find_tool("postconf", why, INSTALL)?;
-        let sendmail = find_tool("sendmail", why, INSTALL)?;
-        let postsuper = find_tool("postsuper", why, INSTALL)?;
-        let postqueue = find_tool("postqueue", why, INSTALL)?;
+        let Tools {
+            postfix,
+            postconf,
+            sendmail,
+            postsuper,
+            postqueue,
+        } = Tools::find()?;
         let base = workdir.join("postfix");
         let config = base.join("config");
         let queue = base.join("queue");
