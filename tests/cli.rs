@@ -255,15 +255,13 @@ fn a_real_sender_without_root_or_its_package_fails_fast_and_says_what_to_do() {
         "command = [\"danesim-no-such-program\", \"${DANESIM_RECIPIENT}\"]\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
-        .args(["run", "--sender"])
-        .arg(&profile)
-        .arg("scenarios/dane-ee/positive-control.toml")
-        .current_dir(root())
-        .output()
-        .expect("the danesim binary runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (code, _, err) = danesim(&[
+        "run",
+        "--sender",
+        profile.to_str().expect("a UTF-8 temp path"),
+        "scenarios/dane-ee/positive-control.toml",
+    ]);
+    assert_eq!(code, 2, "{err}");
     if danesim::world::namespace::effective_uid() == Some(0) {
         assert!(err.contains("`danesim-no-such-program` was not found"), "{err}");
     }

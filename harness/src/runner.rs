@@ -55,10 +55,8 @@ pub async fn run_with(
     limits: Limits,
 ) -> Result<RunResult, WorldError> {
     if sender.is_external() {
-        return Err(WorldError::Endpoint {
-            scenario: s.id.clone(),
-            address: "-".into(),
-            message: format!("sender `{sender}` runs only in namespace mode (run_external)"),
+        return Err(WorldError::NeedsNamespace {
+            sender: sender.to_string(),
         });
     }
     let world = World::start(s, keys).await?;

@@ -43,16 +43,19 @@ impl SignedWorld {
         let mut zones = zone::assemble(spec)?;
         let anchor_origin = zone::constant_name(ANCHOR_ZONE);
 
+        // The spec of an assembled zone (matched by normalised origin).
+        let spec_of = |origin: &Name| {
+            spec.zones
+                .iter()
+                .find(|s| normalise_origin(&s.origin).ok().as_ref() == Some(origin))
+                .expect("assembled zones come from the spec's own zones")
+        };
         let mut keys: BTreeMap<Name, ZoneKey> = BTreeMap::new();
         for z in &zones {
             if !z.signed {
                 continue;
             }
-            let zone_spec = spec
-                .zones
-                .iter()
-                .find(|s| normalise_origin(&s.origin).ok().as_ref() == Some(&z.origin))
-                .expect("assembled zones come from the spec's own zones");
+            let zone_spec = spec_of(&z.origin);
             let key = ZoneKey::from_pkcs8(&zone_spec.key_pkcs8).map_err(|message| DnsError::Key {
                 origin: z.origin.to_string(),
                 message,
@@ -99,13 +102,7 @@ impl SignedWorld {
             else {
                 continue;
             };
-            let mode = spec
-                .zones
-                .iter()
-                .find(|s| normalise_origin(&s.origin).ok().as_ref() == Some(origin))
-                .map(|s| s.ds)
-                .unwrap_or_default();
-            let ds = match mode {
+            let ds = match spec_of(origin).ds {
                 DsMode::None => continue,
                 DsMode::Secure => key.ds(origin),
                 DsMode::Mismatch => rogue()?.ds(origin),
@@ -131,12 +128,7 @@ impl SignedWorld {
 
         let mut built = Vec::with_capacity(zones.len());
         for z in &zones {
-            let denial = spec
-                .zones
-                .iter()
-                .find(|s| normalise_origin(&s.origin).ok().as_ref() == Some(&z.origin))
-                .map(|s| s.denial)
-                .unwrap_or_default();
+            let denial = spec_of(&z.origin).denial;
             let rrsets = match keys.get(&z.origin) {
                 Some(key) => sign::secure(z, key, denial, spec.inception, spec.expiration).map_err(|message| {
                     DnsError::Signing {

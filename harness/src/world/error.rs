@@ -29,6 +29,8 @@ pub enum WorldError {
     Bind(#[source] std::io::Error),
     #[error("cannot bind {0}: {1} (in namespace mode the address must be on `lo`; is another world still running?)")]
     BindAt(std::net::SocketAddr, #[source] std::io::Error),
+    #[error("sender `{sender}` is a real program and runs only in namespace mode (`runner::run_external`)")]
+    NeedsNamespace { sender: String },
     #[error("{scenario}: endpoint {address}: {message}")]
     Endpoint {
         scenario: String,

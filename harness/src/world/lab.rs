@@ -71,18 +71,6 @@ impl Lab {
         Ok(world)
     }
 
-    /// Flushes the resolver's view of `zone` (a timeline step changed the world).
-    pub async fn flush(&self, zone: &str) -> Result<(), LabError> {
-        match &self.unbound {
-            Some(u) => u.flush(zone).await,
-            None => Ok(()),
-        }
-    }
-
-    pub fn unbound_log(&self) -> Option<PathBuf> {
-        self.unbound.as_ref().map(|u| u.log.clone())
-    }
-
     pub async fn close(mut self) {
         if let Some(u) = self.unbound.take() {
             u.stop().await;

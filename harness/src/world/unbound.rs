@@ -130,15 +130,6 @@ impl Unbound {
         self.control(&["reload"]).await.map(|_| ())
     }
 
-    /// The world changed under a running sender (a timeline step): flush what it cached
-    /// for the zone, and any bogus or negative answers (RFC 4035 §4.7 caching).
-    pub async fn flush(&self, zone: &str) -> Result<(), LabError> {
-        self.control(&["flush_zone", zone]).await?;
-        self.control(&["flush_bogus"]).await?;
-        self.control(&["flush_negative"]).await?;
-        self.control(&["flush_infra", "all"]).await.map(|_| ())
-    }
-
     async fn control(&self, args: &[&str]) -> Result<String, LabError> {
         let out = Command::new(&self.control)
             .arg("-c")
