@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 fn main() {
     let args = Arguments::from_args();
     let ci = std::env::var_os("CI").is_some();
-    let trials: Vec<(&str, &str, fn() -> Result<(), Failed>)> = vec![
+    type Check = fn() -> Result<(), Failed>;
+    let trials: Vec<(&str, &str, Check)> = vec![
         (
             "swaks_sends_in_cleartext_on_the_downgrade_and_danesim_says_noclear",
             "swaks",

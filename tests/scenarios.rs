@@ -75,7 +75,7 @@ fn settings(file: &Path) -> insta::Settings {
     settings
 }
 
-fn run_reference(rt: &tokio::runtime::Runtime, keys: &KeyStore, file: &PathBuf) -> Result<(), Failed> {
+fn run_reference(rt: &tokio::runtime::Runtime, keys: &KeyStore, file: &Path) -> Result<(), Failed> {
     let sender = SenderKind::Reference;
     let s = scenario::load(file).map_err(|e| format!("{e}"))?;
     let r = rt

@@ -50,10 +50,12 @@ fn run(cmd: &mut Command) -> String {
 /// delv's verdict (BIND 9.18 wording).
 fn delv_state(out: &str) -> String {
     // Negative answers read "; negative response, fully validated" (or "unsigned answer").
-    if out.contains("fully validated") {
-        "secure".into()
-    } else if out.contains("unsigned answer") {
+    // An alias chain gets one such line per part (a signed DNAME, then an unsigned target):
+    // the answer is as secure as its weakest part.
+    if out.contains("unsigned answer") {
         "insecure".into()
+    } else if out.contains("fully validated") {
+        "secure".into()
     } else if out.contains("resolution failed: SERVFAIL")
         || out.contains("resolution failed: REFUSED")
         || out.contains("timed out")
@@ -110,6 +112,16 @@ fn unbound_state(dig: &Path, at: SocketAddr, name: &str, rtype: &str) -> String 
     }
 }
 
+/// Why a CNAME query below a DNAME is not held to the intended state. RFC 6672 §5.3.1 makes
+/// the synthesized CNAME as secure as its DNAME, and that is the intended state. delv says
+/// so too, or follows the CNAME and reports the target's state. unbound 1.17.1 answers
+/// SERVFAIL: to place the unsigned CNAME it asks DS at the query name, gets the DNAME answer
+/// every name below the owner gets (RFC 6672 §3.2), and logs "DS got DNAME answer ... while
+/// building chain of trust". Postfix asks exactly this query (the DNSSEC status of an MX
+/// host's first CNAME, RFC 7672 §2.2.2), so it defers in `dname-into-unsigned-zone`.
+const KNOWN_DNAME_CNAME: &str = "CNAME queries below a DNAME: delv reports the DNAME's state or \
+     follows the CNAME; unbound 1.17.1 answers SERVFAIL (\"DS got DNAME answer\"): asserted as such";
+
 /// The state the scenario intends for one probe.
 fn intended(s: &Scenario, world: &World, name: &str, rtype: &str) -> &'static str {
     let fqdn = danesim::vocab::fqdn(name);
@@ -123,6 +135,13 @@ fn intended(s: &Scenario, world: &World, name: &str, rtype: &str) -> &'static st
         }
     }
     let resolved = world.published.resolve(name, rtype);
+    // A signature fault on a DNAME travels with every answer below it (RFC 6672 §3.1).
+    let bogus_dname = s.faults.iter().any(|f| {
+        f.kind.is_signature() && f.qtype.is_some_and(|t| t.to_string() == "DNAME") && resolved.dnames.contains(&f.qname)
+    });
+    if bogus_dname {
+        return "bogus";
+    }
     let within = |origin: &str| resolved.name == origin || resolved.name.ends_with(&format!(".{origin}"));
     // Unobtainable keys of a zone on the way: indeterminate (RFC 4035 §4.3).
     let keys_unobtainable = s.faults.iter().any(|f| {
@@ -157,7 +176,7 @@ fn main() {
         return;
     }
     delv_and_unbound_agree_with_every_world();
-    println!("test result: ok. delv and unbound agree with every world");
+    println!("test result: ok. delv and unbound agree with every world (known divergences, if any, are printed above)");
 }
 
 fn delv_and_unbound_agree_with_every_world() {
@@ -182,6 +201,7 @@ fn delv_and_unbound_agree_with_every_world() {
     let mut wrong = Vec::new();
     let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
     let mut faulted = 0;
+    let mut known_rows = 0;
     let mut beside = 0;
     for f in files {
         let s = scenario::load(&f).expect("catalogue scenarios load");
@@ -212,6 +232,15 @@ fn delv_and_unbound_agree_with_every_world() {
             probes.push((e.host.clone(), "A".into()));
             probes.push((format!("_25._tcp.{}", e.host), "TLSA".into()));
         }
+        // The MX hosts as published, which may be reached through CNAMEs or DNAMEs.
+        for mx in world.published.resolve(&s.message.domain, "MX").data {
+            if let Some((_, host)) = mx.split_once(' ').filter(|(_, h)| *h != ".") {
+                probes.push((host.to_string(), "A".into()));
+                // Postfix asks this to learn whether the first alias response is secure.
+                probes.push((host.to_string(), "CNAME".into()));
+                probes.push((format!("_25._tcp.{host}"), "TLSA".into()));
+            }
+        }
         probes.push((format!("no-such-host.{}", s.message.domain), "A".into()));
         for fault in &s.faults {
             let t = fault.qtype.map(|t| t.to_string()).unwrap_or_else(|| "A".into());
@@ -241,10 +270,22 @@ fn delv_and_unbound_agree_with_every_world() {
             }
             *by_state.entry(want).or_default() += 1;
             let matches = |got: &str| got == want || (want == "indeterminate" && (got == "bogus" || got == "error"));
-            let ok = matches(&d) && matches(&u);
+            // A CNAME query below a DNAME: the two validators part ways, each in its own way
+            // (see KNOWN_DNAME_CNAME). Asserted as such, so that a change in either shows.
+            let known = rtype == "CNAME" && !world.published.resolve(&name, "CNAME").dnames.is_empty();
+            let ok = if known {
+                known_rows += 1;
+                (d == want || d == intended(&s, &world, &name, "A")) && u == "bogus"
+            } else {
+                matches(&d) && matches(&u)
+            };
             rows.push(format!(
                 "{} {:<36} {:<40} {:<5} {:<17} intended {:<9} delv {:<9} unbound {}",
-                if ok { "ok  " } else { "FAIL" },
+                match (ok, known) {
+                    (true, false) => "ok  ",
+                    (true, true) => "KNOWN",
+                    (false, _) => "FAIL",
+                },
                 s.id,
                 name,
                 rtype,
@@ -271,6 +312,9 @@ fn delv_and_unbound_agree_with_every_world() {
         "{} probes, {faulted} with a fault, {beside} beside a fault in the same world; intended states: {by_state:?}",
         rows.len()
     );
+    if known_rows > 0 {
+        println!("KNOWN ({known_rows} probes): {KNOWN_DNAME_CNAME}");
+    }
     // Faults do not leak: the probes beside them are checked against their fault-free state.
     assert!(
         beside >= 20,

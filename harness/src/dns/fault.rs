@@ -7,7 +7,8 @@
 //!   window lies wholly before or after the world's fixed signing window, no RRSIG, or an
 //!   RRSIG made by a key that is not in the zone's DNSKEY RRset.
 //!
-//! A fault may apply to the first N matching queries only (a transient failure).
+//! A fault may apply to the first N matching queries only (a transient failure). A signature
+//! fault on a DNAME RRset applies to every answer that carries it (RFC 6672 §3.1).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -150,7 +151,7 @@ impl FaultStage {
     /// Applies the fault that matches this query, if any; returns what to do and its name.
     pub(crate) fn apply(&self, q: &QueryView, response: &mut Message) -> (Disposition, Option<&'static str>) {
         for f in &self.faults {
-            if !f.spec.matches(q) {
+            if !f.spec.matches(q) && !f.rides_on_dname(response) {
                 continue;
             }
             let n = f.seen.fetch_add(1, Ordering::SeqCst) + 1;
@@ -199,6 +200,16 @@ impl FaultStage {
             return (disposition, Some(kind.name()));
         }
         (Disposition::Send, None)
+    }
+}
+
+impl ActiveFault {
+    /// A DNAME RRset travels in the answer to every name below its owner (RFC 6672 §3.1), so
+    /// a signature fault on it applies wherever it is sent, not only to `DNAME` queries.
+    fn rides_on_dname(&self, response: &Message) -> bool {
+        self.spec.kind.is_signature()
+            && self.spec.qtype == Some(RecordType::DNAME)
+            && response.answers.iter().any(|r| covers(r, &self.spec))
     }
 }
 

@@ -13,6 +13,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{Catalog, MessageResponse, MessageResponseBuilder, ZoneHandler};
 
+use super::dname::{DnameIndex, MAX_DNAMES, TooLong};
 use super::fault::FaultStage;
 use super::log::{QueryEntry, QueryLog};
 use super::world::SignedWorld;
@@ -59,6 +60,10 @@ pub(crate) struct WorldHandler {
     stages: Vec<Box<dyn ResponseStage>>,
     /// The scenario's faults, applied after the workaround stages.
     faults: FaultStage,
+    /// hickory-server has no DNAME support; redirection is synthesized here (RFC 6672).
+    dnames: DnameIndex,
+    /// Zone origins of the world: a DNAME target outside them is left to the client.
+    origins: Vec<Name>,
     log: QueryLog,
 }
 
@@ -89,6 +94,8 @@ impl WorldHandler {
             ds_parents,
             stages: vec![Box::new(Nsec3OffPositiveAnswers)],
             faults: FaultStage::new(world.faults().to_vec()),
+            dnames: DnameIndex::new(world),
+            origins: world.zones().iter().map(|z| z.origin.clone()).collect(),
             log,
         }
     }
@@ -109,6 +116,94 @@ impl WorldHandler {
         }
         &self.catalog
     }
+
+    /// The catalog's answer to `request`, decoded for editing.
+    async fn catalog_answer<T: Time>(&self, request: &Request, view: &QueryView) -> Message {
+        let capture = Capture::default();
+        self.route(request, view)
+            .handle_request::<_, T>(request, capture.clone())
+            .await;
+        capture.take().unwrap_or_else(|| {
+            // The catalog always answers; if its answer did not round-trip, say SERVFAIL.
+            let mut m = Message::error_msg(request.metadata.id, request.metadata.op_code, ResponseCode::ServFail);
+            m.metadata.recursion_desired = request.metadata.recursion_desired;
+            m
+        })
+    }
+
+    /// RFC 6672 §3.2 (the server algorithm): below a DNAME owner, answer with the DNAME, a
+    /// synthesized CNAME, and then restart at the substituted name, as RFC 1034 §4.3.2 does
+    /// for a CNAME. The rest of the answer comes from the catalog for the final name, whose
+    /// RCODE the response carries (RFC 6604 §2: the RCODE of the last name in the chain).
+    async fn answer_with_dnames<T: Time>(&self, request: &Request, view: &QueryView) -> Message {
+        let Some(first) = request.queries.queries().first().filter(|_| !self.dnames.is_empty()) else {
+            return self.catalog_answer::<T>(request, view).await;
+        };
+        let mut qname = Name::from(first.name());
+        let mut chain: Vec<Record> = Vec::new();
+        let mut too_long = false;
+        let mut stop = false;
+        for _ in 0..MAX_DNAMES {
+            let Some(dname) = self.dnames.covering(&qname) else {
+                break;
+            };
+            chain.extend(dname.records(view.dnssec_ok));
+            match dname.substitute(&qname) {
+                // RFC 1034 §4.3.2 step 3a: a CNAME answers a CNAME query; no restart.
+                Ok(target) if view.qtype == Some(RecordType::CNAME) => {
+                    chain.push(dname.cname(&qname, &target));
+                    stop = true;
+                    break;
+                }
+                Ok(target) => {
+                    chain.push(dname.cname(&qname, &target));
+                    qname = target;
+                }
+                Err(TooLong) => {
+                    too_long = true;
+                    break;
+                }
+            }
+        }
+        if chain.is_empty() {
+            return self.catalog_answer::<T>(request, view).await;
+        }
+
+        let in_world = self.origins.iter().any(|o| o.zone_of(&qname));
+        let rewritten = (!too_long && !stop && in_world)
+            .then(|| rewrite_qname(request, &qname))
+            .flatten();
+        let mut response = match &rewritten {
+            Some(sub) => self.catalog_answer::<T>(sub, &QueryView::of(sub)).await,
+            // The original request gives the header and EDNS the catalog would use.
+            None => {
+                let mut m = self.catalog_answer::<T>(request, view).await;
+                m.answers.clear();
+                m.authorities.clear();
+                m.additionals.clear();
+                // RFC 6672 §2.2: a substituted name that does not fit is YXDOMAIN; a target
+                // outside the world, or a CNAME query, ends with the chain (NOERROR).
+                m.metadata.response_code = if too_long {
+                    ResponseCode::YXDomain
+                } else {
+                    ResponseCode::NoError
+                };
+                m
+            }
+        };
+        response.metadata.authoritative = true;
+        chain.append(&mut response.answers);
+        response.answers = chain;
+        response
+    }
+}
+
+/// A copy of `request` asking for `qname` instead, for the catalog to answer.
+fn rewrite_qname(request: &Request, qname: &Name) -> Option<Request> {
+    let mut message = Message::from_vec(request.as_slice()).ok()?;
+    message.queries.first_mut()?.set_name(qname.clone());
+    let bytes = message.to_vec().ok()?;
+    Request::from_bytes(bytes, request.src(), request.protocol()).ok()
 }
 
 #[async_trait::async_trait]
@@ -119,16 +214,7 @@ impl RequestHandler for WorldHandler {
         mut response_handle: R,
     ) -> ResponseInfo {
         let view = QueryView::of(request);
-        let capture = Capture::default();
-        self.route(request, &view)
-            .handle_request::<_, T>(request, capture.clone())
-            .await;
-        let mut response = capture.take().unwrap_or_else(|| {
-            // The catalog always answers; if its answer did not round-trip, say SERVFAIL.
-            let mut m = Message::error_msg(request.metadata.id, request.metadata.op_code, ResponseCode::ServFail);
-            m.metadata.recursion_desired = request.metadata.recursion_desired;
-            m
-        });
+        let mut response = self.answer_with_dnames::<T>(request, &view).await;
 
         let mut disposition = Disposition::Send;
         for stage in &self.stages {

@@ -15,11 +15,13 @@
 //! - `world`: [`SignedWorld`]: the built zones, zone text, and zone handlers for serving.
 //! - `anchor`: [`TrustAnchor`] in the formats delv, unbound and hickory want.
 //! - `fault`: declared faults ([`FaultSpec`]) and the response stage that applies them.
-//! - `handler`: the request-handler wrapper (routing, hickory workarounds, fault hook, log).
+//! - `dname`: DNAME redirection (RFC 6672), synthesized in front of the catalog.
+//! - `handler`: the request-handler wrapper (routing, DNAME, hickory workarounds, fault hook, log).
 //! - `server`: [`serve`].
 //! - `log`: [`QueryLog`].
 
 mod anchor;
+mod dname;
 mod error;
 mod fault;
 mod handler;
@@ -40,6 +42,7 @@ pub use error::{DnsError, RecordLineError};
 pub use fault::{EXPIRED_WINDOW, FUTURE_WINDOW, FaultKind, FaultSpec};
 pub use handler::{Disposition, QueryView, ResponseStage};
 pub use log::{QueryEntry, QueryLog};
+pub(crate) use record::dname_target;
 pub use record::parse_record_line;
 pub use server::serve;
 pub use world::SignedWorld;

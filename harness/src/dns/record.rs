@@ -1,7 +1,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::rdata::NULL;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable};
 use hickory_proto::serialize::txt::{Parser, parse_ttl};
 
 use super::error::RecordLineError;
@@ -96,6 +98,10 @@ pub(crate) fn parse_line(origin: &Name, default_ttl: u32, line: &str) -> Result<
     let rdata = &toks[type_index + 1..];
     check_rdata(rtype, rdata, origin, line.len())?;
 
+    if rtype == RecordType::DNAME {
+        return dname_record(owner, default_ttl, &toks[1..type_index], rdata, origin);
+    }
+
     let body = line.trim_start();
     let text = format!("$ORIGIN {origin}\n$TTL {default_ttl}\n{body}\n");
     let rdata_col = rdata.first().map_or(line.len(), |t| t.start);
@@ -172,7 +178,7 @@ fn check_rdata(rtype: RecordType, rdata: &[Tok<'_>], origin: &Name, end: usize) 
             parse_field::<u16>(&rdata[0], "a preference (0-65535)")?;
             name_field(&rdata[1], origin)
         }
-        RecordType::CNAME | RecordType::NS | RecordType::PTR => {
+        RecordType::CNAME | RecordType::DNAME | RecordType::NS | RecordType::PTR => {
             arity(rdata, end, &["a domain name"])?;
             name_field(&rdata[0], origin)
         }
@@ -202,6 +208,54 @@ fn check_rdata(rtype: RecordType, rdata: &[Tok<'_>], origin: &Name, end: usize) 
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// hickory 0.26 has no DNAME RData (its zone parser rejects the type), so the record is
+/// built here as RFC 3597 opaque data: the target in uncompressed wire form, lowercased.
+/// Lowercase matters: validators canonicalise DNAME RDATA before checking signatures
+/// (RFC 4034 §6.2 lists DNAME), while hickory signs opaque data as it is, so the two agree
+/// only if the bytes are already canonical. RFC 6672 §2.5 forbids compressing the target.
+fn dname_record(
+    owner: Name,
+    default_ttl: u32,
+    ttl_and_class: &[Tok<'_>],
+    rdata: &[Tok<'_>],
+    origin: &Name,
+) -> Result<ParsedRecord, RecordLineError> {
+    let mut ttl = default_ttl;
+    for t in ttl_and_class {
+        if let Ok(v) = parse_ttl(t.text) {
+            ttl = v;
+        }
+    }
+    let target = Name::parse(rdata[0].text, Some(origin))
+        .map_err(|e| RecordLineError::new(rdata[0].start, format!("`{}` is not a domain name: {e}", rdata[0].text)))?
+        .to_lowercase();
+    // A fresh encoder holds no earlier name to point at, so nothing is compressed.
+    let wire = target
+        .to_bytes()
+        .map_err(|e| RecordLineError::new(rdata[0].start, format!("cannot encode `{target}`: {e}")))?;
+    let data = RData::Unknown {
+        code: RecordType::DNAME,
+        rdata: NULL::with(wire),
+    };
+    Ok(ParsedRecord {
+        record: Record::from_rdata(owner, ttl, data),
+    })
+}
+
+/// The target of a DNAME record, lowercased: one built by [`dname_record`] or one received
+/// over the wire (hickory 0.26 decodes DNAME as opaque RFC 3597 data).
+pub(crate) fn dname_target(record: &Record) -> Option<Name> {
+    match &record.data {
+        RData::Unknown { code, rdata } if *code == RecordType::DNAME => {
+            let bytes = rdata.anything.as_slice();
+            let mut decoder = BinDecoder::new(bytes);
+            let name = Name::read(&mut decoder).ok()?;
+            decoder.is_empty().then(|| name.to_lowercase())
+        }
+        _ => None,
     }
 }
 
@@ -326,6 +380,8 @@ mod tests {
             "sub NS ns.elsewhere.test.",
             "*.wild A 192.0.2.30",
             "  mx3 A 192.0.2.40",
+            "mail DNAME mail.provider.test.",
+            "mail 60 IN DNAME Other",
         ] {
             parse_record_line("example.test.", 300, line).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
@@ -342,6 +398,26 @@ mod tests {
     }
 
     #[test]
+    fn dname_is_built_as_lowercase_wire_data() {
+        let origin = normalise_origin("example.test").unwrap();
+        let r = parse_line(&origin, 300, "Mail 60 DNAME Mail.Provider.TEST.")
+            .unwrap()
+            .record;
+        assert_eq!(r.name.to_string(), "mail.example.test.");
+        assert_eq!(r.ttl, 60);
+        assert_eq!(r.record_type(), RecordType::DNAME);
+        assert_eq!(dname_target(&r).unwrap().to_string(), "mail.provider.test.");
+        let RData::Unknown { rdata, .. } = &r.data else {
+            panic!("DNAME is opaque data")
+        };
+        // RFC 4034 §6.2: canonical (lowercase) name, uncompressed (RFC 6672 §2.5).
+        assert_eq!(rdata.anything, b"\x04mail\x08provider\x04test\x00");
+        // Relative targets are completed with the origin (RFC 1035 §5.1).
+        let r = parse_line(&origin, 300, "mail DNAME other").unwrap().record;
+        assert_eq!(dname_target(&r).unwrap().to_string(), "other.example.test.");
+    }
+
+    #[test]
     fn rejects_garbage_with_columns() {
         assert_eq!(col("mx1 A 192.0.2.300").0, 6);
         assert_eq!(col("mx1 FOO 192.0.2.1").0, 4);
@@ -352,6 +428,8 @@ mod tests {
         assert_eq!(col("_25._tcp.mx1 TLSA 3 1 300 AB").0, 22);
         assert_eq!(col("_25._tcp.mx1 TLSA 3 1 1 ABC").0, 24);
         assert_eq!(col("mx1 CH A 192.0.2.1").0, 4);
+        assert_eq!(col("mail DNAME").0, 10);
+        assert_eq!(col("mail DNAME a.test. b.test.").0, 19);
         assert_eq!(col("mx1").0, 3);
         assert_eq!(col("").0, 0);
         assert_eq!(col("$INCLUDE /etc/passwd").0, 0);

@@ -247,6 +247,69 @@ fn canonical_rdata(rdata: &RData) -> Vec<u8> {
     rdata.to_bytes().unwrap_or_default()
 }
 
+/// The RRSIGs a signature fault serves instead of the real ones over its RRset. The RRset
+/// must exist and be signed, or the fault could not do what the scenario says.
+fn fault_rrsigs(
+    f: &FaultSpec,
+    zones: &[BuiltZone],
+    keys: &BTreeMap<Name, ZoneKey>,
+    spec: &WorldDnsSpec,
+    rogue: &dyn Fn() -> Result<ZoneKey, DnsError>,
+) -> Result<Vec<Record>, DnsError> {
+    let fault_err = |message: String| DnsError::Zone {
+        origin: f.qname.clone(),
+        message,
+    };
+    let mut out = Vec::new();
+    for z in zones {
+        let Some(key) = keys.get(&z.origin) else {
+            continue;
+        };
+        for set in &z.rrsets {
+            let owner = set.name().to_string().to_ascii_lowercase();
+            if owner != f.qname || f.qtype.is_some_and(|t| t != set.record_type()) || set.rrsigs().is_empty() {
+                continue;
+            }
+            let signed = |key: &ZoneKey, (inception, expiration): (u32, u32)| {
+                sign::rrsig(set, key, &z.origin, inception, expiration).map_err(fault_err)
+            };
+            match f.kind {
+                FaultKind::BadSignature => {
+                    for r in set.rrsigs() {
+                        if let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &r.data {
+                            let mut bytes = sig.sig().to_vec();
+                            // Flip one bit in the middle: still well-formed, no longer valid.
+                            let middle = bytes.len() / 2;
+                            if let Some(b) = bytes.get_mut(middle) {
+                                *b ^= 0x01;
+                            }
+                            let bad = RRSIG::from_sig(sig.input().clone(), bytes);
+                            out.push(Record::from_rdata(
+                                r.name.clone(),
+                                r.ttl,
+                                RData::DNSSEC(DNSSECRData::RRSIG(bad)),
+                            ));
+                        }
+                    }
+                }
+                FaultKind::ExpiredSignature => out.push(signed(key, EXPIRED_WINDOW)?),
+                FaultKind::FutureSignature => out.push(signed(key, FUTURE_WINDOW)?),
+                FaultKind::WrongKey => out.push(signed(&rogue()?, (spec.inception, spec.expiration))?),
+                _ => {}
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(fault_err(format!(
+            "fault `{}` needs a signed RRset at {} {}, and the world has none",
+            f.kind.name(),
+            f.qname,
+            f.qtype.map(|t| t.to_string()).unwrap_or_else(|| "(any type)".into())
+        )));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,67 +405,4 @@ mod tests {
         spec.zones[1].key_pkcs8 = vec![1, 2, 3];
         assert!(matches!(SignedWorld::build(&spec), Err(DnsError::Key { .. })));
     }
-}
-
-/// The RRSIGs a signature fault serves instead of the real ones over its RRset. The RRset
-/// must exist and be signed, or the fault could not do what the scenario says.
-fn fault_rrsigs(
-    f: &FaultSpec,
-    zones: &[BuiltZone],
-    keys: &BTreeMap<Name, ZoneKey>,
-    spec: &WorldDnsSpec,
-    rogue: &dyn Fn() -> Result<ZoneKey, DnsError>,
-) -> Result<Vec<Record>, DnsError> {
-    let fault_err = |message: String| DnsError::Zone {
-        origin: f.qname.clone(),
-        message,
-    };
-    let mut out = Vec::new();
-    for z in zones {
-        let Some(key) = keys.get(&z.origin) else {
-            continue;
-        };
-        for set in &z.rrsets {
-            let owner = set.name().to_string().to_ascii_lowercase();
-            if owner != f.qname || f.qtype.is_some_and(|t| t != set.record_type()) || set.rrsigs().is_empty() {
-                continue;
-            }
-            let signed = |key: &ZoneKey, (inception, expiration): (u32, u32)| {
-                sign::rrsig(set, key, &z.origin, inception, expiration).map_err(fault_err)
-            };
-            match f.kind {
-                FaultKind::BadSignature => {
-                    for r in set.rrsigs() {
-                        if let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &r.data {
-                            let mut bytes = sig.sig().to_vec();
-                            // Flip one bit in the middle: still well-formed, no longer valid.
-                            let middle = bytes.len() / 2;
-                            if let Some(b) = bytes.get_mut(middle) {
-                                *b ^= 0x01;
-                            }
-                            let bad = RRSIG::from_sig(sig.input().clone(), bytes);
-                            out.push(Record::from_rdata(
-                                r.name.clone(),
-                                r.ttl,
-                                RData::DNSSEC(DNSSECRData::RRSIG(bad)),
-                            ));
-                        }
-                    }
-                }
-                FaultKind::ExpiredSignature => out.push(signed(key, EXPIRED_WINDOW)?),
-                FaultKind::FutureSignature => out.push(signed(key, FUTURE_WINDOW)?),
-                FaultKind::WrongKey => out.push(signed(&rogue()?, (spec.inception, spec.expiration))?),
-                _ => {}
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(fault_err(format!(
-            "fault `{}` needs a signed RRset at {} {}, and the world has none",
-            f.kind.name(),
-            f.qname,
-            f.qtype.map(|t| t.to_string()).unwrap_or_else(|| "(any type)".into())
-        )));
-    }
-    Ok(out)
 }

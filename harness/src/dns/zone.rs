@@ -369,6 +369,47 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
             return Err(zone_error(origin, format!("`{name}` has more than one CNAME")));
         }
     }
+
+    // RFC 6672 §2.4: DNAME is a singleton beside anything but CNAME, and no data may exist
+    // below its owner (a server would never answer it: every name there is redirected).
+    let dnames: Vec<&Provenance> = provenance.iter().filter(|p| p.rtype == RecordType::DNAME).collect();
+    for d in &dnames {
+        let at = |message: String| DnsError::Record {
+            origin: origin.to_string(),
+            index: d.index,
+            line: d.line.clone(),
+            column: 0,
+            message,
+        };
+        let count = data
+            .rrsets
+            .get(&(d.name.clone(), u16::from(RecordType::DNAME)))
+            .map_or(0, |r| r.rdatas.len());
+        if count > 1 {
+            return Err(at(format!("`{}` has more than one DNAME (RFC 6672 §2.4)", d.name)));
+        }
+        if data.types_at(&d.name).contains(&RecordType::CNAME) {
+            return Err(at(format!("`{}` has a DNAME and a CNAME (RFC 6672 §2.4)", d.name)));
+        }
+        if let Some(below) = provenance.iter().find(|p| p.name != d.name && d.name.zone_of(&p.name)) {
+            return Err(DnsError::Record {
+                origin: origin.to_string(),
+                index: below.index,
+                line: below.line.clone(),
+                column: 0,
+                message: format!(
+                    "`{}` is below the DNAME at `{}`, where no data may exist (RFC 6672 §2.4)",
+                    below.name, d.name
+                ),
+            });
+        }
+        if let Some(child) = children.iter().find(|c| **c != &d.name && d.name.zone_of(c)) {
+            return Err(at(format!(
+                "the zone `{child}` is below the DNAME at `{}`, where no data may exist (RFC 6672 §2.4)",
+                d.name
+            )));
+        }
+    }
     Ok(data)
 }
 
@@ -446,6 +487,31 @@ mod tests {
             zones[1].parent.as_ref().map(|p| p.to_string()).as_deref(),
             Some("test.")
         );
+    }
+
+    #[test]
+    fn dname_rules_are_enforced() {
+        let err = |records: &[&str], extra: Vec<ZoneSpec>| {
+            let mut zones = vec![zone("test", &[]), zone("example.test", records)];
+            zones.extend(extra);
+            assemble(&world(zones)).unwrap_err().to_string()
+        };
+        let ok = assemble(&world(vec![
+            zone("test", &[]),
+            zone("example.test", &["mail DNAME mail.provider.test.", "mail A 192.0.2.1"]),
+        ]));
+        assert!(ok.is_ok(), "data beside a DNAME is fine: {:?}", ok.err());
+        let e = err(&["mail DNAME a.test.", "mail CNAME b.test."], vec![]);
+        assert!(
+            e.contains("DNAME and a CNAME") || e.contains("CNAME and other data"),
+            "{e}"
+        );
+        let e = err(&["mail DNAME a.test.", "mail DNAME b.test."], vec![]);
+        assert!(e.contains("more than one DNAME"), "{e}");
+        let e = err(&["mail DNAME a.test.", "mx1.mail A 192.0.2.1"], vec![]);
+        assert!(e.contains("below the DNAME"), "{e}");
+        let e = err(&["mail DNAME a.test."], vec![zone("sub.mail.example.test", &[])]);
+        assert!(e.contains("below the DNAME"), "{e}");
     }
 
     #[test]

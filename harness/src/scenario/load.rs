@@ -206,8 +206,9 @@ impl Loader<'_> {
                     )
                 })?,
             };
-            if f.delay.is_some() && f.kind.get_ref() != "slow" {
-                let d = f.delay.as_ref().expect("checked just above");
+            if let Some(d) = f.delay.as_ref()
+                && f.kind.get_ref() != "slow"
+            {
                 return Err(self.err(d.span(), "`delay` applies only to kind = \"slow\"", "here", None));
             }
             let kind = FaultKind::parse(f.kind.get_ref(), delay).ok_or_else(|| {

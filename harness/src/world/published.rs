@@ -1,5 +1,5 @@
 //! What the world publishes, as the harness itself knows it from the scenario (not over
-//! DNS): every record, with the security of its zone, and CNAME-following lookups.
+//! DNS): every record, with the security of its zone, and CNAME- and DNAME-following lookups.
 //!
 //! The witness uses this to know which hosts a secure TLSA RRset commits to TLS
 //! (RFC 7672 §2.2.3), including TLSA records reached through a CNAME (§2.2.3's shared
@@ -30,6 +30,8 @@ pub struct Resolved {
     pub secure: bool,
     /// The final name exists (has records of some type, or is an apex).
     pub exists: bool,
+    /// Owners of the DNAMEs followed on the way, in order.
+    pub dnames: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,11 +90,13 @@ impl Published {
             .all(|(_, signed)| *signed)
     }
 
-    /// Look `name`/`rtype` up in the world's data, following CNAMEs (RFC 1034 §3.6.2).
+    /// Look `name`/`rtype` up in the world's data, following CNAMEs (RFC 1034 §3.6.2) and
+    /// DNAMEs (RFC 6672 §2.2).
     pub fn resolve(&self, name: &str, rtype: &str) -> Resolved {
         let mut name = fqdn(name);
         let rtype = rtype.to_ascii_uppercase();
         let mut secure = self.secure(&name);
+        let mut dnames = Vec::new();
         for _ in 0..=MAX_CNAMES {
             if let Some(data) = self.records.get(&(name.clone(), rtype.clone())) {
                 return Resolved {
@@ -100,18 +104,40 @@ impl Published {
                     data: data.clone(),
                     secure,
                     exists: true,
+                    dnames,
                 };
             }
-            match self
+            let cname = self
                 .records
                 .get(&(name.clone(), "CNAME".to_string()))
                 .and_then(|t| t.first())
+                .filter(|_| rtype != "CNAME")
+                .map(|t| fqdn(t));
+            // RFC 6672 §2.2: below a DNAME owner, the owner suffix is replaced by the target.
+            let dname = self.dname_substitute(&name);
+            if rtype == "CNAME"
+                && let Some((owner, target)) = dname
             {
-                Some(target) if rtype != "CNAME" => {
-                    name = fqdn(target);
+                // The synthesized CNAME answers a CNAME query (RFC 1034 §4.3.2 step 3a).
+                dnames.push(owner);
+                return Resolved {
+                    name,
+                    data: vec![target],
+                    secure,
+                    exists: true,
+                    dnames,
+                };
+            }
+            let dname = dname.map(|(owner, target)| {
+                dnames.push(owner);
+                target
+            });
+            match cname.or(dname) {
+                Some(target) => {
+                    name = target;
                     secure &= self.secure(&name);
                 }
-                _ => break,
+                None => break,
             }
         }
         let exists = self.zones.contains_key(&name)
@@ -124,7 +150,29 @@ impl Published {
             data: Vec::new(),
             secure,
             exists,
+            dnames,
         }
+    }
+
+    /// `name` rewritten by a DNAME at one of its proper ancestors, if any (RFC 6672 §2.2):
+    /// the DNAME's owner and the new name.
+    fn dname_substitute(&self, name: &str) -> Option<(String, String)> {
+        let mut rest = name;
+        while let Some((_, parent)) = rest.split_once('.') {
+            if parent.is_empty() {
+                break;
+            }
+            if let Some(target) = self
+                .records
+                .get(&(parent.to_string(), "DNAME".to_string()))
+                .and_then(|t| t.first())
+            {
+                let prefix = &name[..name.len() - parent.len()];
+                return Some((parent.to_string(), format!("{prefix}{}", fqdn(target))));
+            }
+            rest = parent;
+        }
+        None
     }
 
     /// The TLSA RRset a DANE sender finds for `host` at `_25._tcp.<host>` (RFC 7672 §2.2.3).
@@ -171,14 +219,14 @@ fn fields(line: &str, origin: &str) -> Option<(String, String, String)> {
         o if o.ends_with('.') => o.to_ascii_lowercase(),
         o => format!("{}.{origin}", o.to_ascii_lowercase()),
     };
-    // Names in CNAME and MX data are relative to the origin as well (RFC 1035 §5.1).
+    // Names in CNAME, DNAME and MX data are relative to the origin as well (RFC 1035 §5.1).
     let absolute = |n: &str| match n {
         "@" => origin.clone(),
         n if n.ends_with('.') => n.to_ascii_lowercase(),
         n => format!("{}.{origin}", n.to_ascii_lowercase()),
     };
     let data = match rtype.as_str() {
-        "CNAME" => absolute(&data),
+        "CNAME" | "DNAME" => absolute(&data),
         "MX" => match data.split_once(' ') {
             Some((pref, host)) => format!("{pref} {}", absolute(host.trim())),
             None => data,
@@ -226,6 +274,26 @@ mod tests {
         assert!(!t.secure);
         assert!(!t.commits_to_tls());
         assert!(p.secure("mx2.example.test."));
+    }
+
+    #[test]
+    fn names_below_a_dname_are_rewritten() {
+        let mut p = world();
+        p.add_zone("provider.test.", false);
+        p.add_line("mail DNAME mail.provider.test.", "example.test.");
+        p.add_line("mx9.mail A 192.0.2.99", "provider.test.");
+        let r = p.resolve("mx9.mail.example.test", "A");
+        assert_eq!(r.name, "mx9.mail.provider.test.");
+        assert_eq!(r.data, vec!["192.0.2.99"]);
+        assert!(!r.secure, "the target zone is unsigned");
+        assert_eq!(r.dnames, vec!["mail.example.test."]);
+        // A CNAME query is answered by the synthesized CNAME itself.
+        let c = p.resolve("mx9.mail.example.test", "CNAME");
+        assert_eq!(c.data, vec!["mx9.mail.provider.test."]);
+        assert!(c.secure);
+        // The owner itself is not redirected.
+        assert!(p.resolve("mail.example.test", "A").data.is_empty());
+        assert_eq!(p.resolve("mail.example.test", "A").name, "mail.example.test.");
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
     let accepted_at: Option<IpAddr> = mx.iter().flat_map(|h| &h.addresses).copied().find(|a| {
         transcripts_at(a)
             .iter()
-            .any(|t| t.accepted_messages.iter().any(|m| *m == submitted))
+            .any(|t| t.accepted_messages.contains(&submitted))
     });
     let via_pref = accepted_at.and_then(|a| mx.iter().find(|h| h.addresses.contains(&a)).map(|h| h.preference));
 
@@ -72,12 +72,12 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
     let mut hosts = Vec::new();
     let mut result_from_witness = None;
     for h in &mx {
-        let ts: Vec<&Transcript> = h.addresses.iter().flat_map(|a| transcripts_at(a)).collect();
+        let ts: Vec<&Transcript> = h.addresses.iter().flat_map(&transcripts_at).collect();
         let sender_words = h.addresses.iter().find_map(|a| attempt.reasons.get(a)).cloned();
         let (code, mut reason, address) = if let Some(a) = accepted_at.filter(|a| h.addresses.contains(a)) {
             let over_tls = transcripts_at(&a)
                 .iter()
-                .find(|t| t.accepted_messages.iter().any(|m| *m == submitted))
+                .find(|t| t.accepted_messages.contains(&submitted))
                 .is_some_and(|t| t.mail_from.as_ref().is_some_and(|m| m.over_tls));
             let (code, why) = delivered_code(h, &a, over_tls);
             result_from_witness = Some(code);

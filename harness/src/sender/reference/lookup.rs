@@ -6,7 +6,9 @@
 //! indeterminate answers; §2.1.2: NODATA and NXDOMAIN versus failures such as SERVFAIL or a
 //! timeout).
 
+use std::future::Future;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,8 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{LowerName, Name, RData, Record, RecordType};
 use serde::{Serialize, Serializer};
 use thiserror::Error;
+
+use super::dname::{DnameCheck, Redirect};
 
 /// Where to ask and what to trust.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +155,8 @@ fn hex_upper<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
 #[derive(Debug)]
 pub struct Validator {
     resolver: TokioResolver,
+    /// Explains the synthesized CNAMEs hickory-resolver judges bogus (RFC 7672 §2.1.3).
+    dname: DnameCheck,
     /// Outer limit of one lookup, validation queries included; a safety net only.
     guard: Duration,
 }
@@ -188,7 +194,7 @@ impl Validator {
         for connection in &mut server.connections {
             connection.port = cfg.server.port();
         }
-        let config = ResolverConfig::from_parts(None, Vec::new(), vec![server]);
+        let config = ResolverConfig::from_parts(None, Vec::new(), vec![server.clone()]);
         let mut opts = ResolverOpts::default();
         opts.timeout = cfg.timeout;
         // One send per exchange: loopback loses nothing, and a dropped query (a scenario
@@ -201,67 +207,133 @@ impl Validator {
         opts.num_concurrent_reqs = 1;
         // A truncated UDP answer is retried over TCP by the pool; other UDP failures are not.
         opts.try_tcp_on_error = false;
+        let anchors = Arc::new(anchors);
+        let dname = DnameCheck::new(server, &opts, anchors.clone())?;
         let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
-            .with_trust_anchor(Arc::new(anchors))
+            .with_trust_anchor(anchors)
             .build()
             .map_err(|e| LookupError::Resolver(e.to_string()))?;
         Ok(Validator {
             resolver,
+            dname,
             guard: cfg.timeout.saturating_mul(GUARD_EXCHANGES),
         })
     }
 
     /// Look up `name`/`rtype` and validate. Never errors: failures are [`Answer`] data.
     pub async fn lookup(&self, name: &str, rtype: RType) -> Answer {
-        let qname = fqdn(name).to_ascii_lowercase();
-        let answer = |kind: AnswerKind, state: Option<DnssecState>, detail: String| Answer {
-            qname: qname.clone(),
+        self.lookup_at(name, rtype, 0).await
+    }
+
+    /// `depth` counts the DNAMEs followed so far (each one is a further lookup).
+    fn lookup_at<'a>(
+        &'a self,
+        name: &'a str,
+        rtype: RType,
+        depth: usize,
+    ) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
+        Box::pin(async move {
+            let qname = fqdn(name).to_ascii_lowercase();
+            let answer = |kind: AnswerKind, state: Option<DnssecState>, detail: String| Answer {
+                qname: qname.clone(),
+                rtype,
+                kind,
+                state,
+                detail,
+                cnames: Vec::new(),
+            };
+            let parsed = match Name::from_ascii(&qname) {
+                Ok(name) => name,
+                Err(e) => {
+                    return answer(
+                        AnswerKind::Error(format!("invalid name: {e}")),
+                        None,
+                        format!("`{name}` is not a domain name"),
+                    );
+                }
+            };
+            let result =
+                tokio::time::timeout(self.guard, self.resolver.lookup(parsed.clone(), rtype.record_type())).await;
+            let (kind, state, detail, cnames) = match result {
+                Err(_) => (
+                    AnswerKind::Timeout,
+                    None,
+                    format!("no validated answer within {:?}", self.guard),
+                    Vec::new(),
+                ),
+                Ok(Ok(lookup)) => {
+                    let cnames = cname_chain(&qname, lookup.answers());
+                    let (kind, mut state, detail) = from_records(lookup.answers(), rtype.record_type());
+                    // RFC 7672 §2.2.3: the answer is only as secure as every link leading to it.
+                    if let Some(s) = state {
+                        let mut all: Vec<DnssecState> = cnames.iter().map(|c| c.state).collect();
+                        all.push(s);
+                        state = Some(weakest(&all));
+                    }
+                    (kind, state, detail, cnames)
+                }
+                Ok(Err(NetError::Dns(DnsError::DnssecBogus))) if depth < MAX_DNAMES => {
+                    // Bogus as a whole may be a DNAME's unsigned CNAME (RFC 6672 §3.1).
+                    let redirect = tokio::time::timeout(self.guard, self.dname.redirect(&parsed, rtype.record_type()))
+                        .await
+                        .ok()
+                        .flatten();
+                    if let Some(redirect) = redirect {
+                        return self.through_dname(&qname, rtype, redirect, depth).await;
+                    }
+                    let (k, st, d) = from_error(NetError::Dns(DnsError::DnssecBogus));
+                    (k, st, d, Vec::new())
+                }
+                Ok(Err(error)) => {
+                    let (k, st, d) = from_error(error);
+                    (k, st, d, Vec::new())
+                }
+            };
+            let mut a = answer(kind, state, detail);
+            a.cnames = cnames;
+            a
+        })
+    }
+
+    /// Continue a lookup at the DNAME's substituted name; the synthesized CNAME becomes the
+    /// first link of the chain, with the DNAME's state (RFC 6672 §5.3.1).
+    async fn through_dname(&self, qname: &str, rtype: RType, redirect: Redirect, depth: usize) -> Answer {
+        let link = CnameLink {
+            owner: qname.to_string(),
+            target: redirect.substituted.to_string(),
+            state: redirect.state,
+        };
+        let dname = format!("DNAME {} → {}", redirect.owner, redirect.target);
+        if redirect.state == DnssecState::Bogus {
+            return Answer {
+                qname: qname.to_string(),
+                rtype,
+                kind: AnswerKind::Error("DNSSEC validation failed".into()),
+                state: Some(DnssecState::Bogus),
+                detail: format!("bogus: {dname}: {}", redirect.why),
+                cnames: vec![link],
+            };
+        }
+        let via = format!("via the {dname} ({}: {})", label(redirect.state), redirect.why);
+        let rest = self.lookup_at(&link.target, rtype, depth + 1).await;
+        let state = rest.state.map(|s| weakest(&[redirect.state, s]));
+        let mut cnames = vec![link];
+        cnames.extend(rest.cnames);
+        let detail = format!("{}; {via}", rest.detail);
+        Answer {
+            qname: qname.to_string(),
             rtype,
-            kind,
+            kind: rest.kind,
             state,
             detail,
-            cnames: Vec::new(),
-        };
-        let parsed = match Name::from_ascii(&qname) {
-            Ok(name) => name,
-            Err(e) => {
-                return answer(
-                    AnswerKind::Error(format!("invalid name: {e}")),
-                    None,
-                    format!("`{name}` is not a domain name"),
-                );
-            }
-        };
-        let result = tokio::time::timeout(self.guard, self.resolver.lookup(parsed, rtype.record_type())).await;
-        let (kind, state, detail, cnames) = match result {
-            Err(_) => (
-                AnswerKind::Timeout,
-                None,
-                format!("no validated answer within {:?}", self.guard),
-                Vec::new(),
-            ),
-            Ok(Ok(lookup)) => {
-                let cnames = cname_chain(&qname, lookup.answers());
-                let (kind, mut state, detail) = from_records(lookup.answers(), rtype.record_type());
-                // RFC 7672 §2.2.3: the answer is only as secure as every link leading to it.
-                if let Some(s) = state {
-                    let mut all: Vec<DnssecState> = cnames.iter().map(|c| c.state).collect();
-                    all.push(s);
-                    state = Some(weakest(&all));
-                }
-                (kind, state, detail, cnames)
-            }
-            Ok(Err(error)) => {
-                let (k, st, d) = from_error(error);
-                (k, st, d, Vec::new())
-            }
-        };
-        let mut a = answer(kind, state, detail);
-        a.cnames = cnames;
-        a
+            cnames,
+        }
     }
 }
+
+/// DNAMEs followed in one lookup before giving up: a longer chain is a loop.
+const MAX_DNAMES: usize = 8;
 
 fn fqdn(name: &str) -> String {
     let name = name.trim();

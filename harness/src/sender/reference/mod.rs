@@ -6,6 +6,7 @@
 //! endpoint's state; otherwise its verdicts would prove nothing.
 //!
 //! - `lookup`: validating DNS lookups (hickory-resolver with the world's anchor).
+//! - `dname`: the stub's DNAME check, which hickory-resolver lacks (RFC 7672 §2.1.3).
 //! - `smtp_client`: the SMTP/STARTTLS client.
 //! - `dane`: certificate checks against TLSA records (DANE-EE, DANE-TA).
 //! - `deliver`: the decision procedure (MX → address → TLSA → per-host mode → STARTTLS → verify → fallback).
@@ -13,6 +14,7 @@
 
 pub mod dane;
 pub mod deliver;
+pub mod dname;
 pub mod lookup;
 pub mod smtp_client;
 pub mod trace;
