@@ -641,7 +641,7 @@ impl Loader<'_> {
                 (None, None) => Vec::new(),
             };
             let behaviour = match &e.behaviour {
-                None => EndpointBehaviour::Normal,
+                None => EndpointBehaviour::NORMAL,
                 Some(b) => EndpointBehaviour::parse(b.get_ref()).ok_or_else(|| {
                     self.err(
                         self.inner(b),
@@ -649,12 +649,12 @@ impl Loader<'_> {
                         "here",
                         Some(format!(
                             "known behaviours: {}",
-                            list(EndpointBehaviour::NAMES.into_iter())
+                            list(EndpointBehaviour::names().into_iter())
                         )),
                     )
                 })?,
             };
-            if chain.is_empty() && behaviour != EndpointBehaviour::NoStarttls {
+            if chain.is_empty() && behaviour != EndpointBehaviour::Endpoint(crate::smtp::Behaviour::NoStarttls) {
                 return Err(self.err(
                     e.address.span(),
                     format!("endpoint {address} offers STARTTLS but has no certificate"),

@@ -4,6 +4,7 @@
 
 use crate::dns::{Denial, DsMode, FaultSpec};
 use crate::pki::{CertSpec, Tlsa};
+use crate::smtp::Behaviour;
 use crate::vocab::{HostCode, Invariant, ResultCode};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -88,33 +89,46 @@ impl RecordDecl {
     }
 }
 
-/// How an endpoint behaves; one variant per behaviour (DESIGN.md "Endpoints").
+/// How an endpoint behaves (DESIGN.md "Endpoints"): the endpoint's own scripted behaviour,
+/// or a well-behaved endpoint behind an on-path attacker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointBehaviour {
-    Normal,
-    /// EHLO does not advertise STARTTLS.
-    NoStarttls,
+    /// The endpoint itself: `normal`, `no-starttls`, `starttls-454`, `starttls-abort`,
+    /// `tls-alert`, `tls1.2-only`, `tls1.3-only`.
+    Endpoint(Behaviour),
     /// An on-path attacker in front of a normal endpoint deletes STARTTLS (RFC 7672 §1.3).
     StripStarttls,
 }
 
 impl EndpointBehaviour {
-    pub const NAMES: [&'static str; 3] = ["normal", "no-starttls", "strip-starttls"];
+    pub const NORMAL: EndpointBehaviour = EndpointBehaviour::Endpoint(Behaviour::Normal);
+
+    /// Every accepted name, for error messages.
+    pub fn names() -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = Behaviour::ALL.iter().map(|b| b.name()).collect();
+        v.push("strip-starttls");
+        v
+    }
 
     pub fn name(self) -> &'static str {
         match self {
-            Self::Normal => "normal",
-            Self::NoStarttls => "no-starttls",
+            Self::Endpoint(b) => b.name(),
             Self::StripStarttls => "strip-starttls",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "normal" => Some(Self::Normal),
-            "no-starttls" => Some(Self::NoStarttls),
             "strip-starttls" => Some(Self::StripStarttls),
-            _ => None,
+            other => Behaviour::parse(other).map(Self::Endpoint),
+        }
+    }
+
+    /// What the endpoint task itself does (an attacker sits in front of a normal one).
+    pub fn endpoint(self) -> Behaviour {
+        match self {
+            Self::Endpoint(b) => b,
+            Self::StripStarttls => Behaviour::Normal,
         }
     }
 }

@@ -93,9 +93,17 @@ impl EndpointConfig {
     }
 }
 
-/// Builds the rustls server configuration for a chain. `serve` calls this once; `world` may call it up front to
-/// report a bad chain as an error before any connection is made.
+/// Builds the rustls server configuration for a chain with every TLS version. `serve` calls
+/// [`tls_config_for`] once; `world` may call this up front to report a bad chain as an error
+/// before any connection is made.
 pub fn server_tls_config(chain: &TlsChain) -> Result<Arc<rustls::ServerConfig>, SmtpError> {
+    tls_config_for(chain, Behaviour::Normal)
+}
+
+/// The rustls server configuration for a chain, shaped by the behaviour: its TLS versions,
+/// and for `tls-alert` a certificate resolver that finds nothing, so that rustls answers the
+/// ClientHello with a fatal alert (`access_denied`, RFC 8446 §6.2).
+pub(crate) fn tls_config_for(chain: &TlsChain, behaviour: Behaviour) -> Result<Arc<rustls::ServerConfig>, SmtpError> {
     if chain.certs.is_empty() {
         return Err(SmtpError::EmptyChain {
             label: chain.label.clone(),
@@ -106,17 +114,37 @@ pub fn server_tls_config(chain: &TlsChain) -> Result<Arc<rustls::ServerConfig>, 
         reason: e.to_string(),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&behaviour.tls_versions())
         .map_err(bad)?
-        .with_no_client_auth()
-        .with_single_cert(chain.certs.clone(), chain.key.clone_key())
-        .map_err(bad)?;
+        .with_no_client_auth();
+    let mut config = if behaviour.refuses_handshake() {
+        // Still load the chain, so that a bad one is reported like for any other behaviour.
+        builder
+            .clone()
+            .with_single_cert(chain.certs.clone(), chain.key.clone_key())
+            .map_err(bad)?;
+        builder.with_cert_resolver(Arc::new(NoCertificate))
+    } else {
+        builder
+            .with_single_cert(chain.certs.clone(), chain.key.clone_key())
+            .map_err(bad)?
+    };
     // Every handshake is a full one, so every transcript records the chain that was really presented and a client
     // never skips certificate checks by resuming a session from an earlier attempt.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
+}
+
+/// A certificate resolver with nothing to offer (the `tls-alert` behaviour).
+#[derive(Debug)]
+struct NoCertificate;
+
+impl rustls::server::ResolvesServerCert for NoCertificate {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
 }
 
 #[cfg(test)]

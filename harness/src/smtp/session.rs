@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::behaviour::AfterStarttls;
 use super::command::{self, Command, Param};
 use super::config::EndpointConfig;
 use super::line::{Line, LineIo};
@@ -434,6 +435,9 @@ impl Session {
                 .client_error(503, "5.5.1 Error: MAIL transaction in progress")
                 .await;
         }
+        if let Some((code, text)) = self.config.behaviour.starttls_refusal() {
+            return self.reply(code, text).await;
+        }
         let server_config = match &self.tls {
             TlsSetup::Ready(c) => c.clone(),
             // RFC 3207 §4: 454 when TLS is temporarily unavailable.
@@ -468,6 +472,10 @@ impl Session {
             return Flow::Close(r);
         }
         self.t.starttls_used = true;
+        if self.config.behaviour.after_starttls() == AfterStarttls::Close {
+            self.event("S: <closed after 220, no TLS handshake>".into());
+            return Flow::Close("closed after STARTTLS");
+        }
         let io = std::mem::replace(&mut self.io, LineIo::new(Stream::Detached));
         let (stream, _) = io.into_parts();
         let Stream::Plain(tcp) = stream else {

@@ -9,7 +9,7 @@ use super::{Dialer, WorldError};
 use crate::dns::{self, QueryLog, SignedWorld, WorldDnsSpec, ZoneSpec};
 use crate::pki::{KeyStore, Pki};
 use crate::scenario::{EndpointBehaviour, EndpointDecl, Scenario};
-use crate::smtp::{self, AttackerLog, Behaviour, EndpointConfig, Limits, TlsChain, TranscriptLog};
+use crate::smtp::{self, AttackerLog, EndpointConfig, Limits, TlsChain, TranscriptLog};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -194,10 +194,7 @@ impl World {
                 .unwrap_or_default();
             let config = Arc::new(EndpointConfig {
                 name: e.host.trim_end_matches('.').to_string(),
-                behaviour: match e.behaviour {
-                    EndpointBehaviour::NoStarttls => Behaviour::NoStarttls,
-                    EndpointBehaviour::Normal | EndpointBehaviour::StripStarttls => Behaviour::Normal,
-                },
+                behaviour: e.behaviour.endpoint(),
                 chain,
                 limits: Limits::default(),
             });

@@ -675,8 +675,10 @@ async fn session(
             StartTls::Refused(c, reply) => {
                 if tls_required {
                     let _ = c.quit().await;
+                    // No TLS byte was exchanged: for the witness this is a host that never
+                    // began TLS (SKIP-ehlo), like one that did not offer STARTTLS at all.
                     return failed(
-                        HostCode::SkipTls,
+                        HostCode::SkipEhlo,
                         Some(addr),
                         "4.7.4",
                         format!(
