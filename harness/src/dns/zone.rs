@@ -195,6 +195,19 @@ struct Provenance {
     line: String,
 }
 
+impl Provenance {
+    /// An error about this record as a whole (column 0: the scenario points at its line).
+    fn error(&self, origin: &Name, message: String) -> DnsError {
+        DnsError::Record {
+            origin: origin.to_string(),
+            index: self.index,
+            line: self.line.clone(),
+            column: 0,
+            message,
+        }
+    }
+}
+
 /// Assemble every zone of the world (unsigned), in canonical origin order.
 ///
 /// Applies the assembly rules: SOA and NS (`ns.test.`) at every apex, `ns.test. A` in `test.`,
@@ -314,13 +327,7 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
         .collect();
     let ns_host = constant_name(NS_HOST);
     for p in &provenance {
-        let fail = |message: String| DnsError::Record {
-            origin: origin.to_string(),
-            index: p.index,
-            line: p.line.clone(),
-            column: 0,
-            message,
-        };
+        let fail = |message: String| p.error(origin, message);
         if let Some(child) = children.iter().find(|c| c.zone_of(&p.name)) {
             // RFC 1034 §4.2.1: data at or below a cut belongs to the child zone.
             return Err(fail(format!(
@@ -353,13 +360,7 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
                 .iter()
                 .find(|p| p.name == name && p.rtype == RecordType::CNAME)
                 .expect("a CNAME RRset exists only because a record line declared it");
-            return Err(DnsError::Record {
-                origin: origin.to_string(),
-                index: p.index,
-                line: p.line.clone(),
-                column: 0,
-                message: format!("`{name}` has a CNAME and other data (RFC 2181 §10.1)"),
-            });
+            return Err(p.error(origin, format!("`{name}` has a CNAME and other data (RFC 2181 §10.1)")));
         }
         let cname = data
             .rrsets
@@ -374,13 +375,7 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
     // below its owner (a server would never answer it: every name there is redirected).
     let dnames: Vec<&Provenance> = provenance.iter().filter(|p| p.rtype == RecordType::DNAME).collect();
     for d in &dnames {
-        let at = |message: String| DnsError::Record {
-            origin: origin.to_string(),
-            index: d.index,
-            line: d.line.clone(),
-            column: 0,
-            message,
-        };
+        let at = |message: String| d.error(origin, message);
         let count = data
             .rrsets
             .get(&(d.name.clone(), u16::from(RecordType::DNAME)))
@@ -392,16 +387,13 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
             return Err(at(format!("`{}` has a DNAME and a CNAME (RFC 6672 §2.4)", d.name)));
         }
         if let Some(below) = provenance.iter().find(|p| p.name != d.name && d.name.zone_of(&p.name)) {
-            return Err(DnsError::Record {
-                origin: origin.to_string(),
-                index: below.index,
-                line: below.line.clone(),
-                column: 0,
-                message: format!(
+            return Err(below.error(
+                origin,
+                format!(
                     "`{}` is below the DNAME at `{}`, where no data may exist (RFC 6672 §2.4)",
                     below.name, d.name
                 ),
-            });
+            ));
         }
         if let Some(child) = children.iter().find(|c| **c != &d.name && d.name.zone_of(c)) {
             return Err(at(format!(
