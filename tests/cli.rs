@@ -305,3 +305,39 @@ fn a_bad_fault_or_ds_mode_is_reported_at_file_line_col() {
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
     assert_bad_input(code, &err, "mx-03-ds-mismatch.toml:21:7", "unknown DS mode `broken`");
 }
+
+#[test]
+fn a_bad_scripted_reply_is_reported_at_file_line_col() {
+    let (_d, p) = edited(
+        "scenarios/smtp-replies/rcpt-550-bounce.toml",
+        "replies = { rcpt = \"550 5.1.1 User unknown\" }",
+        "replies = { rcpt = \"55 5.1.1 User unknown\" }",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "rcpt-550-bounce.toml:30:21", "`55` is not a reply code");
+
+    let (_d, p) = edited(
+        "scenarios/smtp-replies/rcpt-550-bounce.toml",
+        "replies = { rcpt = ",
+        "replies = { rcp = ",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(
+        code,
+        &err,
+        "rcpt-550-bounce.toml:30:19",
+        "unknown stage `rcp` in `replies`",
+    );
+    assert!(
+        err.contains("stages: greeting, ehlo, mail, rcpt, data, end-of-data"),
+        "{err}"
+    );
+
+    let (_d, p) = edited(
+        "scenarios/smtp-replies/drop-during-data.toml",
+        "drop = \"data\"",
+        "drop = \"rcpt\"",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "drop-during-data.toml:31:9", "unknown drop point `rcpt`");
+}

@@ -112,6 +112,10 @@ pub struct RawEndpoint {
     pub chain: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub behaviour: Option<Spanned<String>>,
+    /// Scripted replies by stage: greeting, ehlo, mail, rcpt, data, end-of-data.
+    pub replies: Option<std::collections::BTreeMap<String, Spanned<String>>>,
+    /// `drop = "data"`: close the connection in the middle of the message.
+    pub drop: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

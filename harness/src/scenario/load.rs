@@ -7,6 +7,7 @@ use super::model::*;
 use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::pki::{CertSpec, KeyRef};
+use crate::smtp::{Reply, Script, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use hickory_proto::rr::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
@@ -662,14 +663,52 @@ impl Loader<'_> {
                     Some("add `cert = \"NAME\"`, or `behaviour = \"no-starttls\"`".into()),
                 ));
             }
+            let script = self.script(e)?;
             out.push(EndpointDecl {
                 address,
                 host: fqdn(&e.host),
                 chain,
                 behaviour,
+                script,
             });
         }
         Ok(out)
+    }
+
+    /// `replies = { mail = "451 4.3.0 Try later" }` and `drop = "data"`.
+    fn script(&self, e: &RawEndpoint) -> Result<Script, ScenarioError> {
+        let mut script = Script::default();
+        for (stage, reply) in e.replies.iter().flatten() {
+            let Some(st) = Stage::parse(stage) else {
+                return Err(self.err(
+                    reply.span(),
+                    format!("unknown stage `{stage}` in `replies`"),
+                    "this reply",
+                    Some(format!("stages: {}", list(Stage::ALL.iter().map(|s| s.name())))),
+                ));
+            };
+            let r = Reply::parse(reply.get_ref()).map_err(|m| {
+                self.err(
+                    self.inner(reply),
+                    m,
+                    "here",
+                    Some("e.g. \"451 4.3.0 Try again later\"".into()),
+                )
+            })?;
+            script.replies.insert(st, r);
+        }
+        if let Some(d) = &e.drop {
+            if d.get_ref() != "data" {
+                return Err(self.err(
+                    self.inner(d),
+                    format!("unknown drop point `{}`", d.get_ref()),
+                    "here",
+                    Some("the one drop point is `drop = \"data\"` (in the middle of the message)".into()),
+                ));
+            }
+            script.drop_in_data = true;
+        }
+        Ok(script)
     }
 
     fn expect(&self, raw: &RawScenario) -> Result<Expectation, ScenarioError> {

@@ -4,7 +4,7 @@
 
 use crate::dns::{Denial, DsMode, FaultSpec};
 use crate::pki::{CertSpec, Tlsa};
-use crate::smtp::Behaviour;
+use crate::smtp::{Behaviour, Script};
 use crate::vocab::{HostCode, Invariant, ResultCode};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -141,6 +141,8 @@ pub struct EndpointDecl {
     /// Served chain, leaf first; empty when the endpoint has no certificate.
     pub chain: Vec<String>,
     pub behaviour: EndpointBehaviour,
+    /// Scripted SMTP replies and drops.
+    pub script: Script,
 }
 
 #[derive(Debug, Clone)]

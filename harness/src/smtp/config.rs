@@ -7,6 +7,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::behaviour::Behaviour;
 use super::error::SmtpError;
+use super::script::Script;
 
 /// A certificate chain an endpoint presents in its TLS handshake.
 pub struct TlsChain {
@@ -74,6 +75,8 @@ pub struct EndpointConfig {
     /// Without a chain, STARTTLS is never offered.
     pub chain: Option<TlsChain>,
     pub limits: Limits,
+    /// Scripted replies and drops (nothing by default).
+    pub script: Script,
 }
 
 impl EndpointConfig {
@@ -84,6 +87,7 @@ impl EndpointConfig {
             behaviour: Behaviour::Normal,
             chain,
             limits: Limits::default(),
+            script: Script::default(),
         }
     }
 

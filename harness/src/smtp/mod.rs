@@ -19,6 +19,7 @@ mod endpoint;
 mod error;
 mod line;
 mod message;
+mod script;
 mod session;
 mod stream;
 mod transcript;
@@ -30,6 +31,7 @@ pub use config::{EndpointConfig, Limits, TlsChain, server_tls_config};
 pub use endpoint::serve;
 pub use error::SmtpError;
 pub use message::{body_sha256, normalize_body};
+pub use script::{Reply, Script, Stage};
 pub use transcript::{MailFrom, TlsInfo, Transcript, TranscriptLog};
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use super::command::{self, Command, Param};
 use super::config::EndpointConfig;
 use super::line::{Line, LineIo};
 use super::message::MessageSink;
+use super::script::{Reply, Stage};
 use super::stream::{Stream, TlsFailure, classify, version_name};
 use super::transcript::{MailFrom, TlsInfo, Transcript};
 
@@ -83,6 +84,8 @@ pub(crate) struct Session {
     /// No read has completed since the handshake: in TLS 1.3 the client judges the certificate after the server
     /// finished its flight, so its verdict (alert or silent close) shows up here.
     tls_fresh: bool,
+    /// A scripted 554 greeting: RFC 5321 §3.1 has the server answer 503 to everything but QUIT.
+    no_service: bool,
 }
 
 impl Session {
@@ -104,6 +107,7 @@ impl Session {
             errors: 0,
             long_lines: 0,
             tls_fresh: false,
+            no_service: false,
         };
         let end = s.converse().await;
         s.t.end = end.to_string();
@@ -115,7 +119,14 @@ impl Session {
 
     async fn converse(&mut self) -> EndReason {
         let greeting = format!("{} ESMTP danesim", self.config.name);
-        if let Flow::Close(r) = self.reply(220, &greeting).await {
+        let flow = match self.config.script.reply(Stage::Greeting).cloned() {
+            Some(r) => {
+                self.no_service = !r.is_positive();
+                self.scripted(&r).await
+            }
+            None => self.reply(220, &greeting).await,
+        };
+        if let Flow::Close(r) = flow {
             return r;
         }
         loop {
@@ -224,6 +235,17 @@ impl Session {
         self.write(format!("{code} {text}\r\n").into_bytes()).await
     }
 
+    /// A reply the scenario scripted; 421 closes the connection after it (RFC 5321 §3.8).
+    async fn scripted(&mut self, r: &Reply) -> Flow {
+        if !r.is_positive() {
+            self.t.scripted_refusal.get_or_insert(r.code);
+        }
+        match self.reply(r.code, &r.text).await {
+            Flow::Continue if r.closes() => Flow::Close("closed by a scripted 421"),
+            flow => flow,
+        }
+    }
+
     /// RFC 5321 §4.2.1: "code-text" on every line but the last, "code text" on the last.
     async fn reply_multi(&mut self, code: u16, lines: &[String]) -> Flow {
         self.event(format!("S: {code}"));
@@ -273,6 +295,9 @@ impl Session {
                 return self.client_error(e.reply_code(), &text).await;
             }
         };
+        if self.no_service && cmd != Command::Quit {
+            return self.reply(503, "5.5.1 Error: no service").await;
+        }
         match cmd {
             Command::Ehlo(domain) => self.ehlo(domain).await,
             Command::Helo(domain) => {
@@ -311,6 +336,9 @@ impl Session {
         self.txn = None;
         self.greeted = true;
         self.t.ehlo = Some(domain);
+        if let Some(r) = self.config.script.reply(Stage::Ehlo).cloned() {
+            return self.scripted(&r).await;
+        }
         let mut lines = vec![
             self.config.name.clone(),
             "PIPELINING".into(),
@@ -357,6 +385,12 @@ impl Session {
                 _ => return self.client_error(555, "5.5.4 Unsupported option").await,
             }
         }
+        if let Some(r) = self.config.script.reply(Stage::Mail).cloned() {
+            if r.is_positive() {
+                self.txn = Some(0);
+            }
+            return self.scripted(&r).await;
+        }
         self.txn = Some(0);
         self.reply(250, "2.1.0 Ok").await
     }
@@ -371,6 +405,13 @@ impl Session {
         if count >= MAX_RECIPIENTS {
             return self.reply(452, "4.5.3 Error: too many recipients").await;
         }
+        if let Some(r) = self.config.script.reply(Stage::Rcpt).cloned() {
+            if r.is_positive() {
+                self.txn = Some(count + 1);
+                self.t.rcpt_to.push(path);
+            }
+            return self.scripted(&r).await;
+        }
         self.txn = Some(count + 1);
         self.t.rcpt_to.push(path);
         self.reply(250, "2.1.5 Ok").await
@@ -383,7 +424,12 @@ impl Session {
             Some(0) => return self.client_error(503, "5.5.1 Error: need RCPT command").await,
             Some(_) => {}
         }
-        if let Flow::Close(r) = self.reply(354, "End data with <CR><LF>.<CR><LF>").await {
+        let flow = match self.config.script.reply(Stage::Data).cloned() {
+            Some(r) if r.code != 354 => return self.scripted(&r).await,
+            Some(r) => self.scripted(&r).await,
+            None => self.reply(354, "End data with <CR><LF>.<CR><LF>").await,
+        };
+        if let Flow::Close(r) = flow {
             return Flow::Close(r);
         }
         let max = self.config.limits.max_message;
@@ -395,6 +441,10 @@ impl Session {
                 Incoming::Line(line) => {
                     if sink.push_line(&line) {
                         break;
+                    }
+                    if self.config.script.drop_in_data {
+                        self.event(format!("S: <connection dropped during DATA, {} bytes in>", sink.size()));
+                        return Flow::Close("dropped during DATA");
                     }
                 }
                 Incoming::TooLong => sink.push_too_long(),
@@ -411,13 +461,25 @@ impl Session {
         }
         self.event(format!("C: <message, {} bytes>", sink.size()));
         self.txn = None;
+        let scripted = self.config.script.reply(Stage::EndOfData).cloned();
         match sink.finish() {
+            // RFC 5321 §4.1.1.4: a 4xx/5xx after the final dot means the message was not taken.
+            Some(_) if scripted.as_ref().is_some_and(|r| !r.is_positive()) => {
+                let r = scripted.expect("checked in the guard");
+                self.event("S: <message refused after DATA by the script>".into());
+                self.scripted(&r).await
+            }
             Some(hash) => {
                 self.t.accepted = true;
                 self.t.body_sha256.get_or_insert_with(|| hash.clone());
                 self.t.accepted_messages.push(hash);
-                let text = format!("2.0.0 Ok: queued as {}", self.t.connection);
-                self.reply(250, &text).await
+                match scripted {
+                    Some(r) => self.scripted(&r).await,
+                    None => {
+                        let text = format!("2.0.0 Ok: queued as {}", self.t.connection);
+                        self.reply(250, &text).await
+                    }
+                }
             }
             None => self.reply(552, "5.3.4 Error: message too big").await,
         }

@@ -74,6 +74,7 @@ fn endpoint(behaviour: Behaviour, with_chain: bool) -> EndpointConfig {
         behaviour,
         chain: with_chain.then(|| chain("mx1-ee", "mx1.example.test")),
         limits: Limits::default(),
+        script: Script::default(),
     }
 }
 
@@ -721,4 +722,116 @@ async fn a_broken_chain_is_reported_and_starttls_gets_454() {
 
 fn chain_key_of_another_cert() -> PrivateKeyDer<'static> {
     chain("other", "other.example.test").key
+}
+
+#[tokio::test]
+async fn starttls_454_refuses_and_records_nothing_of_tls() {
+    let ep = Running::start(endpoint(Behaviour::Starttls454, true)).await;
+    let mut c = connect(ep.addr).await;
+    assert!(
+        c.ehlo("client.test").await.expect("EHLO").starttls,
+        "454 servers still advertise it"
+    );
+    let c = match c.starttls(client_config(true), sni()).await {
+        StartTls::Refused(c, reply) => {
+            assert_eq!(reply.code, 454);
+            c
+        }
+        _ => panic!("STARTTLS must be refused with 454"),
+    };
+    c.quit().await.expect("QUIT");
+    let t = ep.finish().await.remove(0);
+    assert!(t.starttls_offered && !t.starttls_used && t.tls.is_none());
+}
+
+#[tokio::test]
+async fn starttls_abort_and_tls_alert_fail_the_handshake() {
+    for behaviour in [Behaviour::StarttlsAbort, Behaviour::TlsAlert] {
+        let ep = Running::start(endpoint(behaviour, true)).await;
+        let mut c = connect(ep.addr).await;
+        c.ehlo("client.test").await.expect("EHLO");
+        assert!(
+            matches!(
+                c.starttls(client_config(true), sni()).await,
+                StartTls::HandshakeFailed(_)
+            ),
+            "{behaviour:?}: the handshake must fail"
+        );
+        let t = ep.finish().await.remove(0);
+        assert!(t.starttls_used && t.tls.is_none(), "{behaviour:?}: {t:?}");
+        match behaviour {
+            Behaviour::StarttlsAbort => assert!(has_event(&t, "closed after 220"), "{t:?}"),
+            _ => assert!(has_event(&t, "TLS: handshake failed"), "{t:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn tls_version_limits_are_what_gets_negotiated() {
+    for (behaviour, version) in [(Behaviour::Tls12Only, "TLSv1.2"), (Behaviour::Tls13Only, "TLSv1.3")] {
+        let ep = Running::start(endpoint(behaviour, true)).await;
+        let mut c = connect(ep.addr).await;
+        c.ehlo("client.test").await.expect("EHLO");
+        let StartTls::Upgraded(c, _) = c.starttls(client_config(true), sni()).await else {
+            panic!("{behaviour:?}: handshake must succeed");
+        };
+        c.quit().await.expect("QUIT");
+        let t = ep.finish().await.remove(0);
+        assert_eq!(t.tls.expect("TLS established").version, version);
+    }
+}
+
+#[tokio::test]
+async fn scripted_replies_replace_the_usual_ones_and_are_recorded() {
+    let mut config = endpoint(Behaviour::Normal, false);
+    config
+        .script
+        .replies
+        .insert(Stage::Rcpt, Reply::parse("550 5.1.1 User unknown").unwrap());
+    let ep = Running::start(config).await;
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert_eq!(
+        c.command("MAIL FROM:<alice@sender.test>").await.expect("MAIL").code,
+        250
+    );
+    let rcpt = c.command("RCPT TO:<bob@example.test>").await.expect("RCPT");
+    assert_eq!((rcpt.code, rcpt.enhanced().as_deref()), (550, Some("5.1.1")));
+    // The refused recipient opened no transaction: DATA has no valid recipient.
+    assert_eq!(c.command("DATA").await.expect("DATA").code, 503);
+    c.quit().await.expect("QUIT");
+    let t = ep.finish().await.remove(0);
+    assert!(t.rcpt_to.is_empty() && !t.accepted);
+    assert_eq!(t.scripted_refusal, Some(550));
+
+    // A 421 greeting closes the connection.
+    let mut config = endpoint(Behaviour::Normal, false);
+    config
+        .script
+        .replies
+        .insert(Stage::Greeting, Reply::parse("421 4.3.2 Busy").unwrap());
+    let ep = Running::start(config).await;
+    let mut tcp = TcpStream::connect(ep.addr).await.expect("connect");
+    assert_eq!(raw_reply(&mut tcp).await, Some(421));
+    assert_eq!(raw_reply(&mut tcp).await, None, "closed after 421");
+    let t = ep.finish().await.remove(0);
+    assert_eq!(t.scripted_refusal, Some(421));
+}
+
+#[tokio::test]
+async fn a_drop_during_data_accepts_nothing() {
+    let mut config = endpoint(Behaviour::Normal, false);
+    config.script.drop_in_data = true;
+    let ep = Running::start(config).await;
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert_eq!(
+        c.command("MAIL FROM:<alice@sender.test>").await.expect("MAIL").code,
+        250
+    );
+    assert_eq!(c.command("RCPT TO:<bob@example.test>").await.expect("RCPT").code, 250);
+    assert!(c.data(BODY).await.is_err(), "no final reply: the connection dropped");
+    let t = ep.finish().await.remove(0);
+    assert!(!t.accepted && t.accepted_messages.is_empty());
+    assert_eq!(t.end, "dropped during DATA");
 }

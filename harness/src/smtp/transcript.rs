@@ -36,6 +36,9 @@ pub struct Transcript {
     pub accepted: bool,
     /// The client sent QUIT.
     pub quit: bool,
+    /// The code of the first 4xx/5xx reply the scenario scripted and the endpoint sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scripted_refusal: Option<u16>,
     /// Compact protocol log: "C: EHLO client.test", "S: 250", "TLS: TLSv1.3 sni=mx1.example.test", ...
     pub events: Vec<String>,
     /// How the connection ended: "quit", "client closed", "timeout", "line too long", "too many errors",
@@ -60,6 +63,7 @@ impl Transcript {
             accepted_messages: Vec::new(),
             accepted: false,
             quit: false,
+            scripted_refusal: None,
             events: Vec::new(),
             end: String::new(),
         }

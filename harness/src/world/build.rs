@@ -197,6 +197,7 @@ impl World {
                 behaviour: e.behaviour.endpoint(),
                 chain,
                 limits: Limits::default(),
+                script: e.script.clone(),
             });
             let public = SocketAddr::new(e.address, 25);
             let strip = e.behaviour == EndpointBehaviour::StripStarttls;

@@ -108,7 +108,18 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
         } else {
             let address = h.addresses.iter().copied().find(|a| !transcripts_at(a).is_empty());
             let last = ts.last().expect("ts is not empty in this branch");
-            if ts.iter().any(|t| t.mail_from.is_some()) {
+            // RFC 5321 §4.2.1: the endpoint itself refused (as scripted): 4yz transient, 5yz permanent.
+            if let Some(code) = ts.iter().find_map(|t| t.scripted_refusal) {
+                (
+                    if code >= 500 {
+                        HostCode::Reject
+                    } else {
+                        HostCode::TempFail
+                    },
+                    format!("the endpoint replied {code} (scripted; connection ended: {})", last.end),
+                    address,
+                )
+            } else if ts.iter().any(|t| t.mail_from.is_some()) {
                 (
                     HostCode::TempFail,
                     format!("sent MAIL FROM, no message accepted (connection ended: {})", last.end),

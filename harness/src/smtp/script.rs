@@ -1,0 +1,116 @@
+//! Scripted SMTP replies: a scenario replaces the endpoint's usual reply at a stage of the
+//! dialogue (RFC 5321 §4.3.2 lists which codes each command may get), or drops the
+//! connection in the middle of DATA.
+
+use std::collections::BTreeMap;
+
+/// A point in the dialogue whose reply a scenario can replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// The 220 greeting (RFC 5321 §4.3.1: 554 or 421 instead).
+    Greeting,
+    Ehlo,
+    Mail,
+    Rcpt,
+    /// The reply to the DATA command itself (354 normally).
+    Data,
+    /// The reply after the final `.` (RFC 5321 §4.1.1.4).
+    EndOfData,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::Greeting,
+        Stage::Ehlo,
+        Stage::Mail,
+        Stage::Rcpt,
+        Stage::Data,
+        Stage::EndOfData,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Greeting => "greeting",
+            Stage::Ehlo => "ehlo",
+            Stage::Mail => "mail",
+            Stage::Rcpt => "rcpt",
+            Stage::Data => "data",
+            Stage::EndOfData => "end-of-data",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.name() == s)
+    }
+}
+
+/// One reply line: a three-digit code and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub text: String,
+}
+
+impl Reply {
+    /// Parses `451 4.3.0 Try again later` (RFC 5321 §4.2: code 200-599, then text).
+    pub fn parse(s: &str) -> Result<Reply, String> {
+        let s = s.trim();
+        let (code, text) = s.split_once(' ').unwrap_or((s, ""));
+        let code: u16 = code
+            .parse()
+            .ok()
+            .filter(|c| (200..600).contains(c) && code.len() == 3)
+            .ok_or_else(|| format!("`{code}` is not a reply code (200-599)"))?;
+        if text.bytes().any(|b| b.is_ascii_control()) {
+            return Err("the reply text must be one line of printable text".into());
+        }
+        Ok(Reply {
+            code,
+            text: text.to_string(),
+        })
+    }
+
+    /// RFC 5321 §3.8: 421 means the server is closing the channel.
+    pub(crate) fn closes(&self) -> bool {
+        self.code == 421
+    }
+
+    pub(crate) fn is_positive(&self) -> bool {
+        self.code < 400
+    }
+}
+
+/// The scripted parts of one endpoint's dialogue; the default scripts nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Script {
+    pub replies: BTreeMap<Stage, Reply>,
+    /// Close the connection once the first line of the message has arrived, without a reply.
+    pub drop_in_data: bool,
+}
+
+impl Script {
+    pub(crate) fn reply(&self, stage: Stage) -> Option<&Reply> {
+        self.replies.get(&stage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_parse_and_bad_ones_say_why() {
+        let r = Reply::parse("451 4.3.0 Try again later").unwrap();
+        assert_eq!((r.code, r.text.as_str()), (451, "4.3.0 Try again later"));
+        assert_eq!(Reply::parse("554").unwrap().text, "");
+        assert!(Reply::parse("42 x").unwrap_err().contains("reply code"));
+        assert!(Reply::parse("700 x").is_err());
+        assert!(Reply::parse("0451 x").is_err());
+        assert!(Reply::parse("451 a\r\nb").is_err());
+        assert!(Reply::parse("421 bye").unwrap().closes());
+        for st in Stage::ALL {
+            assert_eq!(Stage::parse(st.name()), Some(st));
+        }
+    }
+}
