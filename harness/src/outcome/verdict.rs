@@ -191,11 +191,11 @@ pub fn judge(s: &Scenario, world: &World, sender: &str, report: &SenderReport, o
             }
             // DANE-MATCH: the witness checks the served chain against the usable records itself.
             if t.accepted
-                && t.tls.is_some()
+                && let Some(tls) = &t.tls
                 && let Some(p) = published
             {
                 let usable = p.usable();
-                if !usable.is_empty() && !chain_matches(&usable, &e.chain_der) {
+                if !usable.is_empty() && !chain_matches(&usable, e.served_chain(tls.sni.as_deref())) {
                     push(
                         "DANE-MATCH",
                         "RFC 7672 §3.2",

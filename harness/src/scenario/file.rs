@@ -116,6 +116,9 @@ pub struct RawEndpoint {
     pub replies: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// `drop = "data"`: close the connection in the middle of the message.
     pub drop: Option<Spanned<String>>,
+    /// `sni = { "mx1.example.test" = "mx1" }`: the leaf (and its issuers) served when the
+    /// ClientHello names that server; `cert` stays the default.
+    pub sni: Option<std::collections::BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

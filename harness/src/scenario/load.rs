@@ -611,6 +611,17 @@ impl Loader<'_> {
             if out.iter().any(|o| o.address == address) {
                 return Err(self.err(e.address.span(), format!("two endpoints at {address}"), "here", None));
             }
+            // RFC 7672 §3.1.2: a DANE-TA server must include its trust anchor, so by default
+            // the whole chain from a leaf up to the self-signed root is served.
+            let chain_up = |leaf: &String| {
+                let mut v = vec![leaf.clone()];
+                let mut cur = certs[leaf];
+                while let Some(iss) = &cur.issuer {
+                    v.push(iss.clone());
+                    cur = certs[iss];
+                }
+                v
+            };
             let chain = match (&e.chain, &e.cert) {
                 (Some(_), Some(c)) => {
                     return Err(self.err(c.span(), "give either `cert` or `chain`, not both", "here", None));
@@ -629,15 +640,7 @@ impl Loader<'_> {
                     if !certs.contains_key(c.get_ref()) {
                         return Err(self.unknown_cert(c, &names));
                     }
-                    // RFC 7672 §3.1.2: a DANE-TA server must include its trust anchor, so by
-                    // default the whole chain up to the self-signed root is served.
-                    let mut v = vec![c.get_ref().clone()];
-                    let mut cur = certs[c.get_ref()];
-                    while let Some(iss) = &cur.issuer {
-                        v.push(iss.clone());
-                        cur = certs[iss];
-                    }
-                    v
+                    chain_up(c.get_ref())
                 }
                 (None, None) => Vec::new(),
             };
@@ -664,12 +667,28 @@ impl Loader<'_> {
                 ));
             }
             let script = self.script(e)?;
+            let mut sni_chains = Vec::new();
+            for (name, leaf) in e.sni.iter().flatten() {
+                if !certs.contains_key(leaf.get_ref()) {
+                    return Err(self.unknown_cert(leaf, &names));
+                }
+                sni_chains.push((fqdn(name).trim_end_matches('.').to_string(), chain_up(leaf.get_ref())));
+            }
+            if !sni_chains.is_empty() && chain.is_empty() {
+                return Err(self.err(
+                    e.address.span(),
+                    "`sni` chains need a default chain for clients that send no or another name",
+                    "here",
+                    Some("add `cert = \"NAME\"`".into()),
+                ));
+            }
             out.push(EndpointDecl {
                 address,
                 host: fqdn(&e.host),
                 chain,
                 behaviour,
                 script,
+                sni_chains,
             });
         }
         Ok(out)

@@ -143,6 +143,9 @@ pub struct EndpointDecl {
     pub behaviour: EndpointBehaviour,
     /// Scripted SMTP replies and drops.
     pub script: Script,
+    /// Chains served instead of `chain` when the ClientHello names this server (SNI), in
+    /// order; lowercase FQDNs without the trailing dot.
+    pub sni_chains: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]

@@ -77,6 +77,9 @@ pub struct EndpointConfig {
     pub limits: Limits,
     /// Scripted replies and drops (nothing by default).
     pub script: Script,
+    /// Chains served instead of `chain` to a ClientHello whose SNI names the server (RFC 6066
+    /// §3): lowercase host names without the trailing dot. `chain` stays the default.
+    pub sni_chains: Vec<(String, TlsChain)>,
 }
 
 impl EndpointConfig {
@@ -88,7 +91,19 @@ impl EndpointConfig {
             chain,
             limits: Limits::default(),
             script: Script::default(),
+            sni_chains: Vec::new(),
         }
+    }
+
+    /// The chain presented to a ClientHello with this SNI (or none).
+    pub(crate) fn chain_for(&self, sni: Option<&str>) -> Option<&TlsChain> {
+        sni.and_then(|name| {
+            self.sni_chains
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name.trim_end_matches('.')))
+                .map(|(_, c)| c)
+        })
+        .or(self.chain.as_ref())
     }
 
     /// Whether the EHLO reply advertises STARTTLS.
@@ -102,6 +117,66 @@ impl EndpointConfig {
 /// before any connection is made.
 pub fn server_tls_config(chain: &TlsChain) -> Result<Arc<rustls::ServerConfig>, SmtpError> {
     tls_config_for(chain, Behaviour::Normal)
+}
+
+/// The rustls server configuration of an endpoint: its default chain, the chains it picks by
+/// SNI, and the behaviour's TLS versions.
+pub(crate) fn endpoint_tls_config(config: &EndpointConfig) -> Result<Option<Arc<rustls::ServerConfig>>, SmtpError> {
+    let Some(chain) = &config.chain else {
+        return Ok(None);
+    };
+    if config.sni_chains.is_empty() {
+        return tls_config_for(chain, config.behaviour).map(Some);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certified = |c: &TlsChain| -> Result<Arc<rustls::sign::CertifiedKey>, SmtpError> {
+        tls_config_for(c, config.behaviour)?;
+        let key = provider
+            .key_provider
+            .load_private_key(c.key.clone_key())
+            .map_err(|e| SmtpError::BadChain {
+                label: c.label.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Arc::new(rustls::sign::CertifiedKey::new(c.certs.clone(), key)))
+    };
+    let mut by_name = Vec::new();
+    for (name, c) in &config.sni_chains {
+        by_name.push((name.clone(), certified(c)?));
+    }
+    let resolver = BySni {
+        default: certified(chain)?,
+        by_name,
+    };
+    let bad = |e: rustls::Error| SmtpError::BadChain {
+        label: chain.label.clone(),
+        reason: e.to_string(),
+    };
+    let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&config.behaviour.tls_versions())
+        .map_err(bad)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    server.send_tls13_tickets = 0;
+    Ok(Some(Arc::new(server)))
+}
+
+/// Picks the chain by the ClientHello's server name; the default for none or another name.
+#[derive(Debug)]
+struct BySni {
+    default: Arc<rustls::sign::CertifiedKey>,
+    by_name: Vec<(String, Arc<rustls::sign::CertifiedKey>)>,
+}
+
+impl rustls::server::ResolvesServerCert for BySni {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let chosen = hello
+            .server_name()
+            .and_then(|sni| self.by_name.iter().find(|(n, _)| n.eq_ignore_ascii_case(sni)))
+            .map(|(_, k)| k);
+        Some(chosen.unwrap_or(&self.default).clone())
+    }
 }
 
 /// The rustls server configuration for a chain, shaped by the behaviour: its TLS versions,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::acceptor::accept_until;
-use super::config::{EndpointConfig, tls_config_for};
+use super::config::{EndpointConfig, endpoint_tls_config};
 use super::session::{Session, TlsSetup};
 use super::transcript::TranscriptLog;
 
@@ -22,8 +22,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let tls = match (&config.chain, config.offers_starttls()) {
-        (Some(chain), true) => match tls_config_for(chain, config.behaviour) {
-            Ok(c) => TlsSetup::Ready(c),
+        (Some(_), true) => match endpoint_tls_config(&config) {
+            Ok(Some(c)) => TlsSetup::Ready(c),
+            Ok(None) => TlsSetup::None,
             Err(e) => {
                 log.record_error(e.to_string());
                 TlsSetup::Broken

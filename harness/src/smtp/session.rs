@@ -590,10 +590,10 @@ async fn tcp_handshake(s: &mut Session, tcp: TcpStream, server_config: Arc<rustl
     let conn = tls.get_ref().1;
     let version = version_name(conn.protocol_version());
     let sni = conn.server_name().map(str::to_string);
+    // With SNI-selected chains, the one presented is the one for the ClientHello's name.
     let (chain_label, chain_spki_sha256) = s
         .config
-        .chain
-        .as_ref()
+        .chain_for(sni.as_deref())
         .map(|c| (c.label.clone(), c.spki_sha256.clone()))
         .unwrap_or_default();
     s.event(format!("TLS: {version} established"));

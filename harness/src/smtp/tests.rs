@@ -75,6 +75,7 @@ fn endpoint(behaviour: Behaviour, with_chain: bool) -> EndpointConfig {
         chain: with_chain.then(|| chain("mx1-ee", "mx1.example.test")),
         limits: Limits::default(),
         script: Script::default(),
+        sni_chains: Vec::new(),
     }
 }
 
@@ -834,4 +835,33 @@ async fn a_drop_during_data_accepts_nothing() {
     let t = ep.finish().await.remove(0);
     assert!(!t.accepted && t.accepted_messages.is_empty());
     assert_eq!(t.end, "dropped during DATA");
+}
+
+#[tokio::test]
+async fn the_chain_is_chosen_by_sni_and_recorded() {
+    let mut config = endpoint(Behaviour::Normal, true);
+    config.sni_chains = vec![("mx1.example.test".into(), chain("mx1-by-sni", "mx1.example.test"))];
+    let ep = Running::start(config).await;
+    // With the name: the SNI chain.
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    let StartTls::Upgraded(c, _) = c.starttls(client_config(true), sni()).await else {
+        panic!("handshake must succeed");
+    };
+    c.quit().await.expect("QUIT");
+    // With another name: the default chain.
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    let other = ServerName::try_from("other.example.test").expect("a DNS name");
+    let StartTls::Upgraded(c, _) = c.starttls(client_config(true), other).await else {
+        panic!("handshake must succeed");
+    };
+    c.quit().await.expect("QUIT");
+    let ts = ep.finish().await;
+    assert_eq!(ts[0].tls.as_ref().expect("TLS").chain_label, "mx1-by-sni");
+    assert_eq!(ts[1].tls.as_ref().expect("TLS").chain_label, "mx1-ee");
+    assert_ne!(
+        ts[0].tls.as_ref().expect("TLS").chain_spki_sha256,
+        ts[1].tls.as_ref().expect("TLS").chain_spki_sha256
+    );
 }

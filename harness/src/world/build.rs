@@ -41,12 +41,26 @@ pub struct World {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl RunningEndpoint {
+    /// The chain this endpoint presents to a ClientHello with this SNI.
+    pub fn served_chain(&self, sni: Option<&str>) -> &[Vec<u8>] {
+        sni.and_then(|name| {
+            self.sni_chain_der
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name.trim_end_matches('.')))
+        })
+        .map_or(&self.chain_der, |(_, c)| c)
+    }
+}
+
 pub struct RunningEndpoint {
     pub decl: EndpointDecl,
     pub transcripts: TranscriptLog,
     pub attacker: Option<AttackerLog>,
-    /// The served chain in DER, leaf first (for the witness's own TLSA check).
+    /// The default served chain in DER, leaf first (for the witness's own TLSA check).
     pub chain_der: Vec<Vec<u8>>,
+    /// Chains served by SNI instead (host name without the trailing dot, DER chain).
+    pub sni_chain_der: Vec<(String, Vec<Vec<u8>>)>,
     /// Loopback ports in use, for the redaction table.
     pub ports: Vec<u16>,
 }
@@ -188,16 +202,22 @@ impl World {
         let mut endpoints = Vec::new();
         for e in &s.endpoints {
             let chain = endpoint_chain(s, &pki, e)?;
-            let chain_der: Vec<Vec<u8>> = chain
-                .as_ref()
-                .map(|c| c.certs.iter().map(|d| d.to_vec()).collect())
-                .unwrap_or_default();
+            let mut sni_chains = Vec::new();
+            for (name, names) in &e.sni_chains {
+                if let Some(c) = chain_of(s, &pki, e, names)? {
+                    sni_chains.push((name.clone(), c));
+                }
+            }
+            let der = |c: &TlsChain| -> Vec<Vec<u8>> { c.certs.iter().map(|d| d.to_vec()).collect() };
+            let chain_der: Vec<Vec<u8>> = chain.as_ref().map(der).unwrap_or_default();
+            let sni_chain_der = sni_chains.iter().map(|(n, c)| (n.clone(), der(c))).collect();
             let config = Arc::new(EndpointConfig {
                 name: e.host.trim_end_matches('.').to_string(),
                 behaviour: e.behaviour.endpoint(),
                 chain,
                 limits: Limits::default(),
                 script: e.script.clone(),
+                sni_chains,
             });
             let public = SocketAddr::new(e.address, 25);
             let strip = e.behaviour == EndpointBehaviour::StripStarttls;
@@ -241,6 +261,7 @@ impl World {
                 transcripts,
                 attacker,
                 chain_der,
+                sni_chain_der,
                 ports,
             });
         }
@@ -296,12 +317,17 @@ async fn bind_dns_pair() -> Result<(UdpSocket, TcpListener), WorldError> {
 }
 
 fn endpoint_chain(s: &Scenario, pki: &Pki, e: &EndpointDecl) -> Result<Option<TlsChain>, WorldError> {
-    let Some(leaf) = e.chain.first() else {
+    chain_of(s, pki, e, &e.chain)
+}
+
+/// The served chain made of these certificates (leaf first); `None` for an empty list.
+fn chain_of(s: &Scenario, pki: &Pki, e: &EndpointDecl, names: &[String]) -> Result<Option<TlsChain>, WorldError> {
+    let Some(leaf) = names.first() else {
         return Ok(None);
     };
     let mut certs = Vec::new();
     let mut spki = Vec::new();
-    for name in &e.chain {
+    for name in names {
         let c = pki.get(name).ok_or_else(|| WorldError::Endpoint {
             scenario: s.id.clone(),
             address: e.address.to_string(),
@@ -312,7 +338,7 @@ fn endpoint_chain(s: &Scenario, pki: &Pki, e: &EndpointDecl) -> Result<Option<Tl
     }
     let leaf_cert = pki.get(leaf).expect("the leaf was found in the loop above");
     Ok(Some(TlsChain {
-        label: e.chain.join(" > "),
+        label: names.join(" > "),
         certs,
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_cert.key_pkcs8.clone())),
         spki_sha256: spki,
