@@ -125,11 +125,13 @@ pub(crate) fn endpoint_tls_config(config: &EndpointConfig) -> Result<Option<Arc<
     let Some(chain) = &config.chain else {
         return Ok(None);
     };
-    if config.sni_chains.is_empty() {
+    // `tls-alert` refuses every handshake whatever the name, so SNI chains do not matter.
+    if config.sni_chains.is_empty() || config.behaviour.refuses_handshake() {
         return tls_config_for(chain, config.behaviour).map(Some);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certified = |c: &TlsChain| -> Result<Arc<rustls::sign::CertifiedKey>, SmtpError> {
+        // The same checks as a single-chain endpoint (empty chain, key not the leaf's).
         tls_config_for(c, config.behaviour)?;
         let key = provider
             .key_provider
