@@ -340,4 +340,12 @@ fn a_bad_scripted_reply_is_reported_at_file_line_col() {
     );
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
     assert_bad_input(code, &err, "drop-during-data.toml:31:9", "unknown drop point `rcpt`");
+
+    let (_d, p) = edited(
+        "scenarios/smtp-replies/slow-greeting.toml",
+        "greeting = \"400ms\"",
+        "greeting = \"soon\"",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "slow-greeting.toml:31:24", "`soon` is not a delay");
 }

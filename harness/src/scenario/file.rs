@@ -116,6 +116,8 @@ pub struct RawEndpoint {
     pub replies: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// `drop = "data"`: close the connection in the middle of the message.
     pub drop: Option<Spanned<String>>,
+    /// Waits before the reply, by stage: `delays = { greeting = "3s" }`.
+    pub delays: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// `sni = { "mx1.example.test" = "mx1" }`: the leaf (and its issuers) served when the
     /// ClientHello names that server; `cert` stays the default.
     pub sni: Option<std::collections::BTreeMap<String, Spanned<String>>>,

@@ -716,6 +716,25 @@ impl Loader<'_> {
             })?;
             script.replies.insert(st, r);
         }
+        for (stage, delay) in e.delays.iter().flatten() {
+            let Some(st) = Stage::parse(stage) else {
+                return Err(self.err(
+                    delay.span(),
+                    format!("unknown stage `{stage}` in `delays`"),
+                    "this delay",
+                    Some(format!("stages: {}", list(Stage::ALL.iter().map(|s| s.name())))),
+                ));
+            };
+            let d = parse_delay(delay.get_ref()).ok_or_else(|| {
+                self.err(
+                    self.inner(delay),
+                    format!("`{}` is not a delay", delay.get_ref()),
+                    "here",
+                    Some("e.g. \"1500ms\" or \"2s\" (at most 30s)".into()),
+                )
+            })?;
+            script.delays.insert(st, d);
+        }
         if let Some(d) = &e.drop {
             if d.get_ref() != "data" {
                 return Err(self.err(

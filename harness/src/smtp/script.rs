@@ -1,8 +1,9 @@
 //! Scripted SMTP replies: a scenario replaces the endpoint's usual reply at a stage of the
-//! dialogue (RFC 5321 §4.3.2 lists which codes each command may get), or drops the
-//! connection in the middle of DATA.
+//! dialogue (RFC 5321 §4.3.2 lists which codes each command may get), delays it, or drops
+//! the connection in the middle of DATA.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// A point in the dialogue whose reply a scenario can replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -87,11 +88,18 @@ pub struct Script {
     pub replies: BTreeMap<Stage, Reply>,
     /// Close the connection once the first line of the message has arrived, without a reply.
     pub drop_in_data: bool,
+    /// Wait this long before the reply at a stage (a slow server; RFC 5321 §4.5.3.2 gives
+    /// clients minutes, simulations use seconds).
+    pub delays: BTreeMap<Stage, Duration>,
 }
 
 impl Script {
     pub(crate) fn reply(&self, stage: Stage) -> Option<&Reply> {
         self.replies.get(&stage)
+    }
+
+    pub(crate) fn delay(&self, stage: Stage) -> Option<Duration> {
+        self.delays.get(&stage).copied()
     }
 }
 

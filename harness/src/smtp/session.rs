@@ -119,6 +119,9 @@ impl Session {
 
     async fn converse(&mut self) -> EndReason {
         let greeting = format!("{} ESMTP danesim", self.config.name);
+        if let Flow::Close(r) = self.pause(Stage::Greeting).await {
+            return r;
+        }
         let flow = match self.config.script.reply(Stage::Greeting).cloned() {
             Some(r) => {
                 self.no_service = !r.is_positive();
@@ -235,6 +238,28 @@ impl Session {
         self.write(format!("{code} {text}\r\n").into_bytes()).await
     }
 
+    /// The scripted wait before the reply at `stage`, if any; recorded in the transcript.
+    async fn pause(&mut self, stage: Stage) -> Flow {
+        let Some(delay) = self.config.script.delay(stage) else {
+            return Flow::Continue;
+        };
+        self.event(format!(
+            "S: <waits {}ms before replying to {}>",
+            delay.as_millis(),
+            stage.name()
+        ));
+        match guarded(
+            &mut self.stop,
+            delay + Duration::from_secs(1),
+            tokio::time::sleep(delay),
+        )
+        .await
+        {
+            Guarded::Done(()) | Guarded::TimedOut => Flow::Continue,
+            Guarded::Stopped => Flow::Close("shutdown"),
+        }
+    }
+
     /// A reply the scenario scripted; 421 closes the connection after it (RFC 5321 §3.8).
     async fn scripted(&mut self, r: &Reply) -> Flow {
         if !r.is_positive() {
@@ -336,6 +361,9 @@ impl Session {
         self.txn = None;
         self.greeted = true;
         self.t.ehlo = Some(domain);
+        if let Flow::Close(r) = self.pause(Stage::Ehlo).await {
+            return Flow::Close(r);
+        }
         if let Some(r) = self.config.script.reply(Stage::Ehlo).cloned() {
             return self.scripted(&r).await;
         }
@@ -385,6 +413,9 @@ impl Session {
                 _ => return self.client_error(555, "5.5.4 Unsupported option").await,
             }
         }
+        if let Flow::Close(r) = self.pause(Stage::Mail).await {
+            return Flow::Close(r);
+        }
         if let Some(r) = self.config.script.reply(Stage::Mail).cloned() {
             if r.is_positive() {
                 self.txn = Some(0);
@@ -405,6 +436,9 @@ impl Session {
         if count >= MAX_RECIPIENTS {
             return self.reply(452, "4.5.3 Error: too many recipients").await;
         }
+        if let Flow::Close(r) = self.pause(Stage::Rcpt).await {
+            return Flow::Close(r);
+        }
         if let Some(r) = self.config.script.reply(Stage::Rcpt).cloned() {
             if r.is_positive() {
                 self.txn = Some(count + 1);
@@ -423,6 +457,9 @@ impl Session {
             // RFC 5321 §3.3: no valid recipient → 503 or 554.
             Some(0) => return self.client_error(503, "5.5.1 Error: need RCPT command").await,
             Some(_) => {}
+        }
+        if let Flow::Close(r) = self.pause(Stage::Data).await {
+            return Flow::Close(r);
         }
         let flow = match self.config.script.reply(Stage::Data).cloned() {
             Some(r) if r.code != 354 => return self.scripted(&r).await,
@@ -461,6 +498,9 @@ impl Session {
         }
         self.event(format!("C: <message, {} bytes>", sink.size()));
         self.txn = None;
+        if let Flow::Close(r) = self.pause(Stage::EndOfData).await {
+            return Flow::Close(r);
+        }
         let scripted = self.config.script.reply(Stage::EndOfData).cloned();
         match sink.finish() {
             // RFC 5321 §4.1.1.4: a 4xx/5xx after the final dot means the message was not taken.

@@ -865,3 +865,14 @@ async fn the_chain_is_chosen_by_sni_and_recorded() {
         ts[1].tls.as_ref().expect("TLS").chain_spki_sha256
     );
 }
+
+#[tokio::test]
+async fn scripted_delays_are_recorded() {
+    let mut config = endpoint(Behaviour::Normal, false);
+    config.script.delays.insert(Stage::Greeting, Duration::from_millis(10));
+    let ep = Running::start(config).await;
+    let c = connect(ep.addr).await;
+    c.quit().await.expect("QUIT");
+    let t = ep.finish().await.remove(0);
+    assert!(has_event(&t, "waits 10ms before replying to greeting"), "{t:?}");
+}
