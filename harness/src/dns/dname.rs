@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::record::dname_target;
+use super::record::{dname_substitute, dname_target};
 use super::world::SignedWorld;
 
 /// A DNAME chain longer than this is a loop (`a DNAME b`, `b DNAME a`); stop synthesizing.
@@ -36,9 +36,7 @@ pub(crate) struct TooLong;
 impl Dname {
     /// RFC 6672 §2.2: replace the owner suffix of `qname` with the target.
     pub(crate) fn substitute(&self, qname: &Name) -> Result<Name, TooLong> {
-        let keep = qname.num_labels().saturating_sub(self.owner.num_labels());
-        let head = Name::from_labels(qname.iter().take(usize::from(keep))).map_err(|_| TooLong)?;
-        head.append_domain(&self.target).map_err(|_| TooLong)
+        dname_substitute(qname, &self.owner, &self.target).ok_or(TooLong)
     }
 
     /// The DNAME RRset for an answer; RRSIGs only for a client that asked for them (RFC 4035 §3.2.1).

@@ -259,6 +259,15 @@ pub(crate) fn dname_target(record: &Record) -> Option<Name> {
     }
 }
 
+/// RFC 6672 §2.2: `qname`, strictly below the DNAME `owner`, with the owner suffix replaced
+/// by `target`; `None` when the result would not be a domain name (over 255 octets).
+pub(crate) fn dname_substitute(qname: &Name, owner: &Name, target: &Name) -> Option<Name> {
+    let keep = usize::from(qname.num_labels().saturating_sub(owner.num_labels()));
+    Name::from_labels(qname.iter().take(keep))
+        .and_then(|head| head.append_domain(target))
+        .ok()
+}
+
 fn arity(rdata: &[Tok<'_>], end: usize, fields: &[&str]) -> Result<(), RecordLineError> {
     if let Some(missing) = fields.get(rdata.len()) {
         return Err(RecordLineError::new(end, format!("missing {missing}")));

@@ -694,18 +694,24 @@ impl Loader<'_> {
         Ok(out)
     }
 
-    /// `replies = { mail = "451 4.3.0 Try later" }` and `drop = "data"`.
+    /// The stage a `replies` or `delays` key names; an unknown one is reported at its value
+    /// (TOML keys carry no position).
+    fn stage(&self, key: &str, value: &Spanned<String>, table: &str) -> Result<Stage, ScenarioError> {
+        Stage::parse(key).ok_or_else(|| {
+            self.err(
+                value.span(),
+                format!("unknown stage `{key}` in `{table}`"),
+                "for this stage",
+                Some(format!("stages: {}", list(Stage::ALL.iter().map(|s| s.name())))),
+            )
+        })
+    }
+
+    /// `replies = { mail = "451 4.3.0 Try later" }`, `delays` and `drop = "data"`.
     fn script(&self, e: &RawEndpoint) -> Result<Script, ScenarioError> {
         let mut script = Script::default();
         for (stage, reply) in e.replies.iter().flatten() {
-            let Some(st) = Stage::parse(stage) else {
-                return Err(self.err(
-                    reply.span(),
-                    format!("unknown stage `{stage}` in `replies`"),
-                    "this reply",
-                    Some(format!("stages: {}", list(Stage::ALL.iter().map(|s| s.name())))),
-                ));
-            };
+            let st = self.stage(stage, reply, "replies")?;
             let r = Reply::parse(reply.get_ref()).map_err(|m| {
                 self.err(
                     self.inner(reply),
@@ -717,14 +723,7 @@ impl Loader<'_> {
             script.replies.insert(st, r);
         }
         for (stage, delay) in e.delays.iter().flatten() {
-            let Some(st) = Stage::parse(stage) else {
-                return Err(self.err(
-                    delay.span(),
-                    format!("unknown stage `{stage}` in `delays`"),
-                    "this delay",
-                    Some(format!("stages: {}", list(Stage::ALL.iter().map(|s| s.name())))),
-                ));
-            };
+            let st = self.stage(stage, delay, "delays")?;
             let d = parse_delay(delay.get_ref()).ok_or_else(|| {
                 self.err(
                     self.inner(delay),

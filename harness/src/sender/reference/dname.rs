@@ -23,7 +23,7 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 
 use super::lookup::{DnssecState, LookupError};
-use crate::dns::dname_target;
+use crate::dns::{dname_substitute, dname_target};
 
 /// A DNAME that redirected a query, as the stub checked it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,11 +95,7 @@ fn explain(qname: &Name, answers: &[Record]) -> Option<Redirect> {
             .map(|t| (r, t))
     })?;
     let owner = dname.name.to_lowercase();
-    let keep = usize::from(qname.num_labels() - owner.num_labels());
-    let substituted = Name::from_labels(qname.iter().take(keep))
-        .and_then(|head| head.append_domain(&target))
-        .ok()?
-        .to_lowercase();
+    let substituted = dname_substitute(&qname, &owner, &target)?.to_lowercase();
     let cname = answers.iter().find_map(|r| match &r.data {
         RData::CNAME(c) if r.name.to_lowercase() == qname => Some(c.0.to_lowercase()),
         _ => None,
