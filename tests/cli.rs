@@ -349,3 +349,43 @@ fn a_bad_scripted_reply_is_reported_at_file_line_col() {
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
     assert_bad_input(code, &err, "slow-greeting.toml:31:24", "`soon` is not a delay");
 }
+
+#[test]
+fn a_bad_attacker_is_reported_at_file_line_col() {
+    // scenarios/attacker/stls-02-forged-454.toml line 31:
+    // attacker = { mode = "inject", stage = "starttls", reply = "454 4.7.0 ..." }
+    let file = "scenarios/attacker/stls-02-forged-454.toml";
+    let (_d, p) = edited(file, "mode = \"inject\"", "mode = \"forge\"");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "stls-02-forged-454.toml:31:22", "unknown attacker mode `forge`");
+    assert!(err.contains("modes: strip-starttls, inject, intercept"), "{err}");
+
+    let (_d, p) = edited(file, "stage = \"starttls\"", "stage = \"tls\"");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "stls-02-forged-454.toml:31:40", "unknown stage `tls`");
+    assert!(err.contains("greeting, ehlo, starttls, mail, rcpt, data, end-of-data"), "{err}");
+
+    let (_d, p) = edited(file, "stage = \"starttls\", ", "");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "stls-02-forged-454.toml:31:12", "attacker mode `inject` needs `stage`");
+
+    let (_d, p) = edited(file, "mode = \"inject\"", "mode = \"intercept\"");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "stls-02-forged-454.toml:31:12", "attacker mode `intercept` needs `cert`");
+
+    let (_d, p) = edited(
+        "scenarios/attacker/stls-07-mitm-intercept.toml",
+        "cert = \"interceptor\"",
+        "cert = \"interceptr\"",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "stls-07-mitm-intercept.toml:39:42", "interceptr");
+
+    let (_d, p) = edited(
+        "scenarios/attacker/stls-07-mitm-intercept.toml",
+        "cert = \"interceptor\" }",
+        "cert = \"interceptor\", reply = \"250 ok\" }",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "stls-07-mitm-intercept.toml:39:", "`reply` does not apply to attacker mode `intercept`");
+}

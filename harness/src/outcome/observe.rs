@@ -24,6 +24,10 @@ pub struct EndpointObservation {
     pub connections: Vec<Transcript>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attacker: Vec<String>,
+    /// Times a client began TLS with an intercepting attacker instead of this endpoint
+    /// (in the attacker's events already; counted here for the witness's host codes).
+    #[serde(skip)]
+    pub attacker_handshakes: u32,
 }
 
 /// How long to wait for endpoints to finish connections the sender has already left.
@@ -39,9 +43,10 @@ pub async fn observe(world: &World) -> Observations {
         endpoints.push(EndpointObservation {
             address: e.decl.address.to_string(),
             host: e.decl.host.clone(),
-            behaviour: e.decl.behaviour.name().to_string(),
+            behaviour: e.decl.label(),
             connections: e.transcripts.transcripts(),
             attacker: e.attacker.as_ref().map(|a| a.events()).unwrap_or_default(),
+            attacker_handshakes: e.attacker.as_ref().map(|a| a.client_handshakes()).unwrap_or(0),
         });
     }
     Observations {

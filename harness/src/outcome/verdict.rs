@@ -195,7 +195,9 @@ pub fn judge(s: &Scenario, world: &World, sender: &str, report: &SenderReport, o
                 && let Some(p) = published
             {
                 let usable = p.usable();
-                if !usable.is_empty() && !chain_matches(&usable, e.served_chain(tls.sni.as_deref())) {
+                // The chain really presented on this connection (SNI and timeline renewals
+                // both change it), by the label the endpoint recorded.
+                if !usable.is_empty() && !chain_matches(&usable, &world.chain_der(&tls.chain_label)) {
                     push(
                         "DANE-MATCH",
                         "RFC 7672 §3.2",
@@ -205,6 +207,25 @@ pub fn judge(s: &Scenario, world: &World, sender: &str, report: &SenderReport, o
                         ),
                     );
                 }
+            }
+        }
+        // The same check for a man in the middle: the chain the sender accepted was the
+        // interceptor's, whatever the endpoint behind it served.
+        if let Some(a) = &e.attacker
+            && a.intercepted_deliveries() > 0
+            && let Some(p) = published
+        {
+            let usable = p.usable();
+            if !usable.is_empty() && !chain_matches(&usable, &e.attacker_chain_der) {
+                push(
+                    "DANE-MATCH",
+                    "RFC 7672 §3.2",
+                    format!(
+                        "{} accepted {} message(s) the sender handed to an interceptor whose chain no usable TLSA record matches",
+                        e.decl.host,
+                        a.intercepted_deliveries()
+                    ),
+                );
             }
         }
     }

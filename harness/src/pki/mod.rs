@@ -10,14 +10,18 @@
 //! - `keys`: the embedded fixture keys and the Ed25519 derivation by label.
 //! - `issue`: certificate specs, issuing in dependency order, chains.
 //! - `tlsa`: TLSA records (RFC 6698 §2.1): computation, matching, usability, presentation.
+//! - `unchecked`: [`UncheckedVerifier`], a TLS client verifier that checks no certificate (TLS
+//!   mode of RFC 7672 §2.2, and the interceptor's leg to the real server).
 //! - `error`: [`PkiError`], the one error type of this boundary.
 
 mod error;
 mod issue;
 mod keys;
 mod tlsa;
+mod unchecked;
 
 pub use error::PkiError;
 pub use issue::{CertSpec, IssuedCert, Pki};
 pub use keys::{KeyAlg, KeyRef, KeyStore};
 pub use tlsa::{Tlsa, Usability, spki_der, spki_sha256};
+pub use unchecked::UncheckedVerifier;

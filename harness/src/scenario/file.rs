@@ -121,6 +121,22 @@ pub struct RawEndpoint {
     /// `sni = { "mx1.example.test" = "mx1" }`: the leaf (and its issuers) served when the
     /// ClientHello names that server; `cert` stays the default.
     pub sni: Option<std::collections::BTreeMap<String, Spanned<String>>>,
+    /// An on-path attacker in front of the endpoint.
+    pub attacker: Option<Spanned<RawAttacker>>,
+}
+
+/// `attacker = { mode = "strip-starttls" }`, `{ mode = "inject", stage = "rcpt", reply = "550 ..." }`
+/// or `{ mode = "intercept", cert = "NAME" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttacker {
+    pub mode: Spanned<String>,
+    /// inject: where the forged reply goes.
+    pub stage: Option<Spanned<String>>,
+    /// inject: the forged reply.
+    pub reply: Option<Spanned<String>>,
+    /// intercept: the leaf the interceptor presents (with its issuers).
+    pub cert: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,12 +2,12 @@
 //! and every complaint points at file:line:col.
 
 use super::error::ScenarioError;
-use super::file::{RawCert, RawEndpoint, RawFault, RawScenario, RawZone};
+use super::file::{RawAttacker, RawCert, RawEndpoint, RawFault, RawScenario, RawZone};
 use super::model::*;
 use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::pki::{CertSpec, KeyRef};
-use crate::smtp::{Reply, Script, Stage};
+use crate::smtp::{Behaviour, InjectAt, Reply, Script, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use hickory_proto::rr::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
@@ -644,21 +644,37 @@ impl Loader<'_> {
                 }
                 (None, None) => Vec::new(),
             };
-            let behaviour = match &e.behaviour {
-                None => EndpointBehaviour::NORMAL,
-                Some(b) => EndpointBehaviour::parse(b.get_ref()).ok_or_else(|| {
-                    self.err(
-                        self.inner(b),
-                        format!("unknown behaviour `{}`", b.get_ref()),
-                        "here",
-                        Some(format!(
-                            "known behaviours: {}",
-                            list(EndpointBehaviour::names().into_iter())
-                        )),
-                    )
-                })?,
+            // `behaviour = "strip-starttls"` predates `attacker` and stays as its short form.
+            let (behaviour, mut attacker) = match &e.behaviour {
+                None => (Behaviour::Normal, None),
+                Some(b) if b.get_ref() == "strip-starttls" => (Behaviour::Normal, Some(AttackerDecl::StripStarttls)),
+                Some(b) => (
+                    Behaviour::parse(b.get_ref()).ok_or_else(|| {
+                        self.err(
+                            self.inner(b),
+                            format!("unknown behaviour `{}`", b.get_ref()),
+                            "here",
+                            Some(format!(
+                                "known behaviours: {}, strip-starttls (an attacker; see also `attacker`)",
+                                list(Behaviour::ALL.iter().map(|b| b.name()))
+                            )),
+                        )
+                    })?,
+                    None,
+                ),
             };
-            if chain.is_empty() && behaviour != EndpointBehaviour::Endpoint(crate::smtp::Behaviour::NoStarttls) {
+            if let Some(a) = &e.attacker {
+                if attacker.is_some() {
+                    return Err(self.err(
+                        a.span(),
+                        "`behaviour = \"strip-starttls\"` already puts an attacker here",
+                        "second attacker",
+                        Some("keep one: `attacker = { mode = \"strip-starttls\" }` or the behaviour".into()),
+                    ));
+                }
+                attacker = Some(self.attacker(a, certs, &names, &chain_up)?);
+            }
+            if chain.is_empty() && behaviour != Behaviour::NoStarttls {
                 return Err(self.err(
                     e.address.span(),
                     format!("endpoint {address} offers STARTTLS but has no certificate"),
@@ -687,11 +703,99 @@ impl Loader<'_> {
                 host: fqdn(&e.host),
                 chain,
                 behaviour,
+                attacker,
                 script,
                 sni_chains,
             });
         }
         Ok(out)
+    }
+
+    /// `attacker = { mode = ..., stage, reply, cert }`: each mode takes exactly its own keys.
+    fn attacker(
+        &self,
+        raw: &Spanned<RawAttacker>,
+        certs: &BTreeMap<String, &CertSpec>,
+        names: &BTreeSet<&str>,
+        chain_up: &dyn Fn(&String) -> Vec<String>,
+    ) -> Result<AttackerDecl, ScenarioError> {
+        let a = raw.get_ref();
+        let mode = a.mode.get_ref().as_str();
+        let needs = |what: &str, example: &str| {
+            self.err(
+                raw.span(),
+                format!("attacker mode `{mode}` needs `{what}`"),
+                "this attacker",
+                Some(format!("e.g. {example}")),
+            )
+        };
+        let stray = |key: &str, span: Range<usize>| {
+            self.err(
+                span,
+                format!("`{key}` does not apply to attacker mode `{mode}`"),
+                "here",
+                Some("strip-starttls takes no other key; inject takes `stage` and `reply`; intercept takes `cert`".into()),
+            )
+        };
+        let decl = match mode {
+            "strip-starttls" => AttackerDecl::StripStarttls,
+            "inject" => {
+                let stage = a
+                    .stage
+                    .as_ref()
+                    .ok_or_else(|| needs("stage", "attacker = { mode = \"inject\", stage = \"starttls\", reply = \"454 4.7.0 TLS not available\" }"))?;
+                let at = InjectAt::parse(stage.get_ref()).ok_or_else(|| {
+                    self.err(
+                        self.inner(stage),
+                        format!("unknown stage `{}`", stage.get_ref()),
+                        "here",
+                        Some(format!("stages: {}", list(InjectAt::names().into_iter()))),
+                    )
+                })?;
+                let reply = a.reply.as_ref().ok_or_else(|| needs("reply", "reply = \"550 5.7.1 Rejected\""))?;
+                let reply = Reply::parse(reply.get_ref()).map_err(|m| {
+                    self.err(self.inner(reply), m, "here", Some("e.g. \"454 4.7.0 TLS not available\"".into()))
+                })?;
+                AttackerDecl::Inject { at, reply }
+            }
+            "intercept" => {
+                let cert = a
+                    .cert
+                    .as_ref()
+                    .ok_or_else(|| needs("cert", "attacker = { mode = \"intercept\", cert = \"interceptor\" }"))?;
+                if !certs.contains_key(cert.get_ref()) {
+                    return Err(self.unknown_cert(cert, names));
+                }
+                AttackerDecl::Intercept {
+                    chain: chain_up(cert.get_ref()),
+                }
+            }
+            other => {
+                return Err(self.err(
+                    self.inner(&a.mode),
+                    format!("unknown attacker mode `{other}`"),
+                    "here",
+                    Some(format!("modes: {}", list(AttackerDecl::MODES.into_iter()))),
+                ));
+            }
+        };
+        let takes = |key: &str| match mode {
+            "inject" => key == "stage" || key == "reply",
+            "intercept" => key == "cert",
+            _ => false,
+        };
+        for (key, span) in [
+            ("stage", a.stage.as_ref().map(|v| v.span())),
+            ("reply", a.reply.as_ref().map(|v| v.span())),
+            ("cert", a.cert.as_ref().map(|v| v.span())),
+        ] {
+            if let Some(span) = span
+                && !takes(key)
+            {
+                return Err(stray(key, span));
+            }
+        }
+        Ok(decl)
     }
 
     /// The stage a `replies` or `delays` key names; an unknown one is reported at its value

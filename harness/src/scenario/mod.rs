@@ -14,4 +14,4 @@ pub mod model;
 
 pub use error::ScenarioError;
 pub use load::{discover, load, load_str};
-pub use model::{CertRef, EndpointBehaviour, EndpointDecl, Expectation, Message, RecordDecl, Scenario, ZoneDecl};
+pub use model::{AttackerDecl, CertRef, EndpointDecl, Expectation, Message, RecordDecl, Scenario, ZoneDecl};

@@ -4,7 +4,7 @@
 
 use crate::dns::{Denial, DsMode, FaultSpec};
 use crate::pki::{CertSpec, Tlsa};
-use crate::smtp::{Behaviour, Script};
+use crate::smtp::{Behaviour, InjectAt, Reply, Script};
 use crate::vocab::{HostCode, Invariant, ResultCode};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -89,46 +89,27 @@ impl RecordDecl {
     }
 }
 
-/// How an endpoint behaves (DESIGN.md "Endpoints"): the endpoint's own scripted behaviour,
-/// or a well-behaved endpoint behind an on-path attacker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndpointBehaviour {
-    /// The endpoint itself: `normal`, `no-starttls`, `starttls-454`, `starttls-abort`,
-    /// `tls-alert`, `tls1.2-only`, `tls1.3-only`.
-    Endpoint(Behaviour),
-    /// An on-path attacker in front of a normal endpoint deletes STARTTLS (RFC 7672 §1.3).
+/// An on-path attacker in front of an endpoint (RFC 7672 §1.3); the world turns the
+/// certificate names into a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttackerDecl {
+    /// Deletes STARTTLS from EHLO replies and refuses the command itself.
     StripStarttls,
+    /// Forges the reply at one point of the cleartext dialogue.
+    Inject { at: InjectAt, reply: Reply },
+    /// Terminates TLS presenting this chain (leaf first) and relays to the endpoint.
+    Intercept { chain: Vec<String> },
 }
 
-impl EndpointBehaviour {
-    pub const NORMAL: EndpointBehaviour = EndpointBehaviour::Endpoint(Behaviour::Normal);
+impl AttackerDecl {
+    /// The modes scenarios can name, for error messages.
+    pub const MODES: [&'static str; 3] = ["strip-starttls", "inject", "intercept"];
 
-    /// Every accepted name, for error messages.
-    pub fn names() -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = Behaviour::ALL.iter().map(|b| b.name()).collect();
-        v.push("strip-starttls");
-        v
-    }
-
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
-            Self::Endpoint(b) => b.name(),
-            Self::StripStarttls => "strip-starttls",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "strip-starttls" => Some(Self::StripStarttls),
-            other => Behaviour::parse(other).map(Self::Endpoint),
-        }
-    }
-
-    /// What the endpoint task itself does (an attacker sits in front of a normal one).
-    pub fn endpoint(self) -> Behaviour {
-        match self {
-            Self::Endpoint(b) => b,
-            Self::StripStarttls => Behaviour::Normal,
+            AttackerDecl::StripStarttls => "strip-starttls",
+            AttackerDecl::Inject { .. } => "inject",
+            AttackerDecl::Intercept { .. } => "intercept",
         }
     }
 }
@@ -140,12 +121,27 @@ pub struct EndpointDecl {
     pub host: String,
     /// Served chain, leaf first; empty when the endpoint has no certificate.
     pub chain: Vec<String>,
-    pub behaviour: EndpointBehaviour,
+    /// What the endpoint itself does (DESIGN.md "Endpoints").
+    pub behaviour: Behaviour,
+    /// An attacker between the senders and this endpoint.
+    pub attacker: Option<AttackerDecl>,
     /// Scripted SMTP replies and drops.
     pub script: Script,
     /// Chains served instead of `chain` when the ClientHello names this server (SNI), in
     /// order; lowercase FQDNs without the trailing dot.
     pub sni_chains: Vec<(String, Vec<String>)>,
+}
+
+impl EndpointDecl {
+    /// How the endpoint and anything in front of it behave, as observations show it:
+    /// `normal`, `starttls-454`, `strip-starttls`, `intercept`, `rcpt-scripted behind inject`...
+    pub fn label(&self) -> String {
+        match (&self.attacker, self.behaviour) {
+            (None, b) => b.name().to_string(),
+            (Some(a), Behaviour::Normal) => a.name().to_string(),
+            (Some(a), b) => format!("{} behind {}", b.name(), a.name()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

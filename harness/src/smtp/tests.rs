@@ -28,12 +28,12 @@ struct Running {
 }
 
 impl Running {
-    async fn start(config: EndpointConfig) -> Running {
+    async fn start(config: impl Into<EndpointHandle>) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("bound socket has an address");
         let log = TranscriptLog::default();
         let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, Arc::new(config), log.clone(), async move {
+        let task = tokio::spawn(serve(listener, config.into(), log.clone(), async move {
             let _ = rx.await;
         }));
         Running { addr, log, stop, task }
@@ -409,9 +409,10 @@ async fn strip_attacker_downgrades_and_the_endpoint_witnesses_it() {
     let relay_addr = listener.local_addr().expect("bound socket has an address");
     let attacker_log = AttackerLog::default();
     let (stop, rx) = oneshot::channel::<()>();
-    let relay = tokio::spawn(serve_strip_starttls(
+    let relay = tokio::spawn(serve_attacker(
         listener,
         ep.addr,
+        Attack::StripStarttls,
         attacker_log.clone(),
         async move {
             let _ = rx.await;
@@ -463,6 +464,221 @@ async fn strip_attacker_downgrades_and_the_endpoint_witnesses_it() {
         "{events:?}"
     );
     assert_eq!(events.first().map(String::as_str), Some("1: relaying"));
+}
+
+/// An attacker relay in front of `upstream`; stop it with the sender, join the handle.
+fn start_attacker(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    attack: Attack,
+) -> (AttackerLog, oneshot::Sender<()>, JoinHandle<()>) {
+    let log = AttackerLog::default();
+    let (stop, rx) = oneshot::channel::<()>();
+    let relay = tokio::spawn(serve_attacker(listener, upstream, attack, log.clone(), async move {
+        let _ = rx.await;
+    }));
+    (log, stop, relay)
+}
+
+async fn stop_attacker(stop: oneshot::Sender<()>, relay: JoinHandle<()>) {
+    let _ = stop.send(());
+    tokio::time::timeout(T, relay)
+        .await
+        .expect("relay stops")
+        .expect("relay does not panic");
+}
+
+#[tokio::test]
+async fn interceptor_reads_what_a_trusting_client_sends() {
+    let ep = Running::start(endpoint(Behaviour::Normal, true)).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let relay_addr = listener.local_addr().expect("bound socket has an address");
+    let mitm = chain("mitm", "mx1.example.test");
+    let mitm_leaf = mitm.certs[0].clone();
+    let (log, stop, relay) = start_attacker(listener, ep.addr, Attack::Intercept { chain: mitm });
+
+    let mut c = connect(relay_addr).await;
+    assert!(c.ehlo("client.test").await.expect("EHLO").starttls, "the interceptor lets STARTTLS through");
+    let (mut c, session) = match c.starttls(client_config(true), sni()).await {
+        StartTls::Upgraded(c, s) => (c, s),
+        _ => panic!("a client that checks nothing completes the handshake"),
+    };
+    assert_eq!(session.peer_chain, vec![mitm_leaf], "the client sees the interceptor's chain");
+    c.ehlo("client.test").await.expect("EHLO after TLS");
+    send_message(&mut c).await;
+    c.quit().await.expect("QUIT");
+
+    let t = ep.finish().await.remove(0);
+    stop_attacker(stop, relay).await;
+    // The endpoint saw a TLS session (the attacker's) and accepted the message over it.
+    assert!(t.starttls_used);
+    assert_eq!(t.tls.as_ref().map(|i| i.chain_label.as_str()), Some("mx1-ee"));
+    assert!(t.mail_from.as_ref().is_some_and(|m| m.over_tls));
+    assert_eq!(t.body_sha256, Some(body_sha256(BODY)));
+    assert_eq!(log.intercepted_deliveries(), 1);
+    assert_eq!(log.client_handshakes(), 1);
+    let events = log.events();
+    for want in [
+        "1: answered STARTTLS with 220 itself (not forwarded)",
+        "1: completed TLSv1.3 with the client presenting mitm (SNI mx1.example.test)",
+        "1: opened its own TLS session to the endpoint",
+        "1: read \"MAIL FROM:<alice@sender.test>\" inside the intercepted TLS session",
+        "1: the endpoint accepted a message the interceptor read in the clear",
+    ] {
+        assert!(events.contains(&want.to_string()), "missing {want:?} in {events:?}");
+    }
+}
+
+#[tokio::test]
+async fn interceptor_gets_nothing_from_a_client_that_checks() {
+    let ep = Running::start(endpoint(Behaviour::Normal, true)).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let relay_addr = listener.local_addr().expect("bound socket has an address");
+    let (log, stop, relay) = start_attacker(
+        listener,
+        ep.addr,
+        Attack::Intercept {
+            chain: chain("mitm", "mx1.example.test"),
+        },
+    );
+    let mut c = connect(relay_addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert!(matches!(
+        c.starttls(client_config(false), sni()).await,
+        StartTls::HandshakeFailed(_)
+    ));
+    let t = ep.finish().await.remove(0);
+    stop_attacker(stop, relay).await;
+    assert!(!t.starttls_used && t.mail_from.is_none(), "the endpoint saw only EHLO: {t:?}");
+    assert_eq!(log.intercepted_deliveries(), 0);
+    let events = log.events();
+    assert!(
+        events.iter().any(|e| e.starts_with("1: the client refused the interceptor's chain `mitm`")),
+        "{events:?}"
+    );
+    assert_eq!(events.last().map(String::as_str), Some("1: closed: tls handshake failed"));
+}
+
+#[tokio::test]
+async fn injected_replies_replace_the_real_one_only_in_cleartext() {
+    let ep = Running::start(endpoint(Behaviour::Normal, true)).await;
+    // A forged RCPT reply works on a cleartext session...
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let relay_addr = listener.local_addr().expect("bound socket has an address");
+    let forged = Reply::parse("550 5.1.1 No such user").expect("valid reply");
+    let (log, stop, relay) = start_attacker(
+        listener,
+        ep.addr,
+        Attack::Inject {
+            at: InjectAt::Stage(Stage::Rcpt),
+            reply: forged.clone(),
+        },
+    );
+    let mut c = connect(relay_addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert_eq!(c.command("MAIL FROM:<alice@sender.test>").await.expect("MAIL").code, 250);
+    let r = c.command("RCPT TO:<bob@example.test>").await.expect("RCPT");
+    assert_eq!((r.code, r.text()), (550, "5.1.1 No such user".to_string()));
+    c.quit().await.expect("QUIT");
+    // ...but not after STARTTLS: the relay only copies ciphertext.
+    let mut c = connect(relay_addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    let mut c = match c.starttls(client_config(true), sni()).await {
+        StartTls::Upgraded(c, _) => c,
+        _ => panic!("STARTTLS goes through to the endpoint"),
+    };
+    c.ehlo("client.test").await.expect("EHLO after TLS");
+    c.command("MAIL FROM:<alice@sender.test>").await.expect("MAIL");
+    let r = c.command("RCPT TO:<bob@example.test>").await.expect("RCPT");
+    assert_eq!(r.code, 250, "the real reply, not the forgery");
+    assert_eq!(c.data(BODY).await.expect("DATA").code, 250);
+    c.quit().await.expect("QUIT");
+
+    let ts = ep.finish().await;
+    stop_attacker(stop, relay).await;
+    assert_eq!(ts[0].rcpt_to, vec!["bob@example.test".to_string()], "the endpoint itself said 250");
+    assert!(ts[1].accepted && ts[1].tls.is_some());
+    let events = log.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("1: replaced the rcpt reply \"250 ") && e.ends_with("with \"550 5.1.1 No such user\"")),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&"2: STARTTLS went through: only ciphertext from here on, nothing left to forge".to_string()),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_starttls_refusal_never_reaches_the_endpoint() {
+    let ep = Running::start(endpoint(Behaviour::Normal, true)).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let relay_addr = listener.local_addr().expect("bound socket has an address");
+    let (log, stop, relay) = start_attacker(
+        listener,
+        ep.addr,
+        Attack::Inject {
+            at: InjectAt::Starttls,
+            reply: Reply::parse("454 4.7.0 TLS not available").expect("valid reply"),
+        },
+    );
+    let mut c = connect(relay_addr).await;
+    assert!(c.ehlo("client.test").await.expect("EHLO").starttls);
+    let c = match c.starttls(client_config(true), sni()).await {
+        StartTls::Refused(c, reply) => {
+            assert_eq!(reply.code, 454);
+            c
+        }
+        _ => panic!("the relay forges the refusal"),
+    };
+    c.quit().await.expect("QUIT");
+    let t = ep.finish().await.remove(0);
+    stop_attacker(stop, relay).await;
+    assert!(!has_event(&t, "C: STARTTLS"), "the command was not forwarded: {:?}", t.events);
+    assert_eq!(
+        log.events()[1],
+        "1: answered STARTTLS with \"454 4.7.0 TLS not available\" (not forwarded)"
+    );
+}
+
+#[tokio::test]
+async fn a_replaced_chain_serves_from_the_next_connection_on() {
+    let handle = EndpointHandle::from(endpoint(Behaviour::Normal, true));
+    let ep = Running::start(handle.clone()).await;
+    let renewed = chain("mx1-renewed", "mx1.example.test");
+    let renewed_leaf = renewed.certs[0].clone();
+    let mut first = connect(ep.addr).await;
+    first.ehlo("client.test").await.expect("EHLO");
+    // Renewed while a connection is open: that connection keeps the chain it started with.
+    handle.replace_chain(renewed).expect("a good chain is accepted");
+    let (first, before) = match first.starttls(client_config(true), sni()).await {
+        StartTls::Upgraded(c, s) => (c, s),
+        _ => panic!("handshake"),
+    };
+    first.quit().await.expect("QUIT");
+    let mut second = connect(ep.addr).await;
+    second.ehlo("client.test").await.expect("EHLO");
+    let (second, after) = match second.starttls(client_config(true), sni()).await {
+        StartTls::Upgraded(c, s) => (c, s),
+        _ => panic!("handshake"),
+    };
+    second.quit().await.expect("QUIT");
+    assert_ne!(before.peer_chain, after.peer_chain);
+    assert_eq!(after.peer_chain, vec![renewed_leaf]);
+    let labels: Vec<String> = ep
+        .finish()
+        .await
+        .iter()
+        .map(|t| t.tls.as_ref().expect("TLS").chain_label.clone())
+        .collect();
+    assert_eq!(labels, ["mx1-ee", "mx1-renewed"]);
+    // A chain rustls refuses changes nothing.
+    let mut broken = chain("broken", "mx1.example.test");
+    broken.certs.clear();
+    assert!(handle.replace_chain(broken).is_err());
+    assert_eq!(handle.config().chain.as_ref().map(|c| c.label.as_str()), Some("mx1-renewed"));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use super::published::{Published, PublishedTlsa};
 use super::{Dialer, WorldError};
 use crate::dns::{self, QueryLog, SignedWorld, WorldDnsSpec, ZoneSpec};
 use crate::pki::{KeyStore, Pki};
-use crate::scenario::{EndpointBehaviour, EndpointDecl, Scenario};
+use crate::scenario::{AttackerDecl, EndpointDecl, Scenario};
 use crate::smtp::{self, AttackerLog, EndpointConfig, Limits, TlsChain, TranscriptLog};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::collections::BTreeMap;
@@ -41,26 +41,14 @@ pub struct World {
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl RunningEndpoint {
-    /// The chain this endpoint presents to a ClientHello with this SNI.
-    pub fn served_chain(&self, sni: Option<&str>) -> &[Vec<u8>] {
-        sni.and_then(|name| {
-            self.sni_chain_der
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name.trim_end_matches('.')))
-        })
-        .map_or(&self.chain_der, |(_, c)| c)
-    }
-}
-
 pub struct RunningEndpoint {
     pub decl: EndpointDecl,
+    /// The endpoint's live configuration (timeline steps replace its chain).
+    pub handle: smtp::EndpointHandle,
     pub transcripts: TranscriptLog,
     pub attacker: Option<AttackerLog>,
-    /// The default served chain in DER, leaf first (for the witness's own TLSA check).
-    pub chain_der: Vec<Vec<u8>>,
-    /// Chains served by SNI instead (host name without the trailing dot, DER chain).
-    pub sni_chain_der: Vec<(String, Vec<Vec<u8>>)>,
+    /// The chain an intercepting attacker presents in DER, leaf first (empty without one).
+    pub attacker_chain_der: Vec<Vec<u8>>,
     /// Loopback ports in use, for the redaction table.
     pub ports: Vec<u16>,
 }
@@ -209,22 +197,44 @@ impl World {
                 }
             }
             let der = |c: &TlsChain| -> Vec<Vec<u8>> { c.certs.iter().map(|d| d.to_vec()).collect() };
-            let chain_der: Vec<Vec<u8>> = chain.as_ref().map(der).unwrap_or_default();
-            let sni_chain_der = sni_chains.iter().map(|(n, c)| (n.clone(), der(c))).collect();
             let config = Arc::new(EndpointConfig {
                 name: e.host.trim_end_matches('.').to_string(),
-                behaviour: e.behaviour.endpoint(),
+                behaviour: e.behaviour,
                 chain,
                 limits: Limits::default(),
                 script: e.script.clone(),
                 sni_chains,
             });
+            let handle = smtp::EndpointHandle::from(config);
             let public = SocketAddr::new(e.address, 25);
-            let strip = e.behaviour == EndpointBehaviour::StripStarttls;
+            let mut attacker_chain_der = Vec::new();
+            let attack = match &e.attacker {
+                None => None,
+                Some(AttackerDecl::StripStarttls) => Some(smtp::Attack::StripStarttls),
+                Some(AttackerDecl::Inject { at, reply }) => Some(smtp::Attack::Inject {
+                    at: *at,
+                    reply: reply.clone(),
+                }),
+                Some(AttackerDecl::Intercept { chain: names }) => {
+                    let chain = chain_of(s, &pki, e, names)?.ok_or_else(|| WorldError::Endpoint {
+                        scenario: s.id.clone(),
+                        address: e.address.to_string(),
+                        message: "the interceptor has no certificate".into(),
+                    })?;
+                    // A chain rustls refuses is a scenario error, reported before anything runs.
+                    smtp::server_tls_config(&chain).map_err(|err| WorldError::Endpoint {
+                        scenario: s.id.clone(),
+                        address: e.address.to_string(),
+                        message: format!("interceptor: {err}"),
+                    })?;
+                    attacker_chain_der = der(&chain);
+                    Some(smtp::Attack::Intercept { chain })
+                }
+            };
             // In a namespace the endpoint itself answers on the world address, unless an
             // attacker relay sits there in front of it.
             let listener = match placement {
-                Placement::Namespace if !strip => TcpListener::bind(public).await,
+                Placement::Namespace if attack.is_none() => TcpListener::bind(public).await,
                 _ => TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await,
             }
             .map_err(|err| WorldError::BindAt(public, err))?;
@@ -232,13 +242,13 @@ impl World {
             let transcripts = TranscriptLog::default();
             {
                 let (l, st) = (transcripts.clone(), stop());
-                tasks.push(tokio::spawn(smtp::serve(listener, config, l, st)));
+                tasks.push(tokio::spawn(smtp::serve(listener, handle.clone(), l, st)));
             }
             let mut ports = Vec::new();
             if local.port() != 25 {
                 ports.push(local.port());
             }
-            let (front, attacker) = if strip {
+            let (front, attacker) = if let Some(attack) = attack {
                 let al = match placement {
                     Placement::Namespace => TcpListener::bind(public).await,
                     Placement::Loopback => TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await,
@@ -250,7 +260,7 @@ impl World {
                 }
                 let log = AttackerLog::default();
                 let (l, st) = (log.clone(), stop());
-                tasks.push(tokio::spawn(smtp::serve_strip_starttls(al, local, l, st)));
+                tasks.push(tokio::spawn(smtp::serve_attacker(al, local, attack, l, st)));
                 (a_addr, Some(log))
             } else {
                 (local, None)
@@ -258,10 +268,10 @@ impl World {
             map.insert(public, front);
             endpoints.push(RunningEndpoint {
                 decl: e.clone(),
+                handle,
                 transcripts,
                 attacker,
-                chain_der,
-                sni_chain_der,
+                attacker_chain_der,
                 ports,
             });
         }
@@ -278,6 +288,38 @@ impl World {
             published,
             shutdown,
             tasks,
+        })
+    }
+
+    /// The chain a transcript's label names ("leaf > issuer > ..."), in DER, leaf first; empty
+    /// when a name is not one of the world's certificates.
+    pub fn chain_der(&self, label: &str) -> Vec<Vec<u8>> {
+        let names: Vec<&str> = label.split(" > ").collect();
+        let certs: Vec<Vec<u8>> = names.iter().filter_map(|n| self.pki.get(n)).map(|c| c.der.clone()).collect();
+        if certs.len() == names.len() { certs } else { Vec::new() }
+    }
+
+    /// Serves the chain `names` (leaf first) at the endpoint on `address` from its next
+    /// connection on: the timeline's certificate renewal (RFC 7671 §8).
+    pub fn replace_chain(&self, address: std::net::IpAddr, names: &[String]) -> Result<(), WorldError> {
+        let e = self
+            .endpoints
+            .iter()
+            .find(|e| e.decl.address == address)
+            .ok_or_else(|| WorldError::Endpoint {
+                scenario: self.scenario.clone(),
+                address: address.to_string(),
+                message: "no endpoint at this address".into(),
+            })?;
+        let chain = chain_named(&self.scenario, &self.pki, &e.decl, names)?.ok_or_else(|| WorldError::Endpoint {
+            scenario: self.scenario.clone(),
+            address: address.to_string(),
+            message: "an empty chain cannot replace a certificate".into(),
+        })?;
+        e.handle.replace_chain(chain).map_err(|err| WorldError::Endpoint {
+            scenario: self.scenario.clone(),
+            address: address.to_string(),
+            message: err.to_string(),
         })
     }
 
@@ -322,6 +364,10 @@ fn endpoint_chain(s: &Scenario, pki: &Pki, e: &EndpointDecl) -> Result<Option<Tl
 
 /// The served chain made of these certificates (leaf first); `None` for an empty list.
 fn chain_of(s: &Scenario, pki: &Pki, e: &EndpointDecl, names: &[String]) -> Result<Option<TlsChain>, WorldError> {
+    chain_named(&s.id, pki, e, names)
+}
+
+fn chain_named(scenario: &str, pki: &Pki, e: &EndpointDecl, names: &[String]) -> Result<Option<TlsChain>, WorldError> {
     let Some(leaf) = names.first() else {
         return Ok(None);
     };
@@ -329,7 +375,7 @@ fn chain_of(s: &Scenario, pki: &Pki, e: &EndpointDecl, names: &[String]) -> Resu
     let mut spki = Vec::new();
     for name in names {
         let c = pki.get(name).ok_or_else(|| WorldError::Endpoint {
-            scenario: s.id.clone(),
+            scenario: scenario.to_string(),
             address: e.address.to_string(),
             message: format!("certificate `{name}` was not issued"),
         })?;

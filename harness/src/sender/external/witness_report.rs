@@ -20,6 +20,15 @@ struct MxHost {
     addresses: Vec<IpAddr>,
 }
 
+/// A client began TLS with an intercepting attacker in front of one of these addresses: the
+/// endpoint behind it saw no STARTTLS, but the sender did start a handshake.
+fn intercepted_tls(obs: &Observations, addresses: &[IpAddr]) -> bool {
+    obs.endpoints
+        .iter()
+        .filter(|e| addresses.iter().any(|a| e.address == a.to_string()))
+        .any(|e| e.attacker_handshakes > 0)
+}
+
 pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt) -> SenderReport {
     let submitted = body_sha256(&s.message.body);
     let mx = mx_hosts(world, &s.message.domain);
@@ -128,6 +137,7 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
             } else if ts
                 .iter()
                 .any(|t| t.starttls_used || t.client_hello_sni.is_some() || t.tls.is_some())
+                || intercepted_tls(obs, &h.addresses)
             {
                 let alert = ts.iter().find_map(|t| t.client_alert.clone());
                 (
