@@ -116,6 +116,13 @@ pub struct FaultSpec {
 }
 
 impl FaultSpec {
+    /// "servfail at _25._tcp.mx1.example.test. TLSA", for reports.
+    pub fn describe(&self) -> String {
+        let qtype = self.qtype.map(|t| format!(" {t}")).unwrap_or_default();
+        let first = self.first.map(|n| format!(" (first {n})")).unwrap_or_default();
+        format!("{} at {}{qtype}{first}", self.kind.name(), self.qname)
+    }
+
     fn matches(&self, q: &QueryView) -> bool {
         q.qname == self.qname && self.qtype.is_none_or(|t| q.qtype == Some(t))
     }

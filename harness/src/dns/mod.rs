@@ -17,7 +17,8 @@
 //! - `fault`: declared faults ([`FaultSpec`]) and the response stage that applies them.
 //! - `dname`: DNAME redirection (RFC 6672), synthesized in front of the catalog.
 //! - `handler`: the request-handler wrapper (routing, DNAME, hickory workarounds, fault hook, log).
-//! - `server`: [`serve`].
+//! - `server`: [`serve`], [`serve_switch`].
+//! - `switch`: [`ZoneSwitch`]: the served zones, replaceable while serving (timeline steps).
 //! - `log`: [`QueryLog`].
 
 mod anchor;
@@ -29,6 +30,7 @@ mod log;
 mod record;
 mod server;
 mod sign;
+mod switch;
 mod world;
 mod zone;
 
@@ -44,6 +46,7 @@ pub use handler::{Disposition, QueryView, ResponseStage};
 pub use log::{QueryEntry, QueryLog};
 pub use record::parse_record_line;
 pub(crate) use record::{dname_substitute, dname_target};
-pub use server::serve;
+pub use server::{serve, serve_switch};
+pub use switch::ZoneSwitch;
 pub use world::SignedWorld;
 pub use zone::{Denial, DsMode, WorldDnsSpec, ZoneSpec};

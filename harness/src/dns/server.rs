@@ -6,7 +6,7 @@ use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
 
 use super::error::DnsError;
-use super::handler::WorldHandler;
+use super::switch::ZoneSwitch;
 use super::log::QueryLog;
 use super::world::SignedWorld;
 
@@ -25,8 +25,17 @@ pub async fn serve(
     log: QueryLog,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DnsError> {
-    let handler = WorldHandler::new(&world, log);
-    let mut server = Server::new(handler);
+    serve_switch(ZoneSwitch::new(&world, log), udp, tcp, shutdown).await
+}
+
+/// Like [`serve`], with zones the caller can replace while serving ([`ZoneSwitch::publish`]).
+pub async fn serve_switch(
+    switch: ZoneSwitch,
+    udp: UdpSocket,
+    tcp: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DnsError> {
+    let mut server = Server::new(switch);
     server.register_socket(udp);
     server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
     shutdown.await;

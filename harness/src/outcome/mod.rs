@@ -10,5 +10,5 @@ pub mod report;
 pub mod verdict;
 
 pub use observe::{EndpointObservation, Observations};
-pub use record::Outcome;
+pub use record::{AttemptRecord, Outcome};
 pub use verdict::{Verdict, Violation};

@@ -24,8 +24,36 @@ pub struct Outcome {
     /// Expectations this sender's report cannot answer (e.g. notes, for a real MTA).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unchecked: Vec<String>,
+    /// A timeline's attempts in order (empty for a single attempt); the fields above are
+    /// the last attempt's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptRecord>,
     pub witness: Witness,
     pub trace: Vec<TraceStep>,
+}
+
+/// One delivery attempt of a timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    /// Which message: a deferred one is retried, otherwise a new one is submitted.
+    pub message: u32,
+    /// Simulated time since the first attempt, from the retry schedule (in-process senders;
+    /// real senders retry when the harness flushes their queue).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Wall time since the first attempt (redacted in snapshots).
+    pub elapsed: u64,
+    pub expected: Vec<ResultCode>,
+    pub result: ResultCode,
+    pub via: Option<String>,
+    pub status: String,
+    /// "host: CODE" per MX host, in the order tried.
+    pub hosts: Vec<String>,
+    pub verdict: Verdict,
+    /// What the timeline changed after this attempt, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub then: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +101,7 @@ impl Outcome {
             hosts: report.hosts,
             notes: report.notes,
             unchecked,
+            attempts: Vec::new(),
             witness: Witness {
                 endpoints: obs.endpoints,
                 dns_queries: dns_queries.into_iter().collect(),

@@ -3,8 +3,26 @@
 use super::record::Outcome;
 use super::verdict::Verdict;
 
-/// `PASS  id  RESULT` or `VIOLATION  id  INVARIANT (RFC ...): detail`.
+/// `PASS  id  RESULT` or `VIOLATION  id  INVARIANT (RFC ...): detail`; a timeline adds one
+/// line per attempt (when, which message, the result and the sender's status) and one per
+/// change the timeline made after it.
 pub fn line(o: &Outcome) -> String {
+    let mut s = head(o);
+    for a in &o.attempts {
+        let at = a.at.as_deref().map(|t| format!(" {t}")).unwrap_or_default();
+        let mark = if a.verdict.passed() { "" } else { "  <- not as expected" };
+        s.push_str(&format!(
+            "\n           attempt {}{at} (message {}): {:<5} {}{mark}",
+            a.attempt, a.message, a.result.as_str(), a.status
+        ));
+        for t in &a.then {
+            s.push_str(&format!("\n             then {t}"));
+        }
+    }
+    s
+}
+
+fn head(o: &Outcome) -> String {
     match &o.verdict {
         Verdict::Pass => {
             let via = o.via.as_deref().map(|v| format!(" via {v}")).unwrap_or_default();

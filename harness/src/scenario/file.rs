@@ -33,7 +33,65 @@ pub struct RawScenario {
     pub endpoint: Vec<RawEndpoint>,
     #[serde(default)]
     pub fault: Vec<RawFault>,
+    /// Several delivery attempts, with changes to the world between them.
+    pub timeline: Option<Spanned<RawTimeline>>,
+    #[serde(default)]
+    pub step: Vec<Spanned<RawStep>>,
     pub expect: RawExpect,
+}
+
+/// `[timeline]`: how many attempts, the simulated retry schedule, and what each attempt
+/// must give.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeline {
+    pub attempts: Spanned<u32>,
+    /// Simulated waits before each retry ("15m", "1h"); the last repeats.
+    #[serde(default)]
+    pub retry: Vec<Spanned<String>>,
+    /// One result (or list of alternatives) per attempt.
+    pub expect: Vec<Spanned<OneOrMany>>,
+}
+
+/// `[[step]]`: changes applied when an event happens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// "start", "after attempt N" or "after delivery".
+    pub when: Spanned<String>,
+    /// Why, for the outcome and the explain trace.
+    pub note: Option<String>,
+    /// `{ endpoint = "192.0.2.10", cert = "NAME" }`: serve this leaf (and its issuers) from now on.
+    pub renew: Option<RawRenew>,
+    /// The zone `add`, `remove` and `replace` edit (default: the zone of the message domain).
+    pub zone: Option<Spanned<String>>,
+    #[serde(default)]
+    pub add: Vec<Spanned<String>>,
+    /// "owner TYPE" removes an RRset; a whole record line removes that record.
+    #[serde(default)]
+    pub remove: Vec<Spanned<String>>,
+    /// Each line's RRset (owner and type) is replaced by the lines given for it.
+    #[serde(default)]
+    pub replace: Vec<Spanned<String>>,
+    /// Faults added from now on.
+    #[serde(default)]
+    pub fault: Vec<RawFault>,
+    /// Remove every fault in force.
+    #[serde(default)]
+    pub clear_faults: bool,
+    /// Flush the sender's resolver cache.
+    #[serde(default)]
+    pub flush: bool,
+    /// Let every TTL of the edited RRsets run out before the next attempt.
+    #[serde(default)]
+    pub expire: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRenew {
+    pub endpoint: Spanned<String>,
+    pub cert: Spanned<String>,
 }
 
 /// `[[fault]]`: a DNS fault scoped by query name and type.

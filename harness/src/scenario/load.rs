@@ -88,18 +88,18 @@ pub fn load_str(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
     Loader { path, source }.resolve(raw)
 }
 
-struct Loader<'a> {
+pub(super) struct Loader<'a> {
     path: &'a Path,
     source: &'a str,
 }
 
 impl Loader<'_> {
-    fn err(&self, span: Range<usize>, msg: impl Into<String>, label: &str, help: Option<String>) -> ScenarioError {
+    pub(super) fn err(&self, span: Range<usize>, msg: impl Into<String>, label: &str, help: Option<String>) -> ScenarioError {
         ScenarioError::at(self.path, self.source, span, msg, label, help)
     }
 
     /// The span of a string's content, without its opening quote, so columns land on the text.
-    fn inner(&self, s: &Spanned<String>) -> Range<usize> {
+    pub(super) fn inner(&self, s: &Spanned<String>) -> Range<usize> {
         let sp = s.span();
         let quote = match self.source.get(sp.start..sp.start + 3) {
             Some("\"\"\"") | Some("'''") => 3,
@@ -152,6 +152,15 @@ impl Loader<'_> {
         let zones = self.zones(&raw.zone, &cert_names)?;
         let endpoints = self.endpoints(&raw.endpoint, &cert_names)?;
         let faults = self.faults(&raw.fault, &zones)?;
+        let timeline = self.timeline(
+            raw.timeline.as_ref(),
+            &raw.step,
+            &message.domain,
+            &zones,
+            &endpoints,
+            &cert_names,
+            &|leaf| chain_up(&cert_names, leaf),
+        )?;
         let expect = self.expect(&raw)?;
         Ok(Scenario {
             path: self.path.to_path_buf(),
@@ -166,11 +175,12 @@ impl Loader<'_> {
             zones,
             endpoints,
             faults,
+            timeline,
             expect,
         })
     }
 
-    fn faults(&self, raw: &[RawFault], zones: &[ZoneDecl]) -> Result<Vec<FaultSpec>, ScenarioError> {
+    pub(super) fn faults(&self, raw: &[RawFault], zones: &[ZoneDecl]) -> Result<Vec<FaultSpec>, ScenarioError> {
         let mut out = Vec::new();
         for f in raw {
             let qname = fqdn(f.qname.get_ref());
@@ -384,7 +394,7 @@ impl Loader<'_> {
         Ok(out)
     }
 
-    fn unknown_cert(&self, s: &Spanned<String>, names: &BTreeSet<&str>) -> ScenarioError {
+    pub(super) fn unknown_cert(&self, s: &Spanned<String>, names: &BTreeSet<&str>) -> ScenarioError {
         self.err(
             self.inner(s),
             format!("unknown certificate `{}`", s.get_ref()),
@@ -503,7 +513,7 @@ impl Loader<'_> {
         Ok(out)
     }
 
-    fn record(
+    pub(super) fn record(
         &self,
         origin: &str,
         ttl: u32,
@@ -611,17 +621,7 @@ impl Loader<'_> {
             if out.iter().any(|o| o.address == address) {
                 return Err(self.err(e.address.span(), format!("two endpoints at {address}"), "here", None));
             }
-            // RFC 7672 §3.1.2: a DANE-TA server must include its trust anchor, so by default
-            // the whole chain from a leaf up to the self-signed root is served.
-            let chain_up = |leaf: &String| {
-                let mut v = vec![leaf.clone()];
-                let mut cur = certs[leaf];
-                while let Some(iss) = &cur.issuer {
-                    v.push(iss.clone());
-                    cur = certs[iss];
-                }
-                v
-            };
+            let chain_up = |leaf: &String| chain_up(certs, leaf);
             let chain = match (&e.chain, &e.cert) {
                 (Some(_), Some(c)) => {
                     return Err(self.err(c.span(), "give either `cert` or `chain`, not both", "here", None));
@@ -929,7 +929,19 @@ fn is_catalogue_id(s: &str) -> bool {
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase()))
 }
 
-fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {
+/// A leaf and its issuers up to the self-signed root: RFC 7672 §3.1.2 wants a DANE-TA
+/// server to include its trust anchor, so by default the whole chain is served.
+fn chain_up(certs: &BTreeMap<String, &CertSpec>, leaf: &String) -> Vec<String> {
+    let mut v = vec![leaf.clone()];
+    let mut cur = certs[leaf];
+    while let Some(iss) = &cur.issuer {
+        v.push(iss.clone());
+        cur = certs[iss];
+    }
+    v
+}
+
+pub(super) fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<&str> = it.collect();
     if v.is_empty() { "(none)".into() } else { v.join(", ") }
 }

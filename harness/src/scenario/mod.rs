@@ -1,5 +1,6 @@
 //! Scenario files: the TOML format (`file`), loading with spanned errors
-//! (`load`, `error`) and the checked model everything else consumes (`model`).
+//! (`load`, `load_timeline`, `error`), the checked model everything else consumes (`model`)
+//! and timelines of several attempts with steps between them (`timeline`).
 //!
 //! The format is documented for authors in `scenarios/README.md`.
 
@@ -10,8 +11,11 @@
 pub mod error;
 pub mod file;
 pub mod load;
+mod load_timeline;
 pub mod model;
+pub mod timeline;
 
 pub use error::ScenarioError;
 pub use load::{discover, load, load_str};
+pub use timeline::{Timeline, When};
 pub use model::{AttackerDecl, CertRef, EndpointDecl, Expectation, Message, RecordDecl, Scenario, ZoneDecl};

@@ -2,6 +2,7 @@
 //! takes this, never the raw file: once a `Scenario` exists, every name in it
 //! refers to something declared and every value is in range.
 
+use super::timeline::Timeline;
 use crate::dns::{Denial, DsMode, FaultSpec};
 use crate::pki::{CertSpec, Tlsa};
 use crate::smtp::{Behaviour, InjectAt, Reply, Script};
@@ -30,6 +31,8 @@ pub struct Scenario {
     pub endpoints: Vec<EndpointDecl>,
     /// DNS faults, in declaration order (the first matching one applies).
     pub faults: Vec<FaultSpec>,
+    /// Several attempts with steps between them; `None` for a single attempt.
+    pub timeline: Option<Timeline>,
     pub expect: Expectation,
 }
 

@@ -9,7 +9,7 @@ pub mod external;
 pub mod reference;
 pub mod report;
 
-pub use report::{HostReport, Note, SenderReport, TraceStep};
+pub use report::{Failure, HostReport, Note, SenderReport, TraceStep};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum SenderKind {
     Reference,
+    /// The reference sender reporting as Exchange Online documents its outbound DANE
+    /// (codes 4.7.321-4.7.325, its retry schedule, message-trace style lines).
+    ExchangeOnline,
     Postfix,
     Exim,
     /// A command described by a sender profile.
@@ -33,6 +36,7 @@ impl SenderKind {
     pub fn parse(s: &str) -> Result<SenderKind, String> {
         match s {
             "reference" => return Ok(SenderKind::Reference),
+            "exchange-online" => return Ok(SenderKind::ExchangeOnline),
             "postfix" => return Ok(SenderKind::Postfix),
             "exim" => return Ok(SenderKind::Exim),
             _ => {}
@@ -52,13 +56,14 @@ impl SenderKind {
             }
         }
         Err(format!(
-            "unknown sender `{s}`; known: reference, postfix, exim, or a sender profile (a .toml file such as fixtures/senders/swaks.toml)"
+            "unknown sender `{s}`; known: reference, exchange-online, postfix, exim, or a sender profile (a .toml file such as fixtures/senders/swaks.toml)"
         ))
     }
 
     pub fn name(&self) -> &str {
         match self {
             SenderKind::Reference => "reference",
+            SenderKind::ExchangeOnline => "exchange-online",
             SenderKind::Postfix => "postfix",
             SenderKind::Exim => "exim",
             SenderKind::Command { name, .. } => name,
@@ -67,7 +72,7 @@ impl SenderKind {
 
     /// Real programs run in namespace mode (root, one world at a time).
     pub fn is_external(&self) -> bool {
-        !matches!(self, SenderKind::Reference)
+        !matches!(self, SenderKind::Reference | SenderKind::ExchangeOnline)
     }
 }
 

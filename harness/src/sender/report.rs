@@ -30,6 +30,25 @@ pub struct HostReport {
     /// The world address dialled, when one was.
     pub address: Option<String>,
     pub reason: String,
+    /// Why the host was not used, by category (reference sender only; not snapshotted:
+    /// `reason` says it in words).
+    #[serde(skip)]
+    pub failure: Option<Failure>,
+}
+
+/// Categories of a failed secure delivery, named as RFC 8460 §4.3 (TLS-RPT) names its result
+/// types, which is also how Exchange Online words its 4.7.321-4.7.325 deferrals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No STARTTLS, STARTTLS refused, or the handshake failed for another reason.
+    StarttlsNotSupported,
+    CertificateExpired,
+    /// Authentic TLSA records, none matches.
+    TlsaInvalid,
+    /// A DNSSEC lookup failed (bogus or indeterminate).
+    DnssecInvalid,
+    /// DANE-TA: the certificate's names or constraints do not fit.
+    CertificateHostMismatch,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -37,6 +37,9 @@ pub struct World {
     pub published_tlsa: BTreeMap<String, PublishedTlsa>,
     /// Every record the world publishes, as the harness knows it.
     pub published: Published,
+    placement: Placement,
+    /// The authoritative server's zones, replaced by [`World::republish`].
+    zones: dns::ZoneSwitch,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -177,12 +180,13 @@ impl World {
         };
         let dns_addr = udp.local_addr().map_err(WorldError::Bind)?;
         let queries = QueryLog::default();
+        let zones = dns::ZoneSwitch::new(&signed, queries.clone());
         {
-            let (w, q, st) = (signed.clone(), queries.clone(), stop());
+            let (z, st) = (zones.clone(), stop());
             tasks.push(tokio::spawn(async move {
                 // A serve error after binding ends the DNS task; lookups then time out and the
                 // sender reports it, which is visible in the outcome.
-                let _ = dns::serve(w, udp, tcp, q, st).await;
+                let _ = dns::serve_switch(z, udp, tcp, st).await;
             }));
         }
 
@@ -286,9 +290,36 @@ impl World {
             dialer: Dialer::new(map),
             published_tlsa,
             published,
+            placement,
+            zones,
             shutdown,
             tasks,
         })
+    }
+
+    /// Re-signs and serves the zones and faults of `s` (the scenario as a timeline step
+    /// left it) from the next query on, and takes over endpoint chains it changed.
+    /// Certificates are the same (fixed keys), so the pki stays.
+    pub fn republish(&mut self, s: &Scenario, keys: &KeyStore) -> Result<(), WorldError> {
+        let p = prepare_for(s, keys, self.placement)?;
+        for e in &s.endpoints {
+            let changed = self
+                .endpoints
+                .iter()
+                .find(|r| r.decl.address == e.address)
+                .is_some_and(|r| r.decl.chain != e.chain);
+            if changed {
+                self.replace_chain(e.address, &e.chain)?;
+                if let Some(r) = self.endpoints.iter_mut().find(|r| r.decl.address == e.address) {
+                    r.decl.chain = e.chain.clone();
+                }
+            }
+        }
+        self.zones.publish(&p.dns);
+        self.dns = Arc::new(p.dns);
+        self.published = p.published;
+        self.published_tlsa = p.published_tlsa;
+        Ok(())
     }
 
     /// The chain a transcript's label names ("leaf > issuer > ..."), in DER, leaf first; empty

@@ -71,6 +71,14 @@ impl Lab {
         Ok(world)
     }
 
+    /// Empties the resolver's caches (a timeline step with `flush`).
+    pub async fn flush_resolver(&self) -> Result<(), LabError> {
+        match &self.unbound {
+            Some(u) => u.flush().await,
+            None => Ok(()),
+        }
+    }
+
     pub async fn close(mut self) {
         if let Some(u) = self.unbound.take() {
             u.stop().await;

@@ -130,6 +130,16 @@ impl Unbound {
         self.control(&["reload"]).await.map(|_| ())
     }
 
+    /// A timeline's flush: forget every answer, key and negative or bogus entry under `test.`,
+    /// so the next lookup asks the authoritative server again (notes/real-senders.md).
+    pub async fn flush(&self) -> Result<(), LabError> {
+        self.control(&["flush_zone", "test."]).await?;
+        self.control(&["flush_bogus"]).await?;
+        self.control(&["flush_negative"]).await?;
+        self.control(&["flush_infra", "all"]).await?;
+        Ok(())
+    }
+
     async fn control(&self, args: &[&str]) -> Result<String, LabError> {
         let out = Command::new(&self.control)
             .arg("-c")

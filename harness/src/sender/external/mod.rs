@@ -26,6 +26,14 @@ pub trait Adapter: Send {
     /// Submits the scenario's message and waits for the first terminal status of the first
     /// delivery attempt (an event in the sender's log, not a sleep).
     async fn attempt(&mut self, s: &Scenario, lab: &Lab) -> Result<Attempt, LabError>;
+    /// Retries the message the previous attempt left queued, now (a forced queue run, not a
+    /// wait for the sender's backoff), and waits for its next terminal status.
+    async fn retry(&mut self, s: &Scenario, lab: &Lab) -> Result<Attempt, LabError> {
+        let _ = (s, lab);
+        Err(LabError::Config(
+            "this sender keeps no queue the harness can retry; timelines with a deferral need postfix or exim".into(),
+        ))
+    }
     /// Forgets the previous scenario: empties the queue and anything cached per destination.
     async fn reset(&mut self) -> Result<(), LabError>;
     /// Stops every process the adapter started and waits for them.
@@ -70,6 +78,6 @@ pub fn preflight(kind: &crate::sender::SenderKind) -> Result<(), LabError> {
         SenderKind::Postfix => postfix::Tools::find().map(|_| ()),
         SenderKind::Exim => exim::preflight(),
         SenderKind::Command { profile, .. } => command::preflight(profile).map(|_| ()),
-        SenderKind::Reference => Ok(()),
+        SenderKind::Reference | SenderKind::ExchangeOnline => Ok(()),
     }
 }

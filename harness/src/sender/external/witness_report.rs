@@ -165,6 +165,7 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
             code,
             address: address.map(|a| a.to_string()),
             reason,
+            failure: None,
         });
     }
 

@@ -6,7 +6,8 @@
 //! (§3.1) → deliver, or skip to the next host; DEFER when no host took the message
 //! (§2.1.2), BOUNCE only on a permanent SMTP rejection or a domain that cannot receive mail.
 
-use super::dane::{DaneOutcome, DaneVerifier, danger::UncheckedVerifier};
+use super::dane::{DaneFailure, DaneOutcome, DaneVerifier, danger::UncheckedVerifier};
+use crate::sender::Failure;
 use super::lookup::{Answer, AnswerKind, DnssecState, RType, Rdata, Validator, ValidatorConfig};
 use super::smtp_client::{Reply, SmtpClient, StartTls};
 use super::trace::{Trace, rdata, state_name};
@@ -57,28 +58,39 @@ enum HostResult {
         status: String,
         reason: String,
         dane: bool,
+        failure: Option<Failure>,
     },
 }
 
 /// Deliver `msg` into the world reachable through `ctx`. Never fails: every DANE or
 /// network failure is part of the report.
 pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
+    match Validator::new(&ctx.validator) {
+        Ok(v) => deliver_with(ctx, &v, msg).await,
+        Err(e) => unusable_resolver(&e.to_string()),
+    }
+}
+
+/// A DEFER report for a validating resolver that could not be set up.
+pub fn unusable_resolver(e: &str) -> SenderReport {
+    let mut trace = Trace::default();
+    trace.step(format!("cannot set up the validating resolver: {e}"), None);
+    finish(
+        ResultCode::Defer,
+        None,
+        format!("4.3.5 resolver unusable: {e}"),
+        Vec::new(),
+        Vec::new(),
+        trace,
+    )
+}
+
+/// As [`deliver`], with a validating resolver the caller keeps: its cache persists from
+/// one attempt to the next, as a real MTA's resolver does (RFC 4035 §5.3.3: cached data is
+/// used until its TTL runs out).
+pub async fn deliver_with(ctx: &SenderContext, validator: &Validator, msg: &Message) -> SenderReport {
     let mut trace = Trace::default();
     let domain = fqdn(&msg.domain);
-    let validator = match Validator::new(&ctx.validator) {
-        Ok(v) => v,
-        Err(e) => {
-            trace.step(format!("cannot set up the validating resolver: {e}"), None);
-            return finish(
-                ResultCode::Defer,
-                None,
-                format!("4.3.5 resolver unusable: {e}"),
-                Vec::new(),
-                Vec::new(),
-                trace,
-            );
-        }
-    };
 
     // RFC 7672 §2.2.1: DANE can authenticate delivery to the next-hop domain only if the MX RRset is secure.
     let mx = validator.lookup(&domain, RType::Mx).await;
@@ -115,6 +127,7 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
                 code: HostCode::Unused,
                 address: None,
                 reason: "not tried: an earlier host already settled the message".into(),
+                failure: None,
             });
             continue;
         }
@@ -126,7 +139,7 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
             ),
             Some("RFC 7672 §2.2.1"),
         );
-        match try_host(ctx, &validator, msg, host, &next_hop_ids, &mut trace).await {
+        match try_host(ctx, validator, msg, host, &next_hop_ids, &mut trace).await {
             HostResult::Delivered { code, address, reply } => {
                 hosts.push(HostReport {
                     host: host.clone(),
@@ -134,6 +147,7 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
                     code,
                     address: Some(address.ip().to_string()),
                     reason: format!("accepted: {}", reply_text(&reply)),
+                    failure: None,
                 });
                 delivered = Some((host.clone(), code, reply));
             }
@@ -143,6 +157,7 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
                 status,
                 reason,
                 dane,
+                failure,
             } => {
                 trace.step(format!("{host}: {code}: {reason}"), None);
                 if dane {
@@ -158,6 +173,7 @@ pub async fn deliver(ctx: &SenderContext, msg: &Message) -> SenderReport {
                     code,
                     address: address.map(|a| a.ip().to_string()),
                     reason,
+                    failure,
                 });
             }
         }
@@ -331,12 +347,32 @@ fn mx_candidates(mx: &Answer, domain: &str, trace: &mut Trace) -> Result<(Vec<(u
 }
 
 fn failed(code: HostCode, address: Option<SocketAddr>, status: &str, reason: String, dane: bool) -> HostResult {
+    // The category follows from where the host was given up; a failed DANE check refines it
+    // (`dane_failure`).
+    let failure = match (code, status) {
+        (HostCode::SkipPre, "4.7.5") => Some(Failure::DnssecInvalid),
+        (HostCode::SkipEhlo, _) | (HostCode::SkipTls, _) => Some(Failure::StarttlsNotSupported),
+        _ => None,
+    };
     HostResult::Failed {
         code,
         address,
         status: status.to_string(),
         reason,
         dane,
+        failure,
+    }
+}
+
+/// The category of a failed DANE certificate check (RFC 8460 §4.3.1 result types).
+fn dane_failure(reason: &DaneFailure) -> Failure {
+    match reason {
+        DaneFailure::Expired { .. } | DaneFailure::NotYetValid { .. } => Failure::CertificateExpired,
+        DaneFailure::NameMismatch { .. } | DaneFailure::ConstraintViolated(_) => Failure::CertificateHostMismatch,
+        DaneFailure::NoCertificate
+        | DaneFailure::NoUsableRecords
+        | DaneFailure::NoMatch { .. }
+        | DaneFailure::ChainInvalid(_) => Failure::TlsaInvalid,
     }
 }
 
@@ -695,18 +731,25 @@ async fn session(
                 client = c;
             }
             StartTls::HandshakeFailed(err) => {
-                let why = match dane_verifier.as_ref().and_then(|v| v.outcome()) {
+                let dane_outcome = dane_verifier.as_ref().and_then(|v| v.outcome());
+                let why = match &dane_outcome {
                     Some(DaneOutcome::Failed { reason }) => format!("DANE authentication failed: {reason}"),
                     _ => format!("TLS handshake failed: {err}"),
                 };
                 if tls_required {
-                    return failed(
+                    let mut result = failed(
                         HostCode::SkipTls,
                         Some(addr),
                         "4.7.5",
                         format!("{why}; not delivering to this host (RFC 7672 §2.2)"),
                         dane,
                     );
+                    if let (HostResult::Failed { failure, .. }, Some(DaneOutcome::Failed { reason })) =
+                        (&mut result, &dane_outcome)
+                    {
+                        *failure = Some(dane_failure(reason));
+                    }
+                    return result;
                 }
                 // RFC 7672 §2.2: without DANE the client MAY retry in cleartext after a failed handshake.
                 trace.step(format!("{why}; retrying in cleartext"), Some("RFC 7672 §2.2 MAY"));

@@ -11,12 +11,14 @@
 //! - `dane`: certificate checks against TLSA records (DANE-EE, DANE-TA).
 //! - `deliver`: the decision procedure (MX → address → TLSA → per-host mode → STARTTLS → verify → fallback).
 //! - `trace`: the numbered, RFC-cited decision trace.
+//! - `exchange_online`: the `exchange-online` profile: 4.7.32x deferrals, 5.7.32x after 24 h.
 
 pub mod dane;
 pub mod deliver;
 pub mod dname;
+pub mod exchange_online;
 pub mod lookup;
 pub mod smtp_client;
 pub mod trace;
 
-pub use deliver::{SenderContext, deliver};
+pub use deliver::{SenderContext, deliver, deliver_with, unusable_resolver};

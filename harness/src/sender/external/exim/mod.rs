@@ -17,6 +17,7 @@ use crate::world::lab::Lab;
 use crate::world::namespace::find_tool;
 use crate::world::process::run;
 use async_trait::async_trait;
+use crate::sender::external::Terminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -64,6 +65,8 @@ pub struct Exim {
     mainlog: PathBuf,
     paniclog: PathBuf,
     message: PathBuf,
+    /// The message the last attempt left queued (its Exim id).
+    pending: Option<String>,
 }
 
 impl Exim {
@@ -118,32 +121,42 @@ impl Exim {
             mainlog: logdir.join("mainlog"),
             paniclog: logdir.join("paniclog"),
             message: base.join("message.eml"),
+            pending: None,
         })
     }
 }
 
-#[async_trait]
-impl Adapter for Exim {
-    async fn attempt(&mut self, s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
+impl Exim {
+    /// Runs one foreground Exim command (the submission with -odf, or a forced retry with
+    /// -M) and returns the delivery attempt it logged for message `id` (or, for a new
+    /// message, the one its `<=` line names).
+    async fn run_attempt(
+        &mut self,
+        args: &[&std::ffi::OsStr],
+        stdin: Option<std::fs::File>,
+        s: &Scenario,
+        id: Option<&str>,
+    ) -> Result<Attempt, LabError> {
         let (log_at, panic_at) = (files::log_len(&self.mainlog), files::log_len(&self.paniclog));
-        let file = files::message(&self.message, &s.message.body)?;
-        // -odf: deliver in the foreground, so the command returns when the attempt has ended.
-        let child = tokio::process::Command::new(&self.binary)
-            .arg("-C")
-            .arg(&self.config)
-            .arg("-odf")
-            .arg("-f")
-            .arg(&s.message.from)
-            .arg("--")
-            .arg(&s.message.to)
-            .stdin(file)
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.arg("-C").arg(&self.config).args(args);
+        match stdin {
+            Some(f) => cmd.stdin(f),
+            None => cmd.stdin(Stdio::null()),
+        };
+        let shown = format!(
+            "exim -C {} {}",
+            self.config.display(),
+            args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+        );
+        let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .output();
         let out = match tokio::time::timeout(ATTEMPT_LIMIT, child).await {
             Ok(r) => r.map_err(|e| LabError::Command {
-                command: "exim -odf".into(),
+                command: shown.clone(),
                 detail: e.to_string(),
             })?,
             Err(_) => {
@@ -158,16 +171,16 @@ impl Adapter for Exim {
             .lines()
             .filter_map(mainlog::parse_line)
             .collect();
-        let found = mainlog::message_id(&lines, &s.message.from, &s.message.to)
-            .and_then(|id| mainlog::attempt(&lines, &id, &s.message.to));
-        let Some(mut a) = found else {
+        let id = match id {
+            Some(id) => Some(id.to_string()),
+            None => mainlog::message_id(&lines, &s.message.from, &s.message.to),
+        };
+        let found = id
+            .as_deref()
+            .and_then(|id| mainlog::attempt(&lines, id, &s.message.to).map(|a| (id.to_string(), a)));
+        let Some((id, mut a)) = found else {
             return Err(LabError::Command {
-                command: format!(
-                    "exim -C {} -odf -f {} -- {}",
-                    self.config.display(),
-                    s.message.from,
-                    s.message.to
-                ),
+                command: shown,
                 detail: format!(
                     "{}: no delivery result in {}; stderr: {}",
                     out.status,
@@ -184,10 +197,34 @@ impl Adapter for Exim {
                     .push(format!("paniclog: {}", l.split_once("] ").map(|x| x.1).unwrap_or(l)));
             }
         }
+        self.pending = (a.terminal == Terminal::Deferred).then_some(id);
         Ok(a)
+    }
+}
+
+#[async_trait]
+impl Adapter for Exim {
+    async fn attempt(&mut self, s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
+        let file = files::message(&self.message, &s.message.body)?;
+        // -odf: deliver in the foreground, so the command returns when the attempt has ended.
+        let words = ["-odf", "-f", s.message.from.as_str(), "--", s.message.to.as_str()];
+        let args: Vec<&std::ffi::OsStr> = words.iter().map(std::ffi::OsStr::new).collect();
+        self.run_attempt(&args, Some(file), s, None).await
+    }
+
+    async fn retry(&mut self, s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
+        let Some(id) = self.pending.clone() else {
+            return Err(LabError::Config("exim: no deferred message to retry".into()));
+        };
+        // -M forces a delivery attempt now, whatever the retry hints say: the timeline, not
+        // a clock, decides when the retry happens.
+        let words = ["-M", id.as_str()];
+        let args: Vec<&std::ffi::OsStr> = words.iter().map(std::ffi::OsStr::new).collect();
+        self.run_attempt(&args, None, s, Some(&id)).await
     }
 
     async fn reset(&mut self) -> Result<(), LabError> {
+        self.pending = None;
         // No Exim process runs between deliveries (-odf, no daemon), so the spool can be
         // emptied directly: queued messages and the retry hints, which would otherwise make
         // the next world's hosts "retry time not reached".

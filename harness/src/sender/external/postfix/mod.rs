@@ -19,6 +19,7 @@ use crate::world::lab::Lab;
 use crate::world::namespace::find_tool;
 use crate::world::process::run;
 use async_trait::async_trait;
+use crate::sender::external::Terminal;
 use maillog::LogLine;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -60,6 +61,8 @@ pub struct Postfix {
     postsuper: PathBuf,
     postqueue: PathBuf,
     running: bool,
+    /// The message the last attempt left queued (its queue id).
+    pending: Option<String>,
 }
 
 impl Postfix {
@@ -151,6 +154,7 @@ impl Postfix {
             postsuper,
             postqueue,
             running: true,
+            pending: None,
         })
     }
 
@@ -199,6 +203,33 @@ impl Adapter for Postfix {
             if let Some(qid) = maillog::queue_id(&lines, &s.message.from)
                 && let Some(a) = maillog::attempt(&lines, &qid)
             {
+                self.pending = (a.terminal == Terminal::Deferred).then_some(qid);
+                return Ok(a);
+            }
+            if started.elapsed() > ATTEMPT_LIMIT {
+                return Err(LabError::Timeout {
+                    what: "postfix".into(),
+                    seconds: ATTEMPT_LIMIT.as_secs(),
+                    log: self.maillog.display().to_string(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn retry(&mut self, _s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
+        let Some(qid) = self.pending.clone() else {
+            return Err(LabError::Config("postfix: no deferred message to retry".into()));
+        };
+        let offset = files::log_len(&self.maillog);
+        // `postqueue -f` retries the deferred queue now, whatever the backoff: the timeline,
+        // not a clock, decides when the retry happens.
+        run(Command::new(&self.postqueue).arg("-c").arg(&self.config).arg("-f"))?;
+        let started = Instant::now();
+        loop {
+            let lines = self.read_log_from(offset);
+            if let Some(a) = maillog::attempt(&lines, &qid) {
+                self.pending = (a.terminal == Terminal::Deferred).then_some(qid);
                 return Ok(a);
             }
             if started.elapsed() > ATTEMPT_LIMIT {
@@ -213,6 +244,7 @@ impl Adapter for Postfix {
     }
 
     async fn reset(&mut self) -> Result<(), LabError> {
+        self.pending = None;
         // Drop whatever is still queued (a deferred message would be retried into the next
         // world), then `postqueue -f`, which also tells qmgr to forget which destinations
         // it had marked dead after a deferral.

@@ -1,0 +1,304 @@
+//! One scenario × one sender, start to finish.
+//!
+//! - [`run`]: the reference sender, in process; scenarios may run concurrently.
+//! - [`run_external`]: a real sender in namespace mode: one lab and one sender instance for
+//!   the whole list, worlds one after another (they share addresses and port 25).
+//! - `timeline`: scenarios with several attempts and steps between them, for both.
+
+mod timeline;
+
+pub use timeline::offset;
+
+use crate::outcome::{Observations, Outcome, observe::observe, redact::Redactions, verdict::judge};
+use crate::pki::KeyStore;
+use crate::scenario::{Scenario, Timeline};
+use crate::sender::{SenderKind, SenderReport};
+use crate::sender::external::{self, Adapter};
+use crate::sender::reference::lookup::{Validator, ValidatorConfig};
+use crate::sender::reference::{self, SenderContext};
+use crate::world::lab::Lab;
+use crate::world::{LabError, World, WorldError};
+use rustls_pki_types::UnixTime;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Limits for the in-process sender: short, because every peer is on loopback (answers take
+/// microseconds), so that a deliberately dropped query costs little wall time. Scenarios'
+/// `slow` faults stay well below the DNS limit.
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(1);
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The in-process sender's limits (`--dns-timeout` on the command line).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub dns: Duration,
+    pub smtp: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            dns: DNS_TIMEOUT,
+            smtp: SMTP_TIMEOUT,
+        }
+    }
+}
+
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub redactions: Redactions,
+}
+
+pub async fn run(s: &Scenario, sender: &SenderKind, keys: &KeyStore) -> Result<RunResult, WorldError> {
+    run_with(s, sender, keys, Limits::default()).await
+}
+
+pub async fn run_with(
+    s: &Scenario,
+    sender: &SenderKind,
+    keys: &KeyStore,
+    limits: Limits,
+) -> Result<RunResult, WorldError> {
+    if sender.is_external() {
+        return Err(WorldError::NeedsNamespace {
+            sender: sender.to_string(),
+        });
+    }
+    let mut world = World::start(s, keys).await?;
+    let ctx = context(&world, s, limits);
+    if let Some(t) = &s.timeline {
+        let mut driver = InProcess::new(ctx, *sender == SenderKind::ExchangeOnline);
+        let played = timeline::play(s, t, sender.name(), keys, &mut world, &mut driver).await;
+        let redactions = Redactions::new(world.ports(), Vec::new());
+        world.stop().await;
+        // In process, the only lab errors are world errors (a step the world refused).
+        let outcome = played.map_err(|e| match e {
+            LabError::World(w) => w,
+            other => WorldError::Endpoint {
+                scenario: s.id.clone(),
+                address: "timeline".into(),
+                message: other.to_string(),
+            },
+        })?;
+        return Ok(RunResult { outcome, redactions });
+    }
+    let mut report = reference::deliver(&ctx, &s.message).await;
+    if *sender == SenderKind::ExchangeOnline {
+        reference::exchange_online::rewrite(&mut report, Duration::ZERO);
+    }
+    let obs = observe(&world).await;
+    let verdict = judge(s, &world, sender.name(), &report, &obs);
+    let redactions = Redactions::new(world.ports(), Vec::new());
+    world.stop().await;
+    Ok(RunResult {
+        outcome: Outcome::new(s, sender.name(), report, obs, verdict),
+        redactions,
+    })
+}
+
+/// What the reference sender knows of a world: its resolver, its trust anchor, its dialer.
+fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
+    let anchor = world.dns.trust_anchor();
+    SenderContext {
+        validator: ValidatorConfig {
+            server: world.dns_addr,
+            anchor_zone: anchor.zone.clone(),
+            anchor_flags: anchor.flags,
+            anchor_algorithm: anchor.algorithm,
+            anchor_public_key: anchor.public_key.clone(),
+            timeout: limits.dns,
+        },
+        dialer: world.dialer.clone(),
+        now: UnixTime::since_unix_epoch(Duration::from_secs(s.clock.unix_timestamp().max(0) as u64)),
+        helo: "client.test".into(),
+        timeout: limits.smtp,
+    }
+}
+
+/// The reference sender over a timeline: one validating resolver whose cache lives from
+/// attempt to attempt (a flush replaces it), and a simulated clock that the retry schedule
+/// advances, so certificate dates are judged at the time of each attempt.
+struct InProcess {
+    ctx: SenderContext,
+    start: UnixTime,
+    validator: Result<Validator, String>,
+    exchange_online: bool,
+}
+
+impl InProcess {
+    fn new(ctx: SenderContext, exchange_online: bool) -> InProcess {
+        let validator = Validator::new(&ctx.validator).map_err(|e| e.to_string());
+        InProcess {
+            start: ctx.now,
+            ctx,
+            validator,
+            exchange_online,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl timeline::Driver for InProcess {
+    async fn attempt(
+        &mut self,
+        a: &Scenario,
+        world: &World,
+        _retry: bool,
+        at: Duration,
+        queued_for: Duration,
+    ) -> Result<(SenderReport, Observations), LabError> {
+        let marks = timeline::Marks::of(world).await;
+        self.ctx.now = UnixTime::since_unix_epoch(Duration::from_secs(self.start.as_secs()) + at);
+        let mut report = match &self.validator {
+            Ok(v) => reference::deliver_with(&self.ctx, v, &a.message).await,
+            Err(e) => reference::unusable_resolver(e),
+        };
+        if self.exchange_online {
+            reference::exchange_online::rewrite(&mut report, queued_for);
+        }
+        let obs = marks.since(observe(world).await);
+        Ok((report, obs))
+    }
+
+    async fn flush(&mut self, _world: &World) -> Result<(), LabError> {
+        self.validator = Validator::new(&self.ctx.validator).map_err(|e| e.to_string());
+        Ok(())
+    }
+
+    fn at(&self, t: &Timeline, n: u32) -> Option<Duration> {
+        if self.exchange_online {
+            // Exchange Online's own schedule, whatever the scenario's (CONFORMANCE.md).
+            let ex = Timeline {
+                retry: reference::exchange_online::RETRY.to_vec(),
+                ..t.clone()
+            };
+            Some(ex.offset(n))
+        } else {
+            Some(t.offset(n))
+        }
+    }
+}
+
+/// A real sender over a timeline: a new message is submitted, a deferred one is retried by
+/// forcing a queue run; flushing empties unbound's caches.
+struct External<'a> {
+    adapter: &'a mut dyn Adapter,
+    lab: &'a Lab,
+}
+
+#[async_trait::async_trait]
+impl timeline::Driver for External<'_> {
+    async fn attempt(
+        &mut self,
+        a: &Scenario,
+        world: &World,
+        retry: bool,
+        _at: Duration,
+        _queued_for: Duration,
+    ) -> Result<(SenderReport, Observations), LabError> {
+        let marks = timeline::Marks::of(world).await;
+        let attempt = if retry {
+            self.adapter.retry(a, self.lab).await?
+        } else {
+            self.adapter.attempt(a, self.lab).await?
+        };
+        let obs = marks.since(observe(world).await);
+        let report = external::report(a, world, &obs, &attempt);
+        Ok((report, obs))
+    }
+
+    async fn flush(&mut self, _world: &World) -> Result<(), LabError> {
+        self.lab.flush_resolver().await
+    }
+
+    fn at(&self, _t: &Timeline, _n: u32) -> Option<Duration> {
+        None
+    }
+}
+
+/// Figures of a namespace run, for the bench and the notes.
+#[derive(Debug, Clone, Default)]
+pub struct ExternalTimings {
+    /// Namespace + unbound up.
+    pub lab_setup: Duration,
+    /// The sender instance up (e.g. `postfix start`).
+    pub sender_setup: Duration,
+    /// Per scenario, world up to world down.
+    pub scenarios: Vec<(String, Duration)>,
+}
+
+/// Runs every scenario against a real sender. Must be called inside the namespace
+/// (`world::namespace::inside()`). Each scenario's result is returned in order; a fault in
+/// one scenario does not stop the others, a fault of the lab or the sender does.
+pub async fn run_external(
+    list: &[Scenario],
+    sender: &SenderKind,
+    keys: &KeyStore,
+    workdir: &Path,
+) -> Result<(Vec<Result<RunResult, LabError>>, ExternalTimings), LabError> {
+    let mut timings = ExternalTimings::default();
+    let mut lab = Lab::open(workdir, list, keys).await?;
+    timings.lab_setup = lab.setup_time;
+    let t = Instant::now();
+    let mut adapter: Box<dyn Adapter> = match external::adapter(sender, workdir).await {
+        Ok(a) => a,
+        Err(e) => {
+            lab.close().await;
+            return Err(e);
+        }
+    };
+    timings.sender_setup = t.elapsed();
+    let mut results = Vec::new();
+    for s in list {
+        let t = Instant::now();
+        let r = one(s, sender, keys, &mut lab, adapter.as_mut(), workdir).await;
+        timings.scenarios.push((s.id.clone(), t.elapsed()));
+        results.push(r);
+    }
+    adapter.shutdown().await;
+    lab.close().await;
+    Ok((results, timings))
+}
+
+async fn one(
+    s: &Scenario,
+    sender: &SenderKind,
+    keys: &KeyStore,
+    lab: &mut Lab,
+    adapter: &mut dyn Adapter,
+    workdir: &Path,
+) -> Result<RunResult, LabError> {
+    let mut world = lab.start_world(s, keys).await?;
+    if let Some(t) = &s.timeline {
+        let played = {
+            let mut driver = External { adapter, lab };
+            timeline::play(s, t, sender.name(), keys, &mut world, &mut driver).await
+        };
+        let reset = adapter.reset().await;
+        let redactions = Redactions::new(world.ports(), vec![workdir.display().to_string()]);
+        world.stop().await;
+        let outcome = played?;
+        reset?;
+        return Ok(RunResult { outcome, redactions });
+    }
+    let attempt = match adapter.attempt(s, lab).await {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = adapter.reset().await;
+            world.stop().await;
+            return Err(e);
+        }
+    };
+    let obs = observe(&world).await;
+    // Before the world goes: nothing of this scenario may be retried into the next one.
+    let reset = adapter.reset().await;
+    let report = external::report(s, &world, &obs, &attempt);
+    let verdict = judge(s, &world, sender.name(), &report, &obs);
+    let redactions = Redactions::new(world.ports(), vec![workdir.display().to_string()]);
+    world.stop().await;
+    reset?;
+    Ok(RunResult {
+        outcome: Outcome::new(s, sender.name(), report, obs, verdict),
+        redactions,
+    })
+}

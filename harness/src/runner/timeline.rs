@@ -1,0 +1,293 @@
+//! One timeline × one sender: attempts in order, with the timeline's steps applied between
+//! them when their event happens (DESIGN.md "Timeline": events, not sleeps).
+//!
+//! An attempt retries the message the previous attempt left queued, or submits a new one.
+//! Every attempt is judged on its own, against the world as it stood during that attempt
+//! and the connections and queries it caused: the witness invariants (NOCLEAR,
+//! DANE-MATCH) hold at every attempt, not only at the end.
+
+use std::time::{Duration, Instant};
+
+use crate::outcome::observe::{Observations, observe};
+use crate::outcome::verdict::{Verdict, Violation, judge};
+use crate::outcome::{AttemptRecord, Outcome};
+use crate::pki::KeyStore;
+use crate::scenario::{Scenario, Timeline, When};
+use crate::sender::SenderReport;
+use crate::vocab::ResultCode;
+use crate::world::World;
+
+/// Where the witnesses' records stood before an attempt.
+pub(crate) struct Marks {
+    connections: Vec<usize>,
+    attacker: Vec<usize>,
+    queries: usize,
+}
+
+impl Marks {
+    pub(crate) async fn of(world: &World) -> Marks {
+        let obs = observe(world).await;
+        Marks {
+            connections: obs.endpoints.iter().map(|e| e.connections.len()).collect(),
+            attacker: obs.endpoints.iter().map(|e| e.attacker.len()).collect(),
+            queries: obs.queries.len(),
+        }
+    }
+
+    /// What the witnesses recorded after these marks.
+    pub(crate) fn since(&self, mut obs: Observations) -> Observations {
+        for (i, e) in obs.endpoints.iter_mut().enumerate() {
+            let c = self.connections.get(i).copied().unwrap_or(0);
+            e.connections.drain(..c.min(e.connections.len()));
+            let a = self.attacker.get(i).copied().unwrap_or(0);
+            e.attacker.drain(..a.min(e.attacker.len()));
+        }
+        obs.queries.drain(..self.queries.min(obs.queries.len()));
+        obs
+    }
+}
+
+/// The scenario as attempt `n` of message `m` sees it: the message carries its number, so
+/// each message has its own body hash (ONCE and REPORT count per message), and the
+/// expectation is the timeline's for this attempt (the file's `[expect]` for the last).
+pub(crate) fn attempt_scenario(s: &Scenario, t: &Timeline, n: u32, message: u32) -> Scenario {
+    let mut a = s.clone();
+    a.message.body.extend_from_slice(format!("Timeline message {message}.\r\n").as_bytes());
+    let expected = t.expect[(n - 1) as usize].clone();
+    if n < t.attempts {
+        a.expect.via = None;
+        a.expect.hosts.clear();
+        a.expect.invariants.clear();
+        a.expect.notes.clear();
+    }
+    a.expect.results = expected;
+    a
+}
+
+/// One attempt's record, its verdict prefixed for the combined verdict.
+pub(crate) struct Judged {
+    pub record: AttemptRecord,
+    pub report: SenderReport,
+    pub obs: Observations,
+}
+
+/// Judges attempt `n` and turns it into its record.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn judge_attempt(
+    a: &Scenario,
+    world: &World,
+    sender: &str,
+    n: u32,
+    message: u32,
+    at: Option<Duration>,
+    elapsed: Duration,
+    report: SenderReport,
+    obs: Observations,
+) -> Judged {
+    let verdict = judge(a, world, sender, &report, &obs);
+    let record = AttemptRecord {
+        attempt: n,
+        message,
+        at: at.map(offset),
+        elapsed: elapsed.as_millis() as u64,
+        expected: a.expect.results.clone(),
+        result: report.result,
+        via: report.via.clone(),
+        status: report.status.clone(),
+        hosts: report.hosts.iter().map(|h| format!("{}: {}", h.host, h.code)).collect(),
+        verdict,
+        then: Vec::new(),
+    };
+    Judged { record, report, obs }
+}
+
+/// "T+0s", "T+15m", "T+1h30m", "T+2d".
+pub fn offset(d: Duration) -> String {
+    let mut s = d.as_secs();
+    if s == 0 {
+        return "T+0s".into();
+    }
+    let mut out = String::from("T+");
+    for (unit, len) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if s >= len {
+            out.push_str(&format!("{}{unit}", s / len));
+            s %= len;
+        }
+    }
+    out
+}
+
+/// The steps `event` triggers, with a line each for the outcome.
+pub(crate) fn describe(step: &crate::scenario::timeline::Step) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = &step.renew {
+        parts.push(format!("{} now serves {}", r.address, r.chain.join(" > ")));
+    }
+    for e in &step.edits {
+        use crate::scenario::timeline::EditKind;
+        parts.push(match &e.kind {
+            EditKind::Add(r) => format!("add `{}`", r.template),
+            EditKind::Replace(r) => format!("replace with `{}`", r.template),
+            EditKind::RemoveRrset { owner, rtype } => format!("remove {owner} {rtype}"),
+            EditKind::RemoveRecord(l) => format!("remove `{l}`"),
+        });
+    }
+    if step.clear_faults {
+        parts.push("clear faults".into());
+    }
+    for f in &step.faults {
+        parts.push(format!("fault {}", f.describe()));
+    }
+    if step.flush {
+        parts.push("flush the resolver cache".into());
+    }
+    if step.expire {
+        parts.push("let cached TTLs run out".into());
+    }
+    let what = parts.join("; ");
+    match &step.note {
+        Some(n) => format!("{}: {what} ({n})", step.when),
+        None => format!("{}: {what}", step.when),
+    }
+}
+
+/// The combined verdict: every attempt's violations, each saying which attempt it is from.
+pub(crate) fn combined(records: &[AttemptRecord]) -> Verdict {
+    let mut violations = Vec::new();
+    let mut all_deviations = true;
+    for r in records {
+        if let Verdict::Violation(vs) | Verdict::Deviation(vs) = &r.verdict {
+            all_deviations &= matches!(r.verdict, Verdict::Deviation(_));
+            violations.extend(vs.iter().map(|v| Violation {
+                detail: format!("attempt {}: {}", r.attempt, v.detail),
+                ..v.clone()
+            }));
+        }
+    }
+    match (violations.is_empty(), all_deviations) {
+        (true, _) => Verdict::Pass,
+        (false, true) => Verdict::Deviation(violations),
+        (false, false) => Verdict::Violation(violations),
+    }
+}
+
+/// What the driver of one sender does for a timeline.
+#[async_trait::async_trait]
+pub(crate) trait Driver: Send {
+    /// Attempt `n`: submit `a.message` (new) or retry the queued one; the report, and the
+    /// observations of this attempt alone.
+    async fn attempt(
+        &mut self,
+        a: &Scenario,
+        world: &World,
+        retry: bool,
+        at: Duration,
+        queued_for: Duration,
+    ) -> Result<(SenderReport, Observations), crate::world::LabError>;
+    /// Empty the sender's (or its resolver's) DNS cache.
+    async fn flush(&mut self, world: &World) -> Result<(), crate::world::LabError>;
+    /// The simulated time of attempt `n`; `None` when the sender runs on real time.
+    fn at(&self, t: &Timeline, n: u32) -> Option<Duration>;
+}
+
+/// Runs the timeline with `driver` in `world`. The world must be running; it is left
+/// running for the caller to stop.
+pub(crate) async fn play(
+    s: &Scenario,
+    t: &Timeline,
+    sender: &str,
+    keys: &KeyStore,
+    world: &mut World,
+    driver: &mut dyn Driver,
+) -> Result<Outcome, crate::world::LabError> {
+    let mut current = s.clone();
+    let started = Instant::now();
+    apply(&mut current, t, When::Start, keys, world, driver, &mut Vec::new()).await?;
+    let mut records: Vec<AttemptRecord> = Vec::new();
+    let mut last: Option<Judged> = None;
+    let mut pending: Option<(u32, Duration)> = None;
+    let mut next_message = 1;
+    let mut delivered_before = false;
+    for n in 1..=t.attempts {
+        let at = driver.at(t, n);
+        let now = at.unwrap_or_else(|| started.elapsed());
+        let (message, first_try, retry) = match pending.take() {
+            Some((m, first)) => (m, first, true),
+            None => {
+                next_message += 1;
+                (next_message - 1, now, false)
+            }
+        };
+        let a = attempt_scenario(&current, t, n, message);
+        let (report, obs) = driver.attempt(&a, world, retry, now, now - first_try).await?;
+        let judged = judge_attempt(&a, world, sender, n, message, at, started.elapsed(), report, obs);
+        if judged.report.result == ResultCode::Defer {
+            pending = Some((message, first_try));
+        }
+        let delivered = matches!(
+            judged.report.result,
+            ResultCode::Auth | ResultCode::Tls | ResultCode::Opp
+        );
+        records.push(judged.record.clone());
+        let mut then = Vec::new();
+        if n < t.attempts {
+            apply(&mut current, t, When::AfterAttempt(n), keys, world, driver, &mut then).await?;
+            if delivered && !delivered_before {
+                apply(&mut current, t, When::AfterDelivery, keys, world, driver, &mut then).await?;
+            }
+        }
+        delivered_before |= delivered;
+        if let Some(r) = records.last_mut() {
+            r.then = then;
+        }
+        last = Some(judged);
+    }
+    let last = last.expect("a timeline has at least one attempt");
+    let verdict = combined(&records);
+    let final_scenario = attempt_scenario(&current, t, t.attempts, records.last().map_or(1, |r| r.message));
+    let mut outcome = Outcome::new(&final_scenario, sender, last.report, last.obs, verdict);
+    // The outcome is the scenario's, not the edited copy's: its id and expectation.
+    outcome.expected = s.expect.results.clone();
+    outcome.attempts = records;
+    Ok(outcome)
+}
+
+/// Applies the steps of `event`, in order, and records what they did.
+async fn apply(
+    current: &mut Scenario,
+    t: &Timeline,
+    event: When,
+    keys: &KeyStore,
+    world: &mut World,
+    driver: &mut dyn Driver,
+    then: &mut Vec<String>,
+) -> Result<(), crate::world::LabError> {
+    for step in t.steps_at(event) {
+        let longest_ttl = step.apply(current);
+        world.republish(current, keys)?;
+        if step.flush {
+            driver.flush(world).await?;
+        }
+        if step.expire {
+            // The cache may hold the old RRsets for their TTL: wait exactly that long (plus
+            // a margin for rounding in the resolver), the one wait a timeline allows.
+            tokio::time::sleep(Duration::from_secs(longest_ttl as u64) + Duration::from_millis(200)).await;
+        }
+        then.push(describe(step));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offset;
+    use std::time::Duration;
+
+    #[test]
+    fn offsets_read_like_durations() {
+        assert_eq!(offset(Duration::ZERO), "T+0s");
+        assert_eq!(offset(Duration::from_secs(900)), "T+15m");
+        assert_eq!(offset(Duration::from_secs(5400)), "T+1h30m");
+        assert_eq!(offset(Duration::from_secs(86400 + 61)), "T+1d1m1s");
+    }
+}

@@ -1,0 +1,289 @@
+//! Loading `[timeline]` and `[[step]]`: the same spanned errors as the rest of the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use toml::Spanned;
+
+use super::error::ScenarioError;
+use super::file::{RawStep, RawTimeline};
+use super::load::{Loader, list};
+use super::model::{EndpointDecl, ZoneDecl};
+use super::timeline::{EditKind, Renew, Step, Timeline, When, ZoneEdit, normalize, record_key};
+use crate::pki::CertSpec;
+use crate::vocab::{ResultCode, fqdn};
+
+/// Simulated waits: seconds to days ("90s", "15m", "1h", "2d").
+fn parse_wait(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
+}
+
+impl Loader<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn timeline(
+        &self,
+        raw: Option<&Spanned<RawTimeline>>,
+        steps: &[Spanned<RawStep>],
+        domain: &str,
+        zones: &[ZoneDecl],
+        endpoints: &[EndpointDecl],
+        certs: &BTreeMap<String, &CertSpec>,
+        chain_up: &dyn Fn(&String) -> Vec<String>,
+    ) -> Result<Option<Timeline>, ScenarioError> {
+        let Some(raw) = raw else {
+            if let Some(s) = steps.first() {
+                return Err(self.err(
+                    s.span(),
+                    "`[[step]]` needs a `[timeline]`",
+                    "this step",
+                    Some("add [timeline] with attempts = N and expect = [one result per attempt]".into()),
+                ));
+            }
+            return Ok(None);
+        };
+        let t = raw.get_ref();
+        let attempts = *t.attempts.get_ref();
+        if !(1..=20).contains(&attempts) {
+            return Err(self.err(
+                t.attempts.span(),
+                format!("{attempts} attempts: a timeline has 1 to 20"),
+                "here",
+                None,
+            ));
+        }
+        if t.expect.len() != attempts as usize {
+            return Err(self.err(
+                raw.span(),
+                format!(
+                    "`expect` lists {} result(s) for {attempts} attempt(s)",
+                    t.expect.len()
+                ),
+                "this timeline",
+                Some("give one result (or a list of alternatives) per attempt".into()),
+            ));
+        }
+        let mut expect = Vec::new();
+        for e in &t.expect {
+            let mut alternatives = Vec::new();
+            for r in e.get_ref().items() {
+                alternatives.push(ResultCode::parse(r).ok_or_else(|| {
+                    self.err(
+                        e.span(),
+                        format!("unknown result `{r}`"),
+                        "here",
+                        Some(format!("results: {}", list(ResultCode::ALL.iter().map(|c| c.as_str())))),
+                    )
+                })?);
+            }
+            expect.push(alternatives);
+        }
+        let mut retry = Vec::new();
+        if t.retry.is_empty() {
+            // Postfix's default backoff: 5 minutes, doubling (minimal_backoff_time, then
+            // maximal_backoff_time caps it at 4000 s).
+            retry = [300, 600, 1200, 2400, 4000].map(std::time::Duration::from_secs).to_vec();
+        }
+        for r in &t.retry {
+            retry.push(parse_wait(r.get_ref()).ok_or_else(|| {
+                self.err(
+                    self.inner(r),
+                    format!("`{}` is not a wait", r.get_ref()),
+                    "here",
+                    Some("e.g. \"15m\", \"1h\" or \"90s\" (simulated: nothing sleeps)".into()),
+                )
+            })?);
+        }
+        let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
+        let mut out = Vec::new();
+        for s in steps {
+            out.push(self.step(s, attempts, domain, zones, endpoints, certs, &names, chain_up)?);
+        }
+        Ok(Some(Timeline {
+            attempts,
+            retry,
+            expect,
+            steps: out,
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        raw: &Spanned<RawStep>,
+        attempts: u32,
+        domain: &str,
+        zones: &[ZoneDecl],
+        endpoints: &[EndpointDecl],
+        certs: &BTreeMap<String, &CertSpec>,
+        names: &BTreeSet<&str>,
+        chain_up: &dyn Fn(&String) -> Vec<String>,
+    ) -> Result<Step, ScenarioError> {
+        let s = raw.get_ref();
+        let when_text = s.when.get_ref().trim();
+        let when = match when_text {
+            "start" => When::Start,
+            "after delivery" => When::AfterDelivery,
+            other => match other.strip_prefix("after attempt ").and_then(|n| n.trim().parse::<u32>().ok()) {
+                Some(n) if (1..attempts).contains(&n) => When::AfterAttempt(n),
+                Some(n) => {
+                    return Err(self.err(
+                        self.inner(&s.when),
+                        format!("attempt {n} has no next attempt to change the world for"),
+                        "here",
+                        Some(format!("this timeline has {attempts} attempt(s): after attempt 1 to {}", attempts - 1)),
+                    ));
+                }
+                None => {
+                    return Err(self.err(
+                        self.inner(&s.when),
+                        format!("unknown event `{other}`"),
+                        "here",
+                        Some("events: \"start\", \"after attempt N\", \"after delivery\"".into()),
+                    ));
+                }
+            },
+        };
+        let renew = match &s.renew {
+            None => None,
+            Some(r) => {
+                let address: IpAddr = r.endpoint.get_ref().parse().map_err(|_| {
+                    self.err(
+                        self.inner(&r.endpoint),
+                        format!("`{}` is not an IP address", r.endpoint.get_ref()),
+                        "here",
+                        None,
+                    )
+                })?;
+                if !endpoints.iter().any(|e| e.address == address) {
+                    return Err(self.err(
+                        self.inner(&r.endpoint),
+                        format!("no [[endpoint]] at {address}"),
+                        "here",
+                        Some(format!(
+                            "endpoints: {}",
+                            list(endpoints.iter().map(|e| e.address.to_string()).collect::<Vec<_>>().iter().map(String::as_str))
+                        )),
+                    ));
+                }
+                if !certs.contains_key(r.cert.get_ref()) {
+                    return Err(self.unknown_cert(&r.cert, names));
+                }
+                Some(Renew {
+                    address,
+                    chain: chain_up(r.cert.get_ref()),
+                })
+            }
+        };
+        let zone = match &s.zone {
+            Some(z) => {
+                let origin = fqdn(z.get_ref());
+                zones.iter().position(|d| d.origin == origin).ok_or_else(|| {
+                    self.err(
+                        self.inner(z),
+                        format!("no [[zone]] `{origin}`"),
+                        "here",
+                        Some(format!("zones: {}", list(zones.iter().map(|d| d.origin.as_str())))),
+                    )
+                })?
+            }
+            None => {
+                // The zone that holds the message domain: the longest origin it falls under.
+                let d = fqdn(domain);
+                zones
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, z)| d == z.origin || d.ends_with(&format!(".{}", z.origin)))
+                    .max_by_key(|(_, z)| z.origin.len())
+                    .map(|(i, _)| i)
+                    .unwrap_or(0)
+            }
+        };
+        let (origin, ttl) = (zones[zone].origin.clone(), zones[zone].ttl);
+        let mut edits = Vec::new();
+        for r in &s.remove {
+            let text = r.get_ref();
+            let tokens: Vec<&str> = text.split_whitespace().collect();
+            let kind = if tokens.len() == 2 {
+                EditKind::RemoveRrset {
+                    owner: tokens[0].to_ascii_lowercase(),
+                    rtype: tokens[1].to_ascii_uppercase(),
+                }
+            } else {
+                // Check it is a record, so a typo is an error, not a silent no-op.
+                self.record(&origin, ttl, r, certs)?;
+                EditKind::RemoveRecord(normalize(text))
+            };
+            let matches = zones[zone].records.iter().any(|d| match &kind {
+                EditKind::RemoveRrset { owner, rtype } => {
+                    record_key(&d.template).is_some_and(|(o, t)| &o == owner && &t == rtype)
+                }
+                EditKind::RemoveRecord(line) => normalize(&d.template) == *line,
+                _ => false,
+            });
+            let added_earlier = steps_add_same(s, text);
+            if !matches && !added_earlier {
+                return Err(self.err(
+                    self.inner(r),
+                    format!("nothing in zone {origin} matches `{text}`"),
+                    "here",
+                    Some("write \"owner TYPE\" for a whole RRset, or the record exactly as declared".into()),
+                ));
+            }
+            edits.push(ZoneEdit { zone, kind });
+        }
+        for r in &s.replace {
+            edits.push(ZoneEdit {
+                zone,
+                kind: EditKind::Replace(self.record(&origin, ttl, r, certs)?),
+            });
+        }
+        for r in &s.add {
+            edits.push(ZoneEdit {
+                zone,
+                kind: EditKind::Add(self.record(&origin, ttl, r, certs)?),
+            });
+        }
+        let faults = self.faults(&s.fault, zones)?;
+        Ok(Step {
+            when,
+            note: s.note.clone(),
+            renew,
+            edits,
+            faults,
+            clear_faults: s.clear_faults,
+            flush: s.flush,
+            expire: s.expire,
+            span: raw.span(),
+        })
+    }
+}
+
+/// A removal may name a record the same step adds (a no-op the author meant); nothing else
+/// that matches nothing is accepted.
+fn steps_add_same(s: &RawStep, text: &str) -> bool {
+    s.add.iter().chain(&s.replace).any(|a| normalize(a.get_ref()) == normalize(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn waits() {
+        assert_eq!(parse_wait("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_wait("2d"), Some(Duration::from_secs(172800)));
+        assert_eq!(parse_wait("soon"), None);
+        assert_eq!(parse_wait("10"), None);
+    }
+}

@@ -1,0 +1,252 @@
+//! Timelines: several delivery attempts, with the world changed between them by steps that
+//! events trigger (DESIGN.md "Timeline": events, never wall-clock guesses).
+//!
+//! The seeds' story is the hybrid Exchange outage: a certificate renewed with a new key
+//! while the TLSA record still pins the old one (RFC 7672 §3.2 fails, the sender defers),
+//! then the TLSA fixed and caches flushed or expired, then delivery again. RFC 7671 §8 is
+//! the rollover procedure that avoids it. A step edits the checked [`Scenario`] (records,
+//! faults, an endpoint's chain); the world re-signs and republishes from the edited
+//! scenario, so every step goes through the same checks as the file itself.
+
+use std::net::IpAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use super::model::{RecordDecl, Scenario};
+use crate::dns::FaultSpec;
+use crate::vocab::ResultCode;
+
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    /// Delivery attempts, 1-based in reports.
+    pub attempts: u32,
+    /// Simulated waits before retry 1, 2, ...; the last one repeats (the reference sender's
+    /// schedule; real senders retry at once when the harness flushes their queue).
+    pub retry: Vec<Duration>,
+    /// Per attempt, the results that pass.
+    pub expect: Vec<Vec<ResultCode>>,
+    pub steps: Vec<Step>,
+}
+
+impl Timeline {
+    /// The simulated time of attempt `n` (1-based) after the first one.
+    pub fn offset(&self, n: u32) -> Duration {
+        (1..n)
+            .map(|i| {
+                let i = i as usize - 1;
+                self.retry
+                    .get(i)
+                    .or(self.retry.last())
+                    .copied()
+                    .unwrap_or(Duration::ZERO)
+            })
+            .sum()
+    }
+
+    /// The steps an event triggers, in declaration order.
+    pub fn steps_at(&self, event: When) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(move |s| s.when == event)
+    }
+}
+
+/// What triggers a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Before the first attempt (after the world is up).
+    Start,
+    /// Right after attempt N ended.
+    AfterAttempt(u32),
+    /// After the first attempt that delivered.
+    AfterDelivery,
+}
+
+impl std::fmt::Display for When {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            When::Start => f.write_str("start"),
+            When::AfterAttempt(n) => write!(f, "after attempt {n}"),
+            When::AfterDelivery => f.write_str("after delivery"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub when: When,
+    pub note: Option<String>,
+    pub renew: Option<Renew>,
+    pub edits: Vec<ZoneEdit>,
+    pub faults: Vec<FaultSpec>,
+    pub clear_faults: bool,
+    pub flush: bool,
+    pub expire: bool,
+    /// Where the step sits in the file.
+    pub span: Range<usize>,
+}
+
+/// A new chain for the endpoint at `address`, leaf first.
+#[derive(Debug, Clone)]
+pub struct Renew {
+    pub address: IpAddr,
+    pub chain: Vec<String>,
+}
+
+/// One edit of one zone's records.
+#[derive(Debug, Clone)]
+pub struct ZoneEdit {
+    /// Index into `Scenario::zones`.
+    pub zone: usize,
+    pub kind: EditKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum EditKind {
+    Add(RecordDecl),
+    /// Every record of this owner (relative, lowercase) and type.
+    RemoveRrset { owner: String, rtype: String },
+    /// Records whose text is this line (whitespace-normalized).
+    RemoveRecord(String),
+    /// Replace the RRset of the line's owner and type: the first line of a group removes
+    /// the RRset, each line is then added.
+    Replace(RecordDecl),
+}
+
+impl Step {
+    /// Applies the record and fault edits to `s`; returns the longest TTL among the RRsets
+    /// it changed (what a cache may still hold), for `expire`.
+    pub fn apply(&self, s: &mut Scenario) -> u32 {
+        let mut longest = 0;
+        let mut replaced: Vec<(usize, String, String)> = Vec::new();
+        for e in &self.edits {
+            let zone = &mut s.zones[e.zone];
+            let default_ttl = zone.ttl;
+            let mut touch = |records: &[RecordDecl]| {
+                for r in records {
+                    longest = longest.max(record_ttl(&r.template).unwrap_or(default_ttl));
+                }
+            };
+            match &e.kind {
+                EditKind::Add(r) => {
+                    touch(std::slice::from_ref(r));
+                    zone.records.push(r.clone());
+                }
+                EditKind::RemoveRrset { owner, rtype } => {
+                    let (gone, kept): (Vec<_>, Vec<_>) = zone
+                        .records
+                        .drain(..)
+                        .partition(|r| record_key(&r.template).is_some_and(|(o, t)| &o == owner && &t == rtype));
+                    touch(&gone);
+                    zone.records = kept;
+                }
+                EditKind::RemoveRecord(line) => {
+                    let (gone, kept): (Vec<_>, Vec<_>) =
+                        zone.records.drain(..).partition(|r| normalize(&r.template) == *line);
+                    touch(&gone);
+                    zone.records = kept;
+                }
+                EditKind::Replace(r) => {
+                    if let Some((owner, rtype)) = record_key(&r.template) {
+                        let key = (e.zone, owner.clone(), rtype.clone());
+                        if !replaced.contains(&key) {
+                            let (gone, kept): (Vec<_>, Vec<_>) = zone.records.drain(..).partition(|x| {
+                                record_key(&x.template).is_some_and(|(o, t)| o == owner && t == rtype)
+                            });
+                            touch(&gone);
+                            zone.records = kept;
+                            replaced.push(key);
+                        }
+                    }
+                    touch(std::slice::from_ref(r));
+                    zone.records.push(r.clone());
+                }
+            }
+        }
+        if self.clear_faults {
+            s.faults.clear();
+        }
+        s.faults.extend(self.faults.iter().cloned());
+        if let Some(r) = &self.renew
+            && let Some(e) = s.endpoints.iter_mut().find(|e| e.address == r.address)
+        {
+            e.chain = r.chain.clone();
+        }
+        longest
+    }
+}
+
+/// Whitespace collapsed, owner and type compared case-insensitively by lowercasing all but
+/// the data: enough to name a record the way the file wrote it.
+pub fn normalize(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase()
+}
+
+/// The owner (relative, lowercase) and type of a record line: `owner [ttl] [IN] TYPE data`.
+pub fn record_key(line: &str) -> Option<(String, String)> {
+    let mut tokens = line.split_whitespace();
+    let owner = tokens.next()?.to_ascii_lowercase();
+    for t in tokens {
+        if t.eq_ignore_ascii_case("IN") || record_ttl_token(t).is_some() {
+            continue;
+        }
+        return Some((owner, t.to_ascii_uppercase()));
+    }
+    None
+}
+
+/// The explicit TTL of a record line, if it has one.
+pub fn record_ttl(line: &str) -> Option<u32> {
+    let mut tokens = line.split_whitespace();
+    tokens.next()?;
+    for t in tokens {
+        if t.eq_ignore_ascii_case("IN") {
+            continue;
+        }
+        return record_ttl_token(t);
+    }
+    None
+}
+
+/// A TTL token: seconds, or RFC 1035 extensions like `1h` as BIND writes them.
+fn record_ttl_token(t: &str) -> Option<u32> {
+    if let Ok(n) = t.parse::<u32>() {
+        return Some(n);
+    }
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit())?);
+    let n: u32 = num.parse().ok()?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 604800,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_ttls_and_offsets() {
+        assert_eq!(
+            record_key("_25._tcp.Mail  TLSA 3 1 1 {cert:x}"),
+            Some(("_25._tcp.mail".into(), "TLSA".into()))
+        );
+        assert_eq!(record_key("@ 60 IN MX 10 mx1"), Some(("@".into(), "MX".into())));
+        assert_eq!(record_key("@ 1h MX 10 mx1"), Some(("@".into(), "MX".into())));
+        assert_eq!(record_ttl("@ 1h MX 10 mx1"), Some(3600));
+        assert_eq!(record_ttl("@ MX 10 mx1"), None);
+        assert_eq!(normalize("@   MX  10 MX1"), "@ mx 10 mx1");
+        let t = Timeline {
+            attempts: 4,
+            retry: vec![Duration::from_secs(900), Duration::from_secs(3600)],
+            expect: Vec::new(),
+            steps: Vec::new(),
+        };
+        assert_eq!(t.offset(1), Duration::ZERO);
+        assert_eq!(t.offset(2), Duration::from_secs(900));
+        assert_eq!(t.offset(4), Duration::from_secs(900 + 3600 + 3600));
+    }
+}
