@@ -80,7 +80,10 @@ pub fn check(req: &CheckRequest) -> Result<Report, InspectError> {
     let (mx_ttl, hosts, next_hop) = match zone.lookup(&domain, "MX") {
         Lookup::Found { chain, records } => {
             note_cnames(&chain, &mut signed_rrsets);
-            let owner = chain.last().expect("a lookup chain starts with the name looked up").clone();
+            let owner = chain
+                .last()
+                .expect("a lookup chain starts with the name looked up")
+                .clone();
             signed_rrsets.insert((owner, "MX".into()));
             let mut hosts: Vec<MxHost> = records
                 .iter()
@@ -119,7 +122,10 @@ pub fn check(req: &CheckRequest) -> Result<Report, InspectError> {
             )));
         }
         Lookup::Loop { chain } => {
-            return Err(content(format!("the MX lookup for {domain} loops: {}", show_chain(&chain))));
+            return Err(content(format!(
+                "the MX lookup for {domain} loops: {}",
+                show_chain(&chain)
+            )));
         }
     };
 
@@ -150,7 +156,10 @@ pub fn check(req: &CheckRequest) -> Result<Report, InspectError> {
         .collect();
     // A host without TLSA beside hosts with TLSA is the way around them (RFC 7672 §2.2.1).
     let any_tlsa = host_reports.iter().any(|h| h.tlsa_found);
-    for h in host_reports.iter_mut().filter(|h| h.status == HostStatus::NoTlsa && any_tlsa) {
+    for h in host_reports
+        .iter_mut()
+        .filter(|h| h.status == HostStatus::NoTlsa && any_tlsa)
+    {
         h.section.mark(
             Mark::Warn,
             "other MX hosts publish TLSA, this one does not: senders that cannot reach them deliver here \
@@ -244,7 +253,10 @@ fn host_findings(
     signed: &mut BTreeSet<(Name, String)>,
 ) -> (HostStatus, bool) {
     if host.name.is_root() {
-        s.mark(Mark::Info, "null MX (RFC 7505): the domain accepts no mail; nothing to check");
+        s.mark(
+            Mark::Info,
+            "null MX (RFC 7505): the domain accepts no mail; nothing to check",
+        );
         return (HostStatus::NullMx, false);
     }
     if !zone.authoritative(&host.name) {
@@ -291,7 +303,10 @@ fn host_findings(
             format!("its addresses are at {elsewhere}, outside this zone: not checked"),
         );
     } else if !reachable {
-        s.mark(Mark::Warn, "no A or AAAA record in this zone: senders cannot connect to it");
+        s.mark(
+            Mark::Warn,
+            "no A or AAAA record in this zone: senders cannot connect to it",
+        );
     }
 
     // RFC 7672 §2.2.3: the CNAME-expanded name, then the name as the MX RRset gives it.
@@ -403,13 +418,20 @@ fn host_findings(
             }
             DaneOutcome::Failed { reason } => {
                 s.mark(Mark::Fail, failure_text(&reason, &tlsa, &in_use, chain));
+                s.plain(1, consequence(&reason));
+                for fix in fixes(&reason, &in_use, chain, &rrset_owner, ttl) {
+                    s.plain(1, fix);
+                }
                 status = HostStatus::Failed;
             }
         }
     } else {
         s.mark(
             Mark::Warn,
-            format!("not checked: no certificate given; pass --cert {}=FILE.pem", plain(&host.name)),
+            format!(
+                "not checked: no certificate given; pass --cert {}=FILE.pem",
+                plain(&host.name)
+            ),
         );
         status = HostStatus::NotChecked;
         let ee = usable.iter().filter(|r| r.usage == Tlsa::DANE_EE).count();
@@ -449,14 +471,7 @@ fn host_findings(
 }
 
 /// One record's line and what is known about it.
-fn describe_record(
-    s: &mut Section,
-    r: &Tlsa,
-    rec: &ZoneRecord,
-    chain: Option<&Chain>,
-    in_use: &[&Tlsa],
-    all: &[Tlsa],
-) {
+fn describe_record(s: &mut Section, r: &Tlsa, rec: &ZoneRecord, chain: Option<&Chain>, in_use: &[&Tlsa], all: &[Tlsa]) {
     s.plain(1, format!("{} (line {})", short(r), rec.line));
     let note = |s: &mut Section, mark: Mark, text: String| s.at(2, Some(mark), text);
     if let Usability::Unusable(why) = r.usability() {
@@ -464,7 +479,9 @@ fn describe_record(
         return;
     }
     if let Some(chain) = chain {
-        let depths: Vec<usize> = (0..chain.certs.len()).filter(|&d| r.matches_cert(&chain.certs[d])).collect();
+        let depths: Vec<usize> = (0..chain.certs.len())
+            .filter(|&d| r.matches_cert(&chain.certs[d]))
+            .collect();
         let file = chain.path.display();
         match (r.usage, depths.as_slice()) {
             (Tlsa::DANE_EE, [0, ..]) => note(
@@ -518,10 +535,10 @@ fn describe_record(
             ),
         }
     }
-    if !in_use.iter().any(|u| *u == r) {
+    if !in_use.contains(&r) {
         let stronger = all
             .iter()
-            .filter(|o| o.usage == r.usage && o.selector == r.selector && in_use.iter().any(|u| *u == *o))
+            .filter(|o| o.usage == r.usage && o.selector == r.selector && in_use.contains(o))
             .map(|o| format!("{} {} {}", o.usage, o.selector, o.matching))
             .next()
             .unwrap_or_default();
@@ -642,30 +659,79 @@ fn leaf_expiry(s: &mut Section, chain: &Chain, now: i64, by: &str) {
     );
 }
 
-/// The failure line: the reference sender's reason, what senders do, and the Exchange Online
-/// code (CONFORMANCE.md) an admin will see in a non-delivery report.
+/// The failure line: the reference sender's reason, and the digest-agility trap if that is
+/// what happened.
 fn failure_text(reason: &DaneFailure, all: &[Tlsa], in_use: &[&Tlsa], chain: &Chain) -> String {
+    let ignored_match = all.iter().filter(|r| !in_use.contains(r)).find(|r| match r.usage {
+        Tlsa::DANE_EE => r.matches_cert(chain.leaf()),
+        Tlsa::DANE_TA => chain.certs.iter().skip(1).any(|c| r.matches_cert(c)),
+        _ => false,
+    });
+    match ignored_match {
+        Some(r) => format!(
+            "{reason}; {} matches, but senders with digest agility use only the strongest digest published, which \
+             matches nothing (RFC 7671 §9; Postfix with tls_dane_digests = sha512 sha256, CONFORMANCE.md)",
+            short_params(r)
+        ),
+        None => reason.to_string(),
+    }
+}
+
+/// What senders do, with the Exchange Online code (CONFORMANCE.md) an admin will see in a
+/// non-delivery report.
+fn consequence(reason: &DaneFailure) -> String {
     let code = match reason {
         DaneFailure::Expired { .. } | DaneFailure::NotYetValid { .. } => "4.7.322 certificate-expired",
         DaneFailure::NameMismatch { .. } => "4.7.325 certificate-host-mismatch",
         _ => "4.7.323 tlsa-invalid",
     };
-    let ignored_match = all.iter().filter(|r| !in_use.iter().any(|u| *u == *r)).find(|r| match r.usage {
-        Tlsa::DANE_EE => r.matches_cert(chain.leaf()),
-        Tlsa::DANE_TA => chain.certs.iter().skip(1).any(|c| r.matches_cert(c)),
-        _ => false,
-    });
-    let agility = match ignored_match {
-        Some(r) => format!(
-            "; {} matches, but senders with digest agility use only the strongest digest published, which matches \
-             nothing (RFC 7671 §9; Postfix with tls_dane_digests = sha512 sha256, CONFORMANCE.md)",
-            short_params(r)
-        ),
-        None => String::new(),
-    };
-    format!(
-        "{reason}{agility}; DANE senders defer mail for this host (RFC 7672 §3.2), Exchange Online with 450 {code}"
-    )
+    format!("DANE senders defer mail for this host (RFC 7672 §3.2); Exchange Online reports 450 {code}")
+}
+
+/// How to repair a failing host.
+fn fixes(reason: &DaneFailure, in_use: &[&Tlsa], chain: &Chain, owner: &Name, ttl: u32) -> Vec<String> {
+    let file = chain.path.display();
+    match reason {
+        DaneFailure::NoMatch { .. } => {
+            // The DANE-EE parameter combinations senders use now, recomputed for the served leaf.
+            let combos: BTreeSet<(u8, u8)> = in_use
+                .iter()
+                .filter(|r| r.usage == Tlsa::DANE_EE)
+                .map(|r| (r.selector, r.matching))
+                .collect();
+            if combos.is_empty() {
+                return vec![format!(
+                    "fix: serve the trust anchor the DANE-TA records name in the chain, or publish a record for the \
+                     served key (`danesim tlsa --cert {file}`)"
+                )];
+            }
+            let mut out: Vec<String> = combos
+                .into_iter()
+                .filter_map(|(sel, m)| Tlsa::compute(Tlsa::DANE_EE, sel, m, chain.leaf()).ok())
+                .map(|t| {
+                    format!(
+                        "fix: publish `{owner} IN TLSA {t}` for the served key (`danesim tlsa --cert {file} \
+                         --selector {} --mtype {}`)",
+                        t.selector, t.matching
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "then remove the records that match nothing; senders see the change within the TLSA TTL ({})",
+                human(u64::from(ttl))
+            ));
+            out
+        }
+        DaneFailure::NameMismatch { .. } => vec![
+            "fix: re-issue the leaf with the MX host name as a DNS SAN, or publish 3 1 1 for it, which needs no \
+             name (RFC 7672 §3.2.2, §3.1.1)"
+                .into(),
+        ],
+        DaneFailure::Expired { .. } | DaneFailure::NotYetValid { .. } => {
+            vec!["fix: renew the certificate; under DANE-TA its dates count (RFC 7671 §5.2)".into()]
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn dnssec_section(zone: &Zone, signed: &BTreeSet<(Name, String)>, now: i64) -> Section {
@@ -738,7 +804,10 @@ fn dnssec_section(zone: &Zone, signed: &BTreeSet<(Name, String)>, now: i64) -> S
             problems += 1;
             s.mark(
                 Mark::Warn,
-                format!("{owner} {rtype}: the RRSIG expires on {}, within a week; re-sign", date(latest)),
+                format!(
+                    "{owner} {rtype}: the RRSIG expires on {}, within a week; re-sign",
+                    date(latest)
+                ),
             );
         }
     }
@@ -746,7 +815,10 @@ fn dnssec_section(zone: &Zone, signed: &BTreeSet<(Name, String)>, now: i64) -> S
         let list: Vec<String> = signed.iter().map(|(o, t)| format!("{o} {t}")).collect();
         s.mark(
             Mark::Ok,
-            format!("RRSIGs valid at least a week beyond the check time for: {}", list.join(", ")),
+            format!(
+                "RRSIGs valid at least a week beyond the check time for: {}",
+                list.join(", ")
+            ),
         );
     }
     s
@@ -784,7 +856,10 @@ fn exchange_section(zone: &Zone, hosts: &[MxHost], reports: &[HostReport]) -> Se
     );
     let mx: Vec<&MxHost> = hosts.iter().filter(|h| h.preference.is_some()).collect();
     match mx.len() {
-        0 => s.mark(Mark::Warn, "no MX record: enablement starts from the domain's MX record"),
+        0 => s.mark(
+            Mark::Warn,
+            "no MX record: enablement starts from the domain's MX record",
+        ),
         1 => s.mark(Mark::Ok, "one MX record, no fallback or secondary MX"),
         n => s.mark(
             Mark::Warn,
@@ -802,7 +877,10 @@ fn exchange_section(zone: &Zone, hosts: &[MxHost], reports: &[HostReport]) -> Se
     if zone.count("DNSKEY") > 0 && zone.count("RRSIG") > 0 {
         s.mark(Mark::Ok, "the zone file is signed (DNSKEY and RRSIG present)");
     } else {
-        s.mark(Mark::Warn, "the zone file is unsigned: DNSSEC must be enabled at the DNS host first");
+        s.mark(
+            Mark::Warn,
+            "the zone file is unsigned: DNSSEC must be enabled at the DNS host first",
+        );
     }
     if let (Some(first), Some(r)) = (mx.first(), reports.first()) {
         match r.status {
@@ -911,7 +989,10 @@ mod tests {
         assert_eq!(human(172_800), "2 d");
         assert_eq!(human(90), "90 s");
         assert_eq!(human(300), "5 min");
-        assert_eq!(rfc3339(parse_now("2026-01-01").unwrap().unix_timestamp()), "2026-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(parse_now("2026-01-01").unwrap().unix_timestamp()),
+            "2026-01-01T00:00:00Z"
+        );
         assert_eq!(parse_now("2026-01-01T12:00:00Z").unwrap().hour(), 12);
         assert!(parse_now("soon").is_err());
         let r = Tlsa {

@@ -113,15 +113,24 @@ mod tests {
         let e = read_chain(&p).unwrap_err().to_string();
         assert!(e.contains("empty.pem: no PEM certificate found"), "{e}");
 
-        let p = temp("key.pem", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+        let p = temp(
+            "key.pem",
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        );
         let e = read_chain(&p).unwrap_err().to_string();
         assert!(e.contains("found only PRIVATE KEY block(s)"), "{e}");
 
-        let p = temp("junk.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        let p = temp(
+            "junk.pem",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
         let e = read_chain(&p).unwrap_err().to_string();
         assert!(e.contains("certificate 0 (PEM block 1) does not parse as X.509"), "{e}");
 
-        let p = temp("b64.pem", b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+        let p = temp(
+            "b64.pem",
+            b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        );
         let e = read_chain(&p).unwrap_err().to_string();
         assert!(e.contains("PEM block 1 is broken"), "{e}");
     }

@@ -133,7 +133,11 @@ impl Report {
         out.push('\n');
         out.push_str(&self.summary());
         out.push('\n');
-        out.push_str(if self.failed() { "Result: FAIL\n" } else { "Result: PASS\n" });
+        out.push_str(if self.failed() {
+            "Result: FAIL\n"
+        } else {
+            "Result: PASS\n"
+        });
         out
     }
 

@@ -62,11 +62,12 @@ pub fn tlsa_line(req: &TlsaRequest) -> Result<TlsaLine, InspectError> {
     let chain = read_chain(&req.cert)?;
     let index = pick_certificate(req, &chain)?;
     let owner = owner_name(req, &chain)?;
-    let record = Tlsa::compute(req.usage, req.selector, req.matching, &chain.certs[index])
-        .map_err(|e| InspectError::Certificate {
+    let record = Tlsa::compute(req.usage, req.selector, req.matching, &chain.certs[index]).map_err(|e| {
+        InspectError::Certificate {
             path: req.cert.clone(),
             message: format!("certificate {index}: {e}"),
-        })?;
+        }
+    })?;
     let notes = notes(req, &chain, index);
     Ok(TlsaLine {
         owner,
@@ -155,9 +156,9 @@ fn notes(req: &TlsaRequest, chain: &Chain, index: usize) -> Vec<String> {
     let mut notes = Vec::new();
     let path = req.cert.display();
     if req.host.is_none() {
-        notes.push(format!(
-            "owner name from the leaf certificate's first DNS name; use --host to name the MX host instead"
-        ));
+        notes.push(
+            "owner name from the leaf certificate's first DNS name; use --host to name the MX host instead".into(),
+        );
     }
     if req.port == 25 && matches!(req.usage, Tlsa::PKIX_TA | Tlsa::PKIX_EE) {
         notes.push(format!(

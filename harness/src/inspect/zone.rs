@@ -46,7 +46,10 @@ pub struct ZoneRecord {
 /// The RDATA `check` looks into; everything else is kept only by type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rdata {
-    Mx { preference: u16, exchange: Name },
+    Mx {
+        preference: u16,
+        exchange: Name,
+    },
     Cname(Name),
     Dname(Name),
     Ns(Name),
@@ -67,13 +70,58 @@ pub const DNSSEC_TYPES: [&str; 5] = ["DNSKEY", "RRSIG", "NSEC", "NSEC3", "NSEC3P
 /// export contains. They are kept by type, unchecked (RFC 3597 §5 lets a reader treat any
 /// type as opaque).
 const OPAQUE_TYPES: &[&str] = &[
-    "DNSKEY", "NSEC", "NSEC3", "NSEC3PARAM", "DS", "CDS", "CDNSKEY", "KEY", "SIG", "NULL", "ZONEMD", "LOC", "SPF",
-    "RP", "AFSDB", "URI", "DHCID", "IPSECKEY", "EUI48", "EUI64", "HIP", "APL", "KX", "DLV", "TA", "NID", "L32",
-    "L64", "LP", "RT", "X25", "ISDN", "NSAP", "MINFO", "MB", "MG", "MR", "WKS", "GPOS", "A6", "SINK", "AMTRELAY",
-    "RESINFO", "WALLET", "DOA", "AVC", "CLA", "IPN", "DSYNC",
+    "DNSKEY",
+    "NSEC",
+    "NSEC3",
+    "NSEC3PARAM",
+    "DS",
+    "CDS",
+    "CDNSKEY",
+    "KEY",
+    "SIG",
+    "NULL",
+    "ZONEMD",
+    "LOC",
+    "SPF",
+    "RP",
+    "AFSDB",
+    "URI",
+    "DHCID",
+    "IPSECKEY",
+    "EUI48",
+    "EUI64",
+    "HIP",
+    "APL",
+    "KX",
+    "DLV",
+    "TA",
+    "NID",
+    "L32",
+    "L64",
+    "LP",
+    "RT",
+    "X25",
+    "ISDN",
+    "NSAP",
+    "MINFO",
+    "MB",
+    "MG",
+    "MR",
+    "WKS",
+    "GPOS",
+    "A6",
+    "SINK",
+    "AMTRELAY",
+    "RESINFO",
+    "WALLET",
+    "DOA",
+    "AVC",
+    "CLA",
+    "IPN",
+    "DSYNC",
 ];
 
-/// Nested `$INCLUDE` is refused: the check reads one file, the one the user named.
+/// A longer CNAME chain inside one zone is a mistake, and resolvers cap chains too.
 const MAX_CNAME_CHAIN: usize = 8;
 
 /// One token and its 1-based position.
@@ -196,7 +244,10 @@ impl Zone {
                 let upper = t.text.to_ascii_uppercase();
                 if let Ok(class) = DNSClass::from_str(&upper) {
                     if class != DNSClass::IN {
-                        return Err(at(t, format!("class {upper} is not supported: only IN zones are checked")));
+                        return Err(at(
+                            t,
+                            format!("class {upper} is not supported: only IN zones are checked"),
+                        ));
                     }
                     continue;
                 }
@@ -232,18 +283,18 @@ impl Zone {
 
         let soa_owners: Vec<&Name> = records.iter().filter(|r| r.rtype == "SOA").map(|r| &r.owner).collect();
         let apex = match soa_owners.as_slice() {
-            [] => cli_origin.or(first_directive_origin).ok_or_else(|| InspectError::ZoneContent {
-                path: path.to_path_buf(),
-                message: "no SOA record and no $ORIGIN, so the zone's apex is unknown; pass --origin example.com."
-                    .into(),
-            })?,
+            [] => cli_origin
+                .or(first_directive_origin)
+                .ok_or_else(|| InspectError::ZoneContent {
+                    path: path.to_path_buf(),
+                    message: "no SOA record and no $ORIGIN, so the zone's apex is unknown; pass --origin example.com."
+                        .into(),
+                })?,
             [one, rest @ ..] => {
                 if let Some(other) = rest.iter().find(|o| *o != one) {
                     return Err(InspectError::ZoneContent {
                         path: path.to_path_buf(),
-                        message: format!(
-                            "SOA records for both {one} and {other}: give one zone per file"
-                        ),
+                        message: format!("SOA records for both {one} and {other}: give one zone per file"),
                     });
                 }
                 (*one).clone()
@@ -315,7 +366,10 @@ impl Zone {
 /// target in turn.
 #[derive(Debug)]
 pub enum Lookup<'z> {
-    Found { chain: Vec<Name>, records: Vec<&'z ZoneRecord> },
+    Found {
+        chain: Vec<Name>,
+        records: Vec<&'z ZoneRecord>,
+    },
     /// No such RRset at the last name of the chain (no data or no such name).
     NoData { chain: Vec<Name> },
     /// The last name of the chain is not in this file (outside the apex or delegated).
@@ -418,11 +472,11 @@ fn entries(text: &str) -> Result<Vec<Entry>, (usize, usize, String)> {
                 });
                 t.text.push(c);
                 // RFC 1035 §5.1 `\X`: the next character belongs to the token, whatever it is.
-                if c == '\\' {
-                    if let Some(n) = chars.next_if(|&n| n != '\n') {
-                        t.text.push(n);
-                        col += 1;
-                    }
+                if c == '\\'
+                    && let Some(n) = chars.next_if(|&n| n != '\n')
+                {
+                    t.text.push(n);
+                    col += 1;
                 }
             }
         }
@@ -465,13 +519,13 @@ fn absolute_name(s: &str) -> Result<Name, String> {
 /// A type mnemonic, or `TYPEnnn` (RFC 3597 §5), as the canonical uppercase mnemonic.
 fn type_field(t: &Tok) -> Result<String, String> {
     let upper = t.text.to_ascii_uppercase();
-    if let Some(n) = upper.strip_prefix("TYPE") {
-        if let Ok(code) = n.parse::<u16>() {
-            return Ok(match RecordType::from(code) {
-                RecordType::Unknown(_) => upper,
-                known => known.to_string(),
-            });
-        }
+    if let Some(n) = upper.strip_prefix("TYPE")
+        && let Ok(code) = n.parse::<u16>()
+    {
+        return Ok(match RecordType::from(code) {
+            RecordType::Unknown(_) => upper,
+            known => known.to_string(),
+        });
     }
     if RecordType::from_str(&upper).is_ok() || OPAQUE_TYPES.contains(&upper.as_str()) {
         return Ok(upper);
@@ -504,10 +558,12 @@ fn rdata(rtype: &str, toks: &[Tok], origin: Option<&Name>, end: &Tok) -> Result<
     match rtype {
         "MX" => {
             arity(&["a preference (0-65535)", "an exchange name"])?;
-            let preference = toks[0]
-                .text
-                .parse::<u16>()
-                .map_err(|_| (toks[0].clone(), format!("`{}` is not an MX preference (0-65535)", toks[0].text)))?;
+            let preference = toks[0].text.parse::<u16>().map_err(|_| {
+                (
+                    toks[0].clone(),
+                    format!("`{}` is not an MX preference (0-65535)", toks[0].text),
+                )
+            })?;
             Ok(Rdata::Mx {
                 preference,
                 exchange: name(&toks[1])?,
@@ -523,6 +579,14 @@ fn rdata(rtype: &str, toks: &[Tok], origin: Option<&Name>, end: &Tok) -> Result<
             })
         }
         "TLSA" => {
+            // Point at the offending hex token; Tlsa::parse judges the rest (RFC 6698 §2.2).
+            if let Some(bad) = toks
+                .iter()
+                .skip(3)
+                .find(|t| !t.text.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err((bad.clone(), format!("TLSA: `{}` is not hex association data", bad.text)));
+            }
             let text: Vec<&str> = toks.iter().map(|t| t.text.as_str()).collect();
             Tlsa::parse(&text.join(" "))
                 .map(Rdata::Tlsa)
@@ -579,7 +643,10 @@ fn generic(rtype: &str, toks: &[Tok]) -> Result<Rdata, (Tok, String)> {
     }
     if rtype == "TLSA" {
         if bytes.len() < 4 {
-            return Err((len_tok.clone(), "TLSA RDATA needs at least 4 bytes (RFC 6698 §2.1)".into()));
+            return Err((
+                len_tok.clone(),
+                "TLSA RDATA needs at least 4 bytes (RFC 6698 §2.1)".into(),
+            ));
         }
         return Ok(Rdata::Tlsa(Tlsa {
             usage: bytes[0],
@@ -637,7 +704,10 @@ mod tests {
         .unwrap();
         assert_eq!(z.apex.to_string(), "example.com.");
         let mx = &z.records[2];
-        assert_eq!((mx.owner.to_string().as_str(), mx.rtype.as_str(), mx.ttl), ("example.com.", "MX", 3600));
+        assert_eq!(
+            (mx.owner.to_string().as_str(), mx.rtype.as_str(), mx.ttl),
+            ("example.com.", "MX", 3600)
+        );
         assert_eq!(
             mx.data,
             Rdata::Mx {
@@ -669,7 +739,8 @@ mod tests {
             ("mail A 192.0.2.999\n", "z.db:4:8: invalid A data"),
             ("@ MX ten mail\n", "z.db:4:6: `ten` is not an MX preference"),
             ("@ MX 10\n", "z.db:4:6: MX: missing an exchange name"),
-            ("_25._tcp.mail TLSA 3 1 1 xyz\n", "z.db:4:20: bad TLSA record"),
+            ("_25._tcp.mail TLSA 3 1 1 xyz\n", "z.db:4:26: TLSA: `xyz` is not hex"),
+            ("_25._tcp.mail TLSA 3 1 x 00\n", "z.db:4:20: bad TLSA record"),
             ("mail FOO 1\n", "z.db:4:6: unknown record type `FOO`"),
             ("$INCLUDE other.db\n", "z.db:4:1: $INCLUDE is not supported"),
             ("mail ( A\n 192.0.2.1\n", "z.db:4:6: `(` without `)`"),
