@@ -895,6 +895,41 @@ fn check_digest_agility_trap_fails() {
 }
 
 #[test]
+fn check_dane_ta_name_mismatch_fails_with_the_host_mismatch_code() {
+    // mx2's certificate served on mx1: the anchor matches, the leaf's name does not
+    // (RFC 7672 §3.2.2).
+    let (code, out, _) = check_site(&[
+        "--zone",
+        "fixtures/check/dane-ta/example.net.zone",
+        "--cert",
+        "mx1.example.net=fixtures/check/dane-ta/mx2.pem",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let mx1 = section(&out, "mx1.example.net. (MX 10)");
+    let fail = mx1.iter().find(|l| l.contains("[fail]")).expect("a [fail] line");
+    assert!(
+        fail.contains(
+            r#"["mx2.example.net"] match none of the reference identifiers ["mx1.example.net", "example.net"]"#
+        ),
+        "{fail}"
+    );
+    assert!(
+        mx1.iter().any(|l| l.contains("450 4.7.325 certificate-host-mismatch")),
+        "{out}"
+    );
+    assert!(
+        mx1.iter().any(|l| l.trim().starts_with("fix: re-issue the leaf")),
+        "{out}"
+    );
+    let mx2 = section(&out, "mx2.example.net. (MX 20)");
+    assert!(
+        mx2.iter()
+            .any(|l| l.contains("[warn] not checked: no certificate given; pass --cert mx2.example.net=FILE.pem")),
+        "{out}"
+    );
+}
+
+#[test]
 fn check_a_broken_zone_file_exits_2_at_file_line_col() {
     let (code, out, err) = check_site(&["--zone", "fixtures/check/broken/broken.example.zone"]);
     assert_eq!(code, 2, "{out}{err}");

@@ -794,4 +794,52 @@ mod tests {
         assert!(matches!(z.lookup(&n("c.example.com."), "A"), Lookup::Elsewhere { chain } if chain.len() == 2));
         assert!(matches!(z.lookup(&n("d.example.com."), "A"), Lookup::NoData { .. }));
     }
+
+    #[test]
+    fn origin_from_the_command_line() {
+        let z = Zone::parse(
+            Path::new("z.db"),
+            "$TTL 60\n@ MX 10 mx\nmx A 192.0.2.1\n",
+            Some("Example.COM"),
+        )
+        .unwrap();
+        assert_eq!(z.apex.to_string(), "example.com.");
+        assert_eq!(z.records[0].owner.to_string(), "example.com.");
+        let e = Zone::parse(Path::new("z.db"), "$TTL 60\n", Some("bad..name")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("--origin bad..name: not a domain name"),
+            "{e}"
+        );
+    }
+
+    const SAMPLE: &str = "$ORIGIN example.com.\n$TTL 3600\n\
+        @ SOA ns1 hostmaster ( 1 7200 3600\n 1209600 300 )\n\
+        @ MX 10 mail\n\
+        mail A 192.0.2.1\n\
+        txt TXT \"a ; b\" \"c\\\"d\"\n\
+        _25._tcp.mail TLSA 3 1 1 ( 0123456789abcdef0123456789abcdef\n 0123456789abcdef0123456789abcdef )\n\
+        @ RRSIG MX 15 2 3600 20350101000000 20250101000000 1 example.com. AAAA\n\
+        odd TYPE65534 \\# 2 0102\n";
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Bad input never panics, and a zone error points inside the file.
+        #[test]
+        fn mutated_zone_files_never_panic(pos in 0usize..1000, byte in proptest::prelude::any::<u8>(), delete in proptest::prelude::any::<bool>()) {
+            let mut bytes = SAMPLE.as_bytes().to_vec();
+            let pos = pos % (bytes.len() + 1);
+            if delete && pos < bytes.len() {
+                bytes.remove(pos);
+            } else {
+                bytes.insert(pos, byte);
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if let Err(InspectError::Zone { line, column, .. }) = Zone::parse(Path::new("z.db"), &text, None) {
+                proptest::prop_assert!(line >= 1 && column >= 1);
+                proptest::prop_assert!(line <= text.lines().count().max(1), "line {} of {}", line, text.lines().count());
+                let width = text.lines().nth(line - 1).map_or(0, |l| l.chars().count());
+                proptest::prop_assert!(column <= width + 1, "column {} of a {}-char line", column, width);
+            }
+        }
+    }
 }
