@@ -96,7 +96,9 @@ pub fn check(req: &CheckRequest) -> Result<Report, InspectError> {
                 })
                 .collect();
             hosts.sort_by(|a, b| a.preference.cmp(&b.preference).then_with(|| a.name.cmp(&b.name)));
-            hosts.dedup_by(|a, b| a.name == b.name);
+            // A host listed twice counts once, at its best preference.
+            let mut seen = BTreeSet::new();
+            hosts.retain(|h| seen.insert(h.name.clone()));
             (records.iter().map(|r| r.ttl).min(), hosts, chain)
         }
         Lookup::NoData { chain } => {
@@ -311,8 +313,16 @@ fn host_findings(
 
     // RFC 7672 §2.2.3: the CNAME-expanded name, then the name as the MX RRset gives it.
     let mut candidates = Vec::new();
-    if let Some(e) = expanded.filter(|e| zone.authoritative(e)) {
-        candidates.push(e);
+    match expanded {
+        Some(e) if zone.authoritative(&e) => candidates.push(e),
+        Some(e) => s.mark(
+            Mark::Info,
+            format!(
+                "the first TLSA candidate, {}, is outside this zone: not checked",
+                tlsa_owner(&e)
+            ),
+        ),
+        None => {}
     }
     candidates.push(host.name.clone());
     let mut found = None;
