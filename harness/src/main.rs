@@ -1,8 +1,10 @@
-//! The `danesim` command line. Exit codes: 0 all passed, 1 a violation, 2 bad input.
+//! The `danesim` command line. Exit codes: 0 all passed, 1 a violation (or, for `check`, a
+//! failing host), 2 bad input.
 
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand, ValueEnum};
+use danesim::inspect;
 use danesim::outcome::report;
 use danesim::pki::KeyStore;
 use danesim::runner;
@@ -62,6 +64,59 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         unbound: Option<PathBuf>,
     },
+    /// Print the TLSA record for a certificate file, like `ldns-dane create` or gen_tlsa:
+    /// `_25._tcp.HOST. IN TLSA 3 1 1 <HEX>` (hex in uppercase).
+    Tlsa {
+        /// PEM file, leaf first, then its issuers. Usages 3 and 1 take the first certificate,
+        /// usages 2 and 0 the last (the trust anchor), unless --index says otherwise.
+        #[arg(long, value_name = "FILE.pem")]
+        cert: PathBuf,
+        /// Certificate usage: 3 DANE-EE, 2 DANE-TA (0 and 1 are unusable for SMTP).
+        #[arg(long, default_value_t = 3)]
+        usage: u8,
+        /// Selector: 1 SubjectPublicKeyInfo, 0 full certificate.
+        #[arg(long, default_value_t = 1)]
+        selector: u8,
+        /// Matching type: 1 SHA-256, 2 SHA-512, 0 full data.
+        #[arg(long, default_value_t = 1)]
+        mtype: u8,
+        #[arg(long, default_value_t = 25)]
+        port: u16,
+        #[arg(long, default_value = "tcp")]
+        proto: String,
+        /// The host (TLSA base domain). Default: the leaf certificate's first DNS name.
+        #[arg(long)]
+        host: Option<String>,
+        /// Take the certificate at this position in the file (0 = the first).
+        #[arg(long, value_name = "N")]
+        index: Option<usize>,
+    },
+    /// Check a zone file's MX and TLSA records against the certificates the MX hosts serve,
+    /// offline. Exit 1 when a host fails.
+    Check {
+        /// RFC 1035 master file (an export of the zone, signed or not).
+        #[arg(long, value_name = "FILE")]
+        zone: PathBuf,
+        /// Origin for relative names before any $ORIGIN (default: from the file).
+        #[arg(long, value_name = "NAME")]
+        origin: Option<String>,
+        /// The mail domain (default: the zone's apex).
+        #[arg(long, value_name = "NAME")]
+        domain: Option<String>,
+        /// The chain an MX host serves, leaf first (repeatable).
+        #[arg(long = "cert", value_name = "HOST=FILE.pem", value_parser = host_and_file)]
+        certs: Vec<(String, PathBuf)>,
+        /// The time for certificate and signature validity: YYYY-MM-DD or RFC 3339 (default: now).
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+    },
+}
+
+fn host_and_file(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((h, f)) if !h.is_empty() && !f.is_empty() => Ok((h.to_string(), PathBuf::from(f))),
+        _ => Err(format!("`{s}`: expected HOST=FILE.pem, e.g. mx1.example.com=mx1-chain.pem")),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,6 +149,32 @@ fn main() -> ExitCode {
             delv,
             unbound,
         } => anchor(&scenario, delv, unbound),
+        Command::Tlsa {
+            cert,
+            usage,
+            selector,
+            mtype,
+            port,
+            proto,
+            host,
+            index,
+        } => tlsa(inspect::TlsaRequest {
+            cert,
+            usage,
+            selector,
+            matching: mtype,
+            port,
+            proto,
+            host,
+            index,
+        }),
+        Command::Check {
+            zone,
+            origin,
+            domain,
+            certs,
+            now,
+        } => check(zone, origin, domain, certs, now),
         Command::Run {
             paths,
             sender,
@@ -165,6 +246,54 @@ fn anchor(path: &std::path::Path, delv: Option<PathBuf>, unbound: Option<PathBuf
         }
     }
     ExitCode::SUCCESS
+}
+
+fn tlsa(req: inspect::TlsaRequest) -> ExitCode {
+    match inspect::tlsa_line(&req) {
+        Ok(line) => {
+            for note in &line.notes {
+                eprintln!("note: {note}");
+            }
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(
+    zone: PathBuf,
+    origin: Option<String>,
+    domain: Option<String>,
+    certs: Vec<(String, PathBuf)>,
+    now: Option<String>,
+) -> ExitCode {
+    let report = now
+        .as_deref()
+        .map(inspect::parse_now)
+        .transpose()
+        .and_then(|now| {
+            inspect::check(&inspect::CheckRequest {
+                zone,
+                origin,
+                domain,
+                certs,
+                now: now.unwrap_or_else(time::OffsetDateTime::now_utc),
+            })
+        });
+    match report {
+        Ok(r) => {
+            print!("{}", r.render());
+            if r.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn show(paths: &[PathBuf]) -> String {

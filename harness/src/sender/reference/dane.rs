@@ -518,7 +518,7 @@ fn date_failure(certs: &[CertificateDer<'_>], now: UnixTime) -> Option<DaneFailu
 
 /// The leaf's presented identifiers (RFC 7672 §3.2.3): its DNS-IDs if the SAN has any,
 /// otherwise its CN-IDs. Normalized (lowercase, no trailing dot).
-fn presented_identifiers(leaf: &[u8]) -> Vec<String> {
+pub(crate) fn presented_identifiers(leaf: &[u8]) -> Vec<String> {
     use x509_parser::extensions::GeneralName;
     let Ok((_, c)) = x509_parser::parse_x509_certificate(leaf) else {
         return Vec::new();
