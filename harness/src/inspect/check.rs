@@ -865,24 +865,12 @@ fn exchange_section(zone: &Zone, hosts: &[MxHost], reports: &[HostReport]) -> Se
         "Exchange Online inbound DANE prerequisites (Enable-SmtpDaneInbound; informational, not part of the result)",
     );
     let mx: Vec<&MxHost> = hosts.iter().filter(|h| h.preference.is_some()).collect();
-    match mx.len() {
-        0 => s.mark(
-            Mark::Warn,
-            "no MX record: enablement starts from the domain's MX record",
-        ),
-        1 => s.mark(Mark::Ok, "one MX record, no fallback or secondary MX"),
-        n => s.mark(
-            Mark::Warn,
-            format!("{n} MX records: enablement expects exactly one, with no fallback or secondary MX"),
-        ),
-    }
-    if let Some(first) = mx.first() {
-        let p = first.preference.unwrap_or_default();
-        if p == 0 || p == 10 {
-            s.mark(Mark::Ok, format!("MX preference {p} (0 or 10 expected)"));
-        } else {
-            s.mark(Mark::Warn, format!("MX preference {p}: enablement expects 0 or 10"));
-        }
+    let pairs: Vec<(u16, String)> = mx
+        .iter()
+        .map(|h| (h.preference.unwrap_or_default(), h.name.to_string()))
+        .collect();
+    for f in super::exo_inbound::mx_prerequisites(&pairs) {
+        s.mark(if f.ok { Mark::Ok } else { Mark::Warn }, f.text);
     }
     if zone.count("DNSKEY") > 0 && zone.count("RRSIG") > 0 {
         s.mark(Mark::Ok, "the zone file is signed (DNSKEY and RRSIG present)");

@@ -10,12 +10,14 @@
 //! - `pem`: certificate chains from PEM files, leaf first.
 //! - `tlsa_line`: `danesim tlsa`, one record line for a certificate.
 //! - `zone`: RFC 1035 master files (signed exports included) with file:line:col errors.
+//! - `exo_inbound`: Exchange Online's inbound-DANE prerequisites for an MX RRset (check, timelines).
 //! - `check`: `danesim check`, the per-host review and its RFC 7671/7672 advice.
 //! - `report`: the check's report (sections of `[ok]`/`[fail]`/`[warn]`/`[info]` lines).
 //! - `error`: [`InspectError`], the one error type of this boundary (the CLI exits 2).
 
 mod check;
 mod error;
+pub mod exo_inbound;
 mod pem;
 mod report;
 mod tlsa_line;

@@ -51,6 +51,9 @@ pub struct AttemptRecord {
     /// "host: CODE" per MX host, in the order tried.
     pub hosts: Vec<String>,
     pub verdict: Verdict,
+    /// Advice on the world as this attempt found it (the timeline's `lint`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lint: Vec<String>,
     /// What the timeline changed after this attempt, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub then: Vec<String>,

@@ -9,6 +9,9 @@ use super::verdict::Verdict;
 pub fn line(o: &Outcome) -> String {
     let mut s = head(o);
     for a in &o.attempts {
+        for l in &a.lint {
+            s.push_str(&format!("\n           lint {l}"));
+        }
         let at = a.at.as_deref().map(|t| format!(" {t}")).unwrap_or_default();
         let mark = if a.verdict.passed() { "" } else { "  <- not as expected" };
         s.push_str(&format!(

@@ -12,6 +12,7 @@ use crate::outcome::observe::{Observations, observe};
 use crate::outcome::verdict::{Verdict, Violation, judge};
 use crate::outcome::{AttemptRecord, Outcome};
 use crate::pki::KeyStore;
+use crate::scenario::timeline::Lint;
 use crate::scenario::{Scenario, Timeline, When};
 use crate::sender::SenderReport;
 use crate::vocab::ResultCode;
@@ -61,6 +62,9 @@ pub(crate) fn attempt_scenario(s: &Scenario, t: &Timeline, n: u32, message: u32)
         a.expect.notes.clear();
     }
     a.expect.results = expected;
+    if let Some(Some(via)) = t.via.get((n - 1) as usize) {
+        a.expect.via = Some(via.clone());
+    }
     a
 }
 
@@ -96,6 +100,7 @@ pub(crate) fn judge_attempt(
         status: report.status.clone(),
         hosts: report.hosts.iter().map(|h| format!("{}: {}", h.host, h.code)).collect(),
         verdict,
+        lint: Vec::new(),
         then: Vec::new(),
     };
     Judged { record, report, obs }
@@ -202,7 +207,8 @@ pub(crate) async fn play(
 ) -> Result<Outcome, crate::world::LabError> {
     let mut current = s.clone();
     let started = Instant::now();
-    apply(&mut current, t, When::Start, keys, world, driver, &mut Vec::new()).await?;
+    let mut cached_ttl = 0;
+    apply(&mut current, t, When::Start, keys, world, driver, &mut cached_ttl, &mut Vec::new()).await?;
     let mut records: Vec<AttemptRecord> = Vec::new();
     let mut last: Option<Judged> = None;
     let mut pending: Option<(u32, Duration)> = None;
@@ -219,8 +225,10 @@ pub(crate) async fn play(
             }
         };
         let a = attempt_scenario(&current, t, n, message);
+        let lint = lints(t, world, &a.message.domain);
         let (report, obs) = driver.attempt(&a, world, retry, now, now - first_try).await?;
-        let judged = judge_attempt(&a, world, sender, n, message, at, started.elapsed(), report, obs);
+        let mut judged = judge_attempt(&a, world, sender, n, message, at, started.elapsed(), report, obs);
+        judged.record.lint = lint;
         if judged.report.result == ResultCode::Defer {
             pending = Some((message, first_try));
         }
@@ -231,9 +239,9 @@ pub(crate) async fn play(
         records.push(judged.record.clone());
         let mut then = Vec::new();
         if n < t.attempts {
-            apply(&mut current, t, When::AfterAttempt(n), keys, world, driver, &mut then).await?;
+            apply(&mut current, t, When::AfterAttempt(n), keys, world, driver, &mut cached_ttl, &mut then).await?;
             if delivered && !delivered_before {
-                apply(&mut current, t, When::AfterDelivery, keys, world, driver, &mut then).await?;
+                apply(&mut current, t, When::AfterDelivery, keys, world, driver, &mut cached_ttl, &mut then).await?;
             }
         }
         delivered_before |= delivered;
@@ -252,7 +260,35 @@ pub(crate) async fn play(
     Ok(outcome)
 }
 
-/// Applies the steps of `event`, in order, and records what they did.
+/// The timeline's lints on the world as it stands: "[ok] ..." / "[warn] ..." lines.
+fn lints(t: &Timeline, world: &World, domain: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in &t.lints {
+        match l {
+            Lint::ExoInbound => {
+                let mx: Vec<(u16, String)> = world
+                    .published
+                    .resolve(domain, "MX")
+                    .data
+                    .iter()
+                    .filter_map(|d| {
+                        let mut it = d.split_whitespace();
+                        Some((it.next()?.parse().ok()?, it.next()?.to_string()))
+                    })
+                    .collect();
+                for f in crate::inspect::exo_inbound::mx_prerequisites(&mx) {
+                    out.push(format!("exo-inbound [{}] {}", if f.ok { "ok" } else { "warn" }, f.text));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Applies the steps of `event`, in order, and records what they did. `cached_ttl` is the
+/// longest TTL among the RRsets changed since the caches were last emptied: how long a
+/// cache may still hold a stale copy.
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     current: &mut Scenario,
     t: &Timeline,
@@ -260,18 +296,22 @@ async fn apply(
     keys: &KeyStore,
     world: &mut World,
     driver: &mut dyn Driver,
+    cached_ttl: &mut u32,
     then: &mut Vec<String>,
 ) -> Result<(), crate::world::LabError> {
     for step in t.steps_at(event) {
-        let longest_ttl = step.apply(current);
+        *cached_ttl = (*cached_ttl).max(step.apply(current));
         world.republish(current, keys)?;
         if step.flush {
             driver.flush(world).await?;
+            *cached_ttl = 0;
         }
         if step.expire {
-            // The cache may hold the old RRsets for their TTL: wait exactly that long (plus
-            // a margin for rounding in the resolver), the one wait a timeline allows.
-            tokio::time::sleep(Duration::from_secs(longest_ttl as u64) + Duration::from_millis(200)).await;
+            // A cache may hold the old RRsets for their TTL: wait exactly that long (plus a
+            // margin for the resolver's rounding), the one wait a timeline allows
+            // (RFC 4035 §5.3.3: cached data is used until its TTL runs out).
+            tokio::time::sleep(Duration::from_secs(*cached_ttl as u64) + Duration::from_millis(200)).await;
+            *cached_ttl = 0;
         }
         then.push(describe(step));
     }

@@ -51,6 +51,12 @@ pub struct RawTimeline {
     pub retry: Vec<Spanned<String>>,
     /// One result (or list of alternatives) per attempt.
     pub expect: Vec<Spanned<OneOrMany>>,
+    /// Optional: the host each attempt must deliver to ("" for none).
+    #[serde(default)]
+    pub via: Vec<Spanned<String>>,
+    /// Optional lints run on the world before every attempt: "exo-inbound".
+    #[serde(default)]
+    pub lint: Vec<Spanned<String>>,
 }
 
 /// `[[step]]`: changes applied when an event happens.

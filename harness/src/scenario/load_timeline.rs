@@ -9,7 +9,7 @@ use super::error::ScenarioError;
 use super::file::{RawStep, RawTimeline};
 use super::load::{Loader, list};
 use super::model::{EndpointDecl, ZoneDecl};
-use super::timeline::{EditKind, Renew, Step, Timeline, When, ZoneEdit, normalize, record_key};
+use super::timeline::{EditKind, Lint, Renew, Step, Timeline, When, ZoneEdit, normalize, record_key};
 use crate::pki::CertSpec;
 use crate::vocab::{ResultCode, fqdn};
 
@@ -103,15 +103,44 @@ impl Loader<'_> {
                 )
             })?);
         }
+        if !t.via.is_empty() && t.via.len() != attempts as usize {
+            return Err(self.err(
+                raw.span(),
+                format!("`via` lists {} host(s) for {attempts} attempt(s)", t.via.len()),
+                "this timeline",
+                Some("give one host per attempt, \"\" where no delivery is expected".into()),
+            ));
+        }
+        let via = t
+            .via
+            .iter()
+            .map(|v| Some(v.get_ref().trim()).filter(|v| !v.is_empty()).map(fqdn))
+            .collect();
+        let mut lints = Vec::new();
+        for l in &t.lint {
+            match l.get_ref().as_str() {
+                "exo-inbound" => lints.push(Lint::ExoInbound),
+                other => {
+                    return Err(self.err(
+                        self.inner(l),
+                        format!("unknown lint `{other}`"),
+                        "here",
+                        Some("lints: exo-inbound".into()),
+                    ));
+                }
+            }
+        }
         let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
         let mut out = Vec::new();
         for s in steps {
-            out.push(self.step(s, attempts, domain, zones, endpoints, certs, &names, chain_up)?);
+            out.push(self.step(s, steps, attempts, domain, zones, endpoints, certs, &names, chain_up)?);
         }
         Ok(Some(Timeline {
             attempts,
             retry,
             expect,
+            via,
+            lints,
             steps: out,
         }))
     }
@@ -120,6 +149,7 @@ impl Loader<'_> {
     fn step(
         &self,
         raw: &Spanned<RawStep>,
+        all: &[Spanned<RawStep>],
         attempts: u32,
         domain: &str,
         zones: &[ZoneDecl],
@@ -230,7 +260,7 @@ impl Loader<'_> {
                 EditKind::RemoveRecord(line) => normalize(&d.template) == *line,
                 _ => false,
             });
-            let added_earlier = steps_add_same(s, text);
+            let added_earlier = all.iter().any(|other| steps_add_same(other.get_ref(), text));
             if !matches && !added_earlier {
                 return Err(self.err(
                     self.inner(r),
@@ -268,8 +298,8 @@ impl Loader<'_> {
     }
 }
 
-/// A removal may name a record the same step adds (a no-op the author meant); nothing else
-/// that matches nothing is accepted.
+/// A removal may name a record a step adds (earlier in time, or the same step); a removal
+/// that matches nothing at all is a typo.
 fn steps_add_same(s: &RawStep, text: &str) -> bool {
     s.add.iter().chain(&s.replace).any(|a| normalize(a.get_ref()) == normalize(text))
 }

@@ -25,7 +25,19 @@ pub struct Timeline {
     pub retry: Vec<Duration>,
     /// Per attempt, the results that pass.
     pub expect: Vec<Vec<ResultCode>>,
+    /// Per attempt, the host that must take the message (empty: not checked).
+    pub via: Vec<Option<String>>,
+    /// Lints run on the published world before every attempt.
+    pub lints: Vec<Lint>,
     pub steps: Vec<Step>,
+}
+
+/// A check of the published world that is advice, not a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lint {
+    /// Exchange Online's prerequisites for inbound DANE (Enable-SmtpDaneInbound): one MX,
+    /// preference 0 or 10, no secondary MX.
+    ExoInbound,
 }
 
 impl Timeline {
@@ -243,6 +255,8 @@ mod tests {
             attempts: 4,
             retry: vec![Duration::from_secs(900), Duration::from_secs(3600)],
             expect: Vec::new(),
+            via: Vec::new(),
+            lints: Vec::new(),
             steps: Vec::new(),
         };
         assert_eq!(t.offset(1), Duration::ZERO);
