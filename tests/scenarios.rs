@@ -2,6 +2,8 @@
 //! (`tests/snapshots/<id>@<sender>.snap`).
 //!
 //! - `reference`: run in process; the verdict must be PASS.
+//! - `exchange-online`: the reference sender's Exchange Online profile, for the timeline
+//!   scenarios (the hybrid story it reports on); the verdict must be PASS.
 //! - `postfix`, `exim`: the real MTAs in namespace mode. The catalogue runs once per sender
 //!   through the `danesim` binary (one Postfix, one unbound for all scenarios), then each
 //!   trial checks its outcome. Their verdicts are what the MTA did (a violation there is a
@@ -34,9 +36,17 @@ fn main() {
     let keys = Arc::new(KeyStore::embedded());
     let mut trials = Vec::new();
     for f in &files {
+        let timeline = scenario::load(f).is_ok_and(|s| s.timeline.is_some());
+        if timeline {
+            let (rt, keys, f) = (rt.clone(), keys.clone(), f.clone());
+            let name = format!("{}@exchange-online", f.strip_prefix(&root).unwrap_or(&f).display());
+            trials.push(Trial::test(name, move || {
+                run_reference(&rt, &keys, &f, SenderKind::ExchangeOnline)
+            }));
+        }
         let (rt, keys, f) = (rt.clone(), keys.clone(), f.clone());
         let name = format!("{}@reference", f.strip_prefix(&root).unwrap_or(&f).display());
-        trials.push(Trial::test(name, move || run_reference(&rt, &keys, &f)));
+        trials.push(Trial::test(name, move || run_reference(&rt, &keys, &f, SenderKind::Reference)));
     }
     let ci = std::env::var_os("CI").is_some();
     for sender in ["postfix", "exim"] {
@@ -75,8 +85,7 @@ fn settings(file: &Path) -> insta::Settings {
     settings
 }
 
-fn run_reference(rt: &tokio::runtime::Runtime, keys: &KeyStore, file: &Path) -> Result<(), Failed> {
-    let sender = SenderKind::Reference;
+fn run_reference(rt: &tokio::runtime::Runtime, keys: &KeyStore, file: &Path, sender: SenderKind) -> Result<(), Failed> {
     let s = scenario::load(file).map_err(|e| format!("{e}"))?;
     let r = rt
         .block_on(runner::run(&s, &sender, keys))

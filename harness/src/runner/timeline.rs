@@ -307,10 +307,11 @@ async fn apply(
             *cached_ttl = 0;
         }
         if step.expire {
-            // A cache may hold the old RRsets for their TTL: wait exactly that long (plus a
-            // margin for the resolver's rounding), the one wait a timeline allows
-            // (RFC 4035 §5.3.3: cached data is used until its TTL runs out).
-            tokio::time::sleep(Duration::from_secs(*cached_ttl as u64) + Duration::from_millis(200)).await;
+            // A cache may hold the old RRsets for their TTL: wait that long, the one wait a
+            // timeline allows (RFC 4035 §5.3.3: cached data is used until its TTL runs out).
+            // Resolvers count TTLs on a clock of whole seconds (unbound keeps an entry
+            // through the second it expires in), so one more second plus a margin.
+            tokio::time::sleep(Duration::from_secs(*cached_ttl as u64 + 1) + Duration::from_millis(150)).await;
             *cached_ttl = 0;
         }
         then.push(describe(step));

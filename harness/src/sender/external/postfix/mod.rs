@@ -297,10 +297,12 @@ smtp_tls_loglevel = 1
 smtp_tls_session_cache_database =
 smtp_connection_cache_on_demand = no
 max_use = 1
-# Fast retries and short timeouts: a deliberate drop costs seconds, not minutes.
-queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
+# No retries of its own: the harness retries a deferred message with `postqueue -f` when a
+# timeline says so, and a retry by Postfix's own clock would race with the timeline's steps.
+# Short timeouts: a deliberate drop costs seconds, not minutes.
+queue_run_delay = 3600s
+minimal_backoff_time = 3600s
+maximal_backoff_time = 3600s
 smtp_connect_timeout = 5s
 smtp_helo_timeout = 5s
 smtp_starttls_timeout = 5s
