@@ -389,3 +389,42 @@ fn a_bad_attacker_is_reported_at_file_line_col() {
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
     assert_bad_input(code, &err, "stls-07-mitm-intercept.toml:39:", "`reply` does not apply to attacker mode `intercept`");
 }
+
+#[test]
+fn a_bad_timeline_is_reported_at_file_line_col() {
+    let file = "scenarios/timeline/hybrid-cert-renewal.toml";
+    let (_d, p) = edited(file, "when = \"after attempt 1\"", "when = \"after the renewal\"");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "hybrid-cert-renewal.toml:47:9", "unknown event `after the renewal`");
+    assert!(err.contains("\"start\", \"after attempt N\", \"after delivery\""), "{err}");
+
+    let (_d, p) = edited(file, "when = \"after attempt 2\"", "when = \"after attempt 3\"");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "hybrid-cert-renewal.toml:52:9", "attempt 3 has no next attempt");
+
+    let (_d, p) = edited(file, "expect = [\"AUTH\", \"DEFER\", \"AUTH\"]", "expect = [\"AUTH\", \"DEFER\"]");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "hybrid-cert-renewal.toml:", "`expect` lists 2 result(s) for 3 attempt(s)");
+
+    let (_d, p) = edited(file, "cert = \"onprem-2027\" }", "cert = \"onprem-2028\" }");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(code, &err, "hybrid-cert-renewal.toml:49:", "unknown certificate `onprem-2028`");
+
+    let (_d, p) = edited(
+        "scenarios/timeline/roll-04-across-the-switch.toml",
+        "remove = [\"_25._tcp.mx1  TLSA 3 1 1 {cert:current}\"]",
+        "remove = [\"_25._tcp.mx2  TLSA\"]",
+    );
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_bad_input(
+        code,
+        &err,
+        "roll-04-across-the-switch.toml:52:",
+        "nothing in zone example.test. matches `_25._tcp.mx2  TLSA`",
+    );
+
+    let (_d, p) = edited(file, "[timeline]\nattempts = 3", "[timelime]\nattempts = 3");
+    let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown field `timelime`"), "{err}");
+}
