@@ -428,3 +428,26 @@ fn a_bad_timeline_is_reported_at_file_line_col() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown field `timelime`"), "{err}");
 }
+
+/// Issue 6's must-show: the human output of hybrid-cert-renewal under the exchange-online
+/// profile lists the three attempts, the second one deferred with 450 4.7.323.
+#[test]
+fn exchange_online_reports_the_hybrid_outage_attempt_by_attempt() {
+    let (code, out, err) = danesim(&[
+        "run",
+        "--sender",
+        "exchange-online",
+        "scenarios/timeline/hybrid-cert-renewal.toml",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let attempts: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("attempt ")).collect();
+    assert_eq!(attempts.len(), 3, "{out}");
+    assert!(attempts[0].contains("attempt 1 T+0s (message 1): AUTH"), "{out}");
+    assert!(
+        attempts[1].contains("attempt 2 T+15m (message 2): DEFER 450 4.7.323 tlsa-invalid: The domain failed DANE validation")
+            && attempts[1].contains("LastAttemptedServerName=mail.example.test; LastAttemptedIP=192.0.2.10"),
+        "{out}"
+    );
+    assert!(attempts[2].contains("attempt 3 T+30m (message 2): AUTH"), "{out}");
+    assert!(out.contains("then after attempt 1: 192.0.2.10 now serves onprem-2027"), "{out}");
+}

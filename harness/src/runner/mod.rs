@@ -165,6 +165,11 @@ impl timeline::Driver for InProcess {
         Ok(())
     }
 
+    /// hickory-resolver's cache measures TTLs with `Instant`: a margin is enough.
+    fn ttl_slack(&self) -> Duration {
+        Duration::from_millis(150)
+    }
+
     fn at(&self, t: &Timeline, n: u32) -> Option<Duration> {
         if self.exchange_online {
             // Exchange Online's own schedule, whatever the scenario's (CONFORMANCE.md).
@@ -213,6 +218,12 @@ impl timeline::Driver for External<'_> {
 
     fn at(&self, _t: &Timeline, _n: u32) -> Option<Duration> {
         None
+    }
+
+    /// unbound counts TTLs in whole seconds and keeps an entry through the second it
+    /// expires in: one more second, plus a margin.
+    fn ttl_slack(&self) -> Duration {
+        Duration::from_millis(1150)
     }
 }
 

@@ -193,6 +193,9 @@ pub(crate) trait Driver: Send {
     async fn flush(&mut self, world: &World) -> Result<(), crate::world::LabError>;
     /// The simulated time of attempt `n`; `None` when the sender runs on real time.
     fn at(&self, t: &Timeline, n: u32) -> Option<Duration>;
+    /// How much longer than a TTL the sender's cache may keep an entry: its clock's
+    /// granularity plus a margin.
+    fn ttl_slack(&self) -> Duration;
 }
 
 /// Runs the timeline with `driver` in `world`. The world must be running; it is left
@@ -308,10 +311,9 @@ async fn apply(
         }
         if step.expire {
             // A cache may hold the old RRsets for their TTL: wait that long, the one wait a
-            // timeline allows (RFC 4035 §5.3.3: cached data is used until its TTL runs out).
-            // Resolvers count TTLs on a clock of whole seconds (unbound keeps an entry
-            // through the second it expires in), so one more second plus a margin.
-            tokio::time::sleep(Duration::from_secs(*cached_ttl as u64 + 1) + Duration::from_millis(150)).await;
+            // timeline allows (RFC 4035 §5.3.3: cached data is used until its TTL runs out),
+            // plus the cache clock's slack.
+            tokio::time::sleep(Duration::from_secs(*cached_ttl as u64) + driver.ttl_slack()).await;
             *cached_ttl = 0;
         }
         then.push(describe(step));
