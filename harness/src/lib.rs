@@ -10,15 +10,15 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`scenario`] | the TOML format, loading with file:line:col errors, the checked model |
+//! | [`scenario`] | the TOML format, loading with file:line:col errors, the checked model, timelines (attempts and the steps between them) |
 //! | [`vocab`] | the outcome vocabulary: AUTH, TLS, OPP, DEFER, BOUNCE, SKIP-*, invariants |
 //! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
-//! | [`dns`] | zone assembly, DNSSEC signing with a fixed clock, the authoritative server, query log |
-//! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, the attacker relay, transcripts |
+//! | [`dns`] | zone assembly, DNSSEC signing with a fixed clock, the authoritative server (zones replaceable while serving), query log |
+//! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, scripted replies, the attacker relay (strip, inject, intercept), transcripts |
 //! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; namespace mode and unbound |
-//! | [`sender`] | senders under test: the reference RFC 7672 sender and its decision trace; Postfix, Exim and command adapters |
+//! | [`sender`] | senders under test: the reference RFC 7672 sender, its decision trace and its exchange-online profile; Postfix, Exim and command adapters |
 //! | [`outcome`] | observations, verdicts, the snapshot form, the redaction table, report lines |
-//! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab) |
+//! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |
 //! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and the reference sender's DANE check) |
 //!
 //! Layers stay apart: `dns` and `smtp` know nothing of each other, `pki` depends on
