@@ -787,7 +787,7 @@ fn check_dane_ta_site_follows_cnames_and_checks_the_anchor() {
         );
     }
     assert!(
-        out.contains("[warn] 2 MX records: enablement expects exactly one"),
+        out.contains("[warn] 2 MX records (10 mx1.example.net, 20 mx2.example.net): enablement expects exactly one"),
         "{out}"
     );
     assert!(
