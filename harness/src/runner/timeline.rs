@@ -97,6 +97,8 @@ pub(crate) fn judge_attempt(
         hosts: report.hosts.iter().map(|h| format!("{}: {}", h.host, h.code)).collect(),
         verdict,
         then: Vec::new(),
+        report: report.clone(),
+        observations: obs.clone(),
     };
     Judged { record, report, obs }
 }
