@@ -19,6 +19,7 @@
 //! | [`sender`] | senders under test: the reference RFC 7672 sender and its decision trace; Postfix, Exim and command adapters |
 //! | [`outcome`] | observations, verdicts, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab) |
+//! | [`teach`] | `danesim explain` (a scenario's decisions step by step, with RFC sections and fix hints) and `danesim serve` (a world kept up for dig, delv, swaks) |
 //! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and the reference sender's DANE check) |
 //!
 //! Layers stay apart: `dns` and `smtp` know nothing of each other, `pki` depends on
@@ -35,5 +36,6 @@ pub mod runner;
 pub mod scenario;
 pub mod sender;
 pub mod smtp;
+pub mod teach;
 pub mod vocab;
 pub mod world;

@@ -139,6 +139,7 @@ pub async fn deliver_with(ctx: &SenderContext, validator: &Validator, msg: &Mess
             ),
             Some("RFC 7672 §2.2.1"),
         );
+        trace.fact(Fact::Host(host.clone()));
         match try_host(ctx, validator, msg, host, &next_hop_ids, &mut trace).await {
             HostResult::Delivered { code, address, reply } => {
                 hosts.push(HostReport {

@@ -11,6 +11,8 @@ use crate::sender::TraceStep;
 /// from these instead of re-parsing the step's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
+    /// The sender turns to this MX host (FQDN); the steps up to the next `Host` are about it.
+    Host(String),
     /// A DNS answer as the validating stub saw it (RFC 7672 §2.1.1).
     Answer(Answer),
     /// One record of a secure TLSA RRset, judged for usability (RFC 7672 §3.1.3).
