@@ -12,7 +12,8 @@ use crate::outcome::{EndpointObservation, Outcome, Verdict};
 use crate::pki::{KeyStore, Pki};
 use crate::runner::{self, Limits};
 use crate::scenario::Scenario;
-use crate::sender::reference::trace::Fact;
+use crate::sender::reference::trace::{Fact, state_name};
+use std::collections::{BTreeMap, BTreeSet};
 use crate::sender::{SenderKind, SenderReport, TraceStep};
 use crate::vocab::ResultCode;
 
@@ -90,7 +91,25 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
         w.push(format!("    {} at {}: {chain}; {}", e.host, e.address, e.label()));
     }
 
+    // Each server's own leaf, for hints where the sender saw none (or an interceptor's).
+    let servers: BTreeMap<String, Vec<u8>> = s
+        .endpoints
+        .iter()
+        .filter_map(|e| Some((fix::host_key(&e.host), pki.get(e.chain.first()?)?.der.clone())))
+        .collect();
+
     if o.attempts.is_empty() {
+        let faults: Vec<String> = o
+            .witness
+            .dns_queries
+            .iter()
+            .filter(|q| q.contains(" fault="))
+            .cloned()
+            .collect();
+        let seen = Seen {
+            endpoints: &o.witness.endpoints,
+            faults,
+        };
         let report = SenderReport {
             result: o.result,
             via: o.via.clone(),
@@ -100,7 +119,7 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
             reports_notes: true,
             trace: o.trace.clone(),
         };
-        attempt(&mut w, pki, &report, &o.witness.endpoints, &o.expected, &o.verdict);
+        attempt(&mut w, pki, &servers, &report, &seen, &o.expected, &o.verdict);
         return w;
     }
 
@@ -124,7 +143,17 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
             o.attempts.len(),
             a.at.as_deref().map(|t| format!(" at {t}")).unwrap_or_default()
         ));
-        attempt(&mut w, pki, &a.report, &a.observations.endpoints, &a.expected, &a.verdict);
+        let faults: BTreeSet<String> = a
+            .observations
+            .queries
+            .iter()
+            .filter_map(|q| Some(format!("{} {} fault={}", q.qname, q.qtype, q.fault.as_ref()?)))
+            .collect();
+        let seen = Seen {
+            endpoints: &a.observations.endpoints,
+            faults: faults.into_iter().collect(),
+        };
+        attempt(&mut w, pki, &servers, &a.report, &seen, &a.expected, &a.verdict);
         if !a.then.is_empty() {
             w.push(String::new());
             w.push("Then the world changes".into());
@@ -143,25 +172,38 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
     w
 }
 
+/// What the witnesses saw during one attempt.
+struct Seen<'a> {
+    endpoints: &'a [EndpointObservation],
+    /// Queries the DNS server answered with a declared fault ("name TYPE ... fault=KIND").
+    faults: Vec<String>,
+}
+
 /// One attempt: the trace with explanations, the witness, the result, the fix.
 fn attempt(
     w: &mut Vec<String>,
     pki: &Pki,
+    servers: &BTreeMap<String, Vec<u8>>,
     report: &SenderReport,
-    endpoints: &[EndpointObservation],
+    seen: &Seen<'_>,
     expected: &[ResultCode],
     verdict: &Verdict,
 ) {
     w.push(String::new());
     w.push("Decision trace (each step with the RFC section behind it)".into());
+    let mut explained = BTreeMap::new();
     for step in &report.trace {
-        step_lines(w, pki, step);
+        step_lines(w, pki, step, &mut explained);
     }
 
     w.push(String::new());
     w.push("What the receiving side saw (the impartial witness)".into());
-    for e in endpoints {
+    for e in seen.endpoints {
         w.extend(lesson::witness(e).into_iter().map(|l| format!("  {l}")));
+    }
+    if !seen.faults.is_empty() {
+        w.push("  the DNS server, on purpose (the scenario's faults), answered these queries wrongly:".into());
+        w.extend(seen.faults.iter().map(|q| format!("    {q}")));
     }
 
     w.push(String::new());
@@ -183,7 +225,7 @@ fn attempt(
 
     w.push(String::new());
     w.push("How to fix it".into());
-    for p in fix::hints(report, pki, endpoints) {
+    for p in fix::hints(report, pki, seen.endpoints, servers) {
         let mut lines = p.into_iter();
         if let Some(first) = lines.next() {
             w.push(format!("  - {first}"));
@@ -192,7 +234,9 @@ fn attempt(
     }
 }
 
-fn step_lines(w: &mut Vec<String>, pki: &Pki, step: &TraceStep) {
+/// A step, its section, and what its facts mean. A DNSSEC state is explained in full the
+/// first time it appears in an attempt (`explained`: state → step), then referred to.
+fn step_lines(w: &mut Vec<String>, pki: &Pki, step: &TraceStep, explained: &mut BTreeMap<&'static str, u32>) {
     let cite = lesson::cite(step).map(|c| format!(" [{c}]")).unwrap_or_default();
     w.push(format!("  {:>2}. {}{cite}", step.step, step.text));
     let more = "      ";
@@ -200,7 +244,14 @@ fn step_lines(w: &mut Vec<String>, pki: &Pki, step: &TraceStep) {
         match f {
             Fact::Host(_) => {}
             Fact::Answer(a) => {
-                w.push(format!("{more}DNSSEC {}", lesson::state_meaning(a.state)));
+                let state = state_name(a.state.as_ref());
+                match explained.get(state) {
+                    Some(first) => w.push(format!("{more}DNSSEC {state} (see step {first})")),
+                    None => {
+                        explained.insert(state, step.step);
+                        w.push(format!("{more}DNSSEC {}", lesson::state_meaning(a.state)));
+                    }
+                }
                 w.push(format!("{more}so: {}", lesson::consequence(a)));
             }
             Fact::Tlsa(t) => {

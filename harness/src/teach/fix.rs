@@ -12,6 +12,7 @@ use crate::sender::reference::lookup::{Answer, AnswerKind, DnssecState, RType};
 use crate::sender::reference::trace::{Fact, rtype_name, state_name};
 use crate::sender::{HostReport, SenderReport, TraceStep};
 use crate::vocab::{HostCode, ResultCode};
+use std::collections::BTreeMap;
 
 /// What the trace says about one MX host.
 #[derive(Default)]
@@ -56,7 +57,14 @@ fn by_host(trace: &[TraceStep]) -> (HostFacts<'_>, Vec<(String, HostFacts<'_>)>)
 }
 
 /// The hints for one attempt, one paragraph each (first line, then indented detail lines).
-pub(super) fn hints(report: &SenderReport, pki: &Pki, witness: &[EndpointObservation]) -> Vec<Vec<String>> {
+/// `servers` holds each endpoint's own leaf certificate (DER) by host name, for when the
+/// sender saw none (no TLS, or an interceptor's).
+pub(super) fn hints(
+    report: &SenderReport,
+    pki: &Pki,
+    witness: &[EndpointObservation],
+    servers: &BTreeMap<String, Vec<u8>>,
+) -> Vec<Vec<String>> {
     let (domain, hosts) = by_host(&report.trace);
     let mut out = Vec::new();
     if let Some(mx) = domain.answers.iter().find(|a| a.rtype == RType::Mx) {
@@ -67,7 +75,8 @@ pub(super) fn hints(report: &SenderReport, pki: &Pki, witness: &[EndpointObserva
     for h in &report.hosts {
         let facts = hosts.iter().find(|(n, _)| *n == h.host).map(|(_, f)| f);
         let empty = HostFacts::default();
-        if let Some(p) = host_hint(h, facts.unwrap_or(&empty), pki, witness) {
+        let ctx = Host::new(h, facts.unwrap_or(&empty), pki, witness, servers);
+        if let Some(p) = ctx.hint() {
             out.push(p);
         }
     }
@@ -85,6 +94,11 @@ pub(super) fn hints(report: &SenderReport, pki: &Pki, witness: &[EndpointObserva
         ]);
     }
     out
+}
+
+/// The key for lookups in `servers`: lowercase, no trailing dot.
+pub(super) fn host_key(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 fn owner(a: &Answer) -> String {
@@ -158,207 +172,307 @@ fn record_line(base: &str, usage: u8, der: &[u8]) -> Option<String> {
     Some(format!("_25._tcp.{base} IN TLSA {}", t.presentation()))
 }
 
-/// The TLSA base domain the sender used for this host (the owner of its TLSA lookup).
-fn base(h: &HostReport, f: &HostFacts<'_>) -> String {
-    f.answers
-        .iter()
-        .rev()
-        .find(|a| a.rtype == RType::Tlsa)
-        .and_then(|a| a.qname.strip_prefix("_25._tcp."))
-        .unwrap_or(&h.host)
-        .to_string()
+/// One host's report, the facts behind it and what its witness saw.
+struct Host<'a> {
+    report: &'a HostReport,
+    facts: &'a HostFacts<'a>,
+    pki: &'a Pki,
+    seen: Option<&'a EndpointObservation>,
+    /// An attacker relay terminated TLS in front of the server (RFC 7672 §1.3).
+    intercepted: bool,
+    /// The server's own leaf: what the sender was shown, unless an interceptor showed it.
+    leaf: Option<Vec<u8>>,
+    /// The TLSA base domain the sender used (the owner of its TLSA lookup, RFC 7672 §2.2.3).
+    base: String,
 }
 
-fn host_hint(h: &HostReport, f: &HostFacts<'_>, pki: &Pki, witness: &[EndpointObservation]) -> Option<Vec<String>> {
-    let host = h.host.as_str();
-    let base = base(h, f);
-    let leaf = f.presented.first();
-    let publish = |why: &str| -> Vec<String> {
-        match leaf.and_then(|d| record_line(&base, Tlsa::DANE_EE, d)) {
-            Some(line) => vec![
+impl<'a> Host<'a> {
+    fn new(
+        report: &'a HostReport,
+        facts: &'a HostFacts<'a>,
+        pki: &'a Pki,
+        witness: &'a [EndpointObservation],
+        servers: &BTreeMap<String, Vec<u8>>,
+    ) -> Host<'a> {
+        let seen = witness.iter().find(|e| host_key(&e.host) == host_key(&report.host));
+        let intercepted = seen.is_some_and(|e| e.behaviour.contains("intercept") && !e.attacker.is_empty());
+        // What the endpoint itself presented, when something reached it over TLS.
+        let endpoint_leaf = seen
+            .and_then(|e| e.connections.iter().rev().find_map(|t| t.tls.as_ref()))
+            .and_then(|tls| tls.chain_label.split(" > ").next())
+            .and_then(|n| pki.get(n))
+            .map(|c| c.der.clone());
+        let presented = facts.presented.first().filter(|_| !intercepted).cloned();
+        let leaf = presented
+            .or(endpoint_leaf)
+            .or_else(|| servers.get(&host_key(&report.host)).cloned());
+        let base = facts
+            .answers
+            .iter()
+            .rev()
+            .find(|a| a.rtype == RType::Tlsa)
+            .and_then(|a| a.qname.strip_prefix("_25._tcp."))
+            .unwrap_or(&report.host)
+            .to_string();
+        Host {
+            report,
+            facts,
+            pki,
+            seen,
+            intercepted,
+            leaf,
+            base,
+        }
+    }
+
+    fn name_of(&self, der: &[u8]) -> String {
+        lesson::find(self.pki, der).map_or_else(|| "the certificate".to_string(), |c| format!("`{}`", c.name))
+    }
+
+    /// "  WHY" and the `3 1 1` record of the server's own key, ready to paste.
+    fn publish(&self, why: &str) -> Vec<String> {
+        let host = self.report.host.as_str();
+        match self.leaf.as_deref().and_then(|d| record_line(&self.base, Tlsa::DANE_EE, d).map(|l| (d, l))) {
+            Some((der, line)) => vec![
                 format!("  {why}"),
                 format!("    {line}"),
                 format!(
-                    "  (the key of {} that {host} presents now; `danesim tlsa --cert FILE.pem --host {}` prints the same for a real certificate)",
-                    lesson::find(pki, leaf.map_or(&[][..], |d| d.as_slice()))
-                        .map_or_else(|| "the certificate".to_string(), |c| format!("`{}`", c.name)),
-                    base.trim_end_matches('.')
+                    "  (the key of {}, {host}'s own certificate; `danesim tlsa --cert FILE.pem --host {}` computes it for a real one)",
+                    self.name_of(der),
+                    self.base.trim_end_matches('.')
                 ),
             ],
-            None => vec![format!("  {why} (from the key of the certificate {host} serves: `danesim tlsa --cert FILE.pem`)")],
-        }
-    };
-    let tlsa_answer = f.answers.iter().rev().find(|a| a.rtype == RType::Tlsa);
-    match h.code {
-        HostCode::Auth | HostCode::Unused => None,
-        HostCode::SkipPre => {
-            if let Some(a) = f.answers.iter().find(|a| broken(a)) {
-                let effect = if a.rtype == RType::Tlsa {
-                    format!("Until then {host} is unusable for every DANE sender (RFC 7672 §2.1.2).")
-                } else {
-                    format!("Until then senders skip {host} (RFC 7672 §2.1.2).")
-                };
-                return Some(dns_hint(a, &effect));
-            }
-            Some(vec![format!(
-                "{host}: {}. Publish an address record (A or AAAA) for it (RFC 7672 §2.2.2).",
-                h.reason
-            )])
-        }
-        HostCode::SkipEhlo => {
-            let seen = witness.iter().find(|e| same_host(&e.host, host));
-            if seen.is_some_and(|e| !e.attacker.is_empty()) {
-                return Some(vec![
-                    format!(
-                        "Nothing to change in DNS or on {host}: it offers STARTTLS, but something on the path removed \
-                         it before the sender saw it. That is the downgrade attack DANE exists to stop (RFC 7672 §1.3)."
-                    ),
-                    "  The sender was right to refuse cleartext where a secure TLSA RRset promised TLS (RFC 7672 §2.2); \
-                     the message waits until an untampered path exists. Find and remove the device that strips \
-                     STARTTLS."
-                        .into(),
-                ]);
-            }
-            if seen.is_some_and(|e| e.connections.iter().any(|t| t.starttls_offered)) {
-                return Some(vec![
-                    format!("Make {host} accept STARTTLS: it offers it but refuses the command ({}).", h.reason),
-                    "  Its secure TLSA records make TLS mandatory, so senders never fall back to cleartext (RFC 7672 §2.2). \
-                     Check that the server has its certificate and key loaded."
-                        .into(),
-                ]);
-            }
-            Some(vec![
-                format!("Enable STARTTLS on {host}, with the certificate its TLSA records name (RFC 7672 §2.2)."),
-                "  Its secure TLSA records promise TLS, so senders refuse to send in cleartext. If TLS cannot be \
-                 offered, withdraw the TLSA records first and wait out their TTL (RFC 7671 §8)."
-                    .into(),
-            ])
-        }
-        HostCode::SkipTls => Some(match &f.outcome {
-            Some(DaneOutcome::Failed { reason }) => dane_hint(host, reason, f, pki, &base, publish),
-            _ => vec![
-                format!("Fix TLS on {host}: the handshake failed ({}).", h.reason),
-                "  Its secure TLSA records make TLS mandatory, so senders may not retry in cleartext (RFC 7672 §2.2). \
-                 Check the protocol versions and the certificate the server offers."
-                    .into(),
-            ],
-        }),
-        HostCode::TempFail | HostCode::Reject => Some(vec![format!(
-            "{host} did not take the message ({}); this is not a DANE problem: look at the server's SMTP service \
-             (RFC 5321 §4.2.1).",
-            h.reason
-        )]),
-        HostCode::Tls => {
-            let mut p = vec![format!(
-                "Replace the TLSA records of {host}: every one is unusable for SMTP (PKIX usages 0 and 1, or unknown \
-                 parameters), so TLS is mandatory but the server is not authenticated (RFC 7672 §3.1.3, §2.2)."
-            )];
-            p.extend(publish("Publish instead:"));
-            Some(p)
-        }
-        HostCode::Opp => {
-            let mut p = match tlsa_answer {
-                None => vec![format!(
-                    "Sign the zone that holds {host}'s address records and publish its DS: with insecure addresses \
-                     senders do not look up TLSA at all (RFC 7672 §2.2.2). Then publish a TLSA record for it."
-                )],
-                Some(a) if a.state != Some(DnssecState::Secure) => vec![format!(
-                    "Sign the zone of {}: unsigned TLSA records are ignored (RFC 7672 §2.2.3).",
-                    a.qname
-                )],
-                Some(_) => vec![format!(
-                    "{host} publishes no TLSA records, so DANE does not protect it: any attacker on the path can \
-                     strip STARTTLS or present another certificate (RFC 7672 §1.3, §2.2)."
-                )],
-            };
-            if leaf.is_some() {
-                p.extend(publish("To protect it, publish:"));
-            } else {
-                p.push(format!(
-                    "  {host} took the message in cleartext: first offer STARTTLS with a certificate, then publish its `3 1 1` record."
-                ));
-            }
-            Some(p)
+            None => vec![format!(
+                "  {why} the `3 1 1` record of the key {host} serves (`danesim tlsa --cert FILE.pem` computes it)"
+            )],
         }
     }
-}
 
-fn dane_hint(
-    host: &str,
-    reason: &DaneFailure,
-    f: &HostFacts<'_>,
-    pki: &Pki,
-    base: &str,
-    publish: impl Fn(&str) -> Vec<String>,
-) -> Vec<String> {
-    let name_of = |depth: usize| {
-        f.presented
-            .get(depth)
-            .and_then(|d| lesson::find(pki, d))
-            .map_or_else(|| format!("the certificate at depth {depth}"), |c| format!("`{}`", c.name))
-    };
-    match reason {
-        DaneFailure::NoMatch { .. } => {
-            let mut p = vec![format!(
-                "{host} presents a key that none of its TLSA records names (RFC 7672 §3.2), so every DANE sender \
-                 refuses it."
-            )];
-            let stale: Vec<String> = f
-                .records
-                .iter()
-                .flat_map(|r| lesson::matching_certs(pki, r))
-                .collect();
-            if !stale.is_empty() {
-                p.push(format!(
-                    "  The published record(s) name {}, which {host} no longer presents: the certificate was replaced and the TLSA record was not.",
-                    stale.join(", ")
-                ));
-            }
-            p.extend(publish("Publish the record for the key it presents now:"));
-            if f.records.iter().any(|r| r.usage == Tlsa::DANE_TA) && f.presented.len() > 1 {
-                let top = f.presented.len() - 1;
-                if let Some(line) = f.presented.last().and_then(|d| record_line(base, Tlsa::DANE_TA, d)) {
-                    p.push(format!("  or, for DANE-TA, the issuer {} that the chain ends with (RFC 7672 §3.1.2):", name_of(top)));
-                    p.push(format!("    {line}"));
+    fn hint(&self) -> Option<Vec<String>> {
+        let h = self.report;
+        let host = h.host.as_str();
+        let f = self.facts;
+        match h.code {
+            HostCode::Auth | HostCode::Unused => None,
+            HostCode::SkipPre => {
+                if let Some(a) = f.answers.iter().find(|a| broken(a)) {
+                    let effect = if a.rtype == RType::Tlsa {
+                        format!("Until then {host} is unusable for every DANE sender (RFC 7672 §2.1.2).")
+                    } else {
+                        format!("Until then senders skip {host} (RFC 7672 §2.1.2).")
+                    };
+                    return Some(dns_hint(a, &effect));
                 }
+                Some(vec![format!(
+                    "{host}: {}. Publish an address record (A or AAAA) for it (RFC 7672 §2.2.2).",
+                    h.reason
+                )])
             }
-            p.push(
-                "  Next time, publish the next key's record beside the current one a few TTLs before the switch, and \
-                 remove the old one after it (RFC 7671 §8.1)."
-                    .into(),
-            );
-            p
-        }
-        DaneFailure::Expired { depth } | DaneFailure::NotYetValid { depth } => {
-            let mut p = vec![format!(
-                "Renew {} (depth {depth}) on {host}: under DANE-TA certificate dates are checked (RFC 7671 §5.2).",
-                name_of(*depth)
-            )];
-            p.extend(publish("A DANE-EE record does not depend on dates (RFC 7672 §3.1.1); to use one, publish:"));
-            p
-        }
-        DaneFailure::NameMismatch { presented, reference_ids } => {
-            let mut p = vec![format!(
-                "Issue {host}'s certificate for a name the sender looks for ({}); it names {} (RFC 7672 §3.2.2, §3.2.3).",
-                reference_ids.join(", "),
-                if presented.is_empty() { "nothing".to_string() } else { presented.join(", ") }
-            )];
-            p.extend(publish("Or publish a DANE-EE record, which does not check names (RFC 7672 §3.1.1):"));
-            p
-        }
-        DaneFailure::ChainInvalid(_) | DaneFailure::ConstraintViolated(_) => {
-            let mut p = vec![format!(
-                "Serve a chain on {host} that leads from the leaf to the DANE-TA anchor and keeps its constraints: {reason} (RFC 7672 §3.1.2)."
-            )];
-            p.extend(publish("Or publish a DANE-EE record for the leaf (RFC 7672 §3.1.1):"));
-            p
-        }
-        DaneFailure::NoCertificate | DaneFailure::NoUsableRecords => {
-            vec![format!("Configure {host} with the certificate its TLSA records name: {reason}.")]
+            HostCode::SkipEhlo => Some(self.starttls_hint()),
+            HostCode::SkipTls => Some(match &f.outcome {
+                Some(DaneOutcome::Failed { .. }) if self.intercepted => vec![
+                    format!(
+                        "Nothing to change in DNS or on {host}: an interceptor on the path presented {} instead of the \
+                         server's certificate, no TLSA record names it, and the sender refused it before MAIL FROM \
+                         (RFC 7672 §3.2). That is DANE doing its job against an active attacker (RFC 7672 §1.3).",
+                        f.presented.first().map_or_else(|| "a certificate".into(), |d| self.name_of(d))
+                    ),
+                    "  The message waits until an untampered path exists; find and remove the interceptor.".into(),
+                ],
+                Some(DaneOutcome::Failed { reason }) => self.dane_hint(reason),
+                _ => vec![
+                    format!("Fix TLS on {host}: the handshake failed ({}).", h.reason),
+                    "  Its secure TLSA records make TLS mandatory, so senders may not retry in cleartext (RFC 7672 §2.2). \
+                     Check the protocol versions and the certificate the server offers."
+                        .into(),
+                ],
+            }),
+            HostCode::TempFail | HostCode::Reject => Some(vec![format!(
+                "{host} did not take the message ({}); this is not a DANE problem: look at the server's SMTP service \
+                 (RFC 5321 §4.2.1).",
+                h.reason
+            )]),
+            HostCode::Tls => {
+                let mut p = vec![format!(
+                    "Replace the TLSA records of {host}: every one is unusable for SMTP (PKIX usages 0 and 1, or \
+                     unknown parameters), so TLS is mandatory but the server is not authenticated (RFC 7672 §3.1.3, §2.2)."
+                )];
+                p.extend(self.publish("Publish instead:"));
+                Some(p)
+            }
+            HostCode::Opp => Some(self.unprotected_hint()),
         }
     }
-}
 
-fn same_host(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+    /// TLS was required (usable TLSA) but never began.
+    fn starttls_hint(&self) -> Vec<String> {
+        let host = self.report.host.as_str();
+        if self.seen.is_some_and(|e| !e.attacker.is_empty()) {
+            return vec![
+                format!(
+                    "Nothing to change in DNS or on {host}: it offers STARTTLS, but something on the path tampered with \
+                     the exchange (removed the offer or forged a refusal). That is the downgrade attack DANE exists to \
+                     stop (RFC 7672 §1.3)."
+                ),
+                "  The sender was right to refuse cleartext where a secure TLSA RRset promised TLS (RFC 7672 §2.2); \
+                 the message waits until an untampered path exists. Find and remove the device that tampers with \
+                 STARTTLS."
+                    .into(),
+            ];
+        }
+        if self.seen.is_some_and(|e| e.connections.iter().any(|t| t.starttls_offered)) {
+            return vec![
+                format!(
+                    "Make {host} accept STARTTLS: it offers it but refuses the command ({}).",
+                    self.report.reason
+                ),
+                "  Its secure TLSA records make TLS mandatory, so senders never fall back to cleartext (RFC 7672 §2.2). \
+                 Check that the server has its certificate and key loaded."
+                    .into(),
+            ];
+        }
+        vec![
+            format!("Enable STARTTLS on {host}, with the certificate its TLSA records name (RFC 7672 §2.2)."),
+            "  Its secure TLSA records promise TLS, so senders refuse to send in cleartext. If TLS cannot be \
+             offered, withdraw the TLSA records first and wait out their TTL (RFC 7671 §8)."
+                .into(),
+        ]
+    }
+
+    /// Delivered without DANE: say why the host is unprotected and what to publish.
+    fn unprotected_hint(&self) -> Vec<String> {
+        let host = self.report.host.as_str();
+        let f = self.facts;
+        let tlsa = f.answers.iter().rev().find(|a| a.rtype == RType::Tlsa);
+        let mut p = match tlsa {
+            None => vec![format!(
+                "Sign the zone that holds {host}'s address records and publish its DS: with insecure addresses \
+                 senders do not look up TLSA at all (RFC 7672 §2.2.2). Then publish a TLSA record for it."
+            )],
+            Some(a) if a.state != Some(DnssecState::Secure) => vec![format!(
+                "Sign the zone of {}: unsigned TLSA records are ignored (RFC 7672 §2.2.3).",
+                a.qname
+            )],
+            Some(_) => vec![format!(
+                "{host} publishes no TLSA records, so DANE does not protect it: any attacker on the path can \
+                 strip STARTTLS or present another certificate (RFC 7672 §1.3, §2.2)."
+            )],
+        };
+        if self.intercepted {
+            p.push(format!(
+                "  It happened here: an interceptor presented {} and read the message; opportunistic TLS checks no \
+                 certificate (RFC 7672 §1.3).",
+                f.presented.first().map_or_else(|| "its own certificate".into(), |d| self.name_of(d))
+            ));
+        }
+        let offered = self.seen.is_some_and(|e| e.connections.iter().any(|t| t.starttls_offered));
+        if f.presented.is_empty() && !self.intercepted {
+            p.push(if offered {
+                format!(
+                    "  {host} offers STARTTLS but the handshake failed, so the message went in cleartext (allowed only \
+                     without DANE, RFC 7672 §2.2): fix its TLS first."
+                )
+            } else {
+                format!("  {host} took the message in cleartext: first offer STARTTLS with a certificate.")
+            });
+        }
+        p.extend(self.publish("To protect it, publish:"));
+        p
+    }
+
+    fn dane_hint(&self, reason: &DaneFailure) -> Vec<String> {
+        let host = self.report.host.as_str();
+        let f = self.facts;
+        let name_at = |depth: usize| {
+            f.presented
+                .get(depth)
+                .map_or_else(|| format!("the certificate at depth {depth}"), |d| self.name_of(d))
+        };
+        match reason {
+            DaneFailure::NoMatch { .. } => {
+                let mut p = vec![format!(
+                    "{host} presents a chain that none of its TLSA records names (RFC 7672 §3.2), so every DANE sender \
+                     refuses it."
+                )];
+                for r in &f.records {
+                    let named = lesson::matching_certs(self.pki, r);
+                    if named.is_empty() {
+                        continue;
+                    }
+                    p.push(if r.usage == Tlsa::DANE_TA {
+                        format!(
+                            "  `{} {} {} …` names {}, which is not in the chain {host} serves: a DANE-TA anchor must be \
+                             in the chain (RFC 7672 §3.1.2). Serve it, or publish the record of an issuer the chain has.",
+                            r.usage,
+                            r.selector,
+                            r.matching,
+                            named.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "  `{} {} {} …` names {}, which {host} no longer presents: the certificate was replaced and \
+                             the TLSA record was not.",
+                            r.usage,
+                            r.selector,
+                            r.matching,
+                            named.join(", ")
+                        )
+                    });
+                }
+                p.extend(self.publish("Publish the record of the key it presents now:"));
+                if f.records.iter().any(|r| r.usage == Tlsa::DANE_TA) && f.presented.len() > 1 {
+                    let top = f.presented.len() - 1;
+                    if let Some(line) = f.presented.last().and_then(|d| record_line(&self.base, Tlsa::DANE_TA, d)) {
+                        p.push(format!(
+                            "  or, for DANE-TA, the record of {}, the issuer the chain ends with (RFC 7672 §3.1.2):",
+                            name_at(top)
+                        ));
+                        p.push(format!("    {line}"));
+                    }
+                }
+                p.push(
+                    "  Only if that is really your server's certificate: one nobody on your side installed means an \
+                     interceptor, and then the sender was right. For the next change, publish the next key's record \
+                     beside the current one a few TTLs before the switch, and remove the old one after it (RFC 7671 §8.1)."
+                        .into(),
+                );
+                p
+            }
+            DaneFailure::Expired { depth } | DaneFailure::NotYetValid { depth } => {
+                let mut p = vec![format!(
+                    "Renew {} (depth {depth}) on {host}: under DANE-TA certificate dates are checked (RFC 7671 §5.2).",
+                    name_at(*depth)
+                )];
+                p.extend(self.publish("A DANE-EE record does not depend on dates (RFC 7672 §3.1.1); to use one, publish:"));
+                p
+            }
+            DaneFailure::NameMismatch {
+                presented,
+                reference_ids,
+            } => {
+                let mut p = vec![format!(
+                    "Issue {host}'s certificate for a name the sender looks for ({}); it names {} (RFC 7672 §3.2.2, §3.2.3).",
+                    reference_ids.join(", "),
+                    if presented.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        presented.join(", ")
+                    }
+                )];
+                p.extend(self.publish("Or publish a DANE-EE record, which does not check names (RFC 7672 §3.1.1):"));
+                p
+            }
+            DaneFailure::ChainInvalid(_) | DaneFailure::ConstraintViolated(_) => {
+                let mut p = vec![format!(
+                    "Serve a chain on {host} that leads from the leaf to the DANE-TA anchor and keeps its constraints: \
+                     {reason} (RFC 7672 §3.1.2)."
+                )];
+                p.extend(self.publish("Or publish a DANE-EE record for the leaf (RFC 7672 §3.1.1):"));
+                p
+            }
+            DaneFailure::NoCertificate | DaneFailure::NoUsableRecords => {
+                vec![format!("Configure {host} with the certificate its TLSA records name: {reason}.")]
+            }
+        }
+    }
 }

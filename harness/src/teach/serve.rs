@@ -14,7 +14,7 @@ use crate::world::World;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// How often the logs are read: often enough to feel live, rarely enough to cost nothing.
@@ -83,10 +83,18 @@ pub async fn serve(
     Ok(served)
 }
 
+/// The delv anchor file, and an empty Postfix configuration directory: posttls-finger
+/// refuses to start without a main.cf, and the defaults are what the suggestions need.
 fn write_anchor(world: &World, dir: &Path, file: &Path) -> Result<(), TeachError> {
-    let write = |p: &PathBuf, source| TeachError::Write { path: p.clone(), source };
-    std::fs::create_dir_all(dir).map_err(|e| write(&dir.to_path_buf(), e))?;
-    std::fs::write(file, world.dns.trust_anchor().delv_anchors()).map_err(|e| write(&file.to_path_buf(), e))
+    let write = |p: &Path, source| TeachError::Write {
+        path: p.to_path_buf(),
+        source,
+    };
+    let postfix = dir.join("postfix");
+    std::fs::create_dir_all(&postfix).map_err(|e| write(&postfix, e))?;
+    let main_cf = postfix.join("main.cf");
+    std::fs::write(&main_cf, "").map_err(|e| write(&main_cf, e))?;
+    std::fs::write(file, world.dns.trust_anchor().delv_anchors()).map_err(|e| write(file, e))
 }
 
 /// The machine-readable lines, then how to use them.
@@ -119,7 +127,8 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
     for (e, local) in &smtp {
         let (lip, lport) = (local.ip(), local.port());
         println!("#   swaks --server {lip}:{lport} --from {} --to {} --tls", s.message.from, s.message.to);
-        println!("#   posttls-finger -c -C -L summary \"[{lip}]:{lport}\"");
+        let pf = format!("MAIL_CONFIG={}", anchors.with_file_name("postfix").display());
+        println!("#   {pf} posttls-finger -c -C -L summary \"[{lip}]:{lport}\"   (the chain it presents, in PEM)");
         let leaf = e.decl.chain.first().and_then(|n| world.pki.get(n));
         if let Some(c) = leaf {
             let fp: Vec<String> = hex::decode(&c.spki_sha256)
@@ -129,7 +138,7 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
                 .collect();
             // Postfix's fingerprint level with a public-key digest is what a 3 1 1 record checks.
             println!(
-                "#   posttls-finger -c -l fingerprint -d sha256 \"[{lip}]:{lport}\" {}   (the key as `3 1 1` names it)",
+                "#   {pf} posttls-finger -c -l fingerprint -d sha256 \"[{lip}]:{lport}\" {}   (checks the key as `3 1 1` would)",
                 fp.join(":")
             );
         }
