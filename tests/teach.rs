@@ -127,7 +127,12 @@ fn explain_reports_bad_input_like_run() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 
-    let (code, _, err) = danesim(&["explain", "--sender", "postfix", "scenarios/dane-ee/positive-control.toml"]);
+    let (code, _, err) = danesim(&[
+        "explain",
+        "--sender",
+        "postfix",
+        "scenarios/dane-ee/positive-control.toml",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("--sender reference"), "{err}");
     let (code, _, err) = danesim(&["serve", "--namespace", "scenarios/dane-ee/positive-control.toml"]);
@@ -226,7 +231,10 @@ fn serve_answers_dig_delv_and_swaks_and_stops_on_sigint() {
             let left = end.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(l) => lines.push(l),
-                Err(_) => panic!("no {what} from danesim serve within {limit:?}; it printed:\n{}", lines.join("\n")),
+                Err(_) => panic!(
+                    "no {what} from danesim serve within {limit:?}; it printed:\n{}",
+                    lines.join("\n")
+                ),
             }
         }
     };
@@ -242,7 +250,11 @@ fn serve_answers_dig_delv_and_swaks_and_stops_on_sigint() {
     let dns = field("dns ");
     let (dns_ip, dns_port) = dns.split_once(':').expect("dns ADDR:PORT");
     let anchor = PathBuf::from(field("anchor "));
-    assert!(anchor.is_file(), "the anchor file {} exists while serving", anchor.display());
+    assert!(
+        anchor.is_file(),
+        "the anchor file {} exists while serving",
+        anchor.display()
+    );
     let smtp = field("smtp mx1.example.test 192.0.2.10 -> ");
     assert!(smtp.starts_with("127.0.0.1:"), "{smtp}");
 
@@ -292,7 +304,10 @@ fn serve_answers_dig_delv_and_swaks_and_stops_on_sigint() {
         Duration::from_secs(5),
         &mut lines,
     );
-    assert!(children_of(pid).is_empty(), "serve runs no child processes in process mode");
+    assert!(
+        children_of(pid).is_empty(),
+        "serve runs no child processes in process mode"
+    );
 
     let (ok, out) = run(Command::new("kill").args(["-INT", &pid.to_string()]));
     assert!(ok, "kill -INT {pid}: {out}");
@@ -306,9 +321,16 @@ fn serve_answers_dig_delv_and_swaks_and_stops_on_sigint() {
     };
     reader.join().expect("the reader thread ends with the process");
     lines.extend(rx.try_iter());
-    assert_eq!(status.code(), Some(0), "exit status after SIGINT; output:\n{}", lines.join("\n"));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after SIGINT; output:\n{}",
+        lines.join("\n")
+    );
     assert!(
-        lines.iter().any(|l| l.starts_with("# SIGINT: stopped the world of positive-control")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("# SIGINT: stopped the world of positive-control")),
         "{}",
         lines.join("\n")
     );

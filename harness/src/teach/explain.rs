@@ -13,9 +13,9 @@ use crate::pki::{KeyStore, Pki};
 use crate::runner::{self, Limits};
 use crate::scenario::Scenario;
 use crate::sender::reference::trace::{Fact, state_name};
-use std::collections::{BTreeMap, BTreeSet};
 use crate::sender::{SenderKind, SenderReport, TraceStep};
 use crate::vocab::ResultCode;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The explanation and the run's verdict (a violation means the sender did not do what the
 /// scenario expects, which for the reference sender is a harness bug worth reporting).
@@ -25,7 +25,12 @@ pub struct Explanation {
 }
 
 /// Runs `s` with `sender` (the reference sender or its Exchange Online profile) and explains it.
-pub async fn explain(s: &Scenario, sender: &SenderKind, keys: &KeyStore, limits: Limits) -> Result<Explanation, TeachError> {
+pub async fn explain(
+    s: &Scenario,
+    sender: &SenderKind,
+    keys: &KeyStore,
+    limits: Limits,
+) -> Result<Explanation, TeachError> {
     if sender.is_external() {
         return Err(TeachError::Sender(sender.to_string()));
     }

@@ -67,10 +67,13 @@ pub(super) fn hints(
 ) -> Vec<Vec<String>> {
     let (domain, hosts) = by_host(&report.trace);
     let mut out = Vec::new();
-    if let Some(mx) = domain.answers.iter().find(|a| a.rtype == RType::Mx) {
-        if let Some(h) = mx_hint(mx) {
-            out.push(h);
-        }
+    if let Some(h) = domain
+        .answers
+        .iter()
+        .find(|a| a.rtype == RType::Mx)
+        .and_then(|mx| mx_hint(mx))
+    {
+        out.push(h);
     }
     for h in &report.hosts {
         let facts = hosts.iter().find(|(n, _)| *n == h.host).map(|(_, f)| f);
@@ -232,7 +235,11 @@ impl<'a> Host<'a> {
     /// "  WHY" and the `3 1 1` record of the server's own key, ready to paste.
     fn publish(&self, why: &str) -> Vec<String> {
         let host = self.report.host.as_str();
-        match self.leaf.as_deref().and_then(|d| record_line(&self.base, Tlsa::DANE_EE, d).map(|l| (d, l))) {
+        match self
+            .leaf
+            .as_deref()
+            .and_then(|d| record_line(&self.base, Tlsa::DANE_EE, d).map(|l| (d, l)))
+        {
             Some((der, line)) => vec![
                 format!("  {why}"),
                 format!("    {line}"),
@@ -320,7 +327,10 @@ impl<'a> Host<'a> {
                     .into(),
             ];
         }
-        if self.seen.is_some_and(|e| e.connections.iter().any(|t| t.starttls_offered)) {
+        if self
+            .seen
+            .is_some_and(|e| e.connections.iter().any(|t| t.starttls_offered))
+        {
             return vec![
                 format!(
                     "Make {host} accept STARTTLS: it offers it but refuses the command ({}).",
@@ -362,10 +372,14 @@ impl<'a> Host<'a> {
             p.push(format!(
                 "  It happened here: an interceptor presented {} and read the message; opportunistic TLS checks no \
                  certificate (RFC 7672 §1.3).",
-                f.presented.first().map_or_else(|| "its own certificate".into(), |d| self.name_of(d))
+                f.presented
+                    .first()
+                    .map_or_else(|| "its own certificate".into(), |d| self.name_of(d))
             ));
         }
-        let offered = self.seen.is_some_and(|e| e.connections.iter().any(|t| t.starttls_offered));
+        let offered = self
+            .seen
+            .is_some_and(|e| e.connections.iter().any(|t| t.starttls_offered));
         if f.presented.is_empty() && !self.intercepted {
             p.push(if offered {
                 format!(
@@ -422,7 +436,11 @@ impl<'a> Host<'a> {
                 p.extend(self.publish("Publish the record of the key it presents now:"));
                 if f.records.iter().any(|r| r.usage == Tlsa::DANE_TA) && f.presented.len() > 1 {
                     let top = f.presented.len() - 1;
-                    if let Some(line) = f.presented.last().and_then(|d| record_line(&self.base, Tlsa::DANE_TA, d)) {
+                    if let Some(line) = f
+                        .presented
+                        .last()
+                        .and_then(|d| record_line(&self.base, Tlsa::DANE_TA, d))
+                    {
                         p.push(format!(
                             "  or, for DANE-TA, the record of {}, the issuer the chain ends with (RFC 7672 §3.1.2):",
                             name_at(top)
@@ -443,7 +461,9 @@ impl<'a> Host<'a> {
                     "Renew {} (depth {depth}) on {host}: under DANE-TA certificate dates are checked (RFC 7671 §5.2).",
                     name_at(*depth)
                 )];
-                p.extend(self.publish("A DANE-EE record does not depend on dates (RFC 7672 §3.1.1); to use one, publish:"));
+                p.extend(
+                    self.publish("A DANE-EE record does not depend on dates (RFC 7672 §3.1.1); to use one, publish:"),
+                );
                 p
             }
             DaneFailure::NameMismatch {
@@ -471,7 +491,9 @@ impl<'a> Host<'a> {
                 p
             }
             DaneFailure::NoCertificate | DaneFailure::NoUsableRecords => {
-                vec![format!("Configure {host} with the certificate its TLSA records name: {reason}.")]
+                vec![format!(
+                    "Configure {host} with the certificate its TLSA records name: {reason}."
+                )]
             }
         }
     }

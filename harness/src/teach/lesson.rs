@@ -67,7 +67,9 @@ pub(super) fn consequence(a: &Answer) -> &'static str {
             "these addresses are not used; other addresses or MX hosts may still be (RFC 7672 §2.1.2)"
         }
         RType::A | RType::Aaaa => match &a.kind {
-            Records(_) if secure => "secure addresses: the sender may now look up the host's TLSA records (RFC 7672 §2.2.2)",
+            Records(_) if secure => {
+                "secure addresses: the sender may now look up the host's TLSA records (RFC 7672 §2.2.2)"
+            }
             Records(_) => {
                 "insecure addresses: the sender SHOULD NOT look up TLSA, so this host is not DANE-protected \
                  (RFC 7672 §2.2.2)"
@@ -97,7 +99,9 @@ pub(super) fn consequence(a: &Answer) -> &'static str {
 pub(super) fn tlsa_fields(t: &Tlsa) -> String {
     let usage = match t.usage {
         Tlsa::PKIX_TA => "PKIX-TA(0): a public CA, unusable for SMTP (RFC 7672 §3.1.3)".to_string(),
-        Tlsa::PKIX_EE => "PKIX-EE(1): a CA-validated server certificate, unusable for SMTP (RFC 7672 §3.1.3)".to_string(),
+        Tlsa::PKIX_EE => {
+            "PKIX-EE(1): a CA-validated server certificate, unusable for SMTP (RFC 7672 §3.1.3)".to_string()
+        }
         Tlsa::DANE_TA => "DANE-TA(2): a trust anchor the server's chain must contain (RFC 7672 §3.1.2)".to_string(),
         Tlsa::DANE_EE => {
             "DANE-EE(3): the server's own certificate or key; names and dates are not checked (RFC 7672 §3.1.1)"
@@ -134,7 +138,10 @@ pub(super) fn matching_certs(pki: &Pki, t: &Tlsa) -> Vec<String> {
 
 /// "`mx1-new` (names mx1.example.test; valid 2026-01-01 to 2027-01-01)".
 pub(super) fn cert_label(pki: &Pki, der: &[u8]) -> String {
-    let name = find(pki, der).map_or_else(|| "a certificate not of this world".to_string(), |c| format!("`{}`", c.name));
+    let name = find(pki, der).map_or_else(
+        || "a certificate not of this world".to_string(),
+        |c| format!("`{}`", c.name),
+    );
     let names = presented_identifiers(der);
     let names = if names.is_empty() {
         "no DNS names".to_string()
@@ -201,10 +208,7 @@ pub(super) fn handshake(
             None => {
                 for (depth, der) in &candidates {
                     if let Ok(t) = Tlsa::compute(r.usage, r.selector, r.matching, der) {
-                        out.push(format!(
-                            "  depth {depth} would need {}: no match",
-                            t.presentation()
-                        ));
+                        out.push(format!("  depth {depth} would need {}: no match", t.presentation()));
                     }
                 }
                 let named = matching_certs(pki, r);
@@ -244,7 +248,10 @@ pub(super) fn cite(step: &TraceStep) -> Option<String> {
         ("EHLO: STARTTLS", "RFC 3207 §4"),
         ("message accepted by ", "RFC 5321 §4.1.1.4"),
         ("result: ", "RFC 7672 §2.2"),
-        ("exchange-online: ", "CONFORMANCE.md, Exchange Online's documented codes"),
+        (
+            "exchange-online: ",
+            "CONFORMANCE.md, Exchange Online's documented codes",
+        ),
         ("cannot set up the validating resolver", "RFC 7672 §2.1.2"),
     ];
     if let Some((_, r)) = by_prefix.iter().find(|(p, _)| t.starts_with(p)) {
@@ -284,7 +291,14 @@ pub(super) fn connection(t: &Transcript) -> String {
     if let Some(e) = &t.ehlo {
         parts.push(format!("EHLO {e}"));
     }
-    parts.push(if t.starttls_offered { "STARTTLS offered" } else { "STARTTLS not offered" }.to_string());
+    parts.push(
+        if t.starttls_offered {
+            "STARTTLS offered"
+        } else {
+            "STARTTLS not offered"
+        }
+        .to_string(),
+    );
     if t.starttls_used {
         parts.push("STARTTLS begun".into());
         match &t.client_hello_sni {

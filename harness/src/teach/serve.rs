@@ -105,7 +105,11 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
     for e in &world.endpoints {
         let public = SocketAddr::new(e.decl.address, 25);
         if let Some(local) = world.dialer.route(public) {
-            println!("smtp {} {} -> {local}", e.decl.host.trim_end_matches('.'), e.decl.address);
+            println!(
+                "smtp {} {} -> {local}",
+                e.decl.host.trim_end_matches('.'),
+                e.decl.address
+            );
             smtp.push((e, local));
         }
     }
@@ -115,18 +119,29 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
     let (ip, port) = (dns.ip(), dns.port());
     let domain = s.message.domain.trim_end_matches('.');
     println!("# danesim serve: {} ({})", s.id, s.title);
-    println!("# The world runs on loopback until Ctrl-C (SIGINT) or SIGTERM. DNS, with DNSSEC (trust anchor: the key of test.):");
+    println!(
+        "# The world runs on loopback until Ctrl-C (SIGINT) or SIGTERM. DNS, with DNSSEC (trust anchor: the key of test.):"
+    );
     println!("#   dig @{ip} -p {port} +dnssec MX {domain}");
-    println!("#   delv @{ip} -p {port} -a {} +root=test. MX {domain}", anchors.display());
+    println!(
+        "#   delv @{ip} -p {port} -a {} +root=test. MX {domain}",
+        anchors.display()
+    );
     for e in &s.endpoints {
         let host = e.host.trim_end_matches('.');
-        println!("#   delv @{ip} -p {port} -a {} +root=test. TLSA _25._tcp.{host}", anchors.display());
+        println!(
+            "#   delv @{ip} -p {port} -a {} +root=test. TLSA _25._tcp.{host}",
+            anchors.display()
+        );
     }
     println!("# SMTP (world address:25 is served on the loopback port shown; tools cannot look up MX or TLSA");
     println!("# through this DNS port, so name the server directly):");
     for (e, local) in &smtp {
         let (lip, lport) = (local.ip(), local.port());
-        println!("#   swaks --server {lip}:{lport} --from {} --to {} --tls", s.message.from, s.message.to);
+        println!(
+            "#   swaks --server {lip}:{lport} --from {} --to {} --tls",
+            s.message.from, s.message.to
+        );
         let pf = format!("MAIL_CONFIG={}", anchors.with_file_name("postfix").display());
         println!("#   {pf} posttls-finger -c -C -L summary \"[{lip}]:{lport}\"   (the chain it presents, in PEM)");
         let leaf = e.decl.chain.first().and_then(|n| world.pki.get(n));
