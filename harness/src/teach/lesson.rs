@@ -323,3 +323,46 @@ pub(super) fn connection(t: &Transcript) -> String {
     parts.push(format!("ended: {}", t.end));
     parts.join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(text: &str) -> TraceStep {
+        TraceStep {
+            step: 1,
+            text: text.into(),
+            rfc: None,
+            facts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn uncited_steps_get_the_section_that_covers_them() {
+        assert_eq!(cite(&step("EHLO: STARTTLS offered")).as_deref(), Some("RFC 3207 §4"));
+        assert_eq!(
+            cite(&step("mx1.example.test.: SKIP-tls: DANE authentication failed")).as_deref(),
+            Some("RFC 7672 §3.2, §2.2")
+        );
+        assert_eq!(cite(&step("something new")), None);
+        let mut cited = step("anything");
+        cited.rfc = Some("RFC 7672 §2.2".into());
+        assert_eq!(cite(&cited).as_deref(), Some("RFC 7672 §2.2"));
+    }
+
+    #[test]
+    fn tlsa_fields_name_usage_selector_and_matching_type() {
+        let t = Tlsa {
+            usage: 1,
+            selector: 0,
+            matching: 2,
+            data: vec![0; 64],
+        };
+        let f = tlsa_fields(&t);
+        assert!(
+            f.starts_with("PKIX-EE(1)") && f.contains("unusable for SMTP (RFC 7672 §3.1.3)"),
+            "{f}"
+        );
+        assert!(f.contains("Cert(0)") && f.contains("SHA2-512(2)"), "{f}");
+    }
+}

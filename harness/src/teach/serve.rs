@@ -203,3 +203,20 @@ impl Seen {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serve_stops_when_told_and_leaves_no_files() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dane-ee/positive-control.toml");
+        let s = crate::scenario::load(&file).expect("the seed scenario loads");
+        let served = serve(&s, &KeyStore::embedded(), async { "a test" })
+            .await
+            .expect("the world starts and stops");
+        assert_eq!(served, Served::default());
+        let dir = std::env::temp_dir().join(format!("danesim-serve-{}", std::process::id()));
+        assert!(!dir.exists(), "{} is removed", dir.display());
+    }
+}
