@@ -20,6 +20,7 @@
 //! | [`outcome`] | observations, verdicts, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |
 //! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and the reference sender's DANE check) |
+//! | [`teach`] | `danesim explain` (a scenario's decisions step by step, with RFC sections and fix hints) and `danesim serve` (a world kept up for dig, delv, swaks) |
 //!
 //! Layers stay apart: `dns` and `smtp` know nothing of each other, `pki` depends on
 //! nothing here, `world` assembles them, and `outcome` judges from what was recorded.
@@ -35,5 +36,6 @@ pub mod runner;
 pub mod scenario;
 pub mod sender;
 pub mod smtp;
+pub mod teach;
 pub mod vocab;
 pub mod world;

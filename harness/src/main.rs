@@ -10,6 +10,7 @@ use danesim::pki::KeyStore;
 use danesim::runner;
 use danesim::scenario::{self, Scenario};
 use danesim::sender::SenderKind;
+use danesim::teach;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -90,6 +91,22 @@ enum Command {
         /// Take the certificate at this position in the file (0 = the first).
         #[arg(long, value_name = "N")]
         index: Option<usize>,
+    },
+    /// Explain one scenario step by step: the sender's decisions with their RFC sections, what
+    /// each DNSSEC state means, the TLSA records, the certificates, and how to fix a failure.
+    Explain {
+        scenario: PathBuf,
+        /// An in-process sender: reference or exchange-online.
+        #[arg(long, default_value = "reference")]
+        sender: String,
+    },
+    /// Serve a scenario's world on loopback until Ctrl-C, for dig, delv, posttls-finger and swaks;
+    /// prints the ports first, then a line per DNS query and per SMTP connection.
+    Serve {
+        scenario: PathBuf,
+        /// Real world addresses in a private namespace (root; not implemented yet).
+        #[arg(long)]
+        namespace: bool,
     },
     /// Check a zone file's MX and TLSA records against the certificates the MX hosts serve,
     /// offline. Exit 1 when a host fails.
@@ -175,6 +192,8 @@ fn main() -> ExitCode {
             certs,
             now,
         } => check(zone, origin, domain, certs, now),
+        Command::Explain { scenario, sender } => explain(&scenario, &sender),
+        Command::Serve { scenario, namespace } => serve(&scenario, namespace),
         Command::Run {
             paths,
             sender,
@@ -294,6 +313,71 @@ fn check(
             ExitCode::from(2)
         }
     }
+}
+
+fn explain(path: &std::path::Path, sender: &str) -> ExitCode {
+    let sender = match SenderKind::parse(sender) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (s, rt) = match load_one(path).and_then(|s| Ok((s, runtime()?))) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let limits = runner::Limits::default();
+    match rt.block_on(teach::explain(&s, &sender, &KeyStore::embedded(), limits)) {
+        Ok(e) => {
+            print!("{}", e.text);
+            if e.verdict.acceptable() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(path: &std::path::Path, namespace: bool) -> ExitCode {
+    let (s, rt) = match load_one(path).and_then(|s| Ok((s, runtime()?))) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if namespace {
+        eprintln!("error: {}", teach::TeachError::NamespaceNotImplemented);
+        return ExitCode::from(2);
+    }
+    let keys = KeyStore::embedded();
+    match rt.block_on(async { teach::serve(&s, &keys, teach::shutdown_signals()?).await }) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exactly one scenario, with `run`'s error reporting (file:line:col, exit 2).
+fn load_one(path: &std::path::Path) -> Result<Scenario, ExitCode> {
+    let mut list = load_all(&[path.to_path_buf()])?;
+    if list.len() != 1 {
+        eprintln!(
+            "error: {} holds {} scenarios; name one scenario file",
+            path.display(),
+            list.len()
+        );
+        return Err(ExitCode::from(2));
+    }
+    Ok(list.remove(0))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(2)
+    })
 }
 
 fn show(paths: &[PathBuf]) -> String {

@@ -57,6 +57,12 @@ pub struct AttemptRecord {
     /// What the timeline changed after this attempt, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub then: Vec<String>,
+    /// The sender's whole report and what the witnesses saw during this attempt, for
+    /// `danesim explain` (not snapshotted: the fields above summarize them).
+    #[serde(skip)]
+    pub report: SenderReport,
+    #[serde(skip)]
+    pub observations: Observations,
 }
 
 #[derive(Debug, Clone, Serialize)]

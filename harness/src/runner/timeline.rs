@@ -102,6 +102,8 @@ pub(crate) fn judge_attempt(
         verdict,
         lint: Vec::new(),
         then: Vec::new(),
+        report: report.clone(),
+        observations: obs.clone(),
     };
     Judged { record, report, obs }
 }

@@ -63,4 +63,8 @@ pub struct TraceStep {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rfc: Option<String>,
+    /// The data behind the step, for `danesim explain` (not snapshotted: `text` says it in
+    /// words; the reference sender fills it, other senders leave it empty).
+    #[serde(skip)]
+    pub facts: Vec<crate::sender::reference::trace::Fact>,
 }

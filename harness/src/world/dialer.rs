@@ -20,6 +20,12 @@ impl Dialer {
         Dialer { map }
     }
 
+    /// The loopback listener that stands for a world address (`danesim serve` prints it, so
+    /// that tools outside the harness can reach the endpoint).
+    pub fn route(&self, addr: SocketAddr) -> Option<SocketAddr> {
+        self.map.get(&addr).copied()
+    }
+
     /// Connect to a world address. An address without an endpoint behaves like a host
     /// that is down (connection refused), which is what a sender would see.
     pub async fn dial(&self, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {

@@ -202,6 +202,7 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
             step: i as u32 + 1,
             text: l.clone(),
             rfc: None,
+            facts: Vec::new(),
         })
         .collect();
     SenderReport {

@@ -10,7 +10,7 @@ use super::dane::{DaneFailure, DaneOutcome, DaneVerifier, danger::UncheckedVerif
 use crate::sender::Failure;
 use super::lookup::{Answer, AnswerKind, DnssecState, RType, Rdata, Validator, ValidatorConfig};
 use super::smtp_client::{Reply, SmtpClient, StartTls};
-use super::trace::{Trace, rdata, state_name};
+use super::trace::{Fact, Trace, rdata, state_name};
 use crate::pki::{Tlsa, Usability};
 use crate::scenario::Message;
 use crate::sender::{HostReport, Note, SenderReport};
@@ -139,6 +139,7 @@ pub async fn deliver_with(ctx: &SenderContext, validator: &Validator, msg: &Mess
             ),
             Some("RFC 7672 §2.2.1"),
         );
+        trace.fact(Fact::Host(host.clone()));
         match try_host(ctx, validator, msg, host, &next_hop_ids, &mut trace).await {
             HostResult::Delivered { code, address, reply } => {
                 hosts.push(HostReport {
@@ -487,10 +488,12 @@ async fn try_host(
                         match tlsa.usability() {
                             Usability::Usable => {
                                 trace.step(format!("{}: usable", rdata(r)), Some("RFC 7672 §3.1"));
+                                trace.fact(Fact::Tlsa(tlsa.clone()));
                                 usable.push(tlsa);
                             }
                             Usability::Unusable(why) => {
                                 trace.step(format!("{}: unusable: {why}", rdata(r)), Some("RFC 7672 §3.1.3"));
+                                trace.fact(Fact::Tlsa(tlsa));
                             }
                         }
                     }
@@ -671,6 +674,23 @@ async fn session(
         } else {
             trace.step("STARTTLS without certificate checks", Some("RFC 7672 §2.2"));
         }
+        // What the server presented and what it was checked against, for `danesim explain`.
+        let handshake = |dane_verifier: &Option<Arc<DaneVerifier>>, unchecked: &Option<Arc<UncheckedVerifier>>| {
+            let presented = match (dane_verifier, unchecked) {
+                (Some(v), _) => v.presented_chain(),
+                (_, Some(u)) => u.presented_chain(),
+                _ => None,
+            };
+            Fact::Handshake {
+                presented: presented.unwrap_or_default().iter().map(|c| c.to_vec()).collect(),
+                records: match &mode {
+                    Mode::Dane(records) => records.clone(),
+                    _ => Vec::new(),
+                },
+                reference_ids: if dane { reference_ids.clone() } else { Vec::new() },
+                outcome: dane_verifier.as_ref().and_then(|v| v.outcome()),
+            }
+        };
         match client.starttls(config, server_name).await {
             StartTls::Upgraded(c, session) => {
                 client = c;
@@ -696,6 +716,7 @@ async fn session(
                     }
                     (Mode::Opportunistic, _) => "encrypted, not authenticated (opportunistic)".to_string(),
                 };
+                let fact = handshake(&dane_verifier, &unchecked);
                 let seen = unchecked
                     .and_then(|u| u.presented_chain())
                     .map_or(session.peer_chain.len(), |c| c.len());
@@ -703,6 +724,7 @@ async fn session(
                     format!("{}: {how}; server presented {seen} certificate(s)", session.version),
                     Some("RFC 7672 §3.1"),
                 );
+                trace.fact(fact);
                 match client.ehlo(&ctx.helo).await {
                     Ok(_) => {}
                     Err(e) => return smtp_fail(format!("EHLO after STARTTLS failed: {e}")),
@@ -737,6 +759,7 @@ async fn session(
                     _ => format!("TLS handshake failed: {err}"),
                 };
                 if tls_required {
+                    trace.fact(handshake(&dane_verifier, &unchecked));
                     let mut result = failed(
                         HostCode::SkipTls,
                         Some(addr),
@@ -753,6 +776,7 @@ async fn session(
                 }
                 // RFC 7672 §2.2: without DANE the client MAY retry in cleartext after a failed handshake.
                 trace.step(format!("{why}; retrying in cleartext"), Some("RFC 7672 §2.2 MAY"));
+                trace.fact(handshake(&dane_verifier, &unchecked));
                 let stream = match ctx.dialer.dial(addr, ctx.timeout).await {
                     Ok(s) => s,
                     Err(e) => return smtp_fail(format!("reconnect for cleartext retry failed: {e}")),

@@ -66,6 +66,7 @@ pub fn rewrite(report: &mut SenderReport, queued: Duration) {
                 "exchange-online: still failing after the 24 h retry window: non-delivery report 5.7.32{n}"
             ),
             rfc: None,
+            facts: Vec::new(),
         });
     } else {
         report.status = format!("450 4.7.32{n} {text} {trace}");
@@ -73,6 +74,7 @@ pub fn rewrite(report: &mut SenderReport, queued: Duration) {
             step: report.trace.len() as u32 + 1,
             text: format!("exchange-online: deferred as 4.7.32{n}; the message is retried"),
             rfc: None,
+            facts: Vec::new(),
         });
     }
 }

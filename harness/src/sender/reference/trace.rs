@@ -2,8 +2,33 @@
 //! It is what `danesim explain` prints and what snapshots keep, so it is plain text
 //! with no ports, paths or timings.
 
+use super::dane::DaneOutcome;
 use super::lookup::{Answer, AnswerKind, DnssecState, Rdata};
+use crate::pki::Tlsa;
 use crate::sender::TraceStep;
+
+/// What a step was about, as data: `danesim explain` builds its explanations and fix hints
+/// from these instead of re-parsing the step's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    /// The sender turns to this MX host (FQDN); the steps up to the next `Host` are about it.
+    Host(String),
+    /// A DNS answer as the validating stub saw it (RFC 7672 §2.1.1).
+    Answer(Answer),
+    /// One record of a secure TLSA RRset, judged for usability (RFC 7672 §3.1.3).
+    Tlsa(Tlsa),
+    /// A TLS handshake: what the server presented and what it was checked against.
+    Handshake {
+        /// The presented chain in DER, leaf first (empty when none arrived).
+        presented: Vec<Vec<u8>>,
+        /// The usable TLSA records of a DANE host (empty without DANE).
+        records: Vec<Tlsa>,
+        /// RFC 7672 §3.2.2 reference identifiers (DANE only).
+        reference_ids: Vec<String>,
+        /// The DANE verdict; `None` when the certificate was not checked.
+        outcome: Option<DaneOutcome>,
+    },
+}
 
 #[derive(Debug, Default)]
 pub struct Trace {
@@ -17,12 +42,21 @@ impl Trace {
             step,
             text: text.into(),
             rfc: rfc.map(str::to_string),
+            facts: Vec::new(),
         });
+    }
+
+    /// Attaches `fact` to the latest step (steps stay as they were: the text is snapshotted).
+    pub fn fact(&mut self, fact: Fact) {
+        if let Some(s) = self.steps.last_mut() {
+            s.facts.push(fact);
+        }
     }
 
     /// One line per DNS answer: what was asked, what came back, and its DNSSEC state.
     pub fn answer(&mut self, a: &Answer, rfc: &str) {
         self.step(format!("{} {} → {}", a.qname, rtype_name(a), describe(a)), Some(rfc));
+        self.fact(Fact::Answer(a.clone()));
     }
 
     /// One line per CNAME link the answer followed, each with its own DNSSEC state.
@@ -43,7 +77,7 @@ impl Trace {
     }
 }
 
-fn rtype_name(a: &Answer) -> &'static str {
+pub fn rtype_name(a: &Answer) -> &'static str {
     use super::lookup::RType;
     match a.rtype {
         RType::Mx => "MX",

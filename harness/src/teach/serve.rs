@@ -1,0 +1,222 @@
+//! `danesim serve SCENARIO`: the scenario's world on loopback until the shutdown future
+//! resolves (the CLI passes SIGINT or SIGTERM), so that a learner can point real tools at
+//! it: `dig`, `delv` with the world's trust anchor, `posttls-finger`, `swaks`.
+//!
+//! The first lines on stdout are machine-readable (`dns ADDR`, `smtp HOST WORLD-ADDR ->
+//! LOOPBACK-ADDR`, `anchor FILE`, then `ready`); the suggested commands follow as `#`
+//! lines, then one line per DNS query (`query ...`) and per finished SMTP connection
+//! (`smtp ...`) as the witnesses record them.
+
+use super::{TeachError, lesson};
+use crate::pki::KeyStore;
+use crate::scenario::Scenario;
+use crate::world::World;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// How often the logs are read: often enough to feel live, rarely enough to cost nothing.
+const POLL: Duration = Duration::from_millis(100);
+
+/// What a serve session saw, for the closing line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Served {
+    pub queries: usize,
+    pub connections: usize,
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM, with the signal's name. The handlers
+/// are installed before this returns, so a signal that arrives at once is not lost (the
+/// default action would kill the process without stopping the world).
+pub fn shutdown_signals() -> Result<impl Future<Output = &'static str>, TeachError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind, name| signal(kind).map_err(|source| TeachError::Signal { signal: name, source });
+    let mut int = watch(SignalKind::interrupt(), "SIGINT")?;
+    let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        }
+    })
+}
+
+/// Serves `s` until `shutdown` resolves, then stops every task of the world and removes the
+/// trust anchor file. Must run inside a tokio runtime.
+pub async fn serve(
+    s: &Scenario,
+    keys: &KeyStore,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<Served, TeachError> {
+    let world = World::start(s, keys).await?;
+    let dir = std::env::temp_dir().join(format!("danesim-serve-{}", std::process::id()));
+    let anchors = dir.join("delv.anchors");
+    if let Err(e) = write_anchor(&world, &dir, &anchors) {
+        world.stop().await;
+        return Err(e);
+    }
+    announce(s, &world, &anchors);
+
+    let mut seen = Seen::default();
+    let mut tick = tokio::time::interval(POLL);
+    tokio::pin!(shutdown);
+    let signal = loop {
+        tokio::select! {
+            sig = &mut shutdown => break sig,
+            _ = tick.tick() => seen.report(&world),
+        }
+    };
+    // What arrived between the last tick and the signal.
+    seen.report(&world);
+    let served = Served {
+        queries: seen.queries,
+        connections: seen.connections.len(),
+    };
+    world.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "# {signal}: stopped the world of {} after {} DNS queries and {} SMTP connections",
+        s.id, served.queries, served.connections
+    );
+    Ok(served)
+}
+
+/// The delv anchor file, and an empty Postfix configuration directory: posttls-finger
+/// refuses to start without a main.cf, and the defaults are what the suggestions need.
+fn write_anchor(world: &World, dir: &Path, file: &Path) -> Result<(), TeachError> {
+    let write = |p: &Path, source| TeachError::Write {
+        path: p.to_path_buf(),
+        source,
+    };
+    let postfix = dir.join("postfix");
+    std::fs::create_dir_all(&postfix).map_err(|e| write(&postfix, e))?;
+    let main_cf = postfix.join("main.cf");
+    std::fs::write(&main_cf, "").map_err(|e| write(&main_cf, e))?;
+    std::fs::write(file, world.dns.trust_anchor().delv_anchors()).map_err(|e| write(file, e))
+}
+
+/// The machine-readable lines, then how to use them.
+fn announce(s: &Scenario, world: &World, anchors: &Path) {
+    let dns = world.dns_addr;
+    println!("dns {dns}");
+    let mut smtp = Vec::new();
+    for e in &world.endpoints {
+        let public = SocketAddr::new(e.decl.address, 25);
+        if let Some(local) = world.dialer.route(public) {
+            println!(
+                "smtp {} {} -> {local}",
+                e.decl.host.trim_end_matches('.'),
+                e.decl.address
+            );
+            smtp.push((e, local));
+        }
+    }
+    println!("anchor {}", anchors.display());
+    println!("ready");
+
+    let (ip, port) = (dns.ip(), dns.port());
+    let domain = s.message.domain.trim_end_matches('.');
+    println!("# danesim serve: {} ({})", s.id, s.title);
+    println!(
+        "# The world runs on loopback until Ctrl-C (SIGINT) or SIGTERM. DNS, with DNSSEC (trust anchor: the key of test.):"
+    );
+    println!("#   dig @{ip} -p {port} +dnssec MX {domain}");
+    println!(
+        "#   delv @{ip} -p {port} -a {} +root=test. MX {domain}",
+        anchors.display()
+    );
+    for e in &s.endpoints {
+        let host = e.host.trim_end_matches('.');
+        println!(
+            "#   delv @{ip} -p {port} -a {} +root=test. TLSA _25._tcp.{host}",
+            anchors.display()
+        );
+    }
+    println!("# SMTP (world address:25 is served on the loopback port shown; tools cannot look up MX or TLSA");
+    println!("# through this DNS port, so name the server directly):");
+    for (e, local) in &smtp {
+        let (lip, lport) = (local.ip(), local.port());
+        println!(
+            "#   swaks --server {lip}:{lport} --from {} --to {} --tls",
+            s.message.from, s.message.to
+        );
+        let pf = format!("MAIL_CONFIG={}", anchors.with_file_name("postfix").display());
+        println!("#   {pf} posttls-finger -c -C -L summary \"[{lip}]:{lport}\"   (the chain it presents, in PEM)");
+        let leaf = e.decl.chain.first().and_then(|n| world.pki.get(n));
+        if let Some(c) = leaf {
+            let fp: Vec<String> = hex::decode(&c.spki_sha256)
+                .unwrap_or_default()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect();
+            // Postfix's fingerprint level with a public-key digest is what a 3 1 1 record checks.
+            println!(
+                "#   {pf} posttls-finger -c -l fingerprint -d sha256 \"[{lip}]:{lport}\" {}   (checks the key as `3 1 1` would)",
+                fp.join(":")
+            );
+        }
+    }
+    if s.timeline.is_some() {
+        println!("# This scenario is a timeline: serve shows its world before any step; `danesim explain` plays it.");
+    }
+}
+
+/// What has been printed so far.
+#[derive(Default)]
+struct Seen {
+    queries: usize,
+    /// (endpoint index, connection number)
+    connections: BTreeSet<(usize, u32)>,
+}
+
+impl Seen {
+    fn report(&mut self, world: &World) {
+        let entries = world.queries.entries();
+        for q in entries.iter().skip(self.queries) {
+            println!(
+                "query {} {}{}{} {} -> {}, {} answer record(s){}",
+                q.qname,
+                q.qtype,
+                if q.dnssec_ok { " +do" } else { "" },
+                if q.checking_disabled { " +cd" } else { "" },
+                if q.tcp { "tcp" } else { "udp" },
+                q.rcode,
+                q.answers,
+                q.fault.as_deref().map(|f| format!(" (fault {f})")).unwrap_or_default()
+            );
+        }
+        self.queries = self.queries.max(entries.len());
+        for (i, e) in world.endpoints.iter().enumerate() {
+            for t in e.transcripts.transcripts() {
+                if self.connections.insert((i, t.connection)) {
+                    println!(
+                        "smtp {} {} connection {}: {}",
+                        e.decl.host.trim_end_matches('.'),
+                        e.decl.address,
+                        t.connection,
+                        lesson::connection(&t)
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serve_stops_when_told_and_leaves_no_files() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dane-ee/positive-control.toml");
+        let s = crate::scenario::load(&file).expect("the seed scenario loads");
+        let served = serve(&s, &KeyStore::embedded(), async { "a test" })
+            .await
+            .expect("the world starts and stops");
+        assert_eq!(served, Served::default());
+        let dir = std::env::temp_dir().join(format!("danesim-serve-{}", std::process::id()));
+        assert!(!dir.exists(), "{} is removed", dir.display());
+    }
+}
