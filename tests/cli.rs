@@ -3,23 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn danesim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the danesim binary runs");
-    (
-        out.status.code().expect("danesim exits normally, not by a signal"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{TempDir, danesim, root};
 
 #[test]
 fn the_seed_catalogue_passes_against_the_reference_sender() {
@@ -43,10 +29,10 @@ fn the_seed_catalogue_passes_against_the_reference_sender() {
 }
 
 /// Copy a seed scenario with one edit, into a temp dir, and return its path.
-fn edited(src: &str, from: &str, to: &str) -> (tempdir::Dir, PathBuf) {
+fn edited(src: &str, from: &str, to: &str) -> (TempDir, PathBuf) {
     let text = std::fs::read_to_string(root().join(src)).expect("seed scenario exists");
     assert!(text.contains(from), "`{from}` not in {src}");
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new("danesim-test");
     let p = dir.path().join(Path::new(src).file_name().expect("has a file name"));
     std::fs::write(&p, text.replacen(from, to, 1)).expect("temp dir is writable");
     (dir, p)
@@ -144,37 +130,9 @@ fn list_names_every_seed_scenario() {
         assert!(out.contains(id), "{out}");
     }
 }
-
-/// A small self-cleaning temporary directory (no extra crate needed).
-mod tempdir {
-    use std::path::{Path, PathBuf};
-    pub struct Dir(PathBuf);
-    impl Dir {
-        pub fn new() -> Dir {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "danesim-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst)
-            ));
-            std::fs::create_dir_all(&p).expect("temp dir can be created");
-            Dir(p)
-        }
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 #[test]
 fn anchor_prints_ds_and_dnskey_and_writes_a_delv_file() {
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new("danesim-test");
     let f = dir.path().join("anchors.conf");
     let (code, out, err) = danesim(&[
         "anchor",

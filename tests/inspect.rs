@@ -13,23 +13,9 @@ use std::process::Command;
 
 use base64::Engine as _;
 use danesim::pki::{CertSpec, KeyRef, KeyStore, Pki};
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn danesim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the danesim binary runs");
-    (
-        out.status.code().expect("danesim exits normally, not by a signal"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{TempDir, danesim, root};
 
 /// A program from ldnsutils, or a failure that says how to install it (CI installs it with
 /// `ci/install-deps`; these tests do not skip).
@@ -86,7 +72,7 @@ fn cross_check_chains(dir: &Path) -> Vec<(PathBuf, &'static str)> {
 #[test]
 fn tlsa_agrees_with_ldns_dane_for_every_combination() {
     let ldns = ldns_tool("ldns-dane");
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new("danesim-inspect");
     let mut compared = 0;
     for (pem, host) in cross_check_chains(dir.path()) {
         let pem_s = pem.to_str().expect("a UTF-8 temp path");
@@ -142,7 +128,7 @@ fn tlsa_agrees_with_ldns_dane_for_every_combination() {
 
 #[test]
 fn tlsa_defaults_and_certificate_choice() {
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new("danesim-inspect");
     let chains = cross_check_chains(dir.path());
     let pem = chains[0].0.to_str().expect("a UTF-8 temp path");
     // Defaults: 3 1 1, port 25, tcp, the owner from the leaf's DNS name (noted on stderr).
@@ -197,7 +183,7 @@ fn tlsa_defaults_and_certificate_choice() {
 
 #[test]
 fn tlsa_bad_input_exits_2_and_says_what_to_do() {
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new("danesim-inspect");
     let chains = cross_check_chains(dir.path());
     let pem = chains[0].0.to_str().expect("a UTF-8 temp path");
     let key = dir.path().join("key.pem");
@@ -446,7 +432,7 @@ const SOA: &str = "@       SOA   ns1 hostmaster 2025010101 7200 3600 1209600 300
 /// Writes every file of `fixtures/check/` (except README.md and regen.sh) under `out`.
 fn build_fixtures(out: &Path) -> Vec<PathBuf> {
     let pki = Pki::issue(&fixture_specs(), &KeyStore::embedded()).expect("fixture certificates issue");
-    let scratch = tempdir::Dir::new();
+    let scratch = TempDir::new("danesim-inspect");
     let mut files = Vec::new();
     let mut write = |rel: &str, text: &str| {
         let p = out.join(rel);
@@ -596,7 +582,7 @@ fn build_fixtures(out: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn check_fixtures_are_reproducible() {
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new("danesim-inspect");
     let files = build_fixtures(dir.path());
     let fixtures = root().join("fixtures/check");
     if std::env::var_os("DANESIM_REGEN_FIXTURES").is_some() {
@@ -1006,31 +992,4 @@ fn check_expired_signatures_fail() {
         out.contains("[fail] _25._tcp.mail.example.com. TLSA: every RRSIG expired (latest 2085-12-31)"),
         "{out}"
     );
-}
-
-/// A small self-cleaning temporary directory (no extra crate needed).
-mod tempdir {
-    use std::path::{Path, PathBuf};
-    pub struct Dir(PathBuf);
-    impl Dir {
-        pub fn new() -> Dir {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "danesim-inspect-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst)
-            ));
-            std::fs::create_dir_all(&p).expect("temp dir can be created");
-            Dir(p)
-        }
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }

@@ -11,23 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn danesim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the danesim binary runs");
-    (
-        out.status.code().expect("danesim exits normally, not by a signal"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{danesim, root};
 
 fn snapshot(name: &str, text: &str) {
     let mut settings = insta::Settings::clone_current();

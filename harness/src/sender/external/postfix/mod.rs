@@ -158,6 +158,33 @@ impl Postfix {
         })
     }
 
+    /// Polls the maillog after `offset` until the message `qid_of` names has a terminal
+    /// status line (an event, not a guessed sleep), and remembers it when it stays queued.
+    async fn wait_for_status(
+        &mut self,
+        offset: u64,
+        qid_of: impl Fn(&[LogLine]) -> Option<String>,
+    ) -> Result<Attempt, LabError> {
+        let started = Instant::now();
+        loop {
+            let lines = self.read_log_from(offset);
+            if let Some(qid) = qid_of(&lines)
+                && let Some(a) = maillog::attempt(&lines, &qid)
+            {
+                self.pending = (a.terminal == Terminal::Deferred).then_some(qid);
+                return Ok(a);
+            }
+            if started.elapsed() > ATTEMPT_LIMIT {
+                return Err(LabError::Timeout {
+                    what: "postfix".into(),
+                    seconds: ATTEMPT_LIMIT.as_secs(),
+                    log: self.maillog.display().to_string(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     fn read_log_from(&self, offset: u64) -> Vec<LogLine> {
         files::log_since(&self.maillog, offset)
             .lines()
@@ -197,24 +224,8 @@ impl Adapter for Postfix {
             });
         }
         // Wait for the event: the first terminal status line of this message in the log.
-        let started = Instant::now();
-        loop {
-            let lines = self.read_log_from(offset);
-            if let Some(qid) = maillog::queue_id(&lines, &s.message.from)
-                && let Some(a) = maillog::attempt(&lines, &qid)
-            {
-                self.pending = (a.terminal == Terminal::Deferred).then_some(qid);
-                return Ok(a);
-            }
-            if started.elapsed() > ATTEMPT_LIMIT {
-                return Err(LabError::Timeout {
-                    what: "postfix".into(),
-                    seconds: ATTEMPT_LIMIT.as_secs(),
-                    log: self.maillog.display().to_string(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        self.wait_for_status(offset, |lines| maillog::queue_id(lines, &s.message.from))
+            .await
     }
 
     async fn retry(&mut self, _s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
@@ -225,22 +236,7 @@ impl Adapter for Postfix {
         // `postqueue -f` retries the deferred queue now, whatever the backoff: the timeline,
         // not a clock, decides when the retry happens.
         run(Command::new(&self.postqueue).arg("-c").arg(&self.config).arg("-f"))?;
-        let started = Instant::now();
-        loop {
-            let lines = self.read_log_from(offset);
-            if let Some(a) = maillog::attempt(&lines, &qid) {
-                self.pending = (a.terminal == Terminal::Deferred).then_some(qid);
-                return Ok(a);
-            }
-            if started.elapsed() > ATTEMPT_LIMIT {
-                return Err(LabError::Timeout {
-                    what: "postfix".into(),
-                    seconds: ATTEMPT_LIMIT.as_secs(),
-                    log: self.maillog.display().to_string(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        self.wait_for_status(offset, |_| Some(qid.clone())).await
     }
 
     async fn reset(&mut self) -> Result<(), LabError> {
