@@ -203,8 +203,23 @@ fn delv_and_unbound_agree_with_every_world() {
     let mut faulted = 0;
     let mut known_rows = 0;
     let mut beside = 0;
+    // Every world a scenario has: its start, and for a timeline the world after each step
+    // (the harness re-signs the edited zones, which must validate as well as the first).
+    let mut states = Vec::new();
     for f in files {
         let s = scenario::load(&f).expect("catalogue scenarios load");
+        if let Some(t) = s.timeline.clone() {
+            let mut cur = s.clone();
+            for (k, step) in t.steps.iter().enumerate() {
+                step.apply(&mut cur);
+                let mut state = cur.clone();
+                state.id = format!("{}+step{}", s.id, k + 1);
+                states.push(state);
+            }
+        }
+        states.push(s);
+    }
+    for s in states {
         let world = rt.block_on(World::start(&s, &keys)).expect("world starts");
         let anchor = world.dns.trust_anchor();
         let anchors = dir.join(format!("{}.anchors", s.id));
