@@ -104,7 +104,8 @@ enum Command {
     /// prints the ports first, then a line per DNS query and per SMTP connection.
     Serve {
         scenario: PathBuf,
-        /// Real world addresses in a private namespace (root; not implemented yet).
+        /// The world on its own addresses in a private namespace, behind a validating unbound,
+        /// for tools entered with nsenter (root).
         #[arg(long)]
         namespace: bool,
     },
@@ -346,11 +347,46 @@ fn serve(path: &std::path::Path, namespace: bool) -> ExitCode {
         Err(code) => return code,
     };
     if namespace {
-        eprintln!("error: {}", teach::TeachError::NamespaceNotImplemented);
-        return ExitCode::from(2);
+        return serve_namespace(&s, rt);
     }
     let keys = KeyStore::embedded();
     match rt.block_on(async { teach::serve(&s, &keys, teach::shutdown_signals()?).await }) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `serve --namespace`: as root, re-run this command inside fresh namespaces (it becomes
+/// their PID 1), then serve there. The host PID is passed in, because `nsenter` needs it
+/// and inside the namespace this process is PID 1.
+fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
+    use danesim::world::namespace;
+    const HOST_PID: &str = "DANESIM_SERVE_HOST_PID";
+    if !namespace::inside() {
+        if let Err(e) = namespace::require_root("`serve --namespace`")
+            .and_then(|_| danesim::sender::external::preflight(&SenderKind::Reference))
+        {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        // `reexec` replaces this process with `unshare`, which keeps this PID and sits in the
+        // new network and mount namespaces: the right target for `nsenter`.
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        let e = namespace::reexec_with(&args, &[(HOST_PID, std::process::id().to_string())]);
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let host_pid = std::env::var(HOST_PID).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let workdir = std::env::temp_dir().join(format!("danesim-serve-ns-{host_pid}"));
+    let keys = KeyStore::embedded();
+    let served = rt.block_on(async {
+        teach::serve_namespace(s, &keys, host_pid, &workdir, teach::shutdown_signals()?).await
+    });
+    let _ = std::fs::remove_dir_all(&workdir);
+    match served {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -17,9 +17,9 @@ pub enum TeachError {
     Sender(String),
     #[error(transparent)]
     World(#[from] WorldError),
-    /// `serve --namespace`: planned, see README.md.
-    #[error("`serve --namespace` is not implemented yet, use in-process mode (without --namespace)")]
-    NamespaceNotImplemented,
+    /// `serve --namespace`: the lab (namespace, unbound) could not be set up.
+    #[error(transparent)]
+    Lab(#[from] crate::world::LabError),
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,

@@ -11,6 +11,8 @@
 //! - `lesson`: what a DNSSEC state, a TLSA record, a certificate or a handshake means.
 //! - `fix`: the change on the receiving side that would make delivery authenticated.
 //! - `serve`: the world on loopback until Ctrl-C, with a line per query and per connection.
+//! - `serve_namespace`: the same on the world's own addresses in a private namespace, behind
+//!   a validating unbound, for tools entered with `nsenter` (root).
 //! - `error`: [`TeachError`], the one error type of this boundary (the CLI exits 2).
 
 mod error;
@@ -18,7 +20,9 @@ mod explain;
 mod fix;
 mod lesson;
 mod serve;
+mod serve_namespace;
 
 pub use error::TeachError;
 pub use explain::{Explanation, explain};
 pub use serve::{Served, serve, shutdown_signals};
+pub use serve_namespace::serve_namespace;

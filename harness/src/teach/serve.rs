@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// How often the logs are read: often enough to feel live, rarely enough to cost nothing.
-const POLL: Duration = Duration::from_millis(100);
+pub(super) const POLL: Duration = Duration::from_millis(100);
 
 /// What a serve session saw, for the closing line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub async fn serve(
 
 /// The delv anchor file, and an empty Postfix configuration directory: posttls-finger
 /// refuses to start without a main.cf, and the defaults are what the suggestions need.
-fn write_anchor(world: &World, dir: &Path, file: &Path) -> Result<(), TeachError> {
+pub(super) fn write_anchor(world: &World, dir: &Path, file: &Path) -> Result<(), TeachError> {
     let write = |p: &Path, source| TeachError::Write {
         path: p.to_path_buf(),
         source,
@@ -165,14 +165,14 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
 
 /// What has been printed so far.
 #[derive(Default)]
-struct Seen {
-    queries: usize,
+pub(super) struct Seen {
+    pub(super) queries: usize,
     /// (endpoint index, connection number)
-    connections: BTreeSet<(usize, u32)>,
+    pub(super) connections: BTreeSet<(usize, u32)>,
 }
 
 impl Seen {
-    fn report(&mut self, world: &World) {
+    pub(super) fn report(&mut self, world: &World) {
         let entries = world.queries.entries();
         for q in entries.iter().skip(self.queries) {
             println!(

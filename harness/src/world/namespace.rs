@@ -63,6 +63,11 @@ pub fn find_tool(name: &str, why: &str, install: &str) -> Result<PathBuf, LabErr
 
 /// Replaces this process with itself under `unshare`, inside fresh namespaces. Returns only on failure.
 pub fn reexec(args: &[OsString]) -> LabError {
+    reexec_with(args, &[])
+}
+
+/// As [`reexec`], with more environment variables for the process inside.
+pub fn reexec_with(args: &[OsString], env: &[(&str, String)]) -> LabError {
     let unshare = match find_tool(
         "unshare",
         "it creates the private namespace",
@@ -91,6 +96,7 @@ pub fn reexec(args: &[OsString]) -> LabError {
         .arg(exe)
         .args(args)
         .env(MARKER_ENV, "1")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .exec();
     LabError::Unshare(err)
 }
