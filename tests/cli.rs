@@ -315,21 +315,39 @@ fn a_bad_attacker_is_reported_at_file_line_col() {
     let file = "scenarios/attacker/stls-02-forged-454.toml";
     let (_d, p) = edited(file, "mode = \"inject\"", "mode = \"forge\"");
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "stls-02-forged-454.toml:31:22", "unknown attacker mode `forge`");
+    assert_bad_input(
+        code,
+        &err,
+        "stls-02-forged-454.toml:31:22",
+        "unknown attacker mode `forge`",
+    );
     assert!(err.contains("modes: strip-starttls, inject, intercept"), "{err}");
 
     let (_d, p) = edited(file, "stage = \"starttls\"", "stage = \"tls\"");
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
     assert_bad_input(code, &err, "stls-02-forged-454.toml:31:40", "unknown stage `tls`");
-    assert!(err.contains("greeting, ehlo, starttls, mail, rcpt, data, end-of-data"), "{err}");
+    assert!(
+        err.contains("greeting, ehlo, starttls, mail, rcpt, data, end-of-data"),
+        "{err}"
+    );
 
     let (_d, p) = edited(file, "stage = \"starttls\", ", "");
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "stls-02-forged-454.toml:31:12", "attacker mode `inject` needs `stage`");
+    assert_bad_input(
+        code,
+        &err,
+        "stls-02-forged-454.toml:31:12",
+        "attacker mode `inject` needs `stage`",
+    );
 
     let (_d, p) = edited(file, "mode = \"inject\"", "mode = \"intercept\"");
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "stls-02-forged-454.toml:31:12", "attacker mode `intercept` needs `cert`");
+    assert_bad_input(
+        code,
+        &err,
+        "stls-02-forged-454.toml:31:12",
+        "attacker mode `intercept` needs `cert`",
+    );
 
     let (_d, p) = edited(
         "scenarios/attacker/stls-07-mitm-intercept.toml",
@@ -345,7 +363,12 @@ fn a_bad_attacker_is_reported_at_file_line_col() {
         "cert = \"interceptor\", reply = \"250 ok\" }",
     );
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "stls-07-mitm-intercept.toml:39:", "`reply` does not apply to attacker mode `intercept`");
+    assert_bad_input(
+        code,
+        &err,
+        "stls-07-mitm-intercept.toml:39:",
+        "`reply` does not apply to attacker mode `intercept`",
+    );
 }
 
 #[test]
@@ -353,20 +376,47 @@ fn a_bad_timeline_is_reported_at_file_line_col() {
     let file = "scenarios/timeline/hybrid-cert-renewal.toml";
     let (_d, p) = edited(file, "when = \"after attempt 1\"", "when = \"after the renewal\"");
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "hybrid-cert-renewal.toml:47:9", "unknown event `after the renewal`");
-    assert!(err.contains("\"start\", \"after attempt N\", \"after delivery\""), "{err}");
+    assert_bad_input(
+        code,
+        &err,
+        "hybrid-cert-renewal.toml:47:9",
+        "unknown event `after the renewal`",
+    );
+    assert!(
+        err.contains("\"start\", \"after attempt N\", \"after delivery\""),
+        "{err}"
+    );
 
     let (_d, p) = edited(file, "when = \"after attempt 2\"", "when = \"after attempt 3\"");
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "hybrid-cert-renewal.toml:52:9", "attempt 3 has no next attempt");
+    assert_bad_input(
+        code,
+        &err,
+        "hybrid-cert-renewal.toml:52:9",
+        "attempt 3 has no next attempt",
+    );
 
-    let (_d, p) = edited(file, "expect = [\"AUTH\", \"DEFER\", \"AUTH\"]", "expect = [\"AUTH\", \"DEFER\"]");
+    let (_d, p) = edited(
+        file,
+        "expect = [\"AUTH\", \"DEFER\", \"AUTH\"]",
+        "expect = [\"AUTH\", \"DEFER\"]",
+    );
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "hybrid-cert-renewal.toml:", "`expect` lists 2 result(s) for 3 attempt(s)");
+    assert_bad_input(
+        code,
+        &err,
+        "hybrid-cert-renewal.toml:",
+        "`expect` lists 2 result(s) for 3 attempt(s)",
+    );
 
     let (_d, p) = edited(file, "cert = \"onprem-2027\" }", "cert = \"onprem-2028\" }");
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "hybrid-cert-renewal.toml:49:", "unknown certificate `onprem-2028`");
+    assert_bad_input(
+        code,
+        &err,
+        "hybrid-cert-renewal.toml:49:",
+        "unknown certificate `onprem-2028`",
+    );
 
     let (_d, p) = edited(
         "scenarios/timeline/roll-04-across-the-switch.toml",
@@ -402,10 +452,14 @@ fn exchange_online_reports_the_hybrid_outage_attempt_by_attempt() {
     assert_eq!(attempts.len(), 3, "{out}");
     assert!(attempts[0].contains("attempt 1 T+0s (message 1): AUTH"), "{out}");
     assert!(
-        attempts[1].contains("attempt 2 T+15m (message 2): DEFER 450 4.7.323 tlsa-invalid: The domain failed DANE validation")
+        attempts[1]
+            .contains("attempt 2 T+15m (message 2): DEFER 450 4.7.323 tlsa-invalid: The domain failed DANE validation")
             && attempts[1].contains("LastAttemptedServerName=mail.example.test; LastAttemptedIP=192.0.2.10"),
         "{out}"
     );
     assert!(attempts[2].contains("attempt 3 T+30m (message 2): AUTH"), "{out}");
-    assert!(out.contains("then after attempt 1: 192.0.2.10 now serves onprem-2027"), "{out}");
+    assert!(
+        out.contains("then after attempt 1: 192.0.2.10 now serves onprem-2027"),
+        "{out}"
+    );
 }

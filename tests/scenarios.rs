@@ -46,7 +46,9 @@ fn main() {
         }
         let (rt, keys, f) = (rt.clone(), keys.clone(), f.clone());
         let name = format!("{}@reference", f.strip_prefix(&root).unwrap_or(&f).display());
-        trials.push(Trial::test(name, move || run_reference(&rt, &keys, &f, SenderKind::Reference)));
+        trials.push(Trial::test(name, move || {
+            run_reference(&rt, &keys, &f, SenderKind::Reference)
+        }));
     }
     let ci = std::env::var_os("CI").is_some();
     for sender in ["postfix", "exim"] {

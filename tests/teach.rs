@@ -371,17 +371,28 @@ fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
         }
     }
     assert!(lines.contains(&format!("namespace {pid}")), "{}", lines.join("\n"));
-    assert!(lines.contains(&"smtp mx1.example.test 192.0.2.10".to_string()), "{}", lines.join("\n"));
+    assert!(
+        lines.contains(&"smtp mx1.example.test 192.0.2.10".to_string()),
+        "{}",
+        lines.join("\n")
+    );
     let inside = |tool: &Path| {
         let mut c = Command::new(&nsenter);
-        c.args(["--target", &pid.to_string(), "--net", "--mount", "--"]).arg(tool);
+        c.args(["--target", &pid.to_string(), "--net", "--mount", "--"])
+            .arg(tool);
         c
     };
     // The namespace's own resolver (unbound, from the bind-mounted resolv.conf) validates.
     let (ok, out) = run(inside(&dig).args(["+dnssec", "MX", "example.test"]));
-    assert!(ok && out.contains("flags: qr rd ra ad;"), "dig in the namespace:\n{out}");
+    assert!(
+        ok && out.contains("flags: qr rd ra ad;"),
+        "dig in the namespace:\n{out}"
+    );
     let (ok, out) = run(inside(&dig).args(["+dnssec", "TLSA", "_25._tcp.mx1.example.test"]));
-    assert!(ok && out.contains(" ad;") && out.contains("TLSA\t3 1 1"), "dig TLSA:\n{out}");
+    assert!(
+        ok && out.contains(" ad;") && out.contains("TLSA\t3 1 1"),
+        "dig TLSA:\n{out}"
+    );
     // swaks finds the MX itself and connects to 192.0.2.10:25, as a real client would.
     let (ok, out) = run(inside(&swaks).args(["--from", "sender@client.test", "--to", "user@example.test", "--tls"]));
     assert!(
@@ -396,20 +407,26 @@ fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
         if let Some(s) = server.0.try_wait().expect("wait for danesim serve") {
             break s;
         }
-        assert!(Instant::now() < end, "serve --namespace did not exit within 10 s of SIGINT");
+        assert!(
+            Instant::now() < end,
+            "serve --namespace did not exit within 10 s of SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     reader.join().expect("the reader thread ends with the process");
     lines.extend(rx.try_iter());
     assert_eq!(status.code(), Some(0), "{}", lines.join("\n"));
     assert!(
-        lines.iter().any(|l| l.starts_with("smtp mx1.example.test 192.0.2.10 connection 1:")
-            && l.contains("message accepted")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("smtp mx1.example.test 192.0.2.10 connection 1:") && l.contains("message accepted")),
         "{}",
         lines.join("\n")
     );
     assert!(
-        lines.iter().any(|l| l.starts_with("# SIGINT: stopped the world of positive-control and its resolver")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("# SIGINT: stopped the world of positive-control and its resolver")),
         "{}",
         lines.join("\n")
     );

@@ -133,7 +133,9 @@ enum Command {
 fn host_and_file(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((h, f)) if !h.is_empty() && !f.is_empty() => Ok((h.to_string(), PathBuf::from(f))),
-        _ => Err(format!("`{s}`: expected HOST=FILE.pem, e.g. mx1.example.com=mx1-chain.pem")),
+        _ => Err(format!(
+            "`{s}`: expected HOST=FILE.pem, e.g. mx1.example.com=mx1-chain.pem"
+        )),
     }
 }
 
@@ -291,23 +293,23 @@ fn check(
     certs: Vec<(String, PathBuf)>,
     now: Option<String>,
 ) -> ExitCode {
-    let report = now
-        .as_deref()
-        .map(inspect::parse_now)
-        .transpose()
-        .and_then(|now| {
-            inspect::check(&inspect::CheckRequest {
-                zone,
-                origin,
-                domain,
-                certs,
-                now: now.unwrap_or_else(time::OffsetDateTime::now_utc),
-            })
-        });
+    let report = now.as_deref().map(inspect::parse_now).transpose().and_then(|now| {
+        inspect::check(&inspect::CheckRequest {
+            zone,
+            origin,
+            domain,
+            certs,
+            now: now.unwrap_or_else(time::OffsetDateTime::now_utc),
+        })
+    });
     match report {
         Ok(r) => {
             print!("{}", r.render());
-            if r.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            if r.failed() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -332,7 +334,11 @@ fn explain(path: &std::path::Path, sender: &str) -> ExitCode {
     match rt.block_on(teach::explain(&s, &sender, &KeyStore::embedded(), limits)) {
         Ok(e) => {
             print!("{}", e.text);
-            if e.verdict.acceptable() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if e.verdict.acceptable() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -382,9 +388,8 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
     let host_pid = std::env::var(HOST_PID).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
     let workdir = std::env::temp_dir().join(format!("danesim-serve-ns-{host_pid}"));
     let keys = KeyStore::embedded();
-    let served = rt.block_on(async {
-        teach::serve_namespace(s, &keys, host_pid, &workdir, teach::shutdown_signals()?).await
-    });
+    let served =
+        rt.block_on(async { teach::serve_namespace(s, &keys, host_pid, &workdir, teach::shutdown_signals()?).await });
     let _ = std::fs::remove_dir_all(&workdir);
     match served {
         Ok(_) => ExitCode::SUCCESS,
@@ -410,10 +415,13 @@ fn load_one(path: &std::path::Path) -> Result<Scenario, ExitCode> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
-        ExitCode::from(2)
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        })
 }
 
 fn show(paths: &[PathBuf]) -> String {

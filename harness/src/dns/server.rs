@@ -6,8 +6,8 @@ use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
 
 use super::error::DnsError;
-use super::switch::ZoneSwitch;
 use super::log::QueryLog;
+use super::switch::ZoneSwitch;
 use super::world::SignedWorld;
 
 /// Idle limit of one TCP connection; resolvers reconnect when they need to.

@@ -16,7 +16,10 @@ pub fn line(o: &Outcome) -> String {
         let mark = if a.verdict.passed() { "" } else { "  <- not as expected" };
         s.push_str(&format!(
             "\n           attempt {}{at} (message {}): {:<5} {}{mark}",
-            a.attempt, a.message, a.result.as_str(), a.status
+            a.attempt,
+            a.message,
+            a.result.as_str(),
+            a.status
         ));
         for t in &a.then {
             s.push_str(&format!("\n             then {t}"));

@@ -53,7 +53,9 @@ impl Marks {
 /// expectation is the timeline's for this attempt (the file's `[expect]` for the last).
 pub(crate) fn attempt_scenario(s: &Scenario, t: &Timeline, n: u32, message: u32) -> Scenario {
     let mut a = s.clone();
-    a.message.body.extend_from_slice(format!("Timeline message {message}.\r\n").as_bytes());
+    a.message
+        .body
+        .extend_from_slice(format!("Timeline message {message}.\r\n").as_bytes());
     let expected = t.expect[(n - 1) as usize].clone();
     if n < t.attempts {
         a.expect.via = None;
@@ -213,7 +215,17 @@ pub(crate) async fn play(
     let mut current = s.clone();
     let started = Instant::now();
     let mut cached_ttl = 0;
-    apply(&mut current, t, When::Start, keys, world, driver, &mut cached_ttl, &mut Vec::new()).await?;
+    apply(
+        &mut current,
+        t,
+        When::Start,
+        keys,
+        world,
+        driver,
+        &mut cached_ttl,
+        &mut Vec::new(),
+    )
+    .await?;
     let mut records: Vec<AttemptRecord> = Vec::new();
     let mut last: Option<Judged> = None;
     let mut pending: Option<(u32, Duration)> = None;
@@ -244,9 +256,29 @@ pub(crate) async fn play(
         records.push(judged.record.clone());
         let mut then = Vec::new();
         if n < t.attempts {
-            apply(&mut current, t, When::AfterAttempt(n), keys, world, driver, &mut cached_ttl, &mut then).await?;
+            apply(
+                &mut current,
+                t,
+                When::AfterAttempt(n),
+                keys,
+                world,
+                driver,
+                &mut cached_ttl,
+                &mut then,
+            )
+            .await?;
             if delivered && !delivered_before {
-                apply(&mut current, t, When::AfterDelivery, keys, world, driver, &mut cached_ttl, &mut then).await?;
+                apply(
+                    &mut current,
+                    t,
+                    When::AfterDelivery,
+                    keys,
+                    world,
+                    driver,
+                    &mut cached_ttl,
+                    &mut then,
+                )
+                .await?;
             }
         }
         delivered_before |= delivered;

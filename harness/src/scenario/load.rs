@@ -94,7 +94,13 @@ pub(super) struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    pub(super) fn err(&self, span: Range<usize>, msg: impl Into<String>, label: &str, help: Option<String>) -> ScenarioError {
+    pub(super) fn err(
+        &self,
+        span: Range<usize>,
+        msg: impl Into<String>,
+        label: &str,
+        help: Option<String>,
+    ) -> ScenarioError {
         ScenarioError::at(self.path, self.source, span, msg, label, help)
     }
 
@@ -734,7 +740,10 @@ impl Loader<'_> {
                 span,
                 format!("`{key}` does not apply to attacker mode `{mode}`"),
                 "here",
-                Some("strip-starttls takes no other key; inject takes `stage` and `reply`; intercept takes `cert`".into()),
+                Some(
+                    "strip-starttls takes no other key; inject takes `stage` and `reply`; intercept takes `cert`"
+                        .into(),
+                ),
             )
         };
         let decl = match mode {
@@ -752,9 +761,17 @@ impl Loader<'_> {
                         Some(format!("stages: {}", list(InjectAt::names().into_iter()))),
                     )
                 })?;
-                let reply = a.reply.as_ref().ok_or_else(|| needs("reply", "reply = \"550 5.7.1 Rejected\""))?;
+                let reply = a
+                    .reply
+                    .as_ref()
+                    .ok_or_else(|| needs("reply", "reply = \"550 5.7.1 Rejected\""))?;
                 let reply = Reply::parse(reply.get_ref()).map_err(|m| {
-                    self.err(self.inner(reply), m, "here", Some("e.g. \"454 4.7.0 TLS not available\"".into()))
+                    self.err(
+                        self.inner(reply),
+                        m,
+                        "here",
+                        Some("e.g. \"454 4.7.0 TLS not available\"".into()),
+                    )
                 })?;
                 AttackerDecl::Inject { at, reply }
             }

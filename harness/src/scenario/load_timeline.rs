@@ -64,10 +64,7 @@ impl Loader<'_> {
         if t.expect.len() != attempts as usize {
             return Err(self.err(
                 raw.span(),
-                format!(
-                    "`expect` lists {} result(s) for {attempts} attempt(s)",
-                    t.expect.len()
-                ),
+                format!("`expect` lists {} result(s) for {attempts} attempt(s)", t.expect.len()),
                 "this timeline",
                 Some("give one result (or a list of alternatives) per attempt".into()),
             ));
@@ -91,7 +88,9 @@ impl Loader<'_> {
         if t.retry.is_empty() {
             // Postfix's default backoff: 5 minutes, doubling (minimal_backoff_time, then
             // maximal_backoff_time caps it at 4000 s).
-            retry = [300, 600, 1200, 2400, 4000].map(std::time::Duration::from_secs).to_vec();
+            retry = [300, 600, 1200, 2400, 4000]
+                .map(std::time::Duration::from_secs)
+                .to_vec();
         }
         for r in &t.retry {
             retry.push(parse_wait(r.get_ref()).ok_or_else(|| {
@@ -163,14 +162,20 @@ impl Loader<'_> {
         let when = match when_text {
             "start" => When::Start,
             "after delivery" => When::AfterDelivery,
-            other => match other.strip_prefix("after attempt ").and_then(|n| n.trim().parse::<u32>().ok()) {
+            other => match other
+                .strip_prefix("after attempt ")
+                .and_then(|n| n.trim().parse::<u32>().ok())
+            {
                 Some(n) if (1..attempts).contains(&n) => When::AfterAttempt(n),
                 Some(n) => {
                     return Err(self.err(
                         self.inner(&s.when),
                         format!("attempt {n} has no next attempt to change the world for"),
                         "here",
-                        Some(format!("this timeline has {attempts} attempt(s): after attempt 1 to {}", attempts - 1)),
+                        Some(format!(
+                            "this timeline has {attempts} attempt(s): after attempt 1 to {}",
+                            attempts - 1
+                        )),
                     ));
                 }
                 None => {
@@ -201,7 +206,14 @@ impl Loader<'_> {
                         "here",
                         Some(format!(
                             "endpoints: {}",
-                            list(endpoints.iter().map(|e| e.address.to_string()).collect::<Vec<_>>().iter().map(String::as_str))
+                            list(
+                                endpoints
+                                    .iter()
+                                    .map(|e| e.address.to_string())
+                                    .collect::<Vec<_>>()
+                                    .iter()
+                                    .map(String::as_str)
+                            )
                         )),
                     ));
                 }
@@ -301,7 +313,10 @@ impl Loader<'_> {
 /// A removal may name a record a step adds (earlier in time, or the same step); a removal
 /// that matches nothing at all is a typo.
 fn steps_add_same(s: &RawStep, text: &str) -> bool {
-    s.add.iter().chain(&s.replace).any(|a| normalize(a.get_ref()) == normalize(text))
+    s.add
+        .iter()
+        .chain(&s.replace)
+        .any(|a| normalize(a.get_ref()) == normalize(text))
 }
 
 #[cfg(test)]

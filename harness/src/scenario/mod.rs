@@ -17,5 +17,5 @@ pub mod timeline;
 
 pub use error::ScenarioError;
 pub use load::{discover, load, load_str};
-pub use timeline::{Timeline, When};
 pub use model::{AttackerDecl, CertRef, EndpointDecl, Expectation, Message, RecordDecl, Scenario, ZoneDecl};
+pub use timeline::{Timeline, When};

@@ -115,7 +115,10 @@ pub struct ZoneEdit {
 pub enum EditKind {
     Add(RecordDecl),
     /// Every record of this owner (relative, lowercase) and type.
-    RemoveRrset { owner: String, rtype: String },
+    RemoveRrset {
+        owner: String,
+        rtype: String,
+    },
     /// Records whose text is this line (whitespace-normalized).
     RemoveRecord(String),
     /// Replace the RRset of the line's owner and type: the first line of a group removes
@@ -160,9 +163,10 @@ impl Step {
                     if let Some((owner, rtype)) = record_key(&r.template) {
                         let key = (e.zone, owner.clone(), rtype.clone());
                         if !replaced.contains(&key) {
-                            let (gone, kept): (Vec<_>, Vec<_>) = zone.records.drain(..).partition(|x| {
-                                record_key(&x.template).is_some_and(|(o, t)| o == owner && t == rtype)
-                            });
+                            let (gone, kept): (Vec<_>, Vec<_>) = zone
+                                .records
+                                .drain(..)
+                                .partition(|x| record_key(&x.template).is_some_and(|(o, t)| o == owner && t == rtype));
                             touch(&gone);
                             zone.records = kept;
                             replaced.push(key);
@@ -189,7 +193,10 @@ impl Step {
 /// Whitespace collapsed, owner and type compared case-insensitively by lowercasing all but
 /// the data: enough to name a record the way the file wrote it.
 pub fn normalize(line: &str) -> String {
-    line.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase()
+    line.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
 }
 
 /// The owner (relative, lowercase) and type of a record line: `owner [ttl] [IN] TYPE data`.

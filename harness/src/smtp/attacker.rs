@@ -305,7 +305,13 @@ async fn relay(
         intercepted: false,
     };
     let flow = d
-        .pump(&mut from_client, &mut to_client, &mut from_server, &mut to_server, &mut stop)
+        .pump(
+            &mut from_client,
+            &mut to_client,
+            &mut from_server,
+            &mut to_server,
+            &mut stop,
+        )
         .await;
     let end = match flow {
         Flow::End(end) => {
@@ -315,11 +321,17 @@ async fn relay(
         }
         Flow::Blind => {
             if matches!(d.plan.attack, Attack::Inject { .. }) && !d.injected {
-                log.push(n, "STARTTLS went through: only ciphertext from here on, nothing left to forge");
+                log.push(
+                    n,
+                    "STARTTLS went through: only ciphertext from here on, nothing left to forge",
+                );
             }
             blind(from_client, to_client, from_server, to_server, &mut stop).await
         }
-        Flow::Upgrade => d.intercept(from_client, to_client, from_server, to_server, &mut stop).await,
+        Flow::Upgrade => {
+            d.intercept(from_client, to_client, from_server, to_server, &mut stop)
+                .await
+        }
     };
     log.push(n, format!("closed: {end}"));
 }
@@ -354,9 +366,7 @@ impl Dialogue {
                 // After QUIT both ends close at once, and which EOF the relay reads first is a
                 // race: a normal end is recorded as "end of stream" so observations are deterministic.
                 Side::Client(Ok(Line::Eof)) | Side::Server(Ok(Line::Eof)) => Err(Flow::End("end of stream")),
-                Side::Client(Ok(Line::TooLong)) | Side::Server(Ok(Line::TooLong)) => {
-                    Err(Flow::End("line too long"))
-                }
+                Side::Client(Ok(Line::TooLong)) | Side::Server(Ok(Line::TooLong)) => Err(Flow::End("line too long")),
                 Side::Client(Err(_)) => Err(Flow::End("client error")),
                 Side::Server(Err(_)) => Err(Flow::End("upstream error")),
             };
@@ -408,7 +418,8 @@ impl Dialogue {
                     Attack::Intercept { .. } if self.intercepted => None,
                     Attack::Intercept { .. } => match &self.plan.interceptor {
                         Some(_) => {
-                            self.log.push(self.n, "answered STARTTLS with 220 itself (not forwarded)");
+                            self.log
+                                .push(self.n, "answered STARTTLS with 220 itself (not forwarded)");
                             self.log.lock().client_handshakes += 1;
                             Some(Expect::Intercept)
                         }
@@ -487,8 +498,10 @@ impl Dialogue {
                 }
                 Some(Expect::Server(InjectAt::Stage(Stage::Data))) if code == b"354" => self.in_body = true,
                 Some(Expect::Server(InjectAt::Stage(Stage::EndOfData))) if code == b"250" && self.intercepted => {
-                    self.log
-                        .push(self.n, "the endpoint accepted a message the interceptor read in the clear");
+                    self.log.push(
+                        self.n,
+                        "the endpoint accepted a message the interceptor read in the clear",
+                    );
                     self.log.lock().intercepted_deliveries += 1;
                 }
                 _ => {}
@@ -623,7 +636,13 @@ impl Dialogue {
         let server = server_read.unsplit(to_server);
         let name = match sni.as_deref().map(|s| ServerName::try_from(s.to_string())) {
             Some(Ok(name)) => name,
-            _ => ServerName::IpAddress(server.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1])).into()),
+            _ => ServerName::IpAddress(
+                server
+                    .peer_addr()
+                    .map(|a| a.ip())
+                    .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+                    .into(),
+            ),
         };
         let connector = tokio_rustls::TlsConnector::from(unchecked_client_config());
         let server = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, server)).await {

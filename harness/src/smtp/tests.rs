@@ -498,12 +498,19 @@ async fn interceptor_reads_what_a_trusting_client_sends() {
     let (log, stop, relay) = start_attacker(listener, ep.addr, Attack::Intercept { chain: mitm });
 
     let mut c = connect(relay_addr).await;
-    assert!(c.ehlo("client.test").await.expect("EHLO").starttls, "the interceptor lets STARTTLS through");
+    assert!(
+        c.ehlo("client.test").await.expect("EHLO").starttls,
+        "the interceptor lets STARTTLS through"
+    );
     let (mut c, session) = match c.starttls(client_config(true), sni()).await {
         StartTls::Upgraded(c, s) => (c, s),
         _ => panic!("a client that checks nothing completes the handshake"),
     };
-    assert_eq!(session.peer_chain, vec![mitm_leaf], "the client sees the interceptor's chain");
+    assert_eq!(
+        session.peer_chain,
+        vec![mitm_leaf],
+        "the client sees the interceptor's chain"
+    );
     c.ehlo("client.test").await.expect("EHLO after TLS");
     send_message(&mut c).await;
     c.quit().await.expect("QUIT");
@@ -549,14 +556,22 @@ async fn interceptor_gets_nothing_from_a_client_that_checks() {
     ));
     let t = ep.finish().await.remove(0);
     stop_attacker(stop, relay).await;
-    assert!(!t.starttls_used && t.mail_from.is_none(), "the endpoint saw only EHLO: {t:?}");
+    assert!(
+        !t.starttls_used && t.mail_from.is_none(),
+        "the endpoint saw only EHLO: {t:?}"
+    );
     assert_eq!(log.intercepted_deliveries(), 0);
     let events = log.events();
     assert!(
-        events.iter().any(|e| e.starts_with("1: the client refused the interceptor's chain `mitm`")),
+        events
+            .iter()
+            .any(|e| e.starts_with("1: the client refused the interceptor's chain `mitm`")),
         "{events:?}"
     );
-    assert_eq!(events.last().map(String::as_str), Some("1: closed: tls handshake failed"));
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("1: closed: tls handshake failed")
+    );
 }
 
 #[tokio::test]
@@ -576,7 +591,10 @@ async fn injected_replies_replace_the_real_one_only_in_cleartext() {
     );
     let mut c = connect(relay_addr).await;
     c.ehlo("client.test").await.expect("EHLO");
-    assert_eq!(c.command("MAIL FROM:<alice@sender.test>").await.expect("MAIL").code, 250);
+    assert_eq!(
+        c.command("MAIL FROM:<alice@sender.test>").await.expect("MAIL").code,
+        250
+    );
     let r = c.command("RCPT TO:<bob@example.test>").await.expect("RCPT");
     assert_eq!((r.code, r.text()), (550, "5.1.1 No such user".to_string()));
     c.quit().await.expect("QUIT");
@@ -596,13 +614,18 @@ async fn injected_replies_replace_the_real_one_only_in_cleartext() {
 
     let ts = ep.finish().await;
     stop_attacker(stop, relay).await;
-    assert_eq!(ts[0].rcpt_to, vec!["bob@example.test".to_string()], "the endpoint itself said 250");
+    assert_eq!(
+        ts[0].rcpt_to,
+        vec!["bob@example.test".to_string()],
+        "the endpoint itself said 250"
+    );
     assert!(ts[1].accepted && ts[1].tls.is_some());
     let events = log.events();
     assert!(
         events
             .iter()
-            .any(|e| e.starts_with("1: replaced the rcpt reply \"250 ") && e.ends_with("with \"550 5.1.1 No such user\"")),
+            .any(|e| e.starts_with("1: replaced the rcpt reply \"250 ")
+                && e.ends_with("with \"550 5.1.1 No such user\"")),
         "{events:?}"
     );
     assert!(
@@ -636,7 +659,11 @@ async fn a_forged_starttls_refusal_never_reaches_the_endpoint() {
     c.quit().await.expect("QUIT");
     let t = ep.finish().await.remove(0);
     stop_attacker(stop, relay).await;
-    assert!(!has_event(&t, "C: STARTTLS"), "the command was not forwarded: {:?}", t.events);
+    assert!(
+        !has_event(&t, "C: STARTTLS"),
+        "the command was not forwarded: {:?}",
+        t.events
+    );
     assert_eq!(
         log.events()[1],
         "1: answered STARTTLS with \"454 4.7.0 TLS not available\" (not forwarded)"
@@ -678,7 +705,10 @@ async fn a_replaced_chain_serves_from_the_next_connection_on() {
     let mut broken = chain("broken", "mx1.example.test");
     broken.certs.clear();
     assert!(handle.replace_chain(broken).is_err());
-    assert_eq!(handle.config().chain.as_ref().map(|c| c.label.as_str()), Some("mx1-renewed"));
+    assert_eq!(
+        handle.config().chain.as_ref().map(|c| c.label.as_str()),
+        Some("mx1-renewed")
+    );
 }
 
 #[tokio::test]

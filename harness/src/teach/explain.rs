@@ -93,7 +93,12 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
         } else {
             format!("presents {}", e.chain.join(" > "))
         };
-        w.push(format!("    {} at {}: {chain}; behaviour {}", e.host, e.address, e.label()));
+        w.push(format!(
+            "    {} at {}: {chain}; behaviour {}",
+            e.host,
+            e.address,
+            e.label()
+        ));
     }
 
     // Each server's own leaf, for hints where the sender saw none (or an interceptor's).

@@ -326,7 +326,11 @@ impl World {
     /// when a name is not one of the world's certificates.
     pub fn chain_der(&self, label: &str) -> Vec<Vec<u8>> {
         let names: Vec<&str> = label.split(" > ").collect();
-        let certs: Vec<Vec<u8>> = names.iter().filter_map(|n| self.pki.get(n)).map(|c| c.der.clone()).collect();
+        let certs: Vec<Vec<u8>> = names
+            .iter()
+            .filter_map(|n| self.pki.get(n))
+            .map(|c| c.der.clone())
+            .collect();
         if certs.len() == names.len() { certs } else { Vec::new() }
     }
 

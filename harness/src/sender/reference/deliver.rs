@@ -7,12 +7,12 @@
 //! (§2.1.2), BOUNCE only on a permanent SMTP rejection or a domain that cannot receive mail.
 
 use super::dane::{DaneFailure, DaneOutcome, DaneVerifier, danger::UncheckedVerifier};
-use crate::sender::Failure;
 use super::lookup::{Answer, AnswerKind, DnssecState, RType, Rdata, Validator, ValidatorConfig};
 use super::smtp_client::{Reply, SmtpClient, StartTls};
 use super::trace::{Fact, Trace, rdata, state_name};
 use crate::pki::{Tlsa, Usability};
 use crate::scenario::Message;
+use crate::sender::Failure;
 use crate::sender::{HostReport, Note, SenderReport};
 use crate::vocab::{HostCode, ResultCode, fqdn};
 use crate::world::Dialer;

@@ -44,7 +44,12 @@ pub fn rewrite(report: &mut SenderReport, queued: Duration) {
         return;
     }
     // The last host Exchange tried is what the message trace names.
-    let Some(last) = report.hosts.iter().rev().find(|h| h.failure.is_some() || h.address.is_some()) else {
+    let Some(last) = report
+        .hosts
+        .iter()
+        .rev()
+        .find(|h| h.failure.is_some() || h.address.is_some())
+    else {
         return;
     };
     let Some(failure) = last.failure else {
@@ -62,9 +67,7 @@ pub fn rewrite(report: &mut SenderReport, queued: Duration) {
         report.status = format!("550 5.7.32{n} {text} {trace}");
         report.trace.push(crate::sender::TraceStep {
             step: report.trace.len() as u32 + 1,
-            text: format!(
-                "exchange-online: still failing after the 24 h retry window: non-delivery report 5.7.32{n}"
-            ),
+            text: format!("exchange-online: still failing after the 24 h retry window: non-delivery report 5.7.32{n}"),
             rfc: None,
             facts: Vec::new(),
         });
@@ -120,6 +123,9 @@ mod tests {
         assert!(r.status.starts_with("550 5.7.324 dnssec-invalid"), "{}", r.status);
         let mut r = deferred(None);
         rewrite(&mut r, Duration::ZERO);
-        assert_eq!(r.status, "4.7.5 mail.contoso.test: ...", "other deferrals keep their status");
+        assert_eq!(
+            r.status, "4.7.5 mail.contoso.test: ...",
+            "other deferrals keep their status"
+        );
     }
 }

@@ -14,12 +14,12 @@ pub mod maillog;
 
 use super::{Adapter, Attempt, files};
 use crate::scenario::Scenario;
+use crate::sender::external::Terminal;
 use crate::world::LabError;
 use crate::world::lab::Lab;
 use crate::world::namespace::find_tool;
 use crate::world::process::run;
 use async_trait::async_trait;
-use crate::sender::external::Terminal;
 use maillog::LogLine;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
