@@ -146,6 +146,48 @@ impl Drop for Server {
     }
 }
 
+/// Starts `danesim ARGS` in its own process group (Ctrl-C reaches a whole foreground group,
+/// and so does the tests' SIGINT: under `--namespace` the outer `unshare` ignores a signal
+/// sent to it alone), with a thread forwarding its stdout line by line.
+fn start_serve(args: &[&str]) -> (Server, mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("danesim serve starts");
+    let mut server = Server(child);
+    let stdout = server.0.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (server, rx, reader)
+}
+
+/// Sends SIGINT to the server's process group and waits (at most 10 s) for it to exit.
+fn interrupt(server: &mut Server) -> std::process::ExitStatus {
+    let pid = server.0.id();
+    let (ok, out) = run(Command::new("kill").args(["-INT", "--", &format!("-{pid}")]));
+    assert!(ok, "kill -INT -{pid}: {out}");
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = server.0.try_wait().expect("wait for danesim serve") {
+            return s;
+        }
+        assert!(Instant::now() < end, "danesim serve did not exit within 10 s of SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Processes whose parent is `pid` (from /proc).
 fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -184,25 +226,8 @@ fn run(cmd: &mut Command) -> (bool, String) {
 fn serve_answers_dig_delv_and_swaks_and_stops_on_sigint() {
     let (dig, delv) = (tool("dig", "bind9-dnsutils"), tool("delv", "bind9-dnsutils"));
     let swaks = tool("swaks", "swaks");
-    let child = Command::new(env!("CARGO_BIN_EXE_danesim"))
-        .args(["serve", "scenarios/dane-ee/positive-control.toml"])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("danesim serve starts");
-    let mut server = Server(child);
+    let (mut server, rx, reader) = start_serve(&["serve", "scenarios/dane-ee/positive-control.toml"]);
     let pid = server.0.id();
-    let stdout = server.0.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
     let mut lines: Vec<String> = Vec::new();
     // Lines until one satisfies `want`, or fail after `limit`.
     let wait_for = |want: &dyn Fn(&str) -> bool, what: &str, limit: Duration, lines: &mut Vec<String>| {
@@ -292,16 +317,7 @@ fn serve_answers_dig_delv_and_swaks_and_stops_on_sigint() {
         "serve runs no child processes in process mode"
     );
 
-    let (ok, out) = run(Command::new("kill").args(["-INT", &pid.to_string()]));
-    assert!(ok, "kill -INT {pid}: {out}");
-    let end = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = server.0.try_wait().expect("wait for danesim serve") {
-            break s;
-        }
-        assert!(Instant::now() < end, "danesim serve did not exit within 10 s of SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = interrupt(&mut server);
     reader.join().expect("the reader thread ends with the process");
     lines.extend(rx.try_iter());
     assert_eq!(
@@ -329,7 +345,6 @@ fn serve_answers_dig_delv_and_swaks_and_stops_on_sigint() {
 /// says why it did nothing.
 #[test]
 fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
-    use std::os::unix::process::CommandExt;
     if danesim::world::namespace::effective_uid() != Some(0) {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -340,28 +355,8 @@ fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
     }
     let (dig, nsenter) = (tool("dig", "bind9-dnsutils"), tool("nsenter", "util-linux"));
     let swaks = tool("swaks", "swaks");
-    let child = Command::new(env!("CARGO_BIN_EXE_danesim"))
-        .args(["serve", "--namespace", "scenarios/dane-ee/positive-control.toml"])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: Ctrl-C reaches a whole foreground group, and so does the
-        // test's SIGINT (the outer `unshare` ignores it and waits for the inner danesim).
-        .process_group(0)
-        .spawn()
-        .expect("danesim serve --namespace starts");
-    let mut server = Server(child);
+    let (mut server, rx, reader) = start_serve(&["serve", "--namespace", "scenarios/dane-ee/positive-control.toml"]);
     let pid = server.0.id();
-    let stdout = server.0.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
     let mut lines = Vec::new();
     let end = Instant::now() + Duration::from_secs(30);
     while !lines.iter().any(|l: &String| l == "ready") {
@@ -400,19 +395,7 @@ fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
         "swaks in the namespace:\n{out}"
     );
 
-    let (ok, out) = run(Command::new("kill").args(["-INT", "--", &format!("-{pid}")]));
-    assert!(ok, "kill -INT -{pid}: {out}");
-    let end = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = server.0.try_wait().expect("wait for danesim serve") {
-            break s;
-        }
-        assert!(
-            Instant::now() < end,
-            "serve --namespace did not exit within 10 s of SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = interrupt(&mut server);
     reader.join().expect("the reader thread ends with the process");
     lines.extend(rx.try_iter());
     assert_eq!(status.code(), Some(0), "{}", lines.join("\n"));

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// How often the logs are read: often enough to feel live, rarely enough to cost nothing.
-pub(super) const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(100);
 
 /// What a serve session saw, for the closing line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,22 +58,7 @@ pub async fn serve(
         return Err(e);
     }
     announce(s, &world, &anchors);
-
-    let mut seen = Seen::default();
-    let mut tick = tokio::time::interval(POLL);
-    tokio::pin!(shutdown);
-    let signal = loop {
-        tokio::select! {
-            sig = &mut shutdown => break sig,
-            _ = tick.tick() => seen.report(&world),
-        }
-    };
-    // What arrived between the last tick and the signal.
-    seen.report(&world);
-    let served = Served {
-        queries: seen.queries,
-        connections: seen.connections.len(),
-    };
+    let (signal, served) = watch(&world, shutdown).await;
     world.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     println!(
@@ -81,6 +66,26 @@ pub async fn serve(
         s.id, served.queries, served.connections
     );
     Ok(served)
+}
+
+/// Logs what arrives at `world` until `shutdown` resolves: the signal's name and the totals.
+pub(super) async fn watch(world: &World, shutdown: impl Future<Output = &'static str>) -> (&'static str, Served) {
+    let mut seen = Seen::default();
+    let mut tick = tokio::time::interval(POLL);
+    tokio::pin!(shutdown);
+    let signal = loop {
+        tokio::select! {
+            sig = &mut shutdown => break sig,
+            _ = tick.tick() => seen.report(world),
+        }
+    };
+    // What arrived between the last tick and the signal.
+    seen.report(world);
+    let served = Served {
+        queries: seen.queries,
+        connections: seen.connections.len(),
+    };
+    (signal, served)
 }
 
 /// The delv anchor file, and an empty Postfix configuration directory: posttls-finger
@@ -165,14 +170,14 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
 
 /// What has been printed so far.
 #[derive(Default)]
-pub(super) struct Seen {
-    pub(super) queries: usize,
+struct Seen {
+    queries: usize,
     /// (endpoint index, connection number)
-    pub(super) connections: BTreeSet<(usize, u32)>,
+    connections: BTreeSet<(usize, u32)>,
 }
 
 impl Seen {
-    pub(super) fn report(&mut self, world: &World) {
+    fn report(&mut self, world: &World) {
         let entries = world.queries.entries();
         for q in entries.iter().skip(self.queries) {
             println!(

@@ -9,7 +9,7 @@
 //! `resolver ADDR`, `smtp HOST ADDR`, `anchor FILE`, then `ready`.
 
 use super::TeachError;
-use super::serve::{POLL, Seen, Served, write_anchor};
+use super::serve::{Served, watch, write_anchor};
 use crate::pki::KeyStore;
 use crate::scenario::Scenario;
 use crate::world::lab::Lab;
@@ -41,21 +41,7 @@ pub async fn serve_namespace(
         return Err(e);
     }
     announce(s, host_pid, &anchors, workdir);
-
-    let mut seen = Seen::default();
-    let mut tick = tokio::time::interval(POLL);
-    tokio::pin!(shutdown);
-    let signal = loop {
-        tokio::select! {
-            sig = &mut shutdown => break sig,
-            _ = tick.tick() => seen.report(&world),
-        }
-    };
-    seen.report(&world);
-    let served = Served {
-        queries: seen.queries,
-        connections: seen.connections.len(),
-    };
+    let (signal, served) = watch(&world, shutdown).await;
     world.stop().await;
     // unbound is stopped and waited for; whatever else is left dies with the PID namespace
     // when this process (its PID 1) exits.
