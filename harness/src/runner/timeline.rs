@@ -256,29 +256,12 @@ pub(crate) async fn play(
         records.push(judged.record.clone());
         let mut then = Vec::new();
         if n < t.attempts {
-            apply(
-                &mut current,
-                t,
-                When::AfterAttempt(n),
-                keys,
-                world,
-                driver,
-                &mut cached_ttl,
-                &mut then,
-            )
-            .await?;
+            let mut events = vec![When::AfterAttempt(n)];
             if delivered && !delivered_before {
-                apply(
-                    &mut current,
-                    t,
-                    When::AfterDelivery,
-                    keys,
-                    world,
-                    driver,
-                    &mut cached_ttl,
-                    &mut then,
-                )
-                .await?;
+                events.push(When::AfterDelivery);
+            }
+            for event in events {
+                apply(&mut current, t, event, keys, world, driver, &mut cached_ttl, &mut then).await?;
             }
         }
         delivered_before |= delivered;

@@ -466,18 +466,20 @@ async fn strip_attacker_downgrades_and_the_endpoint_witnesses_it() {
     assert_eq!(events.first().map(String::as_str), Some("1: relaying"));
 }
 
-/// An attacker relay in front of `upstream`; stop it with the sender, join the handle.
-fn start_attacker(
-    listener: TcpListener,
+/// An attacker relay on a loopback port in front of `upstream`: its address and log; stop it
+/// with the sender, join the handle.
+async fn start_attacker(
     upstream: SocketAddr,
     attack: Attack,
-) -> (AttackerLog, oneshot::Sender<()>, JoinHandle<()>) {
+) -> (SocketAddr, AttackerLog, oneshot::Sender<()>, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("bound socket has an address");
     let log = AttackerLog::default();
     let (stop, rx) = oneshot::channel::<()>();
     let relay = tokio::spawn(serve_attacker(listener, upstream, attack, log.clone(), async move {
         let _ = rx.await;
     }));
-    (log, stop, relay)
+    (addr, log, stop, relay)
 }
 
 async fn stop_attacker(stop: oneshot::Sender<()>, relay: JoinHandle<()>) {
@@ -491,11 +493,9 @@ async fn stop_attacker(stop: oneshot::Sender<()>, relay: JoinHandle<()>) {
 #[tokio::test]
 async fn interceptor_reads_what_a_trusting_client_sends() {
     let ep = Running::start(endpoint(Behaviour::Normal, true)).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let relay_addr = listener.local_addr().expect("bound socket has an address");
     let mitm = chain("mitm", "mx1.example.test");
     let mitm_leaf = mitm.certs[0].clone();
-    let (log, stop, relay) = start_attacker(listener, ep.addr, Attack::Intercept { chain: mitm });
+    let (relay_addr, log, stop, relay) = start_attacker(ep.addr, Attack::Intercept { chain: mitm }).await;
 
     let mut c = connect(relay_addr).await;
     assert!(
@@ -539,15 +539,13 @@ async fn interceptor_reads_what_a_trusting_client_sends() {
 #[tokio::test]
 async fn interceptor_gets_nothing_from_a_client_that_checks() {
     let ep = Running::start(endpoint(Behaviour::Normal, true)).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let relay_addr = listener.local_addr().expect("bound socket has an address");
-    let (log, stop, relay) = start_attacker(
-        listener,
+    let (relay_addr, log, stop, relay) = start_attacker(
         ep.addr,
         Attack::Intercept {
             chain: chain("mitm", "mx1.example.test"),
         },
-    );
+    )
+    .await;
     let mut c = connect(relay_addr).await;
     c.ehlo("client.test").await.expect("EHLO");
     assert!(matches!(
@@ -578,17 +576,15 @@ async fn interceptor_gets_nothing_from_a_client_that_checks() {
 async fn injected_replies_replace_the_real_one_only_in_cleartext() {
     let ep = Running::start(endpoint(Behaviour::Normal, true)).await;
     // A forged RCPT reply works on a cleartext session...
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let relay_addr = listener.local_addr().expect("bound socket has an address");
     let forged = Reply::parse("550 5.1.1 No such user").expect("valid reply");
-    let (log, stop, relay) = start_attacker(
-        listener,
+    let (relay_addr, log, stop, relay) = start_attacker(
         ep.addr,
         Attack::Inject {
             at: InjectAt::Stage(Stage::Rcpt),
             reply: forged.clone(),
         },
-    );
+    )
+    .await;
     let mut c = connect(relay_addr).await;
     c.ehlo("client.test").await.expect("EHLO");
     assert_eq!(
@@ -637,16 +633,14 @@ async fn injected_replies_replace_the_real_one_only_in_cleartext() {
 #[tokio::test]
 async fn a_forged_starttls_refusal_never_reaches_the_endpoint() {
     let ep = Running::start(endpoint(Behaviour::Normal, true)).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let relay_addr = listener.local_addr().expect("bound socket has an address");
-    let (log, stop, relay) = start_attacker(
-        listener,
+    let (relay_addr, log, stop, relay) = start_attacker(
         ep.addr,
         Attack::Inject {
             at: InjectAt::Starttls,
             reply: Reply::parse("454 4.7.0 TLS not available").expect("valid reply"),
         },
-    );
+    )
+    .await;
     let mut c = connect(relay_addr).await;
     assert!(c.ehlo("client.test").await.expect("EHLO").starttls);
     let c = match c.starttls(client_config(true), sni()).await {
