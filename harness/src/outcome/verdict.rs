@@ -13,7 +13,7 @@
 
 use super::observe::Observations;
 use crate::pki::Tlsa;
-use crate::scenario::Scenario;
+use crate::scenario::{AttackerDecl, Scenario};
 use crate::sender::SenderReport;
 use crate::smtp::body_sha256;
 use crate::vocab::{Invariant, ResultCode};
@@ -213,10 +213,11 @@ pub fn judge(s: &Scenario, world: &World, sender: &str, report: &SenderReport, o
         // interceptor's, whatever the endpoint behind it served.
         if let Some(a) = &e.attacker
             && a.intercepted_deliveries() > 0
+            && let Some(AttackerDecl::Intercept { chain }) = &e.decl.attacker
             && let Some(p) = published
         {
             let usable = p.usable();
-            if !usable.is_empty() && !chain_matches(&usable, &e.attacker_chain_der) {
+            if !usable.is_empty() && !chain_matches(&usable, &world.chain_der_of(chain)) {
                 push(
                     "DANE-MATCH",
                     "RFC 7672 §3.2",

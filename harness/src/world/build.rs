@@ -50,8 +50,6 @@ pub struct RunningEndpoint {
     pub handle: smtp::EndpointHandle,
     pub transcripts: TranscriptLog,
     pub attacker: Option<AttackerLog>,
-    /// The chain an intercepting attacker presents in DER, leaf first (empty without one).
-    pub attacker_chain_der: Vec<Vec<u8>>,
     /// Loopback ports in use, for the redaction table.
     pub ports: Vec<u16>,
 }
@@ -200,7 +198,6 @@ impl World {
                     sni_chains.push((name.clone(), c));
                 }
             }
-            let der = |c: &TlsChain| -> Vec<Vec<u8>> { c.certs.iter().map(|d| d.to_vec()).collect() };
             let config = Arc::new(EndpointConfig {
                 name: e.host.trim_end_matches('.').to_string(),
                 behaviour: e.behaviour,
@@ -211,7 +208,6 @@ impl World {
             });
             let handle = smtp::EndpointHandle::from(config);
             let public = SocketAddr::new(e.address, 25);
-            let mut attacker_chain_der = Vec::new();
             let attack = match &e.attacker {
                 None => None,
                 Some(AttackerDecl::StripStarttls) => Some(smtp::Attack::StripStarttls),
@@ -231,7 +227,6 @@ impl World {
                         address: e.address.to_string(),
                         message: format!("interceptor: {err}"),
                     })?;
-                    attacker_chain_der = der(&chain);
                     Some(smtp::Attack::Intercept { chain })
                 }
             };
@@ -275,7 +270,6 @@ impl World {
                 handle,
                 transcripts,
                 attacker,
-                attacker_chain_der,
                 ports,
             });
         }
@@ -325,10 +319,14 @@ impl World {
     /// The chain a transcript's label names ("leaf > issuer > ..."), in DER, leaf first; empty
     /// when a name is not one of the world's certificates.
     pub fn chain_der(&self, label: &str) -> Vec<Vec<u8>> {
-        let names: Vec<&str> = label.split(" > ").collect();
+        self.chain_der_of(&label.split(" > ").collect::<Vec<_>>())
+    }
+
+    /// The chain of these certificates (leaf first) in DER; empty when one is not the world's.
+    pub fn chain_der_of(&self, names: &[impl AsRef<str>]) -> Vec<Vec<u8>> {
         let certs: Vec<Vec<u8>> = names
             .iter()
-            .filter_map(|n| self.pki.get(n))
+            .filter_map(|n| self.pki.get(n.as_ref()))
             .map(|c| c.der.clone())
             .collect();
         if certs.len() == names.len() { certs } else { Vec::new() }
