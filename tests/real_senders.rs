@@ -21,6 +21,11 @@ fn main() {
             swaks_downgrade,
         ),
         (
+            "swaks_trusts_an_interceptor_and_danesim_says_dane_match",
+            "swaks",
+            swaks_intercepted,
+        ),
+        (
             "ctrl_c_in_the_middle_of_a_postfix_run_leaves_no_process",
             "postfix",
             ctrl_c_postfix,
@@ -149,6 +154,30 @@ fn swaks_downgrade() -> Result<(), Failed> {
         "NOCLEAR (RFC 7672 §2.2): mx1.example.test. (192.0.2.10) received MAIL FROM:<sender@client.test> in cleartext",
     ) {
         return Err(format!("the NOCLEAR violation is not named:\n{stdout}").into());
+    }
+    nothing_left(&dir)
+}
+
+/// A sender that checks no certificate hands the message to a man in the middle; the
+/// endpoint behind it cannot see that, the attacker's relay can (RFC 7672 §3.2).
+fn swaks_intercepted() -> Result<(), Failed> {
+    let dir = workdir("swaks-mitm");
+    let out = danesim_run(
+        &dir,
+        &[
+            "fixtures/senders/swaks.toml",
+            "scenarios/attacker/stls-07-mitm-intercept.toml",
+        ],
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(1) {
+        return Err(format!("expected exit 1 (a violation), got {}\n{stdout}\n{stderr}", out.status).into());
+    }
+    if !stdout.contains(
+        "DANE-MATCH (RFC 7672 §3.2): mx1.example.test. accepted 1 message(s) the sender handed to an interceptor whose chain no usable TLSA record matches",
+    ) {
+        return Err(format!("the interception is not named:\n{stdout}").into());
     }
     nothing_left(&dir)
 }
