@@ -9,7 +9,7 @@ use super::error::ScenarioError;
 use super::file::{RawStep, RawTimeline};
 use super::load::{Loader, list};
 use super::model::{EndpointDecl, ZoneDecl};
-use super::timeline::{EditKind, Lint, Renew, Step, Timeline, When, ZoneEdit, normalize, record_key};
+use super::timeline::{EditKind, Lint, Renew, Step, Timeline, When, ZoneEdit, normalize};
 use crate::pki::CertSpec;
 use crate::vocab::{ResultCode, fqdn};
 
@@ -265,15 +265,14 @@ impl Loader<'_> {
                 self.record(&origin, ttl, r, certs)?;
                 EditKind::RemoveRecord(normalize(text))
             };
-            let matches = zones[zone].records.iter().any(|d| match &kind {
-                EditKind::RemoveRrset { owner, rtype } => {
-                    record_key(&d.template).is_some_and(|(o, t)| &o == owner && &t == rtype)
-                }
-                EditKind::RemoveRecord(line) => normalize(&d.template) == *line,
-                _ => false,
-            });
-            let added_earlier = all.iter().any(|other| steps_add_same(other.get_ref(), text));
-            if !matches && !added_earlier {
+            // A removal may name a record of the zone, or one a step adds (earlier in time, or
+            // this very step); one that matches nothing at all is a typo.
+            let declared = zones[zone].records.iter().map(|d| d.template.as_str());
+            let added = all
+                .iter()
+                .flat_map(|o| o.get_ref().add.iter().chain(&o.get_ref().replace))
+                .map(|a| a.get_ref().as_str());
+            if !declared.chain(added).any(|t| kind.removes(t)) {
                 return Err(self.err(
                     self.inner(r),
                     format!("nothing in zone {origin} matches `{text}`"),
@@ -308,15 +307,6 @@ impl Loader<'_> {
             span: raw.span(),
         })
     }
-}
-
-/// A removal may name a record a step adds (earlier in time, or the same step); a removal
-/// that matches nothing at all is a typo.
-fn steps_add_same(s: &RawStep, text: &str) -> bool {
-    s.add
-        .iter()
-        .chain(&s.replace)
-        .any(|a| normalize(a.get_ref()) == normalize(text))
 }
 
 #[cfg(test)]

@@ -126,6 +126,20 @@ pub enum EditKind {
     Replace(RecordDecl),
 }
 
+impl EditKind {
+    /// Whether this removal takes out the record written as `template`; additions remove
+    /// nothing.
+    pub fn removes(&self, template: &str) -> bool {
+        match self {
+            EditKind::RemoveRrset { owner, rtype } => {
+                record_key(template).is_some_and(|(o, t)| &o == owner && &t == rtype)
+            }
+            EditKind::RemoveRecord(line) => normalize(template) == *line,
+            EditKind::Add(_) | EditKind::Replace(_) => false,
+        }
+    }
+}
+
 impl Step {
     /// Applies the record and fault edits to `s`; returns the longest TTL among the RRsets
     /// it changed (what a cache may still hold), for `expire`.
@@ -140,35 +154,28 @@ impl Step {
                     longest = longest.max(record_ttl(&r.template).unwrap_or(default_ttl));
                 }
             };
+            // Takes the records `gone` says out of the zone, noting their TTLs.
+            let mut remove = |gone: &dyn Fn(&RecordDecl) -> bool| {
+                let (removed, kept): (Vec<_>, Vec<_>) = zone.records.drain(..).partition(|r| gone(r));
+                zone.records = kept;
+                removed
+            };
             match &e.kind {
                 EditKind::Add(r) => {
                     touch(std::slice::from_ref(r));
                     zone.records.push(r.clone());
                 }
-                EditKind::RemoveRrset { owner, rtype } => {
-                    let (gone, kept): (Vec<_>, Vec<_>) = zone
-                        .records
-                        .drain(..)
-                        .partition(|r| record_key(&r.template).is_some_and(|(o, t)| &o == owner && &t == rtype));
-                    touch(&gone);
-                    zone.records = kept;
-                }
-                EditKind::RemoveRecord(line) => {
-                    let (gone, kept): (Vec<_>, Vec<_>) =
-                        zone.records.drain(..).partition(|r| normalize(&r.template) == *line);
-                    touch(&gone);
-                    zone.records = kept;
+                EditKind::RemoveRrset { .. } | EditKind::RemoveRecord(_) => {
+                    let removed = remove(&|r| e.kind.removes(&r.template));
+                    touch(&removed);
                 }
                 EditKind::Replace(r) => {
                     if let Some((owner, rtype)) = record_key(&r.template) {
                         let key = (e.zone, owner.clone(), rtype.clone());
                         if !replaced.contains(&key) {
-                            let (gone, kept): (Vec<_>, Vec<_>) = zone
-                                .records
-                                .drain(..)
-                                .partition(|x| record_key(&x.template).is_some_and(|(o, t)| o == owner && t == rtype));
-                            touch(&gone);
-                            zone.records = kept;
+                            let rrset = EditKind::RemoveRrset { owner, rtype };
+                            let removed = remove(&|x| rrset.removes(&x.template));
+                            touch(&removed);
                             replaced.push(key);
                         }
                     }
@@ -258,6 +265,13 @@ mod tests {
         assert_eq!(record_ttl("@ 1h MX 10 mx1"), Some(3600));
         assert_eq!(record_ttl("@ MX 10 mx1"), None);
         assert_eq!(normalize("@   MX  10 MX1"), "@ mx 10 mx1");
+        let rrset = EditKind::RemoveRrset {
+            owner: "@".into(),
+            rtype: "MX".into(),
+        };
+        assert!(rrset.removes("@ 60 MX 30 legacy") && !rrset.removes("mx1 A 192.0.2.10"));
+        let one = EditKind::RemoveRecord(normalize("@ MX 30 legacy"));
+        assert!(one.removes("@  mx  30 legacy") && !one.removes("@ MX 20 legacy"));
         let t = Timeline {
             attempts: 4,
             retry: vec![Duration::from_secs(900), Duration::from_secs(3600)],
