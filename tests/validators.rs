@@ -248,13 +248,11 @@ fn delv_and_unbound_agree_with_every_world() {
             probes.push((format!("_25._tcp.{}", e.host), "TLSA".into()));
         }
         // The MX hosts as published, which may be reached through CNAMEs or DNAMEs.
-        for mx in world.published.resolve(&s.message.domain, "MX").data {
-            if let Some((_, host)) = mx.split_once(' ').filter(|(_, h)| *h != ".") {
-                probes.push((host.to_string(), "A".into()));
-                // Postfix asks this to learn whether the first alias response is secure.
-                probes.push((host.to_string(), "CNAME".into()));
-                probes.push((format!("_25._tcp.{host}"), "TLSA".into()));
-            }
+        for (_, host) in world.published.mx(&s.message.domain).unwrap_or_default() {
+            probes.push((host.clone(), "A".into()));
+            // Postfix asks this to learn whether the first alias response is secure.
+            probes.push((host.clone(), "CNAME".into()));
+            probes.push((format!("_25._tcp.{host}"), "TLSA".into()));
         }
         probes.push((format!("no-such-host.{}", s.message.domain), "A".into()));
         for fault in &s.faults {

@@ -286,16 +286,7 @@ fn lints(t: &Timeline, world: &World, domain: &str) -> Vec<String> {
     for l in &t.lints {
         match l {
             Lint::ExoInbound => {
-                let mx: Vec<(u16, String)> = world
-                    .published
-                    .resolve(domain, "MX")
-                    .data
-                    .iter()
-                    .filter_map(|d| {
-                        let mut it = d.split_whitespace();
-                        Some((it.next()?.parse().ok()?, it.next()?.to_string()))
-                    })
-                    .collect();
+                let mx = world.published.mx(domain).unwrap_or_default();
                 for f in crate::inspect::exo_inbound::mx_prerequisites(&mx) {
                     out.push(format!("exo-inbound [{}] {}", if f.ok { "ok" } else { "warn" }, f.text));
                 }

@@ -185,6 +185,28 @@ impl Published {
         })
     }
 
+    /// The MX RRset of `domain` (CNAMEs and DNAMEs followed) as (preference, host FQDN),
+    /// by preference then name; `None` when there is none (RFC 5321 §5.1: the domain is its
+    /// own mail host). A null MX (`0 .`, RFC 7505 §3) names no host, so it gives `Some([])`.
+    pub fn mx(&self, domain: &str) -> Option<Vec<(u16, String)>> {
+        let r = self.resolve(domain, "MX");
+        if r.data.is_empty() {
+            return None;
+        }
+        let mut hosts: Vec<(u16, String)> = r
+            .data
+            .iter()
+            .filter_map(|d| {
+                let mut it = d.split_whitespace();
+                let pref = it.next()?.parse().ok()?;
+                let name = it.next()?;
+                (name != ".").then(|| (pref, fqdn(name)))
+            })
+            .collect();
+        hosts.sort();
+        Some(hosts)
+    }
+
     /// Every host name that has a `_25._tcp` owner of any type.
     pub fn tlsa_hosts(&self) -> Vec<String> {
         let mut v: Vec<String> = self

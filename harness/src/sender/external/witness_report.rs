@@ -228,22 +228,7 @@ fn claim_word(c: Option<&TlsClaim>) -> &'static str {
 /// The MX hosts of the next-hop domain as the world publishes them, by preference then
 /// name; the domain itself with preference 0 when it has no MX RRset (RFC 5321 §5.1).
 fn mx_hosts(world: &World, domain: &str) -> Vec<MxHost> {
-    let r = world.published.resolve(domain, "MX");
-    let mut hosts: Vec<(u16, String)> = if r.data.is_empty() {
-        vec![(0, fqdn(domain))]
-    } else {
-        r.data
-            .iter()
-            .filter_map(|d| {
-                let mut it = d.split_whitespace();
-                let pref = it.next()?.parse().ok()?;
-                let name = it.next()?;
-                // A null MX "0 ." names no host (RFC 7505 §3).
-                (name != ".").then(|| (pref, fqdn(name)))
-            })
-            .collect()
-    };
-    hosts.sort();
+    let hosts = world.published.mx(domain).unwrap_or_else(|| vec![(0, fqdn(domain))]);
     hosts
         .into_iter()
         .map(|(preference, name)| {
