@@ -173,11 +173,10 @@ impl timeline::Driver for InProcess {
     fn at(&self, t: &Timeline, n: u32) -> Option<Duration> {
         if self.exchange_online {
             // Exchange Online's own schedule, whatever the scenario's (CONFORMANCE.md).
-            let ex = Timeline {
-                retry: reference::exchange_online::RETRY.to_vec(),
-                ..t.clone()
-            };
-            Some(ex.offset(n))
+            Some(crate::scenario::timeline::offset_on(
+                &reference::exchange_online::RETRY,
+                n,
+            ))
         } else {
             Some(t.offset(n))
         }

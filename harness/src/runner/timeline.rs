@@ -227,7 +227,7 @@ pub(crate) async fn play(
     )
     .await?;
     let mut records: Vec<AttemptRecord> = Vec::new();
-    let mut last: Option<Judged> = None;
+    let mut last = None;
     let mut pending: Option<(u32, Duration)> = None;
     let mut next_message = 1;
     let mut delivered_before = false;
@@ -244,36 +244,43 @@ pub(crate) async fn play(
         let a = attempt_scenario(&current, t, n, message);
         let lint = lints(t, world, &a.message.domain);
         let (report, obs) = driver.attempt(&a, world, retry, now, now - first_try).await?;
-        let mut judged = judge_attempt(&a, world, sender, n, message, at, started.elapsed(), report, obs);
-        judged.record.lint = lint;
-        if judged.report.result == ResultCode::Defer {
+        let Judged {
+            mut record,
+            report,
+            obs,
+        } = judge_attempt(&a, world, sender, n, message, at, started.elapsed(), report, obs);
+        record.lint = lint;
+        if report.result == ResultCode::Defer {
             pending = Some((message, first_try));
         }
-        let delivered = matches!(
-            judged.report.result,
-            ResultCode::Auth | ResultCode::Tls | ResultCode::Opp
-        );
-        records.push(judged.record.clone());
-        let mut then = Vec::new();
+        let delivered = matches!(report.result, ResultCode::Auth | ResultCode::Tls | ResultCode::Opp);
         if n < t.attempts {
             let mut events = vec![When::AfterAttempt(n)];
             if delivered && !delivered_before {
                 events.push(When::AfterDelivery);
             }
             for event in events {
-                apply(&mut current, t, event, keys, world, driver, &mut cached_ttl, &mut then).await?;
+                apply(
+                    &mut current,
+                    t,
+                    event,
+                    keys,
+                    world,
+                    driver,
+                    &mut cached_ttl,
+                    &mut record.then,
+                )
+                .await?;
             }
         }
         delivered_before |= delivered;
-        if let Some(r) = records.last_mut() {
-            r.then = then;
-        }
-        last = Some(judged);
+        records.push(record);
+        last = Some((a, report, obs));
     }
-    let last = last.expect("a timeline has at least one attempt");
+    // No step follows the last attempt, so its scenario is the final one.
+    let (final_scenario, report, obs) = last.expect("a timeline has at least one attempt");
     let verdict = combined(&records);
-    let final_scenario = attempt_scenario(&current, t, t.attempts, records.last().map_or(1, |r| r.message));
-    let mut outcome = Outcome::new(&final_scenario, sender, last.report, last.obs, verdict);
+    let mut outcome = Outcome::new(&final_scenario, sender, report, obs, verdict);
     // The outcome is the scenario's, not the edited copy's: its id and expectation.
     outcome.expected = s.expect.results.clone();
     outcome.attempts = records;

@@ -43,22 +43,27 @@ pub enum Lint {
 impl Timeline {
     /// The simulated time of attempt `n` (1-based) after the first one.
     pub fn offset(&self, n: u32) -> Duration {
-        (1..n)
-            .map(|i| {
-                let i = i as usize - 1;
-                self.retry
-                    .get(i)
-                    .or(self.retry.last())
-                    .copied()
-                    .unwrap_or(Duration::ZERO)
-            })
-            .sum()
+        offset_on(&self.retry, n)
     }
 
     /// The steps an event triggers, in declaration order.
     pub fn steps_at(&self, event: When) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(move |s| s.when == event)
     }
+}
+
+/// The time of attempt `n` (1-based) after the first on a retry schedule whose last wait
+/// repeats.
+pub fn offset_on(schedule: &[Duration], n: u32) -> Duration {
+    (1..n as usize)
+        .map(|i| {
+            schedule
+                .get(i - 1)
+                .or(schedule.last())
+                .copied()
+                .unwrap_or(Duration::ZERO)
+        })
+        .sum()
 }
 
 /// What triggers a step.
