@@ -87,6 +87,22 @@ pub fn prepare_for(s: &Scenario, keys: &KeyStore, placement: Placement) -> Resul
         scenario: s.id.clone(),
         source,
     })?;
+    let (dns, published_tlsa, published) = sign(s, keys, placement, &pki)?;
+    Ok(Prepared {
+        pki,
+        dns,
+        published_tlsa,
+        published,
+    })
+}
+
+/// The signed zones of `s` with TLSA data computed from `pki`, and what they publish.
+fn sign(
+    s: &Scenario,
+    keys: &KeyStore,
+    placement: Placement,
+    pki: &Pki,
+) -> Result<(SignedWorld, BTreeMap<String, PublishedTlsa>, Published), WorldError> {
     let der_of = |name: &str| pki.get(name).map(|c| c.der.clone());
     let mut zones = Vec::new();
     let mut published = Published::default();
@@ -136,12 +152,7 @@ pub fn prepare_for(s: &Scenario, keys: &KeyStore, placement: Placement) -> Resul
         .into_iter()
         .filter_map(|h| published.tlsa_for_host(&h).map(|t| (h, t)))
         .collect();
-    Ok(Prepared {
-        pki,
-        dns,
-        published_tlsa,
-        published,
-    })
+    Ok((dns, published_tlsa, published))
 }
 
 impl World {
@@ -293,9 +304,9 @@ impl World {
 
     /// Re-signs and serves the zones and faults of `s` (the scenario as a timeline step
     /// left it) from the next query on, and takes over endpoint chains it changed.
-    /// Certificates are the same (fixed keys), so the pki stays.
+    /// Steps never change the certificates, so the issued pki stays.
     pub fn republish(&mut self, s: &Scenario, keys: &KeyStore) -> Result<(), WorldError> {
-        let p = prepare_for(s, keys, self.placement)?;
+        let (dns, published_tlsa, published) = sign(s, keys, self.placement, &self.pki)?;
         for e in &s.endpoints {
             let changed = self
                 .endpoints
@@ -309,10 +320,10 @@ impl World {
                 }
             }
         }
-        self.zones.publish(&p.dns);
-        self.dns = Arc::new(p.dns);
-        self.published = p.published;
-        self.published_tlsa = p.published_tlsa;
+        self.zones.publish(&dns);
+        self.dns = Arc::new(dns);
+        self.published = published;
+        self.published_tlsa = published_tlsa;
         Ok(())
     }
 
