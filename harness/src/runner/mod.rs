@@ -107,6 +107,7 @@ fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
             anchor_algorithm: anchor.algorithm,
             anchor_public_key: anchor.public_key.clone(),
             timeout: limits.dns,
+            now: s.clock.unix_timestamp().max(0) as u64,
         },
         dialer: world.dialer.clone(),
         now: UnixTime::since_unix_epoch(Duration::from_secs(s.clock.unix_timestamp().max(0) as u64)),
@@ -149,6 +150,9 @@ impl timeline::Driver for InProcess {
     ) -> Result<(SenderReport, Observations), LabError> {
         let marks = timeline::Marks::of(world).await;
         self.ctx.now = UnixTime::since_unix_epoch(Duration::from_secs(self.start.as_secs()) + at);
+        if let Ok(v) = &self.validator {
+            v.set_clock(self.ctx.now.as_secs());
+        }
         let mut report = match &self.validator {
             Ok(v) => reference::deliver_with(&self.ctx, v, &a.message).await,
             Err(e) => reference::unusable_resolver(e),
@@ -162,10 +166,13 @@ impl timeline::Driver for InProcess {
 
     async fn flush(&mut self, _world: &World) -> Result<(), LabError> {
         self.validator = Validator::new(&self.ctx.validator).map_err(|e| e.to_string());
+        if let Ok(v) = &self.validator {
+            v.set_clock(self.ctx.now.as_secs());
+        }
         Ok(())
     }
 
-    /// hickory-resolver's cache measures TTLs with `Instant`: a margin is enough.
+    /// The validator's cache measures TTLs with `Instant`: a margin is enough.
     fn ttl_slack(&self) -> Duration {
         Duration::from_millis(150)
     }

@@ -5,24 +5,15 @@
 //! the stub must check the two together; the MTA then only sees CNAMEs. hickory-resolver
 //! 0.26 does not know DNAME: it judges the unsigned CNAME bogus and drops the whole answer.
 //!
-//! So when a validated lookup comes back bogus, ask once more through hickory's DNSSEC
-//! handle alone (no caching client), which keeps a proof per record instead of failing,
-//! and look for a DNAME that explains the CNAME (RFC 6672 §5.3.1): the CNAME is then as
-//! secure as the DNAME, and the rest of the chain is an ordinary lookup of its target.
+//! The stub follows chains itself over hickory's DNSSEC handle, which keeps a proof per
+//! record; for an unsigned CNAME it looks for a DNAME in the same answer that explains it
+//! (RFC 6672 §5.3.1): the CNAME is then as secure as the DNAME, and the rest of the chain
+//! is an ordinary lookup of its target.
 
-use std::sync::Arc;
+use hickory_resolver::proto::dnssec::Proof;
+use hickory_resolver::proto::rr::{Name, RData, Record};
 
-use hickory_resolver::config::{NameServerConfig, ResolverOpts};
-use hickory_resolver::net::DnsHandle;
-use hickory_resolver::net::dnssec::DnssecDnsHandle;
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::xfer::FirstAnswer;
-use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
-use hickory_resolver::proto::op::{DnsRequestOptions, Query};
-use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
-use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
-
-use super::lookup::{DnssecState, LookupError};
+use super::lookup::DnssecState;
 use crate::dns::{dname_substitute, dname_target};
 
 /// A DNAME that redirected a query, as the stub checked it.
@@ -40,51 +31,8 @@ pub struct Redirect {
     pub why: &'static str,
 }
 
-/// hickory's DNSSEC handle over a pool of the one world server, without a caching client.
-pub(super) struct DnameCheck {
-    handle: DnssecDnsHandle<NameServerPool<TokioRuntimeProvider>>,
-    options: DnsRequestOptions,
-}
-
-impl std::fmt::Debug for DnameCheck {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DnameCheck").finish_non_exhaustive()
-    }
-}
-
-impl DnameCheck {
-    pub(super) fn new(
-        server: NameServerConfig,
-        opts: &ResolverOpts,
-        anchors: Arc<TrustAnchors>,
-    ) -> Result<DnameCheck, LookupError> {
-        let tls = TlsConfig::new().map_err(|e| LookupError::Resolver(e.to_string()))?;
-        let context = Arc::new(PoolContext::new(opts.clone(), tls));
-        let pool = NameServerPool::from_config([server], context, TokioRuntimeProvider::default());
-        let mut options = DnsRequestOptions::default();
-        options.use_edns = opts.edns0;
-        options.edns_set_dnssec_ok = true;
-        options.recursion_desired = opts.recursion_desired;
-        Ok(DnameCheck {
-            handle: DnssecDnsHandle::with_trust_anchor(pool, anchors),
-            options,
-        })
-    }
-
-    /// Ask `qname`/`rtype` again and explain its CNAME by a DNAME, if one was sent.
-    pub(super) async fn redirect(&self, qname: &Name, rtype: RecordType) -> Option<Redirect> {
-        let response = self
-            .handle
-            .lookup(Query::query(qname.clone(), rtype), self.options)
-            .first_answer()
-            .await
-            .ok()?;
-        explain(qname, &response.answers)
-    }
-}
-
 /// Find the DNAME among `answers` that covers `qname` and check the CNAME against it.
-fn explain(qname: &Name, answers: &[Record]) -> Option<Redirect> {
+pub(super) fn explain(qname: &Name, answers: &[Record]) -> Option<Redirect> {
     let qname = qname.to_lowercase();
     let (dname, target) = answers.iter().find_map(|r| {
         let owner = r.name.to_lowercase();
@@ -123,6 +71,7 @@ fn explain(qname: &Name, answers: &[Record]) -> Option<Redirect> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_resolver::proto::rr::RecordType;
     use hickory_resolver::proto::rr::rdata::{A, CNAME, NULL};
     use hickory_resolver::proto::serialize::binary::BinEncodable;
 

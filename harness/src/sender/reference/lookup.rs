@@ -6,23 +6,25 @@
 //! indeterminate answers; §2.1.2: NODATA and NXDOMAIN versus failures such as SERVFAIL or a
 //! timeout).
 
-use std::future::Future;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::{DnsError, NetError, NoRecords};
+use hickory_resolver::config::{NameServerConfig, ResolverOpts};
+use hickory_resolver::net::dnssec::DnssecDnsHandle;
+use hickory_resolver::net::xfer::FirstAnswer;
+use hickory_resolver::net::{DnsError, DnsHandle, NetError};
 use hickory_resolver::proto::dnssec::{Algorithm, Proof, PublicKeyBuf, TrustAnchors};
-use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::op::{DnsRequestOptions, DnsResponse, Query, ResponseCode};
 use hickory_resolver::proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use serde::{Serialize, Serializer};
 use thiserror::Error;
 
-use super::dname::{DnameCheck, Redirect};
+use super::dname::explain;
+use super::world_time::{WorldRuntime, with_clock};
 
 /// Where to ask and what to trust.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct ValidatorConfig {
     pub anchor_public_key: Vec<u8>,
     /// Limit for one query/response exchange; each exchange is sent once (no retry).
     pub timeout: Duration,
+    /// The world clock (Unix seconds): RRSIG validity is judged by it, never by the host's.
+    pub now: u64,
 }
 
 /// Why a validator could not be set up (lookup failures are [`Answer`] data instead).
@@ -152,18 +156,39 @@ fn hex_upper<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// A validating stub resolver with one trust anchor and its own, fresh cache.
-#[derive(Debug)]
+///
+/// It follows CNAME chains itself, query by query, over hickory's DNSSEC handle (which
+/// validates each response and keeps a proof per record) instead of hickory-resolver's
+/// caching client: that client gives up on long chains with an empty answer that carries
+/// no proof, which the old code read as "provably insecure" (RFC 7672 §2.1.3 says such a
+/// lookup MUST be treated as failed), and how far it got varied from run to run. Here the
+/// chain limit is ours, counted in links, and the same world gives the same answer.
 pub struct Validator {
-    resolver: TokioResolver,
-    /// Explains the synthesized CNAMEs hickory-resolver judges bogus (RFC 7672 §2.1.3).
-    dname: DnameCheck,
-    /// Outer limit of one lookup, validation queries included; a safety net only.
+    handle: DnssecDnsHandle<NameServerPool<WorldRuntime>>,
+    options: DnsRequestOptions,
+    /// Outer limit of one query/response exchange, validation queries included; a safety net only.
     guard: Duration,
+    /// The world clock (Unix seconds) that RRSIG validity windows are judged by.
+    now: AtomicU64,
+    /// Validated answers until their TTL runs out (RFC 2308 §5, RFC 4035 §4.5): what a
+    /// timeline's later attempt may still find (TTL-01). Failures are not kept.
+    cache: Mutex<BTreeMap<(String, RType), (Instant, Answer)>>,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator").finish_non_exhaustive()
+    }
 }
 
 /// Validation of one answer takes a few exchanges in sequence (the answer, then DNSKEY and DS
 /// up the chain); the outer guard allows for that many timeouts.
 const GUARD_EXCHANGES: u32 = 8;
+
+/// CNAME links (DNAME substitutions included) one lookup follows before it fails. RFC 7672
+/// §2.1.3 leaves the number to the resolver; a longer chain is treated as a failed lookup,
+/// never as "no records". 8 is what the harness's own server chases in one answer.
+pub const MAX_CHAIN_LINKS: usize = 8;
 
 impl Validator {
     pub fn new(cfg: &ValidatorConfig) -> Result<Validator, LookupError> {
@@ -194,146 +219,384 @@ impl Validator {
         for connection in &mut server.connections {
             connection.port = cfg.server.port();
         }
-        let config = ResolverConfig::from_parts(None, Vec::new(), vec![server.clone()]);
         let mut opts = ResolverOpts::default();
         opts.timeout = cfg.timeout;
         // One send per exchange: loopback loses nothing, and a dropped query (a scenario
         // fault) should cost one timeout, not three.
         opts.attempts = 0;
-        opts.validate = true;
         opts.edns0 = true;
-        // The world's names only; never the machine's hosts file.
-        opts.use_hosts_file = ResolveHosts::Never;
         opts.num_concurrent_reqs = 1;
         // A truncated UDP answer is retried over TCP by the pool; other UDP failures are not.
         opts.try_tcp_on_error = false;
-        let anchors = Arc::new(anchors);
-        let dname = DnameCheck::new(server, &opts, anchors.clone())?;
-        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(opts)
-            .with_trust_anchor(anchors)
-            .build()
-            .map_err(|e| LookupError::Resolver(e.to_string()))?;
+        let tls = TlsConfig::new().map_err(|e| LookupError::Resolver(e.to_string()))?;
+        let context = Arc::new(PoolContext::new(opts.clone(), tls));
+        let pool = NameServerPool::from_config([server], context, WorldRuntime::default());
+        let mut options = DnsRequestOptions::default();
+        options.use_edns = true;
+        options.edns_set_dnssec_ok = true;
+        options.recursion_desired = opts.recursion_desired;
         Ok(Validator {
-            resolver,
-            dname,
+            handle: DnssecDnsHandle::with_trust_anchor(pool, Arc::new(anchors)),
+            options,
             guard: cfg.timeout.saturating_mul(GUARD_EXCHANGES),
+            now: AtomicU64::new(cfg.now),
+            cache: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Moves the world clock (a timeline's later attempt).
+    pub fn set_clock(&self, now: u64) {
+        self.now.store(now, Ordering::Relaxed);
     }
 
     /// Look up `name`/`rtype` and validate. Never errors: failures are [`Answer`] data.
     pub async fn lookup(&self, name: &str, rtype: RType) -> Answer {
-        self.lookup_at(name, rtype, 0).await
+        let qname = fqdn(name).to_ascii_lowercase();
+        let key = (qname.clone(), rtype);
+        if let Some(answer) = self.cached(&key) {
+            return answer;
+        }
+        let now = self.now.load(Ordering::Relaxed);
+        let (answer, ttl) = with_clock(now, self.chase(&qname, rtype)).await;
+        if let Some(ttl) = ttl {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.insert(key, (Instant::now() + ttl, answer.clone()));
+        }
+        answer
     }
 
-    /// `depth` counts the DNAMEs followed so far (each one is a further lookup).
-    fn lookup_at<'a>(
-        &'a self,
-        name: &'a str,
-        rtype: RType,
-        depth: usize,
-    ) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
-        Box::pin(async move {
-            let qname = fqdn(name).to_ascii_lowercase();
-            let answer = |kind: AnswerKind, state: Option<DnssecState>, detail: String| Answer {
-                qname: qname.clone(),
-                rtype,
-                kind,
-                state,
-                detail,
-                cnames: Vec::new(),
-            };
-            let parsed = match Name::from_ascii(&qname) {
-                Ok(name) => name,
-                Err(e) => {
-                    return answer(
-                        AnswerKind::Error(format!("invalid name: {e}")),
+    fn cached(&self, key: &(String, RType)) -> Option<Answer> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        match cache.get(key) {
+            Some((until, a)) if Instant::now() < *until => Some(a.clone()),
+            Some(_) => {
+                cache.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// One exchange through the DNSSEC handle, with the outer guard.
+    async fn exchange(&self, name: &Name, rtype: RType) -> Option<Result<DnsResponse, NetError>> {
+        let query = Query::query(name.clone(), rtype.record_type());
+        tokio::time::timeout(self.guard, self.handle.lookup(query, self.options).first_answer())
+            .await
+            .ok()
+    }
+
+    /// Follows `qname` to its records or to a validated denial, link by link. Returns the
+    /// answer and, for a validated one, how long it may be cached.
+    async fn chase(&self, qname: &str, rtype: RType) -> (Answer, Option<Duration>) {
+        let mut chain = Chain::new(qname, rtype);
+        let mut current = match Name::from_ascii(qname) {
+            Ok(name) => name,
+            Err(e) => {
+                return chain.fail(
+                    AnswerKind::Error(format!("invalid name: {e}")),
+                    None,
+                    format!("`{qname}` is not a domain name"),
+                );
+            }
+        };
+        loop {
+            let response = match self.exchange(&current, rtype).await {
+                None => {
+                    return chain.fail(
+                        AnswerKind::Timeout,
                         None,
-                        format!("`{name}` is not a domain name"),
+                        format!("no validated answer within {:?}", self.guard),
                     );
                 }
-            };
-            let result =
-                tokio::time::timeout(self.guard, self.resolver.lookup(parsed.clone(), rtype.record_type())).await;
-            let (kind, state, detail, cnames) = match result {
-                Err(_) => (
-                    AnswerKind::Timeout,
-                    None,
-                    format!("no validated answer within {:?}", self.guard),
-                    Vec::new(),
-                ),
-                Ok(Ok(lookup)) => {
-                    let cnames = cname_chain(&qname, lookup.answers());
-                    let (kind, mut state, detail) = from_records(lookup.answers(), rtype.record_type());
-                    // RFC 7672 §2.2.3: the answer is only as secure as every link leading to it.
-                    if let Some(s) = state {
-                        let mut all: Vec<DnssecState> = cnames.iter().map(|c| c.state).collect();
-                        all.push(s);
-                        state = Some(weakest(&all));
+                Some(Ok(response)) => response,
+                // A denial that does not prove the query name may still carry a chain whose
+                // end is denied elsewhere: follow the links and ask the end itself.
+                Some(Err(NetError::Dns(DnsError::Nsec { response, proof, .. }))) => {
+                    match chain.follow(&current, &response.answers, rtype) {
+                        Step::Next(next) => {
+                            current = next;
+                            continue;
+                        }
+                        Step::Done(done) => return done,
+                        Step::Stuck => {
+                            let kind = negative_kind(response.metadata.response_code);
+                            let state = state_of(&[proof]);
+                            let detail =
+                                format!("{}: {} whose denial proof is {proof}", label(state), kind_name(&kind));
+                            return chain.fail(kind, Some(state), detail);
+                        }
                     }
-                    (kind, state, detail, cnames)
                 }
-                Ok(Err(NetError::Dns(DnsError::DnssecBogus))) if depth < MAX_DNAMES => {
-                    // Bogus as a whole may be a DNAME's unsigned CNAME (RFC 6672 §3.1).
-                    let redirect = tokio::time::timeout(self.guard, self.dname.redirect(&parsed, rtype.record_type()))
-                        .await
-                        .ok()
-                        .flatten();
-                    if let Some(redirect) = redirect {
-                        return self.through_dname(&qname, rtype, redirect, depth).await;
-                    }
-                    let (k, st, d) = from_error(NetError::Dns(DnsError::DnssecBogus));
-                    (k, st, d, Vec::new())
-                }
-                Ok(Err(error)) => {
-                    let (k, st, d) = from_error(error);
-                    (k, st, d, Vec::new())
+                Some(Err(error)) => {
+                    let (kind, state, detail) = from_error(error);
+                    return chain.fail(kind, state, detail);
                 }
             };
-            let mut a = answer(kind, state, detail);
-            a.cnames = cnames;
-            a
-        })
-    }
-
-    /// Continue a lookup at the DNAME's substituted name; the synthesized CNAME becomes the
-    /// first link of the chain, with the DNAME's state (RFC 6672 §5.3.1).
-    async fn through_dname(&self, qname: &str, rtype: RType, redirect: Redirect, depth: usize) -> Answer {
-        let link = CnameLink {
-            owner: qname.to_string(),
-            target: redirect.substituted.to_string(),
-            state: redirect.state,
-        };
-        let dname = format!("DNAME {} → {}", redirect.owner, redirect.target);
-        if redirect.state == DnssecState::Bogus {
-            return Answer {
-                qname: qname.to_string(),
-                rtype,
-                kind: AnswerKind::Error("DNSSEC validation failed".into()),
-                state: Some(DnssecState::Bogus),
-                detail: format!("bogus: {dname}: {}", redirect.why),
-                cnames: vec![link],
-            };
-        }
-        let via = format!("via the {dname} ({}: {})", label(redirect.state), redirect.why);
-        let rest = self.lookup_at(&link.target, rtype, depth + 1).await;
-        let state = rest.state.map(|s| weakest(&[redirect.state, s]));
-        let mut cnames = vec![link];
-        cnames.extend(rest.cnames);
-        let detail = format!("{}; {via}", rest.detail);
-        Answer {
-            qname: qname.to_string(),
-            rtype,
-            kind: rest.kind,
-            state,
-            detail,
-            cnames,
+            match chain.follow(&current, &response.answers, rtype) {
+                Step::Next(next) => current = next,
+                Step::Done(done) => return done,
+                Step::Stuck => return chain.denial(&response),
+            }
         }
     }
 }
 
-/// DNAMEs followed in one lookup before giving up: a longer chain is a loop.
-const MAX_DNAMES: usize = 8;
+/// What one response did for the chain.
+enum Step {
+    /// The response ends at this new name without its records: ask it next.
+    Next(Name),
+    /// The lookup is decided (records, or a failure on the way).
+    Done((Answer, Option<Duration>)),
+    /// Nothing at the asked name: the response is a denial for it.
+    Stuck,
+}
+
+/// The links of one lookup so far.
+struct Chain {
+    qname: String,
+    rtype: RType,
+    links: Vec<CnameLink>,
+    /// Every name the chain has reached: a repeat is a loop.
+    seen: BTreeSet<String>,
+    /// For the detail line: the DNAMEs that synthesized links.
+    dnames: Vec<String>,
+    /// Smallest TTL of every record used (RFC 2181 §5.2: a chain lives as long as its shortest link).
+    ttl: u32,
+}
+
+impl Chain {
+    fn new(qname: &str, rtype: RType) -> Chain {
+        Chain {
+            qname: qname.to_string(),
+            rtype,
+            links: Vec::new(),
+            seen: BTreeSet::from([qname.to_string()]),
+            dnames: Vec::new(),
+            ttl: u32::MAX,
+        }
+    }
+
+    fn answer(&self, kind: AnswerKind, state: Option<DnssecState>, detail: String) -> Answer {
+        Answer {
+            qname: self.qname.clone(),
+            rtype: self.rtype,
+            kind,
+            state,
+            detail,
+            cnames: self.links.clone(),
+        }
+    }
+
+    /// A failed lookup: never cached (a transient failure is asked again, TTL-03).
+    fn fail(&self, kind: AnswerKind, state: Option<DnssecState>, detail: String) -> (Answer, Option<Duration>) {
+        let detail = self.with_route(detail);
+        (self.answer(kind, state, detail), None)
+    }
+
+    /// A validated answer, cacheable for the chain's smallest TTL.
+    fn done(&self, kind: AnswerKind, state: DnssecState, detail: String) -> (Answer, Option<Duration>) {
+        // RFC 7672 §2.2.3: an answer is only as secure as every link leading to it.
+        let mut all: Vec<DnssecState> = self.links.iter().map(|c| c.state).collect();
+        all.push(state);
+        let state = weakest(&all);
+        let detail = self.with_route(detail);
+        let ttl = (self.ttl != u32::MAX).then(|| Duration::from_secs(self.ttl.into()));
+        (self.answer(kind, Some(state), detail), ttl)
+    }
+
+    fn with_route(&self, detail: String) -> String {
+        let mut detail = detail;
+        if !self.links.is_empty() {
+            let weakest_link = weakest(&self.links.iter().map(|c| c.state).collect::<Vec<_>>());
+            detail = format!(
+                "{detail}; reached through {} CNAME link(s), the weakest {}",
+                self.links.len(),
+                label(weakest_link)
+            );
+        }
+        for d in &self.dnames {
+            detail = format!("{detail}; via the {d}");
+        }
+        detail
+    }
+
+    fn keep_ttl(&mut self, ttl: u32) {
+        self.ttl = self.ttl.min(ttl);
+    }
+
+    /// Walks the response's answer section from `from`: records of the asked type end the
+    /// lookup, CNAMEs (or a DNAME's synthesized CNAME) extend the chain.
+    fn follow(&mut self, from: &Name, answers: &[Record], rtype: RType) -> Step {
+        let mut name = from.to_lowercase();
+        loop {
+            let here: Vec<&Record> = answers
+                .iter()
+                .filter(|r| r.name.to_lowercase() == name && r.record_type() == rtype.record_type())
+                .collect();
+            if !here.is_empty() {
+                return Step::Done(self.records(&here));
+            }
+            let Some(cname) = answers
+                .iter()
+                .find(|r| r.name.to_lowercase() == name && r.record_type() == RecordType::CNAME)
+            else {
+                break;
+            };
+            let RData::CNAME(target) = &cname.data else { break };
+            let target = target.0.to_lowercase();
+            // RFC 6672 §5.3.1: a synthesized CNAME is unsigned; it is as secure as the DNAME
+            // that explains it (and a forgery when it does not match the DNAME).
+            let (state, dname) = match (cname.proof, explain(&name, answers)) {
+                (Proof::Secure, _) => (DnssecState::Secure, None),
+                (_, Some(redirect)) if redirect.substituted == target => (redirect.state, Some(redirect)),
+                (_, Some(redirect)) => (DnssecState::Bogus, Some(redirect)),
+                (proof, None) => (state_of(&[proof]), None),
+            };
+            self.keep_ttl(cname.ttl);
+            self.links.push(CnameLink {
+                owner: name.to_string(),
+                target: target.to_string(),
+                state,
+            });
+            if let Some(r) = &dname {
+                self.dnames.push(format!(
+                    "DNAME {} → {} ({}: {})",
+                    r.owner,
+                    r.target,
+                    label(r.state),
+                    if r.substituted == target {
+                        r.why
+                    } else {
+                        "the CNAME in the answer is not the one the DNAME synthesizes"
+                    }
+                ));
+            }
+            if matches!(state, DnssecState::Bogus | DnssecState::Indeterminate) {
+                let why = dname.map_or("its signature failed validation", |_| "the DNAME does not validate it");
+                return Step::Done(self.fail(
+                    AnswerKind::Error("DNSSEC validation failed".into()),
+                    Some(state),
+                    format!("{}: the CNAME {name} → {target}: {why}", label(state)),
+                ));
+            }
+            if self.links.len() > MAX_CHAIN_LINKS {
+                return Step::Done(self.fail(
+                    AnswerKind::Error(format!("CNAME chain longer than {MAX_CHAIN_LINKS} links")),
+                    None,
+                    format!(
+                        "the alias chain goes on past {MAX_CHAIN_LINKS} links, the limit of this sender: a failed \
+                         lookup, not a missing record (RFC 7672 §2.1.3)"
+                    ),
+                ));
+            }
+            if !self.seen.insert(target.to_string()) {
+                return Step::Done(self.fail(
+                    AnswerKind::Error("CNAME loop".into()),
+                    None,
+                    format!("the alias chain loops back to {target}: a failed lookup (RFC 7672 §2.1.3)"),
+                ));
+            }
+            name = target;
+        }
+        if name == from.to_lowercase() {
+            Step::Stuck
+        } else {
+            Step::Next(name)
+        }
+    }
+
+    /// A positive answer: the records of the asked type and their proofs.
+    fn records(&mut self, here: &[&Record]) -> (Answer, Option<Duration>) {
+        let rtype = self.rtype.record_type();
+        let mut rdatas = Vec::new();
+        let mut proofs = Vec::new();
+        for record in here {
+            self.keep_ttl(record.ttl);
+            if let Some(rdata) = convert(&record.data) {
+                rdatas.push(rdata);
+                proofs.push(record.proof);
+            }
+        }
+        rdatas.sort();
+        rdatas.dedup();
+        let state = state_of(&proofs);
+        let n = rdatas.len();
+        let why = match state {
+            DnssecState::Secure => "signatures validated up to the trust anchor",
+            DnssecState::Insecure => "the zone is provably unsigned (no DS at its delegation)",
+            DnssecState::Bogus => "a signature or the chain of trust failed validation",
+            DnssecState::Indeterminate => "validation could not decide",
+        };
+        let detail = format!("{}: {n} {rtype} record(s), {why}", label(state));
+        if matches!(state, DnssecState::Bogus | DnssecState::Indeterminate) {
+            // RFC 7672 §2.1.1: records that do not validate are no answer at all.
+            return self.fail(
+                AnswerKind::Error("DNSSEC validation failed".into()),
+                Some(state),
+                format!("{}: a signature or the chain of trust failed validation", label(state)),
+            );
+        }
+        self.done(AnswerKind::Records(rdatas), state, detail)
+    }
+
+    /// A response with nothing at the asked name: NODATA or NXDOMAIN, secure only with a
+    /// validated NSEC/NSEC3 proof, insecure only with a proof that the zone is unsigned.
+    /// Anything else is neither, and RFC 7672 §2.1.3 makes it a failed lookup.
+    fn denial(&mut self, response: &DnsResponse) -> (Answer, Option<Duration>) {
+        let code = response.metadata.response_code;
+        if !matches!(code, ResponseCode::NoError | ResponseCode::NXDomain) {
+            let (kind, state, detail) = from_error(NetError::Dns(DnsError::ResponseCode(code)));
+            return self.fail(kind, state, detail);
+        }
+        let kind = negative_kind(code);
+        let authorities = &response.authorities;
+        let denial: Vec<&Record> = authorities
+            .iter()
+            .filter(|r| matches!(r.record_type(), RecordType::NSEC | RecordType::NSEC3))
+            .collect();
+        let proofs: Vec<Proof> = authorities
+            .iter()
+            .filter(|r| r.record_type() != RecordType::RRSIG)
+            .map(|r| r.proof)
+            .collect();
+        for r in authorities.iter().filter(|r| r.record_type() == RecordType::SOA) {
+            // RFC 2308 §5: a negative answer lives as long as the SOA's TTL and minimum allow.
+            let minimum = match &r.data {
+                RData::SOA(soa) => soa.minimum,
+                _ => r.ttl,
+            };
+            self.keep_ttl(r.ttl.min(minimum));
+        }
+        let (state, why) = if proofs.contains(&Proof::Bogus) {
+            (Some(DnssecState::Bogus), "part of the denial failed validation")
+        } else if !denial.is_empty() && denial.iter().all(|r| r.proof == Proof::Secure) {
+            (Some(DnssecState::Secure), "denial of existence validated")
+        } else if !proofs.is_empty() && proofs.iter().all(|p| *p == Proof::Insecure) {
+            (Some(DnssecState::Insecure), "the zone is provably unsigned")
+        } else {
+            (None, "")
+        };
+        match state {
+            Some(s @ (DnssecState::Secure | DnssecState::Insecure)) => {
+                let detail = format!("{}: {}, {why}", label(s), kind_name(&kind));
+                self.done(kind, s, detail)
+            }
+            Some(s) => {
+                let detail = format!("{}: {}, {why}", label(s), kind_name(&kind));
+                self.fail(AnswerKind::Error("DNSSEC validation failed".into()), Some(s), detail)
+            }
+            None => self.fail(
+                AnswerKind::Error("no validated answer and no validated denial".into()),
+                Some(DnssecState::Indeterminate),
+                format!(
+                    "indeterminate: {} without a validated denial or a proof that the zone is unsigned: a failed \
+                     lookup (RFC 7672 §2.1.3)",
+                    kind_name(&kind)
+                ),
+            ),
+        }
+    }
+}
 
 fn fqdn(name: &str) -> String {
     let name = name.trim();
@@ -344,49 +607,18 @@ fn fqdn(name: &str) -> String {
     }
 }
 
-/// A positive answer: the records of the asked type and their proofs.
-fn from_records(records: &[Record], rtype: RecordType) -> (AnswerKind, Option<DnssecState>, String) {
-    let mut rdatas = Vec::new();
-    let mut proofs = Vec::new();
-    for record in records.iter().filter(|r| r.record_type() == rtype) {
-        if let Some(rdata) = convert(&record.data) {
-            rdatas.push(rdata);
-            proofs.push(record.proof);
-        }
-    }
-    if rdatas.is_empty() {
-        // E.g. a CNAME whose target has no such records.
-        let proofs: Vec<Proof> = records
-            .iter()
-            .filter(|r| r.record_type() != RecordType::RRSIG)
-            .map(|r| r.proof)
-            .collect();
-        let state = state_of(&proofs);
-        return (
-            AnswerKind::NoData,
-            Some(state),
-            format!("{}: no {rtype} records in the answer", label(state)),
-        );
-    }
-    rdatas.sort();
-    let state = state_of(&proofs);
-    let n = rdatas.len();
-    let why = match state {
-        DnssecState::Secure => "signatures validated up to the trust anchor",
-        DnssecState::Insecure => "the zone is provably unsigned (no DS at its delegation)",
-        DnssecState::Bogus => "a signature or the chain of trust failed validation",
-        DnssecState::Indeterminate => "validation could not decide",
-    };
-    (
-        AnswerKind::Records(rdatas),
-        Some(state),
-        format!("{}: {n} {rtype} record(s), {why}", label(state)),
-    )
-}
-
 fn from_error(error: NetError) -> (AnswerKind, Option<DnssecState>, String) {
     match error {
-        NetError::Dns(DnsError::NoRecordsFound(no_records)) => from_no_records(&no_records),
+        NetError::Dns(DnsError::NoRecordsFound(no_records)) => {
+            // The DNSSEC handle turns these into responses; one that still arrives carries no
+            // proof the harness can check, so it is no answer (RFC 7672 §2.1.3).
+            let kind = negative_kind(no_records.response_code);
+            (
+                AnswerKind::Error("no validated answer and no validated denial".into()),
+                Some(DnssecState::Indeterminate),
+                format!("indeterminate: {} without a checked proof", kind_name(&kind)),
+            )
+        }
         NetError::Dns(DnsError::Nsec { response, proof, .. }) => {
             let kind = negative_kind(response.metadata.response_code);
             let state = state_of(&[proof]);
@@ -417,28 +649,6 @@ fn from_error(error: NetError) -> (AnswerKind, Option<DnssecState>, String) {
     }
 }
 
-/// A validated NODATA/NXDOMAIN. It reached us only if the resolver proved it (secure denial)
-/// or proved the zone unsigned (insecure); a Bogus proof would have been `DnssecBogus`.
-fn from_no_records(no_records: &NoRecords) -> (AnswerKind, Option<DnssecState>, String) {
-    let kind = negative_kind(no_records.response_code);
-    let authorities: &[Record] = no_records.authorities.as_deref().unwrap_or(&[]);
-    let denial: Vec<&Record> = authorities
-        .iter()
-        .filter(|r| matches!(r.record_type(), RecordType::NSEC | RecordType::NSEC3))
-        .collect();
-    let (state, why) = if authorities.iter().any(|r| r.proof == Proof::Bogus) {
-        (DnssecState::Bogus, "part of the denial failed validation")
-    } else if !denial.is_empty() && denial.iter().all(|r| r.proof == Proof::Secure) {
-        (DnssecState::Secure, "denial of existence validated")
-    } else if denial.iter().any(|r| r.proof == Proof::Secure) {
-        (DnssecState::Indeterminate, "the denial is only partly validated")
-    } else {
-        (DnssecState::Insecure, "the zone is provably unsigned")
-    };
-    let detail = format!("{}: {}, {why}", label(state), kind_name(&kind));
-    (kind, Some(state), detail)
-}
-
 fn negative_kind(code: ResponseCode) -> AnswerKind {
     if code == ResponseCode::NXDomain {
         AnswerKind::NxDomain
@@ -453,29 +663,6 @@ fn kind_name(kind: &AnswerKind) -> &'static str {
         AnswerKind::NoData => "NODATA",
         _ => "answer",
     }
-}
-
-/// The CNAME links from `qname` onwards, in chain order, each with the state of its proof.
-fn cname_chain(qname: &str, records: &[Record]) -> Vec<CnameLink> {
-    let mut out: Vec<CnameLink> = Vec::new();
-    let mut owner = qname.to_string();
-    // A chain longer than the records it could use is a loop; stop there.
-    for _ in 0..records.len() {
-        let next = records.iter().find_map(|r| match &r.data {
-            RData::CNAME(c) if r.name.to_lowercase().to_string() == owner => {
-                Some((c.0.to_lowercase().to_string(), r.proof))
-            }
-            _ => None,
-        });
-        let Some((target, proof)) = next else { break };
-        out.push(CnameLink {
-            owner: owner.clone(),
-            target: target.clone(),
-            state: state_of(&[proof]),
-        });
-        owner = target;
-    }
-    out
 }
 
 /// The weakest of several states: Bogus, then Indeterminate, then Insecure, then Secure.
@@ -539,6 +726,9 @@ mod tests {
     use crate::dns::fixture::{self, Served, TLSA_HEX};
     use tokio::net::UdpSocket;
 
+    /// 2026-06-01, inside the fixture's signature window.
+    const WORLD_NOW: u64 = 1_780_272_000;
+
     fn config(served: &Served) -> ValidatorConfig {
         let anchor = served.world.trust_anchor();
         ValidatorConfig {
@@ -548,6 +738,7 @@ mod tests {
             anchor_algorithm: anchor.algorithm,
             anchor_public_key: anchor.public_key,
             timeout: Duration::from_secs(2),
+            now: WORLD_NOW,
         }
     }
 
@@ -706,10 +897,87 @@ mod tests {
             anchor_algorithm: 15,
             anchor_public_key: vec![0; 32],
             timeout: Duration::from_millis(200),
+            now: WORLD_NOW,
         };
         let v = Validator::new(&cfg).unwrap();
         let a = v.lookup("mx1.example.test", RType::A).await;
         assert_eq!((a.kind.clone(), a.state), (AnswerKind::Timeout, None), "{a:?}");
+    }
+
+    #[tokio::test]
+    async fn chains_are_followed_up_to_the_limit_and_fail_closed_beyond() {
+        let mut spec = fixture::sample_spec();
+        let example = spec.zones.iter_mut().find(|z| z.origin == "example.test").unwrap();
+        // c0 → c1 → … → c{MAX}: exactly MAX_CHAIN_LINKS links to an address.
+        for i in 0..MAX_CHAIN_LINKS {
+            example.records.push(format!("c{i} CNAME c{}", i + 1));
+        }
+        example.records.push(format!("c{MAX_CHAIN_LINKS} A 192.0.2.77"));
+        // d0 → … → d16: past the limit.
+        for i in 0..16 {
+            example.records.push(format!("d{i} CNAME d{}", i + 1));
+        }
+        example.records.push("d16 A 192.0.2.78".into());
+        example
+            .records
+            .extend(["loop1 CNAME loop2".to_string(), "loop2 CNAME loop1".to_string()]);
+        // A secure alias into the unsigned zone: the answer is as weak as its weakest link.
+        example.records.push("alias CNAME mx.insecure.test.".into());
+        let served = fixture::serve_spec(&spec).await;
+        let v = Validator::new(&config(&served)).unwrap();
+
+        let at_limit = v.lookup("c0.example.test", RType::A).await;
+        assert_eq!(at_limit.state, Some(DnssecState::Secure), "{at_limit:?}");
+        assert_eq!(
+            at_limit.kind,
+            AnswerKind::Records(vec![Rdata::A(Ipv4Addr::new(192, 0, 2, 77))])
+        );
+        assert_eq!(at_limit.cnames.len(), MAX_CHAIN_LINKS);
+        assert_eq!(at_limit.expanded_name(), format!("c{MAX_CHAIN_LINKS}.example.test."));
+
+        // The same outcome every time: a failure, never "no records".
+        for _ in 0..5 {
+            let v = Validator::new(&config(&served)).unwrap();
+            let long = v.lookup("d0.example.test", RType::A).await;
+            assert!(
+                matches!(&long.kind, AnswerKind::Error(e) if e.contains("longer than 8 links")),
+                "{long:?}"
+            );
+            assert_eq!(long.cnames.len(), MAX_CHAIN_LINKS + 1, "{long:?}");
+        }
+        let looped = v.lookup("loop1.example.test", RType::Tlsa).await;
+        assert!(
+            matches!(&looped.kind, AnswerKind::Error(e) if e == "CNAME loop"),
+            "{looped:?}"
+        );
+
+        let weak = v.lookup("alias.example.test", RType::A).await;
+        assert_eq!(
+            weak.kind,
+            AnswerKind::Records(vec![Rdata::A(Ipv4Addr::new(192, 0, 2, 30))])
+        );
+        assert_eq!(weak.first_cname_state(), Some(DnssecState::Secure));
+        assert_eq!(weak.state, Some(DnssecState::Insecure), "{weak:?}");
+        served.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn signatures_are_judged_by_the_world_clock() {
+        let served = fixture::serve_sample().await;
+        let mut cfg = config(&served);
+        // 2040: past the fixture's signature expiration, whatever the host's date.
+        cfg.now = 2_208_988_800;
+        let v = Validator::new(&cfg).unwrap();
+        let a = v.lookup("mx1.example.test.", RType::A).await;
+        assert_eq!(a.state, Some(DnssecState::Bogus), "{a:?}");
+        // The same validator back at the world's time validates again.
+        v.set_clock(WORLD_NOW);
+        let v2 = Validator::new(&config(&served)).unwrap();
+        assert_eq!(
+            v2.lookup("mx1.example.test.", RType::A).await.state,
+            Some(DnssecState::Secure)
+        );
+        served.stop().await.unwrap();
     }
 
     #[test]
@@ -721,6 +989,7 @@ mod tests {
             anchor_algorithm: 15,
             anchor_public_key: vec![0; 32],
             timeout: Duration::from_secs(1),
+            now: WORLD_NOW,
         };
         assert!(Validator::new(&cfg).is_ok());
         cfg.anchor_flags = 1;

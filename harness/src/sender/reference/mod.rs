@@ -5,7 +5,9 @@
 //! and SMTP/TLS. It never reads the scenario, its expectation, the zones or an
 //! endpoint's state; otherwise its verdicts would prove nothing.
 //!
-//! - `lookup`: validating DNS lookups (hickory-resolver with the world's anchor).
+//! - `lookup`: validating DNS lookups (hickory's DNSSEC handle with the world's anchor), CNAME chains followed
+//!   link by link with a fixed limit; anything neither validated nor a validated denial is a failed lookup.
+//! - `world_time`: hickory's runtime with the world clock, so RRSIG windows are judged by the scenario's time.
 //! - `dname`: the stub's DNAME check, which hickory-resolver lacks (RFC 7672 §2.1.3).
 //! - `smtp_client`: the SMTP/STARTTLS client.
 //! - `dane`: certificate checks against TLSA records (DANE-EE, DANE-TA).
@@ -20,5 +22,6 @@ pub mod exchange_online;
 pub mod lookup;
 pub mod smtp_client;
 pub mod trace;
+pub mod world_time;
 
 pub use deliver::{SenderContext, deliver, deliver_with, unusable_resolver};
