@@ -13,13 +13,14 @@
 //! | [`scenario`] | the TOML format, loading with file:line:col errors, the checked model, timelines (attempts and the steps between them) |
 //! | [`vocab`] | the outcome vocabulary: AUTH, TLS, OPP, DEFER, BOUNCE, SKIP-*, invariants |
 //! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
+//! | [`dane`] | RFC 7672 §3 DANE-EE/DANE-TA checks, digest agility, name checks and the rustls verifier; the witness's chain match (a leaf over `pki`, used by the reference sender, `check`, `explain` and the witness) |
 //! | [`dns`] | zone assembly, DNSSEC signing with a fixed clock, the authoritative server (zones replaceable while serving), query log |
 //! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, scripted replies, the attacker relay (strip, inject, intercept), transcripts |
 //! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; namespace mode and unbound |
 //! | [`sender`] | senders under test: the reference RFC 7672 sender, its decision trace and its exchange-online profile; Postfix, Exim and command adapters |
 //! | [`outcome`] | observations, verdicts, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |
-//! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and the reference sender's DANE check) |
+//! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and `dane`) |
 //! | [`teach`] | `danesim explain` (a scenario's decisions step by step, with RFC sections and fix hints) and `danesim serve` (a world kept up for dig, delv, swaks) |
 //!
 //! Layers stay apart: `dns` and `smtp` know nothing of each other, `pki` depends on
@@ -28,6 +29,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dane;
 pub mod dns;
 pub mod inspect;
 pub mod outcome;

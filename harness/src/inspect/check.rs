@@ -3,7 +3,7 @@
 //!
 //! What a DANE sender would decide is not re-implemented here: the authentication verdict
 //! for each host comes from the reference sender's check
-//! ([`crate::sender::reference::dane::verify_chain`], with its digest agility), and record
+//! ([`crate::dane::verify_chain`], with its digest agility), and record
 //! matching from [`Tlsa::matches_cert`]. This module adds what an operator needs around
 //! that: where the records are (CNAMEs inside the file), which record matches which
 //! certificate, and the operational risks RFC 7671 and RFC 7672 warn about.
@@ -23,8 +23,8 @@ use super::InspectError;
 use super::pem::{Chain, read_chain};
 use super::report::{HostStatus, Mark, Report, Section};
 use super::zone::{DNSSEC_TYPES, Lookup, Rdata, Zone, ZoneRecord};
+use crate::dane::{DaneFailure, DaneOutcome, records_in_use, verify_chain};
 use crate::pki::{Tlsa, Usability};
-use crate::sender::reference::dane::{DaneFailure, DaneOutcome, records_in_use, verify_chain};
 
 /// What to check.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //!
 //! Nothing here is new DANE logic: TLSA data comes from [`crate::pki::Tlsa`], and whether a
 //! chain is authenticated comes from the reference sender's
-//! [`verify_chain`](crate::sender::reference::dane::verify_chain). This module reads the
+//! [`verify_chain`](crate::dane::verify_chain). This module reads the
 //! user's files and explains.
 //!
 //! - `pem`: certificate chains from PEM files, leaf first.

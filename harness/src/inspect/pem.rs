@@ -89,7 +89,7 @@ pub fn read_chain(path: &Path) -> Result<Chain, InspectError> {
 /// The leaf's presented identifiers in certificate order (RFC 7672 §3.2.3): its DNS-IDs if
 /// the SAN has any, otherwise its CN-IDs; lowercase, without a trailing dot.
 pub fn leaf_names(chain: &Chain) -> Vec<String> {
-    crate::sender::reference::dane::presented_identifiers(chain.leaf())
+    crate::dane::presented_identifiers(chain.leaf())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! endpoint accepted the submitted message.
 
 use super::observe::Observations;
-use crate::pki::Tlsa;
+use crate::dane::chain_matches;
 use crate::scenario::{AttackerDecl, Scenario};
 use crate::sender::SenderReport;
 use crate::smtp::body_sha256;
@@ -253,16 +253,6 @@ pub fn unchecked(s: &Scenario, report: &SenderReport) -> Vec<String> {
         }
     }
     out
-}
-
-/// The witness's own DANE match (no name or date checks): a usable DANE-EE record
-/// matching the leaf, or a DANE-TA record matching an issuer in the chain.
-fn chain_matches(usable: &[&Tlsa], chain: &[Vec<u8>]) -> bool {
-    usable.iter().any(|t| match t.usage {
-        3 => chain.first().is_some_and(|leaf| t.matches_cert(leaf)),
-        2 => chain.iter().skip(1).any(|c| t.matches_cert(c)),
-        _ => false,
-    })
 }
 
 /// Explicit invariants; None when it holds. NOCLEAR is handled above with the endpoints.

@@ -5,7 +5,7 @@
 //! its certificate list into [`CertSpec`]s, [`Pki::issue`] builds them from the fixed keys in
 //! `fixtures/keys/` (see [`KeyStore`]), the dns layer asks [`Tlsa::compute`] for record data,
 //! and the reference sender checks presented chains against [`Tlsa`] records
-//! (`sender::reference::dane`).
+//! (`dane`).
 //!
 //! - `keys`: the embedded fixture keys and the Ed25519 derivation by label.
 //! - `issue`: certificate specs, issuing in dependency order, chains.

@@ -5,9 +5,9 @@
 //! server presents now.
 
 use super::lesson;
+use crate::dane::{DaneFailure, DaneOutcome};
 use crate::outcome::EndpointObservation;
 use crate::pki::{Pki, Tlsa};
-use crate::sender::reference::dane::{DaneFailure, DaneOutcome};
 use crate::sender::reference::lookup::{Answer, AnswerKind, DnssecState, RType};
 use crate::sender::reference::trace::{Fact, rtype_name, state_name};
 use crate::sender::{HostReport, SenderReport, TraceStep};

@@ -2,10 +2,10 @@
 //! it lets the sender do, a TLSA record's fields, a certificate of the world, a handshake
 //! and what the presented chain was compared with, and what the receiving side saw.
 
+use crate::dane::{DaneOutcome, presented_identifiers};
 use crate::outcome::EndpointObservation;
 use crate::pki::{IssuedCert, Pki, Tlsa};
 use crate::sender::TraceStep;
-use crate::sender::reference::dane::{DaneOutcome, presented_identifiers};
 use crate::sender::reference::lookup::{Answer, AnswerKind, DnssecState, RType};
 use crate::smtp::Transcript;
 

@@ -6,10 +6,10 @@
 //! (§3.1) → deliver, or skip to the next host; DEFER when no host took the message
 //! (§2.1.2), BOUNCE only on a permanent SMTP rejection or a domain that cannot receive mail.
 
-use super::dane::{DaneFailure, DaneOutcome, DaneVerifier, danger::UncheckedVerifier};
 use super::lookup::{Answer, AnswerKind, DnssecState, RType, Rdata, Validator, ValidatorConfig};
 use super::smtp_client::{Reply, SmtpClient, StartTls};
 use super::trace::{Fact, Trace, rdata, state_name};
+use crate::dane::{DaneFailure, DaneOutcome, DaneVerifier, danger::UncheckedVerifier};
 use crate::pki::{Tlsa, Usability};
 use crate::scenario::Message;
 use crate::sender::Failure;

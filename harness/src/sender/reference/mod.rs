@@ -10,12 +10,11 @@
 //! - `world_time`: hickory's runtime with the world clock, so RRSIG windows are judged by the scenario's time.
 //! - `dname`: the stub's DNAME check, which hickory-resolver lacks (RFC 7672 §2.1.3).
 //! - `smtp_client`: the SMTP/STARTTLS client.
-//! - `dane`: certificate checks against TLSA records (DANE-EE, DANE-TA).
+//! - DANE certificate checks themselves live in [`crate::dane`], shared with `check`, `explain` and the witness.
 //! - `deliver`: the decision procedure (MX → address → TLSA → per-host mode → STARTTLS → verify → fallback).
 //! - `trace`: the numbered, RFC-cited decision trace.
 //! - `exchange_online`: the `exchange-online` profile: 4.7.32x deferrals, 5.7.32x after 24 h.
 
-pub mod dane;
 pub mod deliver;
 pub mod dname;
 pub mod exchange_online;

@@ -2,8 +2,8 @@
 //! It is what `danesim explain` prints and what snapshots keep, so it is plain text
 //! with no ports, paths or timings.
 
-use super::dane::DaneOutcome;
 use super::lookup::{Answer, AnswerKind, DnssecState, Rdata};
+use crate::dane::DaneOutcome;
 use crate::pki::Tlsa;
 use crate::sender::TraceStep;
 

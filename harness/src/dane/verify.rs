@@ -1,4 +1,5 @@
-//! The reference sender's DANE certificate check (RFC 7672 §3, RFC 7671 §5 and §9).
+//! The DANE certificate check (RFC 7672 §3, RFC 7671 §5 and §9), used by the reference
+//! sender, `danesim check` and `danesim explain`.
 //!
 //! [`verify_chain`] decides whether a presented chain is authenticated by a set of TLSA
 //! records, and says why in a way the explain trace can show. [`DaneVerifier`] plugs that
@@ -518,7 +519,7 @@ fn date_failure(certs: &[CertificateDer<'_>], now: UnixTime) -> Option<DaneFailu
 
 /// The leaf's presented identifiers (RFC 7672 §3.2.3): its DNS-IDs if the SAN has any,
 /// otherwise its CN-IDs. Normalized (lowercase, no trailing dot).
-pub(crate) fn presented_identifiers(leaf: &[u8]) -> Vec<String> {
+pub fn presented_identifiers(leaf: &[u8]) -> Vec<String> {
     use x509_parser::extensions::GeneralName;
     let Ok((_, c)) = x509_parser::parse_x509_certificate(leaf) else {
         return Vec::new();
