@@ -5,9 +5,12 @@
 //! (RFC 7672 §2.2.3), including TLSA records reached through a CNAME (§2.2.3's shared
 //! DANE-TA example), and tests use it to predict what an independent validator must say.
 
+use crate::dns::DsMode;
 use crate::pki::Tlsa;
+use crate::scenario::{EndpointDecl, ZoneDecl};
 use crate::vocab::fqdn;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 /// A chain of aliases longer than this is a loop or an abuse; validators give up too.
 const MAX_CNAMES: usize = 8;
@@ -59,6 +62,23 @@ impl PublishedTlsa {
 }
 
 impl Published {
+    /// What `zones` publish, read from their record templates: the loader's view of a world
+    /// before any certificate is issued. A `{cert:NAME}` placeholder stands in as `00`;
+    /// TLSA data never routes a name to an address, so routing is the world's own.
+    pub fn from_templates(zones: &[ZoneDecl]) -> Published {
+        let mut p = Published::default();
+        for z in zones {
+            // The same rule as the world's: signed and reached through a matching DS.
+            p.add_zone(&z.origin, z.signed && z.ds == DsMode::Secure);
+        }
+        for z in zones {
+            for r in &z.records {
+                p.add_line(&r.stand_in(), &z.origin);
+            }
+        }
+        p
+    }
+
     pub fn add_zone(&mut self, origin: &str, signed: bool) {
         self.zones.insert(fqdn(origin), signed);
     }
@@ -205,6 +225,54 @@ impl Published {
             .collect();
         hosts.sort();
         Some(hosts)
+    }
+
+    /// The addresses of `name`'s A and AAAA RRsets, CNAMEs and DNAMEs followed: where a
+    /// sender dials when it picked `name` as a mail host (RFC 5321 §5.1, RFC 7672 §2.2.2).
+    pub fn addresses(&self, name: &str) -> BTreeSet<IpAddr> {
+        ["A", "AAAA"]
+            .into_iter()
+            .flat_map(|t| self.resolve(name, t).data)
+            .filter_map(|d| d.trim().parse().ok())
+            .collect()
+    }
+
+    /// The endpoints (by address) that the host `name` leads to: those that declare it as
+    /// their host name, and those at the addresses the world's records route it to (an MX
+    /// target, a CNAME or DNAME alias). The one routing rule for invariants about hosts, at
+    /// load time and in verdicts alike: a greeting name alone proves nothing about where a
+    /// sender connected (DESIGN.md, "decided from the route").
+    pub fn route(&self, name: &str, endpoints: &[EndpointDecl]) -> BTreeSet<IpAddr> {
+        let name = fqdn(name);
+        let routed = self.addresses(&name);
+        endpoints
+            .iter()
+            .filter(|e| e.host == name || routed.contains(&e.address))
+            .map(|e| e.address)
+            .collect()
+    }
+
+    /// Every name of the world's data that routes somewhere (owners of A, AAAA and CNAME
+    /// records, MX targets, and `extra`), by the address it leads to: what an error about
+    /// an unroutable host lists.
+    pub fn routed_names(&self, extra: &[&str]) -> BTreeMap<IpAddr, BTreeSet<String>> {
+        let mut names: BTreeSet<String> = extra.iter().map(|n| fqdn(n)).collect();
+        for ((owner, rtype), data) in &self.records {
+            match rtype.as_str() {
+                "A" | "AAAA" | "CNAME" => {
+                    names.insert(owner.clone());
+                }
+                "MX" => names.extend(data.iter().filter_map(|d| d.split_whitespace().nth(1)).map(fqdn)),
+                _ => {}
+            }
+        }
+        let mut out: BTreeMap<IpAddr, BTreeSet<String>> = BTreeMap::new();
+        for n in names.into_iter().filter(|n| n != ".") {
+            for a in self.addresses(&n) {
+                out.entry(a).or_default().insert(n.clone());
+            }
+        }
+        out
     }
 
     /// Every host name that has a `_25._tcp` owner of any type.
