@@ -395,4 +395,75 @@ mod tests {
         assert!(r.data.is_empty() && !r.exists);
         assert_eq!(p.resolve("mx1.example.test", "A").data, vec!["192.0.2.10"]);
     }
+
+    /// Hosts are decided by route: by the endpoint's declared name, or by the world's
+    /// addresses for a name, through MX targets, CNAMEs and DNAMEs; never by anything else.
+    #[test]
+    fn hosts_route_to_endpoints_by_address_or_declared_name() {
+        let s = crate::scenario::load_str(
+            std::path::Path::new("route.toml"),
+            r#"
+id = "route"
+title = "route"
+teaches = "route"
+
+[[cert]]
+name = "mx1"
+key = "ed25519:mx1"
+
+[[zone]]
+origin = "example.test."
+records = ["@ MX 10 mx1.mail", "mail DNAME mail.provider.test.", "alias CNAME mx1.mail", "_25._tcp.x TLSA 3 1 1 {cert:mx1}"]
+
+[[zone]]
+origin = "provider.test."
+records = ["mx1.mail A 192.0.2.10", "mx1.mail AAAA 2001:db8::10", "spare A 192.0.2.30"]
+
+[[endpoint]]
+address = "192.0.2.10"
+host = "smtp.provider.test"
+cert = "mx1"
+
+[[endpoint]]
+address = "2001:db8::10"
+host = "smtp6.provider.test"
+cert = "mx1"
+
+[[endpoint]]
+address = "192.0.2.20"
+host = "trap.example.test"
+cert = "mx1"
+
+[expect]
+result = "AUTH"
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let p = Published::from_templates(&s.zones);
+        let both: BTreeSet<IpAddr> = ["192.0.2.10", "2001:db8::10"].map(|a| a.parse().unwrap()).into();
+        // The MX target, through the DNAME; its alias; the expanded name itself.
+        for name in ["mx1.mail.example.test", "alias.example.test.", "MX1.mail.provider.test"] {
+            assert_eq!(p.route(name, &s.endpoints), both, "{name}");
+        }
+        // A declared host name with no records still names its endpoint.
+        assert_eq!(
+            p.route("trap.example.test", &s.endpoints),
+            BTreeSet::from(["192.0.2.20".parse().unwrap()])
+        );
+        // An address with no endpoint, and a name that resolves nowhere, lead to none.
+        assert!(p.route("spare.provider.test", &s.endpoints).is_empty());
+        assert!(p.route("mx2.example.test", &s.endpoints).is_empty());
+        // The names an error lists for an address.
+        let names = p.routed_names(&["example.test."]);
+        let at: &BTreeSet<String> = &names[&"192.0.2.10".parse::<IpAddr>().unwrap()];
+        assert_eq!(
+            at.iter().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "alias.example.test.",
+                "mx1.mail.example.test.",
+                "mx1.mail.provider.test."
+            ]
+        );
+        assert!(!names.contains_key(&"192.0.2.20".parse::<IpAddr>().unwrap()));
+    }
 }
