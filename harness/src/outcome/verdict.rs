@@ -291,8 +291,7 @@ fn routed<'a>(
     world: &World,
     obs: &'a Observations,
 ) -> Option<Vec<&'a crate::outcome::EndpointObservation>> {
-    let decls: Vec<_> = world.endpoints.iter().map(|e| e.decl.clone()).collect();
-    let addresses = world.published.route(host, &decls);
+    let addresses = world.published.route(host, world.endpoints.iter().map(|e| &e.decl));
     (!addresses.is_empty()).then(|| {
         obs.endpoints
             .iter()

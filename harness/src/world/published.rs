@@ -242,11 +242,11 @@ impl Published {
     /// target, a CNAME or DNAME alias). The one routing rule for invariants about hosts, at
     /// load time and in verdicts alike: a greeting name alone proves nothing about where a
     /// sender connected (DESIGN.md, "decided from the route").
-    pub fn route(&self, name: &str, endpoints: &[EndpointDecl]) -> BTreeSet<IpAddr> {
+    pub fn route<'a>(&self, name: &str, endpoints: impl IntoIterator<Item = &'a EndpointDecl>) -> BTreeSet<IpAddr> {
         let name = fqdn(name);
         let routed = self.addresses(&name);
         endpoints
-            .iter()
+            .into_iter()
             .filter(|e| e.host == name || routed.contains(&e.address))
             .map(|e| e.address)
             .collect()
