@@ -226,6 +226,19 @@ fn every_catalogue_invariant_that_names_something_can_fail() {
         all.len() - loads,
         survived.len()
     );
+    let mut kinds: std::collections::BTreeMap<(String, &str), usize> = Default::default();
+    for m in &all {
+        let kind = m.written.split('(').next().unwrap_or("").to_string();
+        let how = if m.caught == Caught::Load {
+            "load error"
+        } else {
+            "violation"
+        };
+        *kinds.entry((kind, how)).or_default() += 1;
+    }
+    for ((kind, how), n) in &kinds {
+        println!("  {kind}: {n} caught by {how}");
+    }
     for s in &survived {
         println!("survived: {s}");
     }
@@ -292,6 +305,31 @@ fn an_explicit_noclear_fails_on_a_cleartext_delivery() {
         r#""NOCLEAR""#,
     ));
     assert_eq!(v, vec!["NOCLEAR"]);
+}
+
+#[test]
+fn nomail_and_sni_follow_the_route_not_the_greeting() {
+    // The MX host's server greets with another name: the checks about the MX host still
+    // apply to it, because that is where the MX host's address leads.
+    let src = crafted(
+        r#""@ MX 10 mx1", "mx1 A 192.0.2.10""#,
+        r#"behaviour = "no-starttls""#,
+        "OPP",
+        r#""NOMAIL(mx1.example.test)""#,
+    )
+    .replace(r#"host = "mx1.example.test""#, r#"host = "smtp.provider.test""#);
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    let s = scenario::load_str(Path::new("crafted.toml"), &src).unwrap_or_else(|e| panic!("{e}"));
+    let o = run(&rt, &KeyStore::embedded(), &s);
+    let Verdict::Violation(v) = o.verdict else {
+        panic!("NOMAIL at the routed endpoint must fail: {:?}", o.verdict);
+    };
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].invariant, "NOMAIL(mx1.example.test.)");
+    assert_eq!(
+        v[0].detail,
+        "mx1.example.test. (the endpoint at 192.0.2.10, smtp.provider.test.) received MAIL FROM on connection 1"
+    );
 }
 
 #[test]
