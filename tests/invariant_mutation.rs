@@ -333,6 +333,38 @@ fn nomail_and_sni_follow_the_route_not_the_greeting() {
 }
 
 #[test]
+fn a_host_whose_route_a_step_removed_is_not_passed_unchecked() {
+    // The loader accepts NOMAIL(www) because `www` leads to mx1 at the start; after the step
+    // it leads nowhere, and the last attempt's check says so instead of holding vacuously.
+    let src = crafted(
+        r#""@ MX 10 mx1", "mx1 A 192.0.2.10", "www CNAME mx1""#,
+        r#"behaviour = "no-starttls""#,
+        "OPP",
+        r#""NOMAIL(www.example.test)""#,
+    ) + r#"
+[timeline]
+attempts = 2
+expect = ["OPP", "OPP"]
+
+[[step]]
+when = "after attempt 1"
+remove = ["www CNAME"]
+"#;
+    let v = violated(&src);
+    assert_eq!(v, vec!["NOMAIL(www.example.test.)"]);
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    let s = scenario::load_str(Path::new("crafted.toml"), &src).unwrap_or_else(|e| panic!("{e}"));
+    let o = run(&rt, &KeyStore::embedded(), &s);
+    let Verdict::Violation(v) = o.verdict else {
+        panic!("a violation")
+    };
+    assert_eq!(
+        v[0].detail,
+        "attempt 2: www.example.test. leads to no endpoint in the world of this attempt, so nothing was checked"
+    );
+}
+
+#[test]
 fn noquery_fails_when_the_query_is_asked() {
     // A secure MX host: a DANE sender must ask for its TLSA RRset (RFC 7672 §2.2.2).
     let v = violated(&crafted(
