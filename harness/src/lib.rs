@@ -16,7 +16,7 @@
 //! | [`dane`] | RFC 7672 §3 DANE-EE/DANE-TA checks, digest agility, name checks and the rustls verifier; the witness's chain match (a leaf over `pki`, used by the reference sender, `check`, `explain` and the witness) |
 //! | [`dns`] | zone assembly, DNSSEC signing with a fixed clock, the authoritative server (zones replaceable while serving), query log |
 //! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, scripted replies, the attacker relay (strip, inject, intercept), transcripts |
-//! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; namespace mode and unbound |
+//! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; what the world publishes and where its names route (the hosts invariants name, at load time and in verdicts); namespace mode and unbound |
 //! | [`sender`] | senders under test: the reference RFC 7672 sender, its decision trace and its exchange-online profile; Postfix, Exim and command adapters |
 //! | [`outcome`] | observations, verdicts, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 /// What happened to the message as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -129,8 +130,8 @@ pub enum Invariant {
     NoClear,
     /// No `MAIL FROM` at all at this host.
     NoMail(String),
-    /// No TCP connection at all to this address.
-    NoConnect(String),
+    /// No TCP connection at all to this address (port 25, the only port a world has).
+    NoConnect(IpAddr),
     /// Every ClientHello to this host carries this server name (RFC 7672 §8.1).
     Sni { host: String, name: String },
     /// This query never reaches the authoritative server.
@@ -161,7 +162,7 @@ impl Invariant {
             return Ok(Invariant::NoMail(fqdn(&h)));
         }
         if let Some(a) = arg("NOCONNECT") {
-            return Ok(Invariant::NoConnect(a));
+            return connect_address(&a).map(Invariant::NoConnect);
         }
         if let Some(q) = arg("NOQUERY") {
             let mut parts = q.split_whitespace();
@@ -218,6 +219,26 @@ impl fmt::Display for Invariant {
     }
 }
 
+/// The address of `NOCONNECT(addr)` or `NOCONNECT(addr:25)` (`[v6]:25` for IPv6).
+fn connect_address(a: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = a.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    match a.parse::<SocketAddr>() {
+        Ok(sa) if sa.port() == 25 => Ok(sa.ip()),
+        // Endpoints listen on the SMTP port only (RFC 7672 §2.2: TLSA at `_25._tcp`), so a
+        // check on any other port could never see a connection.
+        Ok(sa) => Err(format!(
+            "NOCONNECT({a}): a world's endpoints listen only on port 25, so nothing can connect to port {}",
+            sa.port()
+        )),
+        Err(_) => Err(format!(
+            "NOCONNECT takes an endpoint address, e.g. NOCONNECT(192.0.2.10), NOCONNECT(192.0.2.10:25) \
+             or NOCONNECT([2001:db8::10]:25); `{a}` is not one"
+        )),
+    }
+}
+
 /// Lowercase, with the trailing dot: the one spelling of a host name used in reports.
 pub fn fqdn(name: &str) -> String {
     let mut n = name.trim().to_ascii_lowercase();
@@ -245,6 +266,17 @@ mod tests {
             assert_eq!(Invariant::parse(s).unwrap().to_string(), s);
         }
         assert!(Invariant::parse("NOCLEAR(x)").is_err());
+        // The port is optional and can only be 25.
+        for s in ["NOCONNECT(192.0.2.10:25)", "NOCONNECT( 192.0.2.10 )"] {
+            assert_eq!(Invariant::parse(s).unwrap().to_string(), "NOCONNECT(192.0.2.10)");
+        }
+        assert_eq!(
+            Invariant::parse("NOCONNECT([2001:db8::10]:25)").unwrap().to_string(),
+            "NOCONNECT(2001:db8::10)"
+        );
+        let port = Invariant::parse("NOCONNECT(192.0.2.10:587)").unwrap_err();
+        assert!(port.contains("only on port 25"), "{port}");
+        assert!(Invariant::parse("NOCONNECT(mx1.example.test)").is_err());
         assert!(Invariant::parse("NOQUERY(x)").is_err());
     }
 

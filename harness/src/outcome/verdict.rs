@@ -53,6 +53,19 @@ pub struct Violation {
 }
 
 pub fn judge(s: &Scenario, world: &World, sender: &str, report: &SenderReport, obs: &Observations) -> Verdict {
+    judge_retried(s, world, sender, report, obs, &[])
+}
+
+/// [`judge`] for an attempt that retries a message: `earlier` holds what the witnesses saw
+/// during the message's earlier attempts, so that ONCE counts every copy of it.
+pub fn judge_retried(
+    s: &Scenario,
+    world: &World,
+    sender: &str,
+    report: &SenderReport,
+    obs: &Observations,
+    earlier: &[&Observations],
+) -> Verdict {
     let mut v = Vec::new();
     let scenario_rfc = s.refs.first().cloned().unwrap_or_else(|| "RFC 7672".into());
     let mut push = |inv: &str, rfc: &str, detail: String| {
@@ -120,18 +133,11 @@ pub fn judge(s: &Scenario, world: &World, sender: &str, report: &SenderReport, o
 
     // What the witnesses saw.
     let submitted = body_sha256(&s.message.body);
-    let submitted_ref = submitted.as_str();
-    // Keyed by address: a sender names the MX host it chose, which may be an alias of the
+    // Every accepted message of every connection (a client may send several per session),
+    // keyed by address: a sender names the MX host it chose, which may be an alias of the
     // name the endpoint greets with (RFC 7672 §2.2.2), but it dials an address.
-    let accepted: Vec<(&str, bool)> = obs
-        .endpoints
-        .iter()
-        .flat_map(|e| {
-            e.connections
-                .iter()
-                .filter(|t| t.accepted)
-                .map(move |t| (e.address.as_str(), t.body_sha256.as_deref() == Some(submitted_ref)))
-        })
+    let accepted: Vec<(&str, bool)> = accepted_copies(obs)
+        .map(|(address, hash)| (address, hash == submitted))
         .collect();
     let delivered_ok = accepted.iter().filter(|(_, same)| *same).count();
     if report.result.delivered() != (delivered_ok > 0) {
@@ -232,7 +238,7 @@ pub fn judge(s: &Scenario, world: &World, sender: &str, report: &SenderReport, o
     }
 
     for inv in &s.expect.invariants {
-        if let Some(detail) = check(inv, report, obs, &submitted) {
+        if let Some(detail) = check(inv, world, report, obs, earlier, &submitted) {
             push(&inv.to_string(), inv.rfc(), detail);
         }
     }
@@ -255,53 +261,113 @@ pub fn unchecked(s: &Scenario, report: &SenderReport) -> Vec<String> {
     out
 }
 
+/// Every message accepted at any endpoint, as (address, body hash): all of each
+/// connection's messages, not only its first.
+fn accepted_copies(obs: &Observations) -> impl Iterator<Item = (&str, &str)> {
+    obs.endpoints.iter().flat_map(|e| {
+        e.connections.iter().flat_map(move |t| {
+            t.accepted_messages
+                .iter()
+                .map(move |h| (e.address.as_str(), h.as_str()))
+        })
+    })
+}
+
+/// The witnesses' records at the endpoints `host` leads to in the world as it stood
+/// ([`crate::world::Published::route`], the loader's rule); `None` when it leads to none
+/// (a timeline step took its route away), so that the check says so instead of passing.
+fn routed<'a>(
+    host: &str,
+    world: &World,
+    obs: &'a Observations,
+) -> Option<Vec<&'a crate::outcome::EndpointObservation>> {
+    let addresses = world.published.route(host, world.endpoints.iter().map(|e| &e.decl));
+    (!addresses.is_empty()).then(|| {
+        obs.endpoints
+            .iter()
+            .filter(|e| addresses.iter().any(|a| a.to_string() == e.address))
+            .collect()
+    })
+}
+
+/// Where a routed host really was, when the endpoint greets with another name.
+fn aka(host: &str, e: &crate::outcome::EndpointObservation) -> String {
+    if e.host == host {
+        String::new()
+    } else {
+        format!(" (the endpoint at {}, {})", e.address, e.host)
+    }
+}
+
 /// Explicit invariants; None when it holds. NOCLEAR is handled above with the endpoints.
-fn check(inv: &Invariant, report: &SenderReport, obs: &Observations, submitted: &str) -> Option<String> {
+fn check(
+    inv: &Invariant,
+    world: &World,
+    report: &SenderReport,
+    obs: &Observations,
+    earlier: &[&Observations],
+    submitted: &str,
+) -> Option<String> {
+    let unrouted = |h: &str| format!("{h} leads to no endpoint in the world of this attempt, so nothing was checked");
     match inv {
         Invariant::NoClear => None,
         Invariant::Once => {
-            let n: usize = obs
-                .endpoints
-                .iter()
-                .flat_map(|e| &e.connections)
-                .filter(|t| t.accepted && t.body_sha256.as_deref() == Some(submitted))
-                .count();
-            let other = obs
-                .endpoints
-                .iter()
-                .flat_map(|e| &e.connections)
-                .filter(|t| t.accepted)
-                .count()
-                - n;
-            (n != 1 || other != 0)
-                .then(|| format!("the message was accepted {n} time(s) (and {other} other message(s))"))
+            // Every copy in every session, and in the message's earlier attempts: a retry
+            // after an accepted copy is a duplicate too (RFC 5321 §6.1: deliver once). Another
+            // message in the same session is not a copy (RFC 5321 §3.3 allows several mail
+            // transactions per session); it is counted for the detail only.
+            let (mut n, mut other) = (0, 0);
+            for (_, hash) in std::iter::once(obs)
+                .chain(earlier.iter().copied())
+                .flat_map(accepted_copies)
+            {
+                if hash == submitted {
+                    n += 1;
+                } else {
+                    other += 1;
+                }
+            }
+            (n != 1).then(|| {
+                format!(
+                    "the message was accepted {n} time(s) (and {other} other message(s)){}",
+                    if earlier.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" over this and {} earlier attempt(s) of it", earlier.len())
+                    }
+                )
+            })
         }
-        Invariant::NoMail(h) => obs
-            .endpoints
-            .iter()
-            .filter(|e| &e.host == h)
-            .flat_map(|e| &e.connections)
-            .find(|t| t.mail_from.is_some())
-            .map(|t| format!("{h} received MAIL FROM on connection {}", t.connection)),
+        Invariant::NoMail(h) => match routed(h, world, obs) {
+            None => Some(unrouted(h)),
+            Some(at) => at
+                .iter()
+                .flat_map(|e| e.connections.iter().map(move |t| (e, t)))
+                .find(|(_, t)| t.mail_from.is_some())
+                .map(|(e, t)| format!("{h}{} received MAIL FROM on connection {}", aka(h, e), t.connection)),
+        },
         Invariant::NoConnect(a) => obs
             .endpoints
             .iter()
-            .filter(|e| &e.address == a || format!("{}:25", e.address) == *a)
+            .filter(|e| e.address == a.to_string())
             .find(|e| !e.connections.is_empty())
             .map(|e| format!("{a} received {} connection(s)", e.connections.len())),
         Invariant::Sni { host, name } => {
             let want = name.trim_end_matches('.');
+            let Some(at) = routed(host, world, obs) else {
+                return Some(unrouted(host));
+            };
             // Every ClientHello counts, including those of handshakes the client then aborted.
-            obs.endpoints
-                .iter()
-                .filter(|e| &e.host == host)
-                .flat_map(|e| &e.connections)
-                .filter(|t| t.tls.is_some() || t.client_hello_sni.is_some())
-                .find(|t| t.client_hello_sni.as_deref().map(|s| s.trim_end_matches('.')) != Some(want))
-                .map(|t| {
+            at.iter()
+                .flat_map(|e| e.connections.iter().map(move |t| (e, t)))
+                .filter(|(_, t)| t.tls.is_some() || t.client_hello_sni.is_some())
+                .find(|(_, t)| t.client_hello_sni.as_deref().map(|s| s.trim_end_matches('.')) != Some(want))
+                .map(|(e, t)| {
                     format!(
-                        "connection {} to {host}: ClientHello SNI {:?}, not {want}",
-                        t.connection, t.client_hello_sni
+                        "connection {} to {host}{}: ClientHello SNI {:?}, not {want}",
+                        t.connection,
+                        aka(host, e),
+                        t.client_hello_sni
                     )
                 })
         }

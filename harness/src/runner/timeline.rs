@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::outcome::observe::{Observations, observe};
-use crate::outcome::verdict::{Verdict, Violation, judge};
+use crate::outcome::verdict::{Verdict, Violation, judge_retried};
 use crate::outcome::{AttemptRecord, Outcome};
 use crate::pki::KeyStore;
 use crate::scenario::timeline::Lint;
@@ -77,7 +77,8 @@ pub(crate) struct Judged {
     pub obs: Observations,
 }
 
-/// Judges attempt `n` and turns it into its record.
+/// Judges attempt `n` and turns it into its record. `earlier` is what the witnesses saw
+/// during the earlier attempts of the same message (ONCE counts every copy of it).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn judge_attempt(
     a: &Scenario,
@@ -89,8 +90,9 @@ pub(crate) fn judge_attempt(
     elapsed: Duration,
     report: SenderReport,
     obs: Observations,
+    earlier: &[&Observations],
 ) -> Judged {
-    let verdict = judge(a, world, sender, &report, &obs);
+    let verdict = judge_retried(a, world, sender, &report, &obs, earlier);
     let record = AttemptRecord {
         attempt: n,
         message,
@@ -244,11 +246,29 @@ pub(crate) async fn play(
         let a = attempt_scenario(&current, t, n, message);
         let lint = lints(t, world, &a.message.domain);
         let (report, obs) = driver.attempt(&a, world, retry, now, now - first_try).await?;
+        // A deferred message is retried as the same message: its earlier attempts' copies
+        // count for ONCE (records hold each attempt's observations, in order).
+        let earlier: Vec<&Observations> = records
+            .iter()
+            .filter(|r| r.message == message)
+            .map(|r| &r.observations)
+            .collect();
         let Judged {
             mut record,
             report,
             obs,
-        } = judge_attempt(&a, world, sender, n, message, at, started.elapsed(), report, obs);
+        } = judge_attempt(
+            &a,
+            world,
+            sender,
+            n,
+            message,
+            at,
+            started.elapsed(),
+            report,
+            obs,
+            &earlier,
+        );
         record.lint = lint;
         if report.result == ResultCode::Defer {
             pending = Some((message, first_try));
@@ -338,8 +358,153 @@ async fn apply(
 
 #[cfg(test)]
 mod tests {
-    use super::offset;
-    use std::time::Duration;
+    use super::*;
+    use crate::sender::HostReport;
+    use crate::sender::reference::smtp_client::SmtpClient;
+    use crate::vocab::HostCode;
+    use std::net::SocketAddr;
+    use std::path::Path;
+
+    /// A sender that delivers every attempt's message over plain SMTP and then says what
+    /// the test tells it to, right or wrong: so that the endpoint really holds the copies.
+    struct Scripted {
+        says: Vec<ResultCode>,
+        attempt: usize,
+    }
+
+    #[async_trait::async_trait]
+    impl Driver for Scripted {
+        async fn attempt(
+            &mut self,
+            a: &Scenario,
+            world: &World,
+            _retry: bool,
+            _at: Duration,
+            _queued_for: Duration,
+        ) -> Result<(SenderReport, Observations), crate::world::LabError> {
+            let marks = Marks::of(world).await;
+            let addr: SocketAddr = "192.0.2.10:25".parse().expect("a socket address");
+            let tcp = world
+                .dialer
+                .dial(addr, Duration::from_secs(5))
+                .await
+                .expect("mx1 answers");
+            let (mut c, _) = SmtpClient::start(tcp, Duration::from_secs(5)).await.expect("greeting");
+            c.ehlo("client.test").await.expect("EHLO");
+            c.command(&format!("MAIL FROM:<{}>", a.message.from))
+                .await
+                .expect("MAIL");
+            c.command(&format!("RCPT TO:<{}>", a.message.to)).await.expect("RCPT");
+            assert_eq!(c.data(&a.message.body).await.expect("DATA").code, 250);
+            c.quit().await.expect("QUIT");
+            let result = self.says[self.attempt];
+            self.attempt += 1;
+            let report = SenderReport {
+                result,
+                via: result.delivered().then(|| "mx1.example.test.".to_string()),
+                status: "scripted".into(),
+                hosts: vec![HostReport {
+                    host: "mx1.example.test.".into(),
+                    preference: 10,
+                    code: if result.delivered() {
+                        HostCode::Opp
+                    } else {
+                        HostCode::TempFail
+                    },
+                    address: Some("192.0.2.10".into()),
+                    reason: String::new(),
+                    failure: None,
+                }],
+                notes: Vec::new(),
+                reports_notes: false,
+                trace: Vec::new(),
+            };
+            Ok((report, marks.since(observe(world).await)))
+        }
+
+        async fn flush(&mut self, _world: &World) -> Result<(), crate::world::LabError> {
+            Ok(())
+        }
+
+        fn at(&self, t: &Timeline, n: u32) -> Option<Duration> {
+            Some(t.offset(n))
+        }
+
+        fn ttl_slack(&self) -> Duration {
+            Duration::ZERO
+        }
+    }
+
+    /// Plays a two-attempt timeline whose sender says `says`; the combined violations.
+    async fn play_saying(says: [ResultCode; 2]) -> Vec<(String, String)> {
+        let source = format!(
+            r#"
+id = "retried"
+title = "a retried message"
+teaches = "ONCE counts over the attempts of one message"
+
+[[zone]]
+origin = "example.test."
+records = ["@ MX 10 mx1", "mx1 A 192.0.2.10"]
+
+[[endpoint]]
+address = "192.0.2.10"
+host = "mx1.example.test"
+behaviour = "no-starttls"
+
+[timeline]
+attempts = 2
+expect = ["{}", "OPP"]
+
+[expect]
+result = "OPP"
+invariants = ["ONCE"]
+"#,
+            says[0]
+        );
+        let s = crate::scenario::load_str(Path::new("retried.toml"), &source).unwrap_or_else(|e| panic!("{e}"));
+        let keys = KeyStore::embedded();
+        let mut world = World::start(&s, &keys).await.expect("the world starts");
+        let mut driver = Scripted {
+            says: says.to_vec(),
+            attempt: 0,
+        };
+        let t = s.timeline.clone().expect("a timeline");
+        let outcome = play(&s, &t, "scripted", &keys, &mut world, &mut driver).await;
+        world.stop().await;
+        match outcome.expect("the timeline plays").verdict {
+            Verdict::Pass => Vec::new(),
+            Verdict::Violation(v) | Verdict::Deviation(v) => v.into_iter().map(|v| (v.invariant, v.detail)).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn once_counts_every_attempt_of_a_retried_message() {
+        // Attempt 1 delivers but says DEFER, so attempt 2 retries the same message and
+        // delivers it again: two copies of message 1.
+        let v = play_saying([ResultCode::Defer, ResultCode::Opp]).await;
+        assert_eq!(
+            v,
+            vec![
+                (
+                    "REPORT".to_string(),
+                    "attempt 1: the sender reported DEFER but endpoints accepted the message 1 time(s)".to_string()
+                ),
+                (
+                    "ONCE".to_string(),
+                    "attempt 2: the message was accepted 2 time(s) (and 0 other message(s)) over this and 1 \
+                     earlier attempt(s) of it"
+                        .to_string()
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_message_is_not_a_copy_of_the_last() {
+        // Attempt 1 delivered, so attempt 2 submits message 2: one copy each.
+        assert_eq!(play_saying([ResultCode::Opp, ResultCode::Opp]).await, Vec::new());
+    }
 
     #[test]
     fn offsets_read_like_durations() {

@@ -9,6 +9,7 @@ use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::pki::{CertSpec, KeyRef};
 use crate::smtp::{Behaviour, InjectAt, Reply, Script, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
+use crate::world::Published;
 use hickory_proto::rr::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -168,7 +169,7 @@ impl Loader<'_> {
             &|leaf| chain_up(&cert_names, leaf),
         )?;
         let expect = self.expect(&raw)?;
-        Ok(Scenario {
+        let scenario = Scenario {
             path: self.path.to_path_buf(),
             id,
             title: raw.title,
@@ -183,7 +184,83 @@ impl Loader<'_> {
             faults,
             timeline,
             expect,
-        })
+        };
+        self.invariant_targets(&raw.expect.invariants, &scenario)?;
+        Ok(scenario)
+    }
+
+    /// No vacuous invariant (DESIGN.md, "Rules that keep it honest"): a host, address or
+    /// name an invariant names must be in the world, or the check could never fail. Hosts
+    /// are decided by route ([`Published::route`], the verdict's rule too), never by a
+    /// greeting name alone.
+    fn invariant_targets(&self, raw: &[Spanned<String>], s: &Scenario) -> Result<(), ScenarioError> {
+        // The world before the first attempt and after each timeline step: a host that a
+        // step routes to an endpoint is in the world as well.
+        let mut states = vec![Published::from_templates(&s.zones)];
+        if let Some(t) = &s.timeline {
+            let mut current = s.clone();
+            for step in &t.steps {
+                step.apply(&mut current);
+                states.push(Published::from_templates(&current.zones));
+            }
+        }
+        for (inv, text) in s.expect.invariants.iter().zip(raw) {
+            let (problem, help) = match inv {
+                Invariant::NoMail(h) | Invariant::Sni { host: h, .. }
+                    if states.iter().all(|p| p.route(h, &s.endpoints).is_empty()) =>
+                {
+                    (
+                        format!("`{h}` leads to no endpoint of this world"),
+                        self.declared(s, &states[0]),
+                    )
+                }
+                Invariant::NoConnect(a) if !s.endpoints.iter().any(|e| e.address == *a) => {
+                    (format!("no endpoint is declared at {a}"), self.declared(s, &states[0]))
+                }
+                Invariant::NoQuery { name, rtype } if !states.iter().any(|p| queryable(p, name, rtype)) => (
+                    format!("`{name}` is no name of this world's data (nor `_port._proto.` under one)"),
+                    format!(
+                        "a sender only queries names the world leads it to; the world's zones: {}",
+                        list(s.zones.iter().map(|z| z.origin.as_str()))
+                    ),
+                ),
+                _ => continue,
+            };
+            return Err(self.err(
+                self.inner(text),
+                format!("{inv}: {problem}, so the check could never fail"),
+                "names nothing in this world",
+                Some(help),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The endpoints a scenario declares, with the names that route to each, for errors.
+    fn declared(&self, s: &Scenario, p: &Published) -> String {
+        let routed = p.routed_names(&[s.message.domain.as_str()]);
+        let each: Vec<String> = s
+            .endpoints
+            .iter()
+            .map(|e| {
+                let names = routed.get(&e.address);
+                let via = match names {
+                    Some(n) if !n.is_empty() => {
+                        format!("names routed to it: {}", list(n.iter().map(String::as_str)))
+                    }
+                    _ => "no name routes to it".to_string(),
+                };
+                format!("{} (host {}; {via})", e.address, e.host)
+            })
+            .collect();
+        format!(
+            "declared endpoints: {}; name one of these hosts or addresses, or declare the [[endpoint]] and the records that lead to it",
+            if each.is_empty() {
+                "(none)".to_string()
+            } else {
+                each.join("; ")
+            }
+        )
     }
 
     pub(super) fn faults(&self, raw: &[RawFault], zones: &[ZoneDecl]) -> Result<Vec<FaultSpec>, ScenarioError> {
@@ -913,6 +990,17 @@ impl Loader<'_> {
             notes: e.notes.iter().map(|n| n.get_ref().clone()).collect(),
         })
     }
+}
+
+/// Whether a sender could query `name` in this world: it is a name of the data (an owner, an
+/// apex, a name with records below it, CNAMEs and DNAMEs followed), or a `_port._proto.`
+/// name under one (a TLSA owner may be absent, RFC 7672 §2.2).
+fn queryable(p: &Published, name: &str, rtype: &str) -> bool {
+    let mut base = name;
+    while let Some(rest) = base.strip_prefix('_').and_then(|b| b.split_once('.')).map(|(_, r)| r) {
+        base = rest;
+    }
+    p.resolve(name, rtype).exists || (!base.is_empty() && p.resolve(base, "A").exists)
 }
 
 /// An RFC 3339 time, or an offset such as "-30d", "+12h", "+90m" from the world clock.

@@ -5,9 +5,12 @@
 //! (RFC 7672 §2.2.3), including TLSA records reached through a CNAME (§2.2.3's shared
 //! DANE-TA example), and tests use it to predict what an independent validator must say.
 
+use crate::dns::DsMode;
 use crate::pki::Tlsa;
+use crate::scenario::{EndpointDecl, ZoneDecl};
 use crate::vocab::fqdn;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 /// A chain of aliases longer than this is a loop or an abuse; validators give up too.
 const MAX_CNAMES: usize = 8;
@@ -59,6 +62,23 @@ impl PublishedTlsa {
 }
 
 impl Published {
+    /// What `zones` publish, read from their record templates: the loader's view of a world
+    /// before any certificate is issued. A `{cert:NAME}` placeholder stands in as `00`;
+    /// TLSA data never routes a name to an address, so routing is the world's own.
+    pub fn from_templates(zones: &[ZoneDecl]) -> Published {
+        let mut p = Published::default();
+        for z in zones {
+            // The same rule as the world's: signed and reached through a matching DS.
+            p.add_zone(&z.origin, z.signed && z.ds == DsMode::Secure);
+        }
+        for z in zones {
+            for r in &z.records {
+                p.add_line(&r.stand_in(), &z.origin);
+            }
+        }
+        p
+    }
+
     pub fn add_zone(&mut self, origin: &str, signed: bool) {
         self.zones.insert(fqdn(origin), signed);
     }
@@ -207,6 +227,54 @@ impl Published {
         Some(hosts)
     }
 
+    /// The addresses of `name`'s A and AAAA RRsets, CNAMEs and DNAMEs followed: where a
+    /// sender dials when it picked `name` as a mail host (RFC 5321 §5.1, RFC 7672 §2.2.2).
+    pub fn addresses(&self, name: &str) -> BTreeSet<IpAddr> {
+        ["A", "AAAA"]
+            .into_iter()
+            .flat_map(|t| self.resolve(name, t).data)
+            .filter_map(|d| d.trim().parse().ok())
+            .collect()
+    }
+
+    /// The endpoints (by address) that the host `name` leads to: those that declare it as
+    /// their host name, and those at the addresses the world's records route it to (an MX
+    /// target, a CNAME or DNAME alias). The one routing rule for invariants about hosts, at
+    /// load time and in verdicts alike: a greeting name alone proves nothing about where a
+    /// sender connected (DESIGN.md, "decided from the route").
+    pub fn route<'a>(&self, name: &str, endpoints: impl IntoIterator<Item = &'a EndpointDecl>) -> BTreeSet<IpAddr> {
+        let name = fqdn(name);
+        let routed = self.addresses(&name);
+        endpoints
+            .into_iter()
+            .filter(|e| e.host == name || routed.contains(&e.address))
+            .map(|e| e.address)
+            .collect()
+    }
+
+    /// Every name of the world's data that routes somewhere (owners of A, AAAA and CNAME
+    /// records, MX targets, and `extra`), by the address it leads to: what an error about
+    /// an unroutable host lists.
+    pub fn routed_names(&self, extra: &[&str]) -> BTreeMap<IpAddr, BTreeSet<String>> {
+        let mut names: BTreeSet<String> = extra.iter().map(|n| fqdn(n)).collect();
+        for ((owner, rtype), data) in &self.records {
+            match rtype.as_str() {
+                "A" | "AAAA" | "CNAME" => {
+                    names.insert(owner.clone());
+                }
+                "MX" => names.extend(data.iter().filter_map(|d| d.split_whitespace().nth(1)).map(fqdn)),
+                _ => {}
+            }
+        }
+        let mut out: BTreeMap<IpAddr, BTreeSet<String>> = BTreeMap::new();
+        for n in names.into_iter().filter(|n| n != ".") {
+            for a in self.addresses(&n) {
+                out.entry(a).or_default().insert(n.clone());
+            }
+        }
+        out
+    }
+
     /// Every host name that has a `_25._tcp` owner of any type.
     pub fn tlsa_hosts(&self) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -326,5 +394,76 @@ mod tests {
         let r = p.resolve("nope.example.test", "A");
         assert!(r.data.is_empty() && !r.exists);
         assert_eq!(p.resolve("mx1.example.test", "A").data, vec!["192.0.2.10"]);
+    }
+
+    /// Hosts are decided by route: by the endpoint's declared name, or by the world's
+    /// addresses for a name, through MX targets, CNAMEs and DNAMEs; never by anything else.
+    #[test]
+    fn hosts_route_to_endpoints_by_address_or_declared_name() {
+        let s = crate::scenario::load_str(
+            std::path::Path::new("route.toml"),
+            r#"
+id = "route"
+title = "route"
+teaches = "route"
+
+[[cert]]
+name = "mx1"
+key = "ed25519:mx1"
+
+[[zone]]
+origin = "example.test."
+records = ["@ MX 10 mx1.mail", "mail DNAME mail.provider.test.", "alias CNAME mx1.mail", "_25._tcp.x TLSA 3 1 1 {cert:mx1}"]
+
+[[zone]]
+origin = "provider.test."
+records = ["mx1.mail A 192.0.2.10", "mx1.mail AAAA 2001:db8::10", "spare A 192.0.2.30"]
+
+[[endpoint]]
+address = "192.0.2.10"
+host = "smtp.provider.test"
+cert = "mx1"
+
+[[endpoint]]
+address = "2001:db8::10"
+host = "smtp6.provider.test"
+cert = "mx1"
+
+[[endpoint]]
+address = "192.0.2.20"
+host = "trap.example.test"
+cert = "mx1"
+
+[expect]
+result = "AUTH"
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let p = Published::from_templates(&s.zones);
+        let both: BTreeSet<IpAddr> = ["192.0.2.10", "2001:db8::10"].map(|a| a.parse().unwrap()).into();
+        // The MX target, through the DNAME; its alias; the expanded name itself.
+        for name in ["mx1.mail.example.test", "alias.example.test.", "MX1.mail.provider.test"] {
+            assert_eq!(p.route(name, &s.endpoints), both, "{name}");
+        }
+        // A declared host name with no records still names its endpoint.
+        assert_eq!(
+            p.route("trap.example.test", &s.endpoints),
+            BTreeSet::from(["192.0.2.20".parse().unwrap()])
+        );
+        // An address with no endpoint, and a name that resolves nowhere, lead to none.
+        assert!(p.route("spare.provider.test", &s.endpoints).is_empty());
+        assert!(p.route("mx2.example.test", &s.endpoints).is_empty());
+        // The names an error lists for an address.
+        let names = p.routed_names(&["example.test."]);
+        let at: &BTreeSet<String> = &names[&"192.0.2.10".parse::<IpAddr>().unwrap()];
+        assert_eq!(
+            at.iter().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "alias.example.test.",
+                "mx1.mail.example.test.",
+                "mx1.mail.provider.test."
+            ]
+        );
+        assert!(!names.contains_key(&"192.0.2.20".parse::<IpAddr>().unwrap()));
     }
 }
