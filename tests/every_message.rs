@@ -4,7 +4,6 @@
 //! connection (RFC 5321 §3.3: a session may hold several mail transactions), so the
 //! endpoint really records them.
 
-use danesim::outcome::observe::observe;
 use danesim::outcome::verdict::{judge, judge_retried};
 use danesim::outcome::{Observations, Verdict};
 use danesim::pki::KeyStore;
@@ -13,6 +12,7 @@ use danesim::sender::reference::smtp_client::SmtpClient;
 use danesim::sender::{HostReport, SenderReport};
 use danesim::smtp::body_sha256;
 use danesim::vocab::{HostCode, ResultCode};
+use danesim::witness::observe;
 use danesim::world::World;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -18,13 +18,14 @@
 //! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, scripted replies, the attacker relay (strip, inject, intercept), transcripts |
 //! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; what the world publishes and where its names route (the hosts invariants name, at load time and in verdicts); namespace mode and unbound |
 //! | [`sender`] | senders under test: the reference RFC 7672 sender, its decision trace and its exchange-online profile; Postfix, Exim and command adapters |
-//! | [`outcome`] | observations, verdicts, the snapshot form, the redaction table, report lines |
+//! | [`witness`] | the impartial witness: observations of one attempt, commitment by route (MX RRset, CNAME expansion, TLSA base domains; never a greeting name), NOCLEAR, DANE-MATCH, REPORT and the explicit invariants over every message, a real sender's report from what the endpoints saw |
+//! | [`outcome`] | verdicts (the expectation plus the witness's checks), documented deviations, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |
 //! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and `dane`) |
 //! | [`teach`] | `danesim explain` (a scenario's decisions step by step, with RFC sections and fix hints) and `danesim serve` (a world kept up for dig, delv, swaks) |
 //!
 //! Layers stay apart: `dns` and `smtp` know nothing of each other, `pki` depends on
-//! nothing here, `world` assembles them, and `outcome` judges from what was recorded.
+//! nothing here, `world` assembles them, and `witness` and `outcome` judge from what was recorded.
 //! A DANE failure is outcome data; a Rust error means bad input or a harness fault.
 
 #![forbid(unsafe_code)]
@@ -40,4 +41,5 @@ pub mod sender;
 pub mod smtp;
 pub mod teach;
 pub mod vocab;
+pub mod witness;
 pub mod world;

@@ -1,14 +1,13 @@
-//! Judging a run: what the witnesses saw (`observe`), the verdict against the
-//! expectation and the invariants (`verdict`), the snapshot form of a run
+//! Judging a run: the verdict against the expectation, with the witness's checks
+//! ([`crate::witness`]) added (`verdict`), the snapshot form of a run
 //! (`record`), the one redaction table (`redact`) and the CLI's report lines (`report`).
 
 pub mod deviation;
-pub mod observe;
 pub mod record;
 pub mod redact;
 pub mod report;
 pub mod verdict;
 
-pub use observe::{EndpointObservation, Observations};
+pub use crate::witness::{EndpointObservation, Observations};
 pub use record::{AttemptRecord, Outcome};
 pub use verdict::{Verdict, Violation};

@@ -1,11 +1,11 @@
 //! The outcome of one scenario × one sender: what snapshots hold and `--format json` prints.
 //! Field order is fixed and every collection is ordered, so the same run gives the same bytes.
 
-use super::observe::{EndpointObservation, Observations};
 use super::redact::Redactions;
 use super::verdict::Verdict;
 use crate::sender::{HostReport, Note, SenderReport, TraceStep};
 use crate::vocab::ResultCode;
+use crate::witness::{EndpointObservation, Observations};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -73,6 +73,10 @@ pub struct Witness {
     /// declared fault shaped the answer. Arrival order and repeat counts depend on the
     /// validator's key fetching and retries and are left out.
     pub dns_queries: Vec<String>,
+    /// Where the routes to an address disagree about a TLS commitment (RFC 7672 §2.2.1):
+    /// the witness cannot know which route a sender took there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub route_disputes: Vec<String>,
 }
 
 impl Outcome {
@@ -114,6 +118,7 @@ impl Outcome {
             witness: Witness {
                 endpoints: obs.endpoints,
                 dns_queries: dns_queries.into_iter().collect(),
+                route_disputes: obs.route_disputes,
             },
             trace: report.trace,
         }

@@ -9,13 +9,14 @@ mod timeline;
 
 pub use timeline::offset;
 
-use crate::outcome::{Observations, Outcome, observe::observe, redact::Redactions, verdict::judge};
+use crate::outcome::{Outcome, redact::Redactions, verdict::judge};
 use crate::pki::KeyStore;
 use crate::scenario::{Scenario, Timeline};
 use crate::sender::external::{self, Adapter};
 use crate::sender::reference::lookup::{Validator, ValidatorConfig};
 use crate::sender::reference::{self, SenderContext};
 use crate::sender::{SenderKind, SenderReport};
+use crate::witness::{Observations, observe};
 use crate::world::lab::Lab;
 use crate::world::{LabError, World, WorldError};
 use rustls_pki_types::UnixTime;

@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::outcome::observe::{Observations, observe};
 use crate::outcome::verdict::{Verdict, Violation, judge_retried};
 use crate::outcome::{AttemptRecord, Outcome};
 use crate::pki::KeyStore;
@@ -16,6 +15,7 @@ use crate::scenario::timeline::Lint;
 use crate::scenario::{Scenario, Timeline, When};
 use crate::sender::SenderReport;
 use crate::vocab::ResultCode;
+use crate::witness::{Observations, observe};
 use crate::world::World;
 
 /// Where the witnesses' records stood before an attempt.

@@ -4,7 +4,7 @@
 //! addresses on port 25 and the authoritative server binds the glue address on port 53,
 //! so that unmodified MTAs and a real resolver can reach them.
 
-use super::published::{Published, PublishedTlsa};
+use super::published::Published;
 use super::{Dialer, WorldError};
 use crate::dns::{self, QueryLog, SignedWorld, WorldDnsSpec, ZoneSpec};
 use crate::pki::{KeyStore, Pki};
@@ -27,14 +27,14 @@ pub const SIGNATURE_EXPIRATION: u32 = 2_051_222_400;
 
 pub struct World {
     pub scenario: String,
+    /// The next-hop domain of the scenario's message (RFC 7672 §2.2.1): where the witness's routes start.
+    pub next_hop: String,
     pub pki: Pki,
     pub dns: Arc<SignedWorld>,
     pub dns_addr: SocketAddr,
     pub queries: QueryLog,
     pub endpoints: Vec<RunningEndpoint>,
     pub dialer: Dialer,
-    /// The TLSA RRset each host publishes (CNAMEs followed), with its security.
-    pub published_tlsa: BTreeMap<String, PublishedTlsa>,
     /// Every record the world publishes, as the harness knows it.
     pub published: Published,
     placement: Placement,
@@ -58,7 +58,6 @@ pub struct RunningEndpoint {
 pub struct Prepared {
     pub pki: Pki,
     pub dns: SignedWorld,
-    pub published_tlsa: BTreeMap<String, PublishedTlsa>,
     pub published: Published,
 }
 
@@ -87,13 +86,8 @@ pub fn prepare_for(s: &Scenario, keys: &KeyStore, placement: Placement) -> Resul
         scenario: s.id.clone(),
         source,
     })?;
-    let (dns, published_tlsa, published) = sign(s, keys, placement, &pki)?;
-    Ok(Prepared {
-        pki,
-        dns,
-        published_tlsa,
-        published,
-    })
+    let (dns, published) = sign(s, keys, placement, &pki)?;
+    Ok(Prepared { pki, dns, published })
 }
 
 /// The signed zones of `s` with TLSA data computed from `pki`, and what they publish.
@@ -102,7 +96,7 @@ fn sign(
     keys: &KeyStore,
     placement: Placement,
     pki: &Pki,
-) -> Result<(SignedWorld, BTreeMap<String, PublishedTlsa>, Published), WorldError> {
+) -> Result<(SignedWorld, Published), WorldError> {
     let der_of = |name: &str| pki.get(name).map(|c| c.der.clone());
     let mut zones = Vec::new();
     let mut published = Published::default();
@@ -147,12 +141,7 @@ fn sign(
         scenario: s.id.clone(),
         source,
     })?;
-    let published_tlsa = published
-        .tlsa_hosts()
-        .into_iter()
-        .filter_map(|h| published.tlsa_for_host(&h).map(|t| (h, t)))
-        .collect();
-    Ok((dns, published_tlsa, published))
+    Ok((dns, published))
 }
 
 impl World {
@@ -161,12 +150,7 @@ impl World {
     }
 
     pub async fn start_in(s: &Scenario, keys: &KeyStore, placement: Placement) -> Result<World, WorldError> {
-        let Prepared {
-            pki,
-            dns,
-            published_tlsa,
-            published,
-        } = prepare_for(s, keys, placement)?;
+        let Prepared { pki, dns, published } = prepare_for(s, keys, placement)?;
         let signed = Arc::new(dns);
 
         let (shutdown, rx) = watch::channel(false);
@@ -287,13 +271,13 @@ impl World {
 
         Ok(World {
             scenario: s.id.clone(),
+            next_hop: s.message.domain.clone(),
             pki,
             dns: signed,
             dns_addr,
             queries,
             endpoints,
             dialer: Dialer::new(map),
-            published_tlsa,
             published,
             placement,
             zones,
@@ -306,7 +290,7 @@ impl World {
     /// left it) from the next query on, and takes over endpoint chains it changed.
     /// Steps never change the certificates, so the issued pki stays.
     pub fn republish(&mut self, s: &Scenario, keys: &KeyStore) -> Result<(), WorldError> {
-        let (dns, published_tlsa, published) = sign(s, keys, self.placement, &self.pki)?;
+        let (dns, published) = sign(s, keys, self.placement, &self.pki)?;
         for e in &s.endpoints {
             let changed = self
                 .endpoints
@@ -323,7 +307,6 @@ impl World {
         self.zones.publish(&dns);
         self.dns = Arc::new(dns);
         self.published = published;
-        self.published_tlsa = published_tlsa;
         Ok(())
     }
 

@@ -26,4 +26,4 @@ pub use build::{
 };
 pub use dialer::Dialer;
 pub use error::{LabError, WorldError};
-pub use published::{Published, PublishedTlsa, Resolved};
+pub use published::{Link, Published, Resolved};

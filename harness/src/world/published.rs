@@ -1,19 +1,15 @@
 //! What the world publishes, as the harness itself knows it from the scenario (not over
 //! DNS): every record, with the security of its zone, and CNAME- and DNAME-following lookups.
 //!
-//! The witness uses this to know which hosts a secure TLSA RRset commits to TLS
-//! (RFC 7672 §2.2.3), including TLSA records reached through a CNAME (§2.2.3's shared
-//! DANE-TA example), and tests use it to predict what an independent validator must say.
+//! The witness (`crate::witness::route`) reads it to decide which routes a secure TLSA
+//! RRset commits to TLS (RFC 7672 §2.2), the loader to check that invariants name hosts
+//! the world routes to, and tests to predict what an independent validator must say.
 
 use crate::dns::DsMode;
-use crate::pki::Tlsa;
 use crate::scenario::{EndpointDecl, ZoneDecl};
 use crate::vocab::fqdn;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-
-/// A chain of aliases longer than this is a loop or an abuse; validators give up too.
-const MAX_CNAMES: usize = 8;
 
 #[derive(Debug, Clone, Default)]
 pub struct Published {
@@ -35,30 +31,19 @@ pub struct Resolved {
     pub exists: bool,
     /// Owners of the DNAMEs followed on the way, in order.
     pub dnames: Vec<String>,
+    /// The alias links followed (CNAMEs and DNAME substitutions), in order.
+    pub links: Vec<Link>,
+    /// The chain came back to a name it had passed: it has no end (no data, `exists` false).
+    pub looped: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct PublishedTlsa {
-    pub records: Vec<Tlsa>,
-    /// False when a zone on the way (the host's, the TLSA owner's, or a CNAME target's) is unsigned.
+/// One alias link of a chain: `owner` is an alias for `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub owner: String,
+    pub target: String,
+    /// The zone holding the alias (the CNAME, or the DNAME that synthesizes it) is secure.
     pub secure: bool,
-}
-
-impl PublishedTlsa {
-    /// RFC 7672 §2.2.3: any secure TLSA record commits the host to TLS.
-    pub fn commits_to_tls(&self) -> bool {
-        self.secure && !self.records.is_empty()
-    }
-
-    pub fn usable(&self) -> Vec<&Tlsa> {
-        if !self.secure {
-            return Vec::new();
-        }
-        self.records
-            .iter()
-            .filter(|t| matches!(t.usability(), crate::pki::Usability::Usable))
-            .collect()
-    }
 }
 
 impl Published {
@@ -111,13 +96,18 @@ impl Published {
     }
 
     /// Look `name`/`rtype` up in the world's data, following CNAMEs (RFC 1034 §3.6.2) and
-    /// DNAMEs (RFC 6672 §2.2).
+    /// DNAMEs (RFC 6672 §2.2) to the end: the witness must see at least as far as any
+    /// sender can (a client can ask again after each answer), so there is no depth limit,
+    /// only loop detection.
     pub fn resolve(&self, name: &str, rtype: &str) -> Resolved {
         let mut name = fqdn(name);
         let rtype = rtype.to_ascii_uppercase();
         let mut secure = self.secure(&name);
         let mut dnames = Vec::new();
-        for _ in 0..=MAX_CNAMES {
+        let mut links = Vec::new();
+        let mut seen = BTreeSet::from([name.clone()]);
+        let mut looped = false;
+        loop {
             if let Some(data) = self.records.get(&(name.clone(), rtype.clone())) {
                 return Resolved {
                     name,
@@ -125,6 +115,8 @@ impl Published {
                     secure,
                     exists: true,
                     dnames,
+                    links,
+                    looped,
                 };
             }
             let cname = self
@@ -146,31 +138,42 @@ impl Published {
                     secure,
                     exists: true,
                     dnames,
+                    links,
+                    looped,
                 };
             }
             let dname = dname.map(|(owner, target)| {
                 dnames.push(owner);
                 target
             });
-            match cname.or(dname) {
-                Some(target) => {
-                    name = target;
-                    secure &= self.secure(&name);
-                }
-                None => break,
+            let Some(target) = cname.or(dname) else { break };
+            links.push(Link {
+                owner: name.clone(),
+                target: target.clone(),
+                secure: self.secure(&name),
+            });
+            if !seen.insert(target.clone()) {
+                looped = true;
+                name = target;
+                break;
             }
+            name = target;
+            secure &= self.secure(&name);
         }
-        let exists = self.zones.contains_key(&name)
-            || self
-                .records
-                .keys()
-                .any(|(o, _)| o == &name || o.ends_with(&format!(".{name}")));
+        let exists = !looped
+            && (self.zones.contains_key(&name)
+                || self
+                    .records
+                    .keys()
+                    .any(|(o, _)| o == &name || o.ends_with(&format!(".{name}"))));
         Resolved {
             name,
             data: Vec::new(),
             secure,
             exists,
             dnames,
+            links,
+            looped,
         }
     }
 
@@ -193,16 +196,6 @@ impl Published {
             rest = parent;
         }
         None
-    }
-
-    /// The TLSA RRset a DANE sender finds for `host` at `_25._tcp.<host>` (RFC 7672 §2.2.3).
-    pub fn tlsa_for_host(&self, host: &str) -> Option<PublishedTlsa> {
-        let r = self.resolve(&format!("_25._tcp.{}", fqdn(host)), "TLSA");
-        let records: Vec<Tlsa> = r.data.iter().filter_map(|d| Tlsa::parse(d).ok()).collect();
-        (!records.is_empty()).then_some(PublishedTlsa {
-            records,
-            secure: r.secure,
-        })
     }
 
     /// The MX RRset of `domain` (CNAMEs and DNAMEs followed) as (preference, host FQDN),
@@ -274,17 +267,6 @@ impl Published {
         }
         out
     }
-
-    /// Every host name that has a `_25._tcp` owner of any type.
-    pub fn tlsa_hosts(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .records
-            .keys()
-            .filter_map(|(o, _)| o.strip_prefix("_25._tcp.").map(str::to_string))
-            .collect();
-        v.dedup();
-        v
-    }
 }
 
 /// Owner (FQDN), TYPE and data of a one-line record: `owner [ttl] [class] TYPE data...`.
@@ -351,19 +333,39 @@ mod tests {
     #[test]
     fn tlsa_through_a_cname_is_found_and_secure() {
         let p = world();
-        let t = p.tlsa_for_host("mx1.example.test").expect("TLSA via CNAME");
+        let t = p.resolve("_25._tcp.mx1.example.test", "TLSA");
         assert!(t.secure);
-        assert_eq!(t.records.len(), 1);
-        assert_eq!(t.records[0].usage, 2);
+        assert_eq!(t.data, vec!["2 0 1 AABB"]);
+        assert_eq!(t.links.len(), 1);
+        assert!(t.links[0].secure);
     }
 
     #[test]
     fn tlsa_in_an_unsigned_subzone_is_insecure() {
         let p = world();
-        let t = p.tlsa_for_host("mx2.example.test.").expect("TLSA present");
+        let t = p.resolve("_25._tcp.mx2.example.test.", "TLSA");
+        assert_eq!(t.data, vec!["3 1 1 CCDD"]);
         assert!(!t.secure);
-        assert!(!t.commits_to_tls());
         assert!(p.secure("mx2.example.test."));
+    }
+
+    #[test]
+    fn chains_are_followed_to_the_end_and_loops_end_nowhere() {
+        let mut p = world();
+        for i in 0..40 {
+            p.add_line(&format!("c{i} CNAME c{}", i + 1), "example.test.");
+        }
+        p.add_line("c40 A 192.0.2.40", "example.test.");
+        p.add_line("l1 CNAME l2", "example.test.");
+        p.add_line("l2 CNAME l1", "example.test.");
+        let r = p.resolve("c0.example.test", "A");
+        assert_eq!(
+            (r.data.clone(), r.links.len(), r.looped),
+            (vec!["192.0.2.40".to_string()], 40, false)
+        );
+        let l = p.resolve("l1.example.test", "A");
+        assert!(l.looped && l.data.is_empty() && !l.exists, "{l:?}");
+        assert_eq!(l.links.len(), 2);
     }
 
     #[test]

@@ -9,10 +9,9 @@ pub mod exim;
 pub mod files;
 pub mod postfix;
 pub mod profile;
-pub mod witness_report;
 
+pub use crate::witness::external::report;
 pub use attempt::{Attempt, Terminal, TlsClaim};
-pub use witness_report::report;
 
 use crate::scenario::Scenario;
 use crate::world::LabError;

@@ -14,6 +14,10 @@ pub struct Observations {
     /// validators may fetch keys in varying order; see `record`).
     #[serde(skip)]
     pub queries: Vec<QueryEntry>,
+    /// Addresses whose routes disagree about a TLS commitment ([`super::route`]): the
+    /// witness says so instead of judging them by route.
+    #[serde(skip)]
+    pub route_disputes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,5 +56,6 @@ pub async fn observe(world: &World) -> Observations {
     Observations {
         endpoints,
         queries: world.queries.entries(),
+        route_disputes: super::Routes::of(&world.published, &world.next_hop).disputes(),
     }
 }

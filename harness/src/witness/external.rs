@@ -4,9 +4,10 @@
 //! delivered); the log adds only what the wire cannot show: whether the sender
 //! authenticated the peer, and its own reasons.
 
-use super::attempt::{Attempt, Terminal, TlsClaim};
-use crate::outcome::observe::Observations;
+use super::observe::Observations;
+use super::route::Routes;
 use crate::scenario::Scenario;
+use crate::sender::external::{Attempt, Terminal, TlsClaim};
 use crate::sender::{HostReport, SenderReport, TraceStep};
 use crate::smtp::{Transcript, body_sha256};
 use crate::vocab::{HostCode, ResultCode, fqdn};
@@ -32,7 +33,6 @@ fn intercepted_tls(obs: &Observations, addresses: &[IpAddr]) -> bool {
 pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt) -> SenderReport {
     let submitted = body_sha256(&s.message.body);
     let mx = mx_hosts(world, &s.message.domain);
-    let mx_secure = world.published.resolve(&s.message.domain, "MX").secure;
 
     let transcripts_at = |a: &IpAddr| -> Vec<&Transcript> {
         obs.endpoints
@@ -49,13 +49,12 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
     });
     let via_pref = accepted_at.and_then(|a| mx.iter().find(|h| h.addresses.contains(&a)).map(|h| h.preference));
 
-    // RFC 7672 §2.2: DANE applies to a host when its MX RRset, its address and its TLSA
-    // RRset are all secure; a delivery over unauthenticated TLS there is "TLS", elsewhere "OPP".
-    let committed = |h: &MxHost| {
-        mx_secure
-            && world.published.resolve(&h.name, "A").secure
-            && world.published_tlsa.get(&h.name).is_some_and(|p| p.commits_to_tls())
-    };
+    // RFC 7672 §2.2: DANE applies on a route when its MX RRset, its address records and a
+    // TLSA RRset at one of its base domains are secure (`route`); a delivery over
+    // unauthenticated TLS there is "TLS", elsewhere "OPP". The host and the address the
+    // message was accepted at name the route: no greeting name is consulted.
+    let routes = Routes::of(&world.published, &s.message.domain);
+    let committed = |h: &MxHost, a: &IpAddr| routes.via(&h.name, *a).is_some_and(|r| r.tlsa.is_some());
     let delivered_code = |h: &MxHost, a: &IpAddr, over_tls: bool| -> (HostCode, String) {
         let claim = attempt.tls.get(a);
         match (over_tls, claim) {
@@ -63,7 +62,7 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
                 HostCode::Auth,
                 "delivered over TLS; the sender logged the peer as DANE-verified".into(),
             ),
-            (true, c) if committed(h) => (
+            (true, c) if committed(h, a) => (
                 HostCode::Tls,
                 format!("delivered over TLS; the sender logged the peer as {}", claim_word(c)),
             ),
