@@ -14,6 +14,11 @@ pub struct Observations {
     /// validators may fetch keys in varying order; see `record`).
     #[serde(skip)]
     pub queries: Vec<QueryEntry>,
+    /// What the validating resolver (unbound, namespace mode) logged during the attempt,
+    /// without times and pids; empty in process. Evidence for deviations whose cause is the
+    /// resolver (`deviation`), not snapshotted.
+    #[serde(skip)]
+    pub resolver_log: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,5 +57,6 @@ pub async fn observe(world: &World) -> Observations {
     Observations {
         endpoints,
         queries: world.queries.entries(),
+        resolver_log: Vec::new(),
     }
 }
