@@ -123,11 +123,28 @@ pub const KNOWN: &[Known] = &[
             source: Source::Sender,
             pattern: r"^=> .* CV=dane ",
         }],
-        behaviour: "Exim 4.96 (GnuTLS) logs a chain through an intermediate as DANE-verified (CV=dane) although the \
-                    `2 0 1` trust anchor has pathLenConstraint 0",
+        behaviour: "Exim 4.96 (GnuTLS) accepts a chain through an intermediate although the `2 0 1` anchor has \
+                    pathLenConstraint 0",
         rfc: "RFC 7672 §3.1.2",
         sentence: "\"the SMTP client SHOULD then apply any relevant constraints from the trust \
                        anchor certificate, such as, for example, path length constraints\"",
+    },
+    Known {
+        id: "exim-gnutls-undecodable-full-data",
+        component: Component::Mta("exim"),
+        senders: &["exim"],
+        scope: Scope::Covers("TLSA-U-11"),
+        result: ResultCode::Defer,
+        checks: &["RESULT", "HOST", "VIA", "ONCE"],
+        evidence: &[Clue {
+            source: Source::Sender,
+            pattern: r"\(certificate verification failed\):? TLSA record problem:? none usable",
+        }],
+        behaviour: "Exim 4.96 (GnuTLS) fails verification when every TLSA record is undecodable full data, instead \
+                    of using unauthenticated TLS",
+        rfc: "RFC 7672 §2.2",
+        sentence: "\"A secure non-empty TLSA RRset where all the records are unusable: A connection to the MTA MUST \
+                   be made via TLS, but authentication is not required.\"",
     },
     Known {
         id: "unbound-dname-ds",
@@ -146,9 +163,8 @@ pub const KNOWN: &[Known] = &[
                 pattern: r"(?i)(lookup error|try again|servfail).*\b{name}\b|\b{name}\b.*(lookup error|try again|servfail)",
             },
         ],
-        behaviour: "unbound answers SERVFAIL to a CNAME query below a secure DNAME whose target zone is unsigned (it \
-                    asks DS at the query name, gets the DNAME, and logs \"DS got DNAME answer\"), so the sender's \
-                    lookup fails and it defers",
+        behaviour: "unbound fails a CNAME query below a secure DNAME into an unsigned zone, so the sender's lookup \
+                    fails and it defers",
         rfc: "RFC 7672 §2.1.3",
         sentence: "\"DNAME records only require special processing in the validating \
                        stub-resolver library that checks the integrity of the combined DNAME + CNAME reply\" (the \
@@ -165,9 +181,8 @@ pub const KNOWN: &[Known] = &[
             source: Source::Sender,
             pattern: r"the leaf has basicConstraints cA=TRUE",
         }],
-        behaviour: "webpki refuses a leaf certificate with basicConstraints cA=TRUE (CaUsedAsEndEntity, a \
-                    mozilla::pkix rule) before it looks at the path, so the reference sender cannot \
-                    authenticate such a server",
+        behaviour: "webpki refuses any leaf with basicConstraints cA=TRUE (CaUsedAsEndEntity), so the reference \
+                    sender cannot authenticate such a server",
         rfc: "RFC 5280 §6.1.4",
         sentence: "step (k) asks cA=TRUE only of the certificates that issue the next one in the path, \
                    not of the leaf, and RFC 7671/7672 add no such rule: a DANE-TA path that otherwise validates \
@@ -238,11 +253,13 @@ impl Known {
             if let Some(m) = caps.name("name") {
                 name = Some(m.as_str().to_string());
             }
-            found.push((clue.source, line.to_string()));
+            let matched = caps.get(0).map_or(line, |m| m.as_str());
+            found.push((clue.source, quote(matched)));
         }
         Some(found)
     }
 
+    /// One line for the outcome: component, behaviour, the evidence seen, the RFC and the citation.
     fn describe(&self, found: &[(Source, String)]) -> String {
         let seen: Vec<String> = found
             .iter()
@@ -264,6 +281,18 @@ impl Known {
             self.id
         )
     }
+}
+
+/// What a clue matched, short enough to quote on a report line: long matches keep their ends.
+fn quote(matched: &str) -> String {
+    const KEEP: usize = 48;
+    let chars: Vec<char> = matched.chars().collect();
+    if chars.len() <= 2 * KEEP + 5 {
+        return matched.to_string();
+    }
+    let head: String = chars[..KEEP].iter().collect();
+    let tail: String = chars[chars.len() - KEEP..].iter().collect();
+    format!("{head} ... {tail}")
 }
 
 /// `Deviation` when every violation is excused by an entry whose evidence this run shows,

@@ -488,8 +488,7 @@ fn map_webpki_error(
         // only of issuing certificates, and OpenSSL accepts such a leaf (TA-14). Kept, and
         // catalogued, because webpki offers no way to validate the path without it.
         E::CaUsedAsEndEntity => DaneFailure::ChainInvalid(
-            "the leaf has basicConstraints cA=TRUE, which webpki refuses for an end entity (CaUsedAsEndEntity); \
-             RFC 5280, 7671 and 7672 do not forbid it: a known deviation of the reference sender \
+            "the leaf has basicConstraints cA=TRUE, which webpki refuses for an end entity; no RFC forbids it \
              (docs/CONFORMANCE.md, \"Known deviations\", reference-webpki-ca-leaf)"
                 .into(),
         ),
