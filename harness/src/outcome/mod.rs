@@ -1,6 +1,8 @@
 //! Judging a run: what the witnesses saw (`observe`), the verdict against the
-//! expectation and the invariants (`verdict`), the snapshot form of a run
-//! (`record`), the one redaction table (`redact`) and the CLI's report lines (`report`).
+//! expectation and the invariants (`verdict`), the classified deviations that excuse a
+//! failed expectation when their evidence is in the run (`deviation`, catalogued in
+//! docs/CONFORMANCE.md), the snapshot form of a run (`record`), the one redaction table
+//! (`redact`) and the CLI's report lines (`report`).
 
 pub mod deviation;
 pub mod observe;
