@@ -25,7 +25,8 @@ fn the_seed_catalogue_passes_against_the_reference_sender() {
             .unwrap_or_else(|| panic!("no line for {id} in:\n{out}"));
         assert!(line.starts_with("PASS"), "{line}");
     }
-    assert!(out.contains("passed, 0 with violations"), "{out}");
+    // Catalogued deviations of the reference sender (ta-14-ca-leaf) are allowed, violations not.
+    assert!(out.contains(", 0 with violations"), "{out}");
 }
 
 /// Copy a seed scenario with one edit, into a temp dir, and return its path.

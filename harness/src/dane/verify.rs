@@ -485,7 +485,14 @@ fn map_webpki_error(
         E::EndEntityUsedAsCa => DaneFailure::ConstraintViolated(
             "a certificate between the leaf and the trust anchor is not a CA (RFC 5280 §4.2.1.9)".into(),
         ),
-        E::CaUsedAsEndEntity => DaneFailure::ChainInvalid("the leaf is a CA certificate (RFC 5280 §4.2.1.9)".into()),
+        // webpki's own rule (mozilla::pkix's), not an RFC's: RFC 5280 §6.1.4 (k) asks cA=TRUE
+        // only of issuing certificates, and OpenSSL accepts such a leaf (TA-14). Kept, and
+        // catalogued, because webpki offers no way to validate the path without it.
+        E::CaUsedAsEndEntity => DaneFailure::ChainInvalid(
+            "the leaf has basicConstraints cA=TRUE, which webpki refuses for an end entity; no RFC forbids it \
+             (docs/CONFORMANCE.md, \"Known deviations\", reference-webpki-ca-leaf)"
+                .into(),
+        ),
         E::UnknownIssuer => DaneFailure::ChainInvalid(format!(
             "no path from the leaf leads to the trust anchor at depth {anchor_depth}"
         )),
@@ -1057,13 +1064,11 @@ mod tests {
         // A bare key that signed nothing in the chain.
         let f = failure(check(&chain_without_root(&pki, "mx"), &[rec(&pki, 2, 1, 0, "pl-root")]));
         assert!(matches!(f, DaneFailure::ChainInvalid(_)), "{f}");
-        // A 2 1 0 record whose data is not an SPKI.
+        // A 2 1 0 record whose data is not an SPKI is unusable (RFC 6698 §4.1, TLSA-U-11): it
+        // never reaches path validation.
         let junk = Tlsa::parse("2 1 0 0102").unwrap();
         let f = failure(check(&chain_without_root(&pki, "mx"), &[junk]));
-        assert!(
-            matches!(f, DaneFailure::ChainInvalid(ref s) if s.contains("SubjectPublicKeyInfo")),
-            "{f}"
-        );
+        assert!(matches!(f, DaneFailure::NoUsableRecords), "{f}");
     }
 
     #[test]
@@ -1118,6 +1123,37 @@ mod tests {
             matches!(f, DaneFailure::ConstraintViolated(ref s) if s.contains("intermediate's pathLenConstraint")),
             "{f}"
         );
+    }
+
+    /// TA-14: a leaf with cA=TRUE whose path validates, issued by a served root (`2 0 1`) or
+    /// self-signed (`2 1 0`). OpenSSL accepts both; webpki refuses the leaf, a documented
+    /// deviation. This test fails when webpki starts accepting it: then drop the deviation.
+    #[test]
+    fn ta_ca_leaf_is_refused_by_webpki() {
+        let mx = vec!["mx1.example.test".to_string()];
+        let specs = vec![
+            ca("root", "ed25519:t-root", None),
+            CertSpec {
+                sans: mx.clone(),
+                ..ca("ca-leaf", "ed25519:t-ca-leaf", Some("root"))
+            },
+            CertSpec {
+                sans: mx,
+                ..ca("ca-self", "ed25519:t-ca-self", None)
+            },
+        ];
+        let pki = Pki::issue(&specs, &KeyStore::embedded()).unwrap();
+        for (leaf, r) in [
+            ("ca-leaf", rec(&pki, 2, 0, 1, "root")),
+            ("ca-self", rec(&pki, 2, 1, 0, "ca-self")),
+        ] {
+            let f = failure(check(&chain(&pki, leaf), &[r]));
+            assert!(
+                matches!(f, DaneFailure::ChainInvalid(ref s)
+                    if s.contains("the leaf has basicConstraints cA=TRUE") && s.contains("reference-webpki-ca-leaf")),
+                "{leaf}: {f}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Judging a run: the verdict against the expectation, with the witness's checks
-//! ([`crate::witness`]) added (`verdict`), the snapshot form of a run
-//! (`record`), the one redaction table (`redact`) and the CLI's report lines (`report`).
+//! ([`crate::witness`]) added (`verdict`), the classified deviations that excuse a failed
+//! expectation when their evidence is in the run (`deviation`, catalogued in
+//! docs/CONFORMANCE.md), the snapshot form of a run (`record`), the one redaction table
+//! (`redact`) and the CLI's report lines (`report`).
 
 pub mod deviation;
 pub mod record;

@@ -126,7 +126,14 @@ pub fn judge_retried(
     if v.is_empty() {
         Verdict::Pass
     } else {
-        super::deviation::classify(sender, &s.covers, v)
+        use super::deviation::{Evidence, Run, classify};
+        let run = Run {
+            sender,
+            scenario: &s.id,
+            covers: &s.covers,
+            result: report.result,
+        };
+        classify(&run, &Evidence::of(report, obs), v)
     }
 }
 

@@ -74,6 +74,18 @@ impl Tlsa {
         }
         match (self.matching, self.data.len()) {
             (Self::FULL, 0) => Unusable("empty association data: malformed (RFC 7671 §9)"),
+            // RFC 6698 §4.1: "If the comparison data for a certificate is malformed, the
+            // certificate association MUST be considered unusable". Full data is the selected
+            // structure itself, so it must decode as one, with nothing left over (OpenSSL's
+            // and Postfix's reading too).
+            (Self::FULL, _) if !decodes_as_selected(self.selector, &self.data) => Unusable(match self.selector {
+                Self::CERT => {
+                    "full data (matching type 0) does not decode as a DER X.509 certificate: malformed (RFC 6698 §4.1)"
+                }
+                _ => {
+                    "full data (matching type 0) does not decode as a DER SubjectPublicKeyInfo: malformed (RFC 6698 §4.1)"
+                }
+            }),
             (Self::FULL, _) => Usability::Usable,
             (Self::SHA2_256, 32) | (Self::SHA2_512, 64) => Usability::Usable,
             // RFC 7671 §9: records with an incorrect digest length are malformed and are
@@ -147,6 +159,17 @@ impl Tlsa {
 impl fmt::Display for Tlsa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.presentation())
+    }
+}
+
+/// Whether `data` is exactly one DER structure of what the selector selects: a certificate
+/// (Cert(0)) or a SubjectPublicKeyInfo (SPKI(1)).
+fn decodes_as_selected(selector: u8, data: &[u8]) -> bool {
+    use x509_parser::prelude::FromDer;
+    match selector {
+        Tlsa::CERT => x509_parser::parse_x509_certificate(data).is_ok_and(|(rest, _)| rest.is_empty()),
+        Tlsa::SPKI => x509_parser::x509::SubjectPublicKeyInfo::from_der(data).is_ok_and(|(rest, _)| rest.is_empty()),
+        _ => false,
     }
 }
 
@@ -306,7 +329,11 @@ mod tests {
         assert_eq!(rec(3, 1, 1, 32).usability(), Usability::Usable);
         assert_eq!(rec(2, 0, 1, 32).usability(), Usability::Usable);
         assert_eq!(rec(3, 1, 2, 64).usability(), Usability::Usable);
-        assert_eq!(rec(2, 1, 0, 91).usability(), Usability::Usable);
+        // Full data is usable when it is the structure its selector names.
+        let der = known_cert();
+        for (u, s) in [(3, 1), (3, 0), (2, 1), (2, 0)] {
+            assert_eq!(Tlsa::compute(u, s, 0, &der).unwrap().usability(), Usability::Usable);
+        }
         let unusable = |t: Tlsa, needle: &str| match t.usability() {
             Usability::Unusable(why) => assert!(why.contains(needle), "{why}"),
             Usability::Usable => panic!("{t} should be unusable"),
@@ -320,6 +347,45 @@ mod tests {
         unusable(rec(3, 1, 1, 31), "digest length");
         unusable(rec(3, 1, 2, 32), "digest length");
         unusable(rec(3, 1, 0, 0), "empty");
+        unusable(rec(3, 1, 0, 91), "SubjectPublicKeyInfo");
+        unusable(rec(2, 0, 0, 91), "X.509 certificate");
+    }
+
+    /// TLSA-U-11 (RFC 6698 §4.1): full data that is not the selected structure is malformed,
+    /// also when it is well-formed DER of something else, the other selector's structure, or
+    /// the right structure with bytes after it.
+    #[test]
+    fn undecodable_full_data_is_unusable() {
+        let der = known_cert();
+        let spki = Tlsa::compute(3, 1, 0, &der).unwrap().data;
+        let with = |u, s, data: Vec<u8>| Tlsa {
+            usage: u,
+            selector: s,
+            matching: 0,
+            data,
+        };
+        // DER SEQUENCE { INTEGER 0 }: valid DER, neither a certificate nor an SPKI.
+        let other_der = vec![0x30, 0x03, 0x02, 0x01, 0x00];
+        let mut trailing = spki.clone();
+        trailing.push(0);
+        let mut cert_trailing = der.clone();
+        cert_trailing.extend_from_slice(&[0, 0]);
+        for t in [
+            with(3, 1, other_der.clone()),
+            with(2, 0, other_der),
+            with(3, 1, der.clone()),
+            with(2, 0, spki.clone()),
+            with(2, 1, trailing),
+            with(3, 0, cert_trailing),
+            with(3, 1, spki[..spki.len() - 1].to_vec()),
+        ] {
+            match t.usability() {
+                Usability::Unusable(why) => assert!(why.contains("RFC 6698 §4.1"), "{why}"),
+                Usability::Usable => panic!("{t} should be unusable"),
+            }
+        }
+        assert_eq!(with(2, 1, spki).usability(), Usability::Usable);
+        assert_eq!(with(2, 0, der).usability(), Usability::Usable);
     }
 
     #[test]

@@ -209,12 +209,14 @@ impl timeline::Driver for External<'_> {
         _queued_for: Duration,
     ) -> Result<(SenderReport, Observations), LabError> {
         let marks = timeline::Marks::of(world).await;
+        let logged = self.lab.resolver_log_mark();
         let attempt = if retry {
             self.adapter.retry(a, self.lab).await?
         } else {
             self.adapter.attempt(a, self.lab).await?
         };
-        let obs = marks.since(observe(world).await);
+        let mut obs = marks.since(observe(world).await);
+        obs.resolver_log = self.lab.resolver_log_since(logged);
         let report = external::report(a, world, &obs, &attempt);
         Ok((report, obs))
     }
@@ -299,6 +301,7 @@ async fn one(
         reset?;
         return Ok(RunResult { outcome, redactions });
     }
+    let logged = lab.resolver_log_mark();
     let attempt = match adapter.attempt(s, lab).await {
         Ok(a) => a,
         Err(e) => {
@@ -307,7 +310,8 @@ async fn one(
             return Err(e);
         }
     };
-    let obs = observe(&world).await;
+    let mut obs = observe(&world).await;
+    obs.resolver_log = lab.resolver_log_since(logged);
     // Before the world goes: nothing of this scenario may be retried into the next one.
     let reset = adapter.reset().await;
     let report = external::report(s, &world, &obs, &attempt);

@@ -137,7 +137,7 @@ impl Loader<'_> {
                     c.span(),
                     format!("`{}` is not a catalogue id", c.get_ref()),
                     "expected an id like EE-06 or TLSA-L-02",
-                    Some("ids come from ../shared/CONFORMANCE.md".into()),
+                    Some("ids come from docs/CONFORMANCE.md".into()),
                 ));
             }
             covers.push(c.get_ref().clone());

@@ -290,7 +290,7 @@ fn step_lines(w: &mut Vec<String>, pki: &Pki, step: &TraceStep, explained: &mut 
 fn verdict_words(v: &Verdict) -> &'static str {
     match v {
         Verdict::Pass => "as the scenario expects",
-        Verdict::Deviation(_) => "a documented deviation of this sender (CONFORMANCE.md)",
+        Verdict::Deviation(_) => "a documented deviation (docs/CONFORMANCE.md, \"Known deviations\")",
         Verdict::Violation(_) => "NOT what the scenario expects",
     }
 }

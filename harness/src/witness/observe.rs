@@ -18,6 +18,11 @@ pub struct Observations {
     /// witness says so instead of judging them by route.
     #[serde(skip)]
     pub route_disputes: Vec<String>,
+    /// What the validating resolver (unbound, namespace mode) logged during the attempt,
+    /// without times and pids; empty in process. Evidence for deviations whose cause is the
+    /// resolver (`deviation`), not snapshotted.
+    #[serde(skip)]
+    pub resolver_log: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,5 +62,6 @@ pub async fn observe(world: &World) -> Observations {
         endpoints,
         queries: world.queries.entries(),
         route_disputes: super::Routes::of(&world.published, &world.next_hop).disputes(),
+        resolver_log: Vec::new(),
     }
 }

@@ -79,6 +79,36 @@ impl Lab {
         }
     }
 
+    /// Where unbound's log ends now: what it logs from here on belongs to the next attempt.
+    pub fn resolver_log_mark(&self) -> u64 {
+        self.unbound
+            .as_ref()
+            .and_then(|u| std::fs::metadata(&u.log).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    /// unbound's log lines since `mark`, each as `unbound: LEVEL: TEXT` (time stamp and
+    /// pid dropped, so that deviation evidence quoted from them is the same every run).
+    /// An unreadable log gives no lines: evidence that is not there excuses nothing.
+    pub fn resolver_log_since(&self, mark: u64) -> Vec<String> {
+        let Some(u) = &self.unbound else {
+            return Vec::new();
+        };
+        let Ok(bytes) = std::fs::read(&u.log) else {
+            return Vec::new();
+        };
+        let tail = bytes.get(mark as usize..).unwrap_or_default();
+        String::from_utf8_lossy(tail)
+            .lines()
+            .map(
+                |l| match l.find("unbound[").and_then(|i| l[i..].find("] ").map(|j| i + j + 2)) {
+                    Some(rest) => format!("unbound: {}", &l[rest..]),
+                    None => l.to_string(),
+                },
+            )
+            .collect()
+    }
+
     pub async fn close(mut self) {
         if let Some(u) = self.unbound.take() {
             u.stop().await;
