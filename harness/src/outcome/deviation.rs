@@ -147,6 +147,28 @@ pub const KNOWN: &[Known] = &[
                    be made via TLS, but authentication is not required.\"",
     },
     Known {
+        id: "exim-no-original-name-tlsa-base",
+        component: Component::Mta("exim"),
+        senders: &["exim"],
+        scope: Scope::Covers("BASE-01"),
+        result: ResultCode::Tls,
+        checks: &[
+            "RESULT",
+            "HOST",
+            "SNI(mx1.example.test.) = mx1.example.test.",
+            "SNI(smtp.example.test.) = mx1.example.test.",
+        ],
+        evidence: &[Clue {
+            source: Source::Sender,
+            pattern: r"^=> .* CV=no ",
+        }],
+        behaviour: "Exim 4.96 looks for TLSA records only at the CNAME-expanded MX host name; when there are none (or \
+                    the expansion is insecure) it delivers over unverified TLS instead of trying the original name",
+        rfc: "RFC 7672 §2.2.3",
+        sentence: "\"If no secure TLSA records are found at the fully CNAME-expanded name, the original unexpanded \
+                   name MUST be tried instead.\"",
+    },
+    Known {
         id: "unbound-dname-ds",
         component: Component::Resolver("unbound 1.17"),
         senders: &[],
