@@ -15,7 +15,6 @@ use std::sync::Arc;
 use hickory_resolver::config::{NameServerConfig, ResolverOpts};
 use hickory_resolver::net::DnsHandle;
 use hickory_resolver::net::dnssec::DnssecDnsHandle;
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::xfer::FirstAnswer;
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::op::{DnsRequestOptions, Query};
@@ -23,6 +22,7 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 
 use super::lookup::{DnssecState, LookupError};
+use super::runtime::WorldRuntime;
 use crate::dns::{dname_substitute, dname_target};
 
 /// A DNAME that redirected a query, as the stub checked it.
@@ -42,7 +42,7 @@ pub struct Redirect {
 
 /// hickory's DNSSEC handle over a pool of the one world server, without a caching client.
 pub(super) struct DnameCheck {
-    handle: DnssecDnsHandle<NameServerPool<TokioRuntimeProvider>>,
+    handle: DnssecDnsHandle<NameServerPool<WorldRuntime>>,
     options: DnsRequestOptions,
 }
 
@@ -60,7 +60,7 @@ impl DnameCheck {
     ) -> Result<DnameCheck, LookupError> {
         let tls = TlsConfig::new().map_err(|e| LookupError::Resolver(e.to_string()))?;
         let context = Arc::new(PoolContext::new(opts.clone(), tls));
-        let pool = NameServerPool::from_config([server], context, TokioRuntimeProvider::default());
+        let pool = NameServerPool::from_config([server], context, WorldRuntime::default());
         let mut options = DnsRequestOptions::default();
         options.use_edns = opts.edns0;
         options.edns_set_dnssec_ok = true;

@@ -10,19 +10,21 @@ use std::future::Future;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hickory_resolver::TokioResolver;
+use hickory_resolver::Resolver;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::dnssec::{Algorithm, Proof, PublicKeyBuf, TrustAnchors};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{LowerName, Name, RData, Record, RecordType};
+use rustls_pki_types::UnixTime;
 use serde::{Serialize, Serializer};
 use thiserror::Error;
 
 use super::dname::{DnameCheck, Redirect};
+use super::runtime::{self, WorldRuntime};
 
 /// Where to ask and what to trust.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,9 @@ pub struct ValidatorConfig {
     pub anchor_public_key: Vec<u8>,
     /// Limit for one query/response exchange; each exchange is sent once (no retry).
     pub timeout: Duration,
+    /// The world clock: RRSIG validity (RFC 4035 §5.3.1) is judged at this time, never at
+    /// the host's (see `runtime`). [`Validator::set_now`] moves it.
+    pub now: UnixTime,
 }
 
 /// Why a validator could not be set up (lookup failures are [`Answer`] data instead).
@@ -154,7 +159,9 @@ fn hex_upper<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
 /// A validating stub resolver with one trust anchor and its own, fresh cache.
 #[derive(Debug)]
 pub struct Validator {
-    resolver: TokioResolver,
+    resolver: Resolver<WorldRuntime>,
+    /// The world time of the next lookups, in seconds since the Unix epoch.
+    now: AtomicU64,
     /// Explains the synthesized CNAMEs hickory-resolver judges bogus (RFC 7672 §2.1.3).
     dname: DnameCheck,
     /// Outer limit of one lookup, validation queries included; a safety net only.
@@ -209,13 +216,14 @@ impl Validator {
         opts.try_tcp_on_error = false;
         let anchors = Arc::new(anchors);
         let dname = DnameCheck::new(server, &opts, anchors.clone())?;
-        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        let resolver = Resolver::builder_with_config(config, WorldRuntime::default())
             .with_options(opts)
             .with_trust_anchor(anchors)
             .build()
             .map_err(|e| LookupError::Resolver(e.to_string()))?;
         Ok(Validator {
             resolver,
+            now: AtomicU64::new(cfg.now.as_secs()),
             dname,
             guard: cfg.timeout.saturating_mul(GUARD_EXCHANGES),
         })
@@ -223,7 +231,13 @@ impl Validator {
 
     /// Look up `name`/`rtype` and validate. Never errors: failures are [`Answer`] data.
     pub async fn lookup(&self, name: &str, rtype: RType) -> Answer {
-        self.lookup_at(name, rtype, 0).await
+        let now = self.now.load(Ordering::Relaxed);
+        runtime::at(now, self.lookup_at(name, rtype, 0)).await
+    }
+
+    /// The world time the following lookups validate at (a timeline's later attempt).
+    pub fn set_now(&self, now: UnixTime) {
+        self.now.store(now.as_secs(), Ordering::Relaxed);
     }
 
     /// `depth` counts the DNAMEs followed so far (each one is a further lookup).
@@ -539,6 +553,11 @@ mod tests {
     use crate::dns::fixture::{self, Served, TLSA_HEX};
     use tokio::net::UdpSocket;
 
+    /// Inside the sample's signing window (2023-11-14 .. 2030-03-17), whatever the host's date.
+    fn sample_now() -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(1_800_000_000))
+    }
+
     fn config(served: &Served) -> ValidatorConfig {
         let anchor = served.world.trust_anchor();
         ValidatorConfig {
@@ -548,6 +567,7 @@ mod tests {
             anchor_algorithm: anchor.algorithm,
             anchor_public_key: anchor.public_key,
             timeout: Duration::from_secs(2),
+            now: sample_now(),
         }
     }
 
@@ -706,6 +726,7 @@ mod tests {
             anchor_algorithm: 15,
             anchor_public_key: vec![0; 32],
             timeout: Duration::from_millis(200),
+            now: sample_now(),
         };
         let v = Validator::new(&cfg).unwrap();
         let a = v.lookup("mx1.example.test", RType::A).await;
@@ -721,6 +742,7 @@ mod tests {
             anchor_algorithm: 15,
             anchor_public_key: vec![0; 32],
             timeout: Duration::from_secs(1),
+            now: sample_now(),
         };
         assert!(Validator::new(&cfg).is_ok());
         cfg.anchor_flags = 1;

@@ -6,6 +6,7 @@
 //! endpoint's state; otherwise its verdicts would prove nothing.
 //!
 //! - `lookup`: validating DNS lookups (hickory-resolver with the world's anchor).
+//! - `runtime`: hickory's tokio runtime with the world clock, so RRSIGs are judged at the world's time.
 //! - `dname`: the stub's DNAME check, which hickory-resolver lacks (RFC 7672 §2.1.3).
 //! - `smtp_client`: the SMTP/STARTTLS client.
 //! - `dane`: certificate checks against TLSA records (DANE-EE, DANE-TA).
@@ -18,6 +19,7 @@ pub mod deliver;
 pub mod dname;
 pub mod exchange_online;
 pub mod lookup;
+pub mod runtime;
 pub mod smtp_client;
 pub mod trace;
 
