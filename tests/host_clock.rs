@@ -1,17 +1,26 @@
 //! One world clock (DESIGN.md): no outcome depends on the host's date.
 //!
 //! The date-sensitive scenarios (DANE-TA chains whose certificates live a year around the
-//! scenario clock, expired and not-yet-valid leaves, RRSIG windows, a deferral retried from
-//! the queue) run through the `danesim` binary under `faketime`, so the harness and
-//! everything it starts see a host clock in 2031 and in 2024 unless the world clock
-//! overrides it. Each outcome must equal its committed snapshot
-//! (`tests/snapshots/<id>@<sender>.snap`, the same the `scenarios` trials check), for the
-//! reference sender, Postfix and Exim. Without the override, 2031 is past every leaf's
-//! expiry and 2024 before every RRSIG's inception (2025-01-01), so both differ.
+//! scenario clock, expired and not-yet-valid leaves, RRSIG windows, deferrals retried from
+//! the queue) run through the `danesim` binary on a host whose clock reads 2031 and 2024.
+//! Each outcome must equal its committed snapshot (`tests/snapshots/<id>@<sender>.snap`,
+//! the ones the `scenarios` trials check), for the reference sender, Postfix and Exim.
+//! March 2031 is past every leaf's expiry, September 2024 before every RRSIG's inception
+//! (2025-01-01).
 //!
-//! One danesim run per sender and host clock serves all its trials. Postfix and Exim need
-//! root and the packages (`ci/install-deps`), all three need `faketime`; without them the
-//! trials are ignored with the reason printed, except under CI (`CI` set), where they fail.
+//! The host clock is moved for every process, not only for danesim: in a private mount
+//! namespace an overlay on /etc adds `/etc/ld.so.preload` (libfaketime, which the loader
+//! applies to every program, set-uid ones included, whatever its environment) and
+//! `/etc/faketimerc` (the time libfaketime falls back to). A `faketime` wrapper alone
+//! would not do: Postfix's master and Exim clear their environment, so the wrapper's
+//! clock would never reach them, and the test could not fail for them. The host's /etc is
+//! untouched. Only the world clock (`world::clock`, and the reference sender's own) can
+//! then give an outcome that matches the snapshot.
+//!
+//! One danesim run per sender and host clock serves all its trials. They need root (the
+//! namespace), libfaketime and, for Postfix and Exim, their packages (`ci/install-deps`);
+//! without them the trials are ignored with the reason printed, except under CI (`CI`
+//! set), where they fail.
 
 use danesim::scenario;
 use danesim::sender::SenderKind;
@@ -23,8 +32,9 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 /// Host clocks: past every leaf's `not_after` (the scenario clock is 2026-06-01, leaves
-/// live a year), and before the fixed RRSIG inception.
-const HOST_CLOCKS: [&str; 2] = ["2031-06-01 00:00:00", "2024-06-01 00:00:00"];
+/// live a year), and before the fixed RRSIG inception; neither on June 1, so the logs tell
+/// host time from world time (2026-06-01) apart.
+const HOST_CLOCKS: [&str; 2] = ["2031-03-15 12:00:00", "2024-09-15 12:00:00"];
 const SENDERS: [&str; 3] = ["reference", "postfix", "exim"];
 /// Whole directories (so a new DANE-TA scenario is covered by itself) and single files.
 const DATE_SENSITIVE: [&str; 11] = [
@@ -89,37 +99,60 @@ fn main() {
 
 /// Why these trials cannot run here, if they cannot.
 fn unavailable(sender: &str) -> Option<String> {
-    let faketime = ["/usr/bin", "/bin", "/usr/local/bin"]
-        .iter()
-        .any(|d| Path::new(d).join("faketime").is_file());
-    if !faketime {
-        return Some("`faketime` is not installed (apt-get install faketime)".into());
-    }
-    if sender == "reference" {
-        return None;
-    }
     if danesim::world::namespace::effective_uid() != Some(0) {
-        return Some("they need root (run `ci/test` as root)".into());
+        return Some(
+            "they need root: the host clock is moved in a private mount namespace (run `ci/test` as root)".into(),
+        );
+    }
+    if let Err(e) = danesim::world::clock::library() {
+        return Some(e.to_string());
     }
     danesim::sender::external::preflight(&SenderKind::parse(sender).ok()?)
         .err()
         .map(|e| e.to_string())
 }
 
-/// `faketime -f "@CLOCK" danesim run --sender SENDER --format json FILES...`: the outcomes by id.
+/// Moves the host clock to `clock` for every process of the command, in a private mount
+/// namespace: `unshare --mount` and an overlay on /etc with ld.so.preload and faketimerc.
+const MOVE_HOST_CLOCK: &str = r#"set -e
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc
+printf '%s\n' "$2" > /etc/ld.so.preload
+printf '@%s\n' "$3" > /etc/faketimerc
+shift 3
+exec "$@""#;
+
+/// `danesim run --sender SENDER --format json FILES...` on a host whose clock reads
+/// `clock`: the outcomes by id.
 fn run_under(root: &Path, clock: &str, sender: &str, files: &[PathBuf]) -> Result<BTreeMap<String, Value>, String> {
-    let workdir = std::env::temp_dir().join(format!("danesim-host-{}-{sender}-{}", &clock[..4], std::process::id()));
-    let out = Command::new("faketime")
-        .args(["-f", &format!("@{clock}")])
+    let base = std::env::temp_dir().join(format!("danesim-host-{}-{sender}-{}", &clock[..4], std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    for d in ["upper", "work"] {
+        std::fs::create_dir_all(base.join(d)).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+    }
+    let library = danesim::world::clock::library().map_err(|e| e.to_string())?;
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--fork",
+            "--",
+            "sh",
+            "-c",
+            MOVE_HOST_CLOCK,
+            "sh",
+        ])
+        .arg(&base)
+        .arg(&library)
+        .arg(clock)
         .arg(env!("CARGO_BIN_EXE_danesim"))
         .args(["run", "--sender", sender, "--format", "json", "--workdir"])
-        .arg(&workdir)
+        .arg(base.join("run"))
         .args(files)
         .current_dir(root)
-        // Only the time of day is moved: tokio's timers stay on the real monotonic clock.
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
         .output()
-        .map_err(|e| format!("cannot run faketime: {e}"))?;
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    let _ = std::fs::remove_dir_all(&base);
     // 0: all pass; 1: some outcome is a violation (compared with its snapshot per trial).
     if !matches!(out.status.code(), Some(0 | 1)) {
         return Err(format!(
@@ -130,7 +163,6 @@ fn run_under(root: &Path, clock: &str, sender: &str, files: &[PathBuf]) -> Resul
     }
     let doc: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("bad JSON from danesim: {e}"))?;
     let outcomes = doc["outcomes"].as_array().ok_or("no outcomes in the JSON")?;
-    let _ = std::fs::remove_dir_all(&workdir);
     Ok(outcomes
         .iter()
         .filter_map(|o| Some((o["scenario"].as_str()?.to_string(), o.clone())))
