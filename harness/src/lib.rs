@@ -15,8 +15,8 @@
 //! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
 //! | [`dns`] | zone assembly, DNSSEC signing with a fixed clock, the authoritative server (zones replaceable while serving), query log |
 //! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, scripted replies, the attacker relay (strip, inject, intercept), transcripts |
-//! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; namespace mode and unbound |
-//! | [`sender`] | senders under test: the reference RFC 7672 sender, its decision trace and its exchange-online profile; Postfix, Exim and command adapters |
+//! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; namespace mode, unbound, and the world clock the real programs run on (`world::clock`, libfaketime) |
+//! | [`sender`] | senders under test: the reference RFC 7672 sender (its resolver on the world clock, `sender::reference::runtime`), its decision trace and its exchange-online profile; Postfix, Exim and command adapters |
 //! | [`outcome`] | observations, verdicts, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |
 //! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and the reference sender's DANE check) |

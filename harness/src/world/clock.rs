@@ -57,9 +57,33 @@ pub const VARIABLES: [&str; 5] = [
     "TZ",
 ];
 
-/// Finds libfaketime: the path the Debian package installed (`dpkg-query -L`), else the
-/// usual places (multiarch, /usr/local). Missing: a clear "install faketime".
+/// Names a libfaketime to use instead of searching (e.g. one built from source).
+pub const LIBRARY_ENV: &str = "DANESIM_LIBFAKETIME";
+
+/// Finds libfaketime: `DANESIM_LIBFAKETIME` if set, else the path the Debian package
+/// installed (`dpkg-query -L`), else the usual places (multiarch, /usr/local). Missing: a
+/// clear "install faketime".
 pub fn library() -> Result<PathBuf, LabError> {
+    library_from(std::env::var_os(LIBRARY_ENV))
+}
+
+fn missing(tool: String) -> LabError {
+    LabError::MissingTool {
+        tool,
+        why: "libfaketime gives Postfix, Exim, command senders and unbound the scenario's clock, so no outcome depends on the host's date".into(),
+        install: INSTALL.into(),
+    }
+}
+
+fn library_from(chosen: Option<OsString>) -> Result<PathBuf, LabError> {
+    if let Some(p) = chosen {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(missing(format!("{} (named by {LIBRARY_ENV})", p.display())))
+        };
+    }
     let from_dpkg = Command::new("dpkg-query")
         .args(["-L", DEBIAN_PACKAGE])
         .output()
@@ -81,11 +105,10 @@ pub fn library() -> Result<PathBuf, LabError> {
                 .map(|e| e.path().join("faketime").join(LIBRARY));
             std::iter::once(Path::new(base).join("faketime").join(LIBRARY)).chain(multiarch)
         });
-    listed.chain(usual).find(|p| p.is_file()).ok_or_else(|| LabError::MissingTool {
-        tool: LIBRARY.into(),
-        why: "libfaketime gives Postfix, Exim, command senders and unbound the scenario's clock, so no outcome depends on the host's date".into(),
-        install: INSTALL.into(),
-    })
+    listed
+        .chain(usual)
+        .find(|p| p.is_file())
+        .ok_or_else(|| missing(LIBRARY.into()))
 }
 
 /// The spec libfaketime reads: "start at" the world clock, in UTC.
@@ -194,6 +217,15 @@ mod tests {
             "@2026-06-01 00:30:05\n"
         );
         assert!(spec(datetime!(1969-12-31 23:59:59 UTC)).is_err());
+    }
+
+    #[test]
+    fn a_missing_library_says_how_to_install_it() {
+        let e = library_from(Some("/nonexistent/libfaketime.so.1".into())).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, LabError::MissingTool { .. }), "{text}");
+        assert!(text.contains("apt-get install faketime"), "{text}");
+        assert!(text.contains("DANESIM_LIBFAKETIME"), "{text}");
     }
 
     #[test]
