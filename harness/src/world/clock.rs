@@ -8,10 +8,11 @@
 //! each world:
 //!
 //! - The file holds a "start at" spec, `@YYYY-MM-DD hh:mm:ss` (UTC): a process reads the
-//!   world clock plus the real seconds it has been running, so the host's date never
-//!   enters, and event loops and timeouts still see time pass. A process started before a
-//!   world (unbound, Postfix's master and qmgr) runs that many seconds ahead of it: minutes
-//!   at most, against certificate lifetimes of days.
+//!   world clock plus the real seconds since it started or since the spec last changed,
+//!   whichever is later (libfaketime restarts the count when it reads a new spec, to the
+//!   second), so the host's date never enters, and event loops and timeouts still see time
+//!   pass. Two processes of one world may differ by those seconds: nothing here is dated
+//!   that finely (certificates live days).
 //! - `FAKETIME_NO_CACHE=1`: libfaketime rereads the file at every clock read, so a running
 //!   process sees a new world's clock at once (its default caches it for 10 s). The file is
 //!   replaced by a rename, so no reader ever sees half of it.
@@ -259,11 +260,15 @@ mod tests {
         }
         let dir = std::env::temp_dir().join(format!("danesim-clock-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let clock = WorldClock::create(&dir, datetime!(2031-03-01 12:00:00 UTC)).unwrap();
-        // bash's printf reads time(2) in the same process, before and after the rewrite.
-        let mut child = std::process::Command::new("bash");
+        let clock = WorldClock::create(&dir, datetime!(2031-03-01 12:30:00 UTC)).unwrap();
+        // perl reads time(2) in the same process, before and after the rewrite. (bash's
+        // printf does not go through libc's interposable time functions.)
+        let mut child = std::process::Command::new("perl");
         child
-            .args(["-c", r#"printf '%(%F %H)T\n' -1; read _; printf '%(%F %H)T\n' -1"#])
+            .args([
+                "-e",
+                r#"$| = 1; for (1, 2) { my @t = gmtime(time); printf "%04d-%02d-%02d %02d\n", $t[5] + 1900, $t[4] + 1, $t[3], $t[2]; <STDIN> if $_ == 1 }"#,
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped());
         clock.apply(&mut child);
@@ -271,7 +276,7 @@ mod tests {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         out.read_line(&mut first).unwrap();
-        clock.set(datetime!(2024-02-29 08:00:00 UTC)).unwrap();
+        clock.set(datetime!(2024-02-29 08:30:00 UTC)).unwrap();
         writeln!(child.stdin.take().unwrap()).unwrap();
         let mut second = String::new();
         out.read_line(&mut second).unwrap();
