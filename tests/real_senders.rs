@@ -31,6 +31,11 @@ fn main() {
             ctrl_c_postfix,
         ),
         ("a_finished_exim_run_leaves_no_process", "exim", exim_finishes_clean),
+        (
+            "without_libfaketime_a_real_sender_exits_2_and_says_install_faketime",
+            "postfix",
+            no_libfaketime,
+        ),
     ];
     let mut out = Vec::new();
     for (name, sender, f) in trials {
@@ -286,4 +291,24 @@ fn exim_finishes_clean() -> Result<(), Failed> {
         return Err(format!("unexpected report:\n{stdout}").into());
     }
     nothing_left(&dir)
+}
+
+/// The world clock's preflight: no libfaketime (here: a named one that does not exist), no
+/// run, exit 2 with what to install, before any namespace or process is made.
+fn no_libfaketime() -> Result<(), Failed> {
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(["run", "--sender", "postfix", "scenarios/dane-ee/positive-control.toml"])
+        .current_dir(root())
+        .env(danesim::world::clock::LIBRARY_ENV, "/nonexistent/libfaketime.so.1")
+        .output()
+        .map_err(|e| format!("cannot run danesim: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(2) || !stderr.contains("apt-get install faketime") {
+        return Err(format!(
+            "expected exit 2 naming `apt-get install faketime`, got {}: {stderr}",
+            out.status
+        )
+        .into());
+    }
+    Ok(())
 }

@@ -16,8 +16,8 @@
 //! | [`dane`] | RFC 7672 §3 DANE-EE/DANE-TA checks, digest agility, name checks and the rustls verifier; the witness's chain match (a leaf over `pki`, used by the reference sender, `check`, `explain` and the witness) |
 //! | [`dns`] | zone assembly, DNSSEC signing with a fixed clock, the authoritative server (zones replaceable while serving), query log |
 //! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, scripted replies, the attacker relay (strip, inject, intercept), transcripts |
-//! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; what the world publishes and where its names route (the hosts invariants name, at load time and in verdicts); namespace mode and unbound |
-//! | [`sender`] | senders under test: the reference RFC 7672 sender, its decision trace and its exchange-online profile; Postfix, Exim and command adapters |
+//! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; what the world publishes and where its names route (the hosts invariants name, at load time and in verdicts); namespace mode, unbound, and the world clock the real programs run on (`world::clock`, libfaketime) |
+//! | [`sender`] | senders under test: the reference RFC 7672 sender (its validating stub on the world clock, `sender::reference::world_time`), its decision trace and its exchange-online profile; Postfix, Exim and command adapters |
 //! | [`witness`] | the impartial witness: observations of one attempt, commitment by route (MX RRset, CNAME expansion, TLSA base domains; never a greeting name), NOCLEAR, DANE-MATCH, REPORT and the explicit invariants over every message, a real sender's report from what the endpoints saw |
 //! | [`outcome`] | verdicts (the expectation plus the witness's checks), documented deviations, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |

@@ -100,6 +100,7 @@ pub async fn run_with(
 /// What the reference sender knows of a world: its resolver, its trust anchor, its dialer.
 fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
     let anchor = world.dns.trust_anchor();
+    let now = UnixTime::since_unix_epoch(Duration::from_secs(s.clock.unix_timestamp().max(0) as u64));
     SenderContext {
         validator: ValidatorConfig {
             server: world.dns_addr,
@@ -108,10 +109,10 @@ fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
             anchor_algorithm: anchor.algorithm,
             anchor_public_key: anchor.public_key.clone(),
             timeout: limits.dns,
-            now: s.clock.unix_timestamp().max(0) as u64,
+            now: now.as_secs(),
         },
         dialer: world.dialer.clone(),
-        now: UnixTime::since_unix_epoch(Duration::from_secs(s.clock.unix_timestamp().max(0) as u64)),
+        now,
         helo: "client.test".into(),
         timeout: limits.smtp,
     }
@@ -260,7 +261,7 @@ pub async fn run_external(
     let mut lab = Lab::open(workdir, list, keys).await?;
     timings.lab_setup = lab.setup_time;
     let t = Instant::now();
-    let mut adapter: Box<dyn Adapter> = match external::adapter(sender, workdir).await {
+    let mut adapter: Box<dyn Adapter> = match external::adapter(sender, workdir, &lab.clock).await {
         Ok(a) => a,
         Err(e) => {
             lab.close().await;

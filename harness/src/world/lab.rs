@@ -1,7 +1,9 @@
 //! The lab of namespace mode: the namespace set up once per run, one unbound, and one
 //! world at a time on the real addresses (worlds share addresses and port 25, so they run
-//! one after another). Each new world gets a reloaded, empty resolver.
+//! one after another). Each new world gets a reloaded, empty resolver, and the lab's clock
+//! (`clock`) is set to the world's before anything of it runs.
 
+use super::clock::WorldClock;
 use super::error::LabError;
 use super::namespace;
 use super::unbound::{RESOLVER, Unbound};
@@ -18,6 +20,8 @@ pub struct Lab {
     /// The current world's trust anchor (unbound `trust-anchor-file` form).
     pub anchor: String,
     unbound: Option<Unbound>,
+    /// The time every program of the lab reads: the current world's clock.
+    pub clock: WorldClock,
     /// How long bringing the namespace and unbound up took (for the bench figures).
     pub setup_time: Duration,
 }
@@ -39,6 +43,7 @@ impl Lab {
         let first = scenarios
             .first()
             .ok_or_else(|| LabError::Config("no scenarios to run".into()))?;
+        let clock = WorldClock::create(workdir, first.clock)?;
         let prepared = super::prepare_for(first, keys, Placement::Namespace)?;
         let anchor = prepared.dns.trust_anchor().unbound_anchor();
         let unbound = Unbound::start(
@@ -47,18 +52,23 @@ impl Lab {
             SocketAddr::from((NAMESPACE_DNS, 53)),
             &prepared.dns.origins(),
             &anchor,
+            &clock,
         )
         .await?;
         Ok(Lab {
             workdir: workdir.to_path_buf(),
             anchor,
             unbound: Some(unbound),
+            clock,
             setup_time: started.elapsed(),
         })
     }
 
     /// Starts the scenario's world on the namespace addresses and points unbound at it.
     pub async fn start_world(&mut self, s: &Scenario, keys: &KeyStore) -> Result<World, LabError> {
+        // Before the world answers anything: unbound judges its RRSIGs, and the sender its
+        // certificates, at this world's time.
+        self.clock.set(s.clock)?;
         let world = World::start_in(s, keys, Placement::Namespace).await?;
         let anchor = world.dns.trust_anchor().unbound_anchor();
         if let Some(u) = self.unbound.as_mut()

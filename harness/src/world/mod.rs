@@ -9,9 +9,12 @@
 //! - `namespace`: the private network/mount/PID namespace real senders run in.
 //! - `process`: short helper commands run to completion, with their words on failure.
 //! - `unbound`: the real validating resolver in front of the world for real senders.
-//! - `lab`: namespace + unbound + one world at a time, for a whole run.
+//! - `clock`: the world clock for the programs of namespace mode (libfaketime), so real
+//!   senders and unbound judge certificates and RRSIGs at the scenario's time.
+//! - `lab`: namespace + unbound + one world at a time (and its clock), for a whole run.
 
 pub mod build;
+pub mod clock;
 pub mod dialer;
 pub mod error;
 pub mod lab;

@@ -3,6 +3,7 @@
 //! MTAs trust the AD bit of a local validating resolver (RFC 7672 §2.1.1 leaves DNSSEC
 //! validation to it), so unbound, not danesim, decides what is secure, insecure or bogus.
 
+use super::clock::WorldClock;
 use super::error::LabError;
 use super::namespace::find_tool;
 use super::process::checked;
@@ -39,6 +40,7 @@ impl Unbound {
         authoritative: SocketAddr,
         zones: &[String],
         anchor: &str,
+        clock: &WorldClock,
     ) -> Result<Unbound, LabError> {
         let install = "apt-get install unbound";
         let daemon = find_tool("unbound", "the validating resolver real senders use", install)?;
@@ -52,7 +54,10 @@ impl Unbound {
             &conf,
             &config(dir, &log, &anchor_file, &socket, listen, authoritative, zones),
         )?;
-        let child = Command::new(daemon)
+        let mut cmd = std::process::Command::new(daemon);
+        // RRSIG validity (RFC 4035 §5.3.1) at the world's time, not the host's.
+        clock.apply(&mut cmd);
+        let child = Command::from(cmd)
             .arg("-d")
             .arg("-c")
             .arg(&conf)

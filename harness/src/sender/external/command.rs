@@ -6,6 +6,7 @@ use super::profile::{self, Profile};
 use super::{Adapter, Attempt, Terminal, TlsClaim};
 use crate::scenario::Scenario;
 use crate::world::LabError;
+use crate::world::clock::WorldClock;
 use crate::world::lab::Lab;
 use crate::world::namespace::find_tool;
 use crate::world::unbound::RESOLVER;
@@ -20,6 +21,8 @@ const MAX_LINES: usize = 200;
 pub struct CommandSender {
     profile: Profile,
     dir: PathBuf,
+    /// The program runs on the world clock (world::clock), as an MTA does.
+    clock: WorldClock,
 }
 
 /// Loads the profile and checks that its program is installed.
@@ -43,14 +46,18 @@ pub fn preflight(profile_path: &Path) -> Result<Profile, LabError> {
 }
 
 impl CommandSender {
-    pub fn start(profile_path: &Path, workdir: &Path) -> Result<CommandSender, LabError> {
+    pub fn start(profile_path: &Path, workdir: &Path, clock: &WorldClock) -> Result<CommandSender, LabError> {
         let profile = preflight(profile_path)?;
         let dir = workdir.join("command");
         std::fs::create_dir_all(&dir).map_err(|source| LabError::Write {
             path: dir.clone(),
             source,
         })?;
-        Ok(CommandSender { profile, dir })
+        Ok(CommandSender {
+            profile,
+            dir,
+            clock: clock.clone(),
+        })
     }
 }
 
@@ -86,7 +93,9 @@ impl Adapter for CommandSender {
             ("DANESIM_SCENARIO", s.id.clone()),
         ];
         let argv: Vec<String> = self.profile.command.iter().map(|a| profile::expand(a, &vars)).collect();
-        let mut cmd = tokio::process::Command::new(&argv[0]);
+        let mut cmd = std::process::Command::new(&argv[0]);
+        self.clock.apply(&mut cmd);
+        let mut cmd = tokio::process::Command::from(cmd);
         cmd.args(&argv[1..])
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir(&self.dir)

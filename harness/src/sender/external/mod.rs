@@ -15,6 +15,7 @@ pub use attempt::{Attempt, Terminal, TlsClaim};
 
 use crate::scenario::Scenario;
 use crate::world::LabError;
+use crate::world::clock::WorldClock;
 use crate::world::lab::Lab;
 use async_trait::async_trait;
 
@@ -39,16 +40,18 @@ pub trait Adapter: Send {
     async fn shutdown(&mut self);
 }
 
-/// Starts the sender instance for a run (inside the namespace).
+/// Starts the sender instance for a run (inside the namespace), on the lab's world clock:
+/// its processes judge certificates at the scenario's time, never the host's.
 pub async fn adapter(
     kind: &crate::sender::SenderKind,
     workdir: &std::path::Path,
+    clock: &WorldClock,
 ) -> Result<Box<dyn Adapter>, LabError> {
     use crate::sender::SenderKind;
     match kind {
-        SenderKind::Postfix => Ok(Box::new(postfix::Postfix::start(workdir).await?)),
-        SenderKind::Exim => Ok(Box::new(exim::Exim::start(workdir).await?)),
-        SenderKind::Command { profile, .. } => Ok(Box::new(command::CommandSender::start(profile, workdir)?)),
+        SenderKind::Postfix => Ok(Box::new(postfix::Postfix::start(workdir, clock).await?)),
+        SenderKind::Exim => Ok(Box::new(exim::Exim::start(workdir, clock).await?)),
+        SenderKind::Command { profile, .. } => Ok(Box::new(command::CommandSender::start(profile, workdir, clock)?)),
         other => Err(LabError::Config(format!(
             "sender `{other}` is not an external sender danesim can start"
         ))),
@@ -73,6 +76,8 @@ pub fn preflight(kind: &crate::sender::SenderKind) -> Result<(), LabError> {
     )?;
     find_tool("unbound", "the validating resolver real senders use", unbound)?;
     find_tool("unbound-control", "it resets unbound between worlds", unbound)?;
+    // unbound and the sender run on the world clock (world::clock).
+    crate::world::clock::library()?;
     match kind {
         SenderKind::Postfix => postfix::Tools::find().map(|_| ()),
         SenderKind::Exim => exim::preflight(),

@@ -89,6 +89,8 @@ pub fn unusable_resolver(e: &str) -> SenderReport {
 /// one attempt to the next, as a real MTA's resolver does (RFC 4035 §5.3.3: cached data is
 /// used until its TTL runs out).
 pub async fn deliver_with(ctx: &SenderContext, validator: &Validator, msg: &Message) -> SenderReport {
+    // One clock for the whole attempt: certificates and RRSIGs are judged at the same time.
+    validator.set_clock(ctx.now.as_secs());
     let mut trace = Trace::default();
     let domain = fqdn(&msg.domain);
 

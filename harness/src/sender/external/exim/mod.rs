@@ -14,6 +14,7 @@ use super::{Adapter, Attempt, files};
 use crate::scenario::Scenario;
 use crate::sender::external::Terminal;
 use crate::world::LabError;
+use crate::world::clock::{self, WorldClock};
 use crate::world::lab::Lab;
 use crate::world::namespace::find_tool;
 use crate::world::process::run;
@@ -67,12 +68,14 @@ pub struct Exim {
     message: PathBuf,
     /// The message the last attempt left queued (its Exim id).
     pending: Option<String>,
+    /// Every Exim command runs on it: the delivery process judges certificate dates at the
+    /// scenario's time (world::clock).
+    clock: WorldClock,
 }
 
 impl Exim {
-    pub async fn start(workdir: &Path) -> Result<Exim, LabError> {
+    pub async fn start(workdir: &Path, clock: &WorldClock) -> Result<Exim, LabError> {
         preflight()?;
-        let binary = binary();
         let base = workdir.join("exim");
         let spool = base.join("spool");
         let logdir = base.join("log");
@@ -80,6 +83,7 @@ impl Exim {
             path: logdir.clone(),
             source,
         })?;
+        let binary = without_setuid(&binary(), &base)?;
         // Exim writes its log as its own user and does not create the directory; every parent
         // must be searchable by that user (a 0700 temp dir is not).
         let chown = find_tool("chown", "log directory ownership", "apt-get install coreutils")?;
@@ -97,7 +101,9 @@ impl Exim {
             .replace("@@SPOOL@@", &spool.display().to_string())
             .replace("@@LOGDIR@@", &logdir.display().to_string())
             .replace("@@HELO@@", "client.test")
-            .replace("@@DANE_MODE@@", "hosts_try_dane");
+            .replace("@@DANE_MODE@@", "hosts_try_dane")
+            // Exim clears its environment at start; a re-executed Exim must keep the clock.
+            .replace("@@KEEP_ENVIRONMENT@@", &clock::VARIABLES.join(" : "));
         if let Some(left) = text
             .lines()
             .find(|l| !l.trim_start().starts_with('#') && l.contains("@@"))
@@ -113,7 +119,11 @@ impl Exim {
         // Exim refuses a config that group or others may write.
         run(Command::new(&chmod).arg("0644").arg(&config))?;
         // Validate the config before the first scenario, so a broken one is named at once.
-        run(Command::new(&binary).arg("-C").arg(&config).arg("-bV"))?;
+        run(clock
+            .apply(&mut Command::new(&binary))
+            .arg("-C")
+            .arg(&config)
+            .arg("-bV"))?;
         Ok(Exim {
             binary,
             config,
@@ -122,8 +132,32 @@ impl Exim {
             paniclog: logdir.join("paniclog"),
             message: base.join("message.eml"),
             pending: None,
+            clock: clock.clone(),
         })
     }
+}
+
+/// A copy of the Exim binary without its set-uid bit, which Exim runs as `exim_path`.
+///
+/// Exim re-executes itself to deliver (`-Mc`, from its own user after receiving). Executing
+/// the set-uid original from that user puts the loader in secure mode, which ignores
+/// `LD_PRELOAD` (ld.so(8)): the delivery process, the one that verifies the certificate,
+/// would lose the world clock, judge dates by the host's, and take a message received at
+/// world time for one months old ("retry timeout exceeded"). The bit gives nothing here: the
+/// harness runs Exim as root, and the delivery drops root anyway for `-C` (the "lost
+/// privilege" line in the panic log).
+fn without_setuid(original: &Path, dir: &Path) -> Result<PathBuf, LabError> {
+    use std::os::unix::fs::PermissionsExt;
+    let copy = dir.join("exim4");
+    let write = |source| LabError::Write {
+        path: copy.clone(),
+        source,
+    };
+    // A fresh copy per run: the original may have been upgraded since the last one.
+    let _ = std::fs::remove_file(&copy);
+    std::fs::copy(original, &copy).map_err(write)?;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).map_err(write)?;
+    Ok(copy)
 }
 
 impl Exim {
@@ -138,7 +172,9 @@ impl Exim {
         id: Option<&str>,
     ) -> Result<Attempt, LabError> {
         let (log_at, panic_at) = (files::log_len(&self.mainlog), files::log_len(&self.paniclog));
-        let mut cmd = tokio::process::Command::new(&self.binary);
+        let mut cmd = std::process::Command::new(&self.binary);
+        self.clock.apply(&mut cmd);
+        let mut cmd = tokio::process::Command::from(cmd);
         cmd.arg("-C").arg(&self.config).args(args);
         match stdin {
             Some(f) => cmd.stdin(f),

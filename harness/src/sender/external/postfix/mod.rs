@@ -9,6 +9,10 @@
 //! - `maillog_file`: outcomes are in the log only.
 //! - `max_use = 1`: each delivery gets a fresh `smtp` process, so no TLSA answer cached by a
 //!   process (Postfix caches them for their TTL) outlives its world.
+//! - The world clock (`world::clock`): `postfix start` runs with libfaketime's variables, and
+//!   `import_environment` keeps them, because `master` and every daemon clear their
+//!   environment to that list: `smtp` (which verifies the certificates) and `tlsproxy` judge
+//!   dates at the scenario's time.
 
 pub mod maillog;
 
@@ -16,6 +20,7 @@ use super::{Adapter, Attempt, files};
 use crate::scenario::Scenario;
 use crate::sender::external::Terminal;
 use crate::world::LabError;
+use crate::world::clock::{self, WorldClock};
 use crate::world::lab::Lab;
 use crate::world::namespace::find_tool;
 use crate::world::process::run;
@@ -66,7 +71,7 @@ pub struct Postfix {
 }
 
 impl Postfix {
-    pub async fn start(workdir: &Path) -> Result<Postfix, LabError> {
+    pub async fn start(workdir: &Path, clock: &WorldClock) -> Result<Postfix, LabError> {
         let Tools {
             postfix,
             postconf,
@@ -100,7 +105,8 @@ impl Postfix {
                 install: INSTALL.into(),
             })?;
         }
-        let main_cf = main_cf(&queue, &data, &maillog, &base);
+        let defaults = run(Command::new(&postconf).args(["-d", "-h", "import_environment"]))?;
+        let main_cf = main_cf(&queue, &data, &maillog, &base, &import_environment(&defaults));
         std::fs::write(config.join("main.cf"), main_cf).map_err(|source| LabError::Write {
             path: config.join("main.cf"),
             source,
@@ -122,7 +128,8 @@ impl Postfix {
         let effective = run(Command::new(&postconf).arg("-c").arg(&config).arg("-n"))?;
         check_effective(&effective).map_err(LabError::Config)?;
 
-        let out = Command::new(&postfix)
+        let out = clock
+            .apply(&mut Command::new(&postfix))
             .arg("-c")
             .arg(&config)
             .arg("start")
@@ -260,11 +267,25 @@ impl Adapter for Postfix {
     }
 }
 
+/// Postfix's default `import_environment` plus the world clock's variables, so `master` and
+/// its daemons keep them (a name=value entry in the defaults stays as it is).
+fn import_environment(defaults: &str) -> String {
+    let mut names: Vec<String> = defaults.split_whitespace().map(str::to_string).collect();
+    for v in clock::VARIABLES {
+        if !names.iter().any(|n| n == v || n.starts_with(&format!("{v}="))) {
+            names.push(v.to_string());
+        }
+    }
+    names.join(" ")
+}
+
 /// The instance's main.cf. Every setting says why it is there.
-fn main_cf(queue: &Path, data: &Path, maillog: &Path, base: &Path) -> String {
+fn main_cf(queue: &Path, data: &Path, maillog: &Path, base: &Path, import_environment: &str) -> String {
     format!(
         "# A throwaway Postfix instance for one danesim run; generated, do not edit.
 compatibility_level = 3.6
+# The world clock's variables survive master's environment cleaning (world::clock).
+import_environment = {import_environment}
 queue_directory = {queue}
 data_directory = {data}
 # The log is the only place Postfix reports outcomes; postlogd (already in master.cf) writes it.
@@ -313,6 +334,7 @@ smtp_quit_timeout = 5s
         data = data.display(),
         maillog = maillog.display(),
         base = base.display(),
+        import_environment = import_environment,
     )
 }
 
@@ -344,6 +366,18 @@ pub fn check_effective(postconf_n: &str) -> Result<(), String> {
     if get("smtp_host_lookup").is_some_and(|v| !v.contains("dns")) {
         problems.push("smtp_host_lookup does not include dns: DANE needs DNS lookups of MX hosts".into());
     }
+    // Without them master drops the world clock, and smtp judges certificates by the host's date.
+    let imported = get("import_environment").unwrap_or_default();
+    let missing: Vec<&str> = clock::VARIABLES
+        .into_iter()
+        .filter(|v| !imported.split_whitespace().any(|n| n == *v))
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "import_environment lacks {}: smtp would judge certificate dates by the host's clock, not the world's",
+            missing.join(" ")
+        ));
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -360,8 +394,35 @@ mod tests {
 
     #[test]
     fn the_generated_config_passes_the_check() {
-        let cf = main_cf(Path::new("/q"), Path::new("/d"), Path::new("/l"), Path::new("/b"));
+        let imports = import_environment("MAIL_CONFIG TZ LANG=C");
+        assert_eq!(
+            imports,
+            "MAIL_CONFIG TZ LANG=C LD_PRELOAD FAKETIME_TIMESTAMP_FILE FAKETIME_NO_CACHE FAKETIME_DONT_FAKE_MONOTONIC"
+        );
+        let cf = main_cf(
+            Path::new("/q"),
+            Path::new("/d"),
+            Path::new("/l"),
+            Path::new("/b"),
+            &imports,
+        );
         assert_eq!(check_effective(&cf), Ok(()));
+    }
+
+    #[test]
+    fn a_config_that_drops_the_world_clock_is_refused() {
+        let cf = main_cf(
+            Path::new("/q"),
+            Path::new("/d"),
+            Path::new("/l"),
+            Path::new("/b"),
+            "MAIL_CONFIG TZ",
+        );
+        let err = check_effective(&cf).unwrap_err();
+        assert!(
+            err.contains("import_environment lacks LD_PRELOAD FAKETIME_TIMESTAMP_FILE"),
+            "{err}"
+        );
     }
 
     #[test]
