@@ -196,8 +196,12 @@ fn delv_and_unbound_agree_with_every_world() {
         probe.local_addr().expect("bound")
     };
 
-    // Both validators judge RRSIG windows at each world's clock, as they do for real senders
-    // (world::clock), so the matrix does not depend on the host's date.
+    // unbound judges RRSIG windows at each world's clock, as it does for real senders
+    // (world::clock). delv cannot: libfaketime 0.9.10 clashes with BIND's jemalloc at start
+    // ("Unexpected recursive calls to clock_gettime()") and delv hangs, so delv judges by
+    // the host's clock, which agrees while the host's date is inside the fixed signing
+    // window (2025-01-01 .. 2035-01-01; the expired and future windows of tlsa-l-06 lie
+    // outside it either way).
     let mut clock: Option<WorldClock> = None;
     let mut unbound: Option<Unbound> = None;
     let mut rows = Vec::new();
@@ -273,8 +277,7 @@ fn delv_and_unbound_agree_with_every_world() {
 
         for (name, rtype) in probes {
             let want = intended(&s, &world, &name, &rtype);
-            let d = delv_state(&run(clock
-                .apply(&mut Command::new(&delv))
+            let d = delv_state(&run(Command::new(&delv)
                 .args(["@127.0.0.1", "-p", &world.dns_addr.port().to_string(), "-a"])
                 .arg(&anchors)
                 .args(["+root=test.", &name, &rtype])));
