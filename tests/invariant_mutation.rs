@@ -210,9 +210,11 @@ fn every_catalogue_invariant_that_names_something_can_fail() {
         let source = std::fs::read_to_string(f).expect("readable");
         let s = scenario::load_str(f, &source).unwrap_or_else(|e| panic!("{e}"));
         let o = run(&rt, &keys, &s);
+        // A catalogued deviation of the reference sender (ta-14-ca-leaf) still judges the
+        // invariants; the mutants below must then add their own violation.
         assert!(
-            o.verdict.passed(),
-            "{}: the unmutated scenario passes on reference",
+            o.verdict.acceptable(),
+            "{}: the unmutated scenario passes on reference (or deviates as catalogued)",
             s.id
         );
         all.extend(mutants(f, &source, &s, &o));

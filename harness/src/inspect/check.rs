@@ -408,7 +408,7 @@ fn host_findings(
             Mark::Warn,
             format!(
                 "no usable TLSA record{}: DANE senders must use STARTTLS but cannot authenticate this host \
-                 (RFC 7672 §2.2, §3.1.3); some defer instead (Exim, CONFORMANCE.md); publish 3 1 1",
+                 (RFC 7672 §2.2, §3.1.3); publish 3 1 1",
                 if pkix_only { " (all are PKIX usages 0/1)" } else { "" }
             ),
         );
@@ -643,7 +643,7 @@ fn rollover_authenticated(s: &mut Section, usable: &[&Tlsa], chain: &Chain, ttl:
     }
 }
 
-/// DANE-EE ignores the leaf's dates, Exchange Online documents otherwise (CONFORMANCE.md).
+/// DANE-EE ignores the leaf's dates, Exchange Online documents otherwise (docs/CONFORMANCE.md).
 fn leaf_expiry(s: &mut Section, chain: &Chain, now: i64, by: &str) {
     if !by.starts_with("3 ") {
         return;
@@ -664,7 +664,7 @@ fn leaf_expiry(s: &mut Section, chain: &Chain, now: i64, by: &str) {
         Mark::Warn,
         format!(
             "the leaf certificate {state}: DANE-EE ignores its dates (RFC 7672 §3.1.1), but Exchange Online documents \
-             4.7.322 certificate-expired for any usage (CONFORMANCE.md)"
+             4.7.322 certificate-expired for any usage (docs/CONFORMANCE.md)"
         ),
     );
 }
@@ -680,14 +680,14 @@ fn failure_text(reason: &DaneFailure, all: &[Tlsa], in_use: &[&Tlsa], chain: &Ch
     match ignored_match {
         Some(r) => format!(
             "{reason}; {} matches, but senders with digest agility use only the strongest digest published, which \
-             matches nothing (RFC 7671 §9; Postfix with tls_dane_digests = sha512 sha256, CONFORMANCE.md)",
+             matches nothing (RFC 7671 §9; Postfix with tls_dane_digests = sha512 sha256, docs/CONFORMANCE.md)",
             short_params(r)
         ),
         None => reason.to_string(),
     }
 }
 
-/// What senders do, with the Exchange Online code (CONFORMANCE.md) an admin will see in a
+/// What senders do, with the Exchange Online code (docs/CONFORMANCE.md) an admin will see in a
 /// non-delivery report.
 fn consequence(reason: &DaneFailure) -> String {
     let code = match reason {

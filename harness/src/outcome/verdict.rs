@@ -13,7 +13,7 @@ use serde::Serialize;
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
-    /// Every failed check is a documented deviation of this real MTA (CONFORMANCE.md,
+    /// Every failed check is a documented deviation of this real MTA (docs/CONFORMANCE.md,
     /// "Known deviations"): the MTA's behaviour, not a fault of the harness or a new finding.
     Deviation(Vec<Violation>),
     Violation(Vec<Violation>),

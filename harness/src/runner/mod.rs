@@ -181,7 +181,7 @@ impl timeline::Driver for InProcess {
 
     fn at(&self, t: &Timeline, n: u32) -> Option<Duration> {
         if self.exchange_online {
-            // Exchange Online's own schedule, whatever the scenario's (CONFORMANCE.md).
+            // Exchange Online's own schedule, whatever the scenario's (docs/CONFORMANCE.md).
             Some(crate::scenario::timeline::offset_on(
                 &reference::exchange_online::RETRY,
                 n,

@@ -12,7 +12,7 @@ use toml::Spanned;
 pub struct RawScenario {
     pub id: Spanned<String>,
     pub title: String,
-    /// Catalogue ids from CONFORMANCE.md that this scenario encodes.
+    /// Catalogue ids from docs/CONFORMANCE.md that this scenario encodes.
     #[serde(default)]
     pub covers: Vec<Spanned<String>>,
     /// The short "what this teaches" text.

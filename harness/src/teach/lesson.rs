@@ -250,7 +250,7 @@ pub(super) fn cite(step: &TraceStep) -> Option<String> {
         ("result: ", "RFC 7672 §2.2"),
         (
             "exchange-online: ",
-            "CONFORMANCE.md, Exchange Online's documented codes",
+            "docs/CONFORMANCE.md, Exchange Online's documented codes",
         ),
         ("cannot set up the validating resolver", "RFC 7672 §2.1.2"),
     ];

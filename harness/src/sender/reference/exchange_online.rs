@@ -1,5 +1,5 @@
 //! The `exchange-online` profile: the reference sender's decisions, reported the way
-//! Exchange Online documents its outbound DANE (CONFORMANCE.md, "Exchange Online's
+//! Exchange Online documents its outbound DANE (docs/CONFORMANCE.md, "Exchange Online's
 //! documented outbound codes").
 //!
 //! The decisions themselves are RFC 7672's, which Microsoft's documentation follows:

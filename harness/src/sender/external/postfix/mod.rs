@@ -339,7 +339,7 @@ smtp_quit_timeout = 5s
 }
 
 /// Refuses an effective configuration (`postconf -n`) in which DANE would silently degrade
-/// (CONFORMANCE.md, known deviations: Postfix without `smtp_dns_support_level = dnssec`
+/// (docs/CONFORMANCE.md, known deviations: Postfix without `smtp_dns_support_level = dnssec`
 /// falls back to opportunistic TLS and delivers after a TLSA mismatch).
 pub fn check_effective(postconf_n: &str) -> Result<(), String> {
     let get = |name: &str| {
