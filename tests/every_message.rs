@@ -4,19 +4,18 @@
 //! connection (RFC 5321 §3.3: a session may hold several mail transactions), so the
 //! endpoint really records them.
 
+mod common;
+
 use danesim::outcome::verdict::{judge, judge_retried};
 use danesim::outcome::{Observations, Verdict};
 use danesim::pki::KeyStore;
 use danesim::scenario::{self, Scenario};
-use danesim::sender::reference::smtp_client::SmtpClient;
-use danesim::sender::{HostReport, SenderReport};
+use danesim::sender::SenderReport;
 use danesim::smtp::body_sha256;
-use danesim::vocab::{HostCode, ResultCode};
+use danesim::vocab::ResultCode;
 use danesim::witness::observe;
 use danesim::world::World;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 /// No TLSA and no STARTTLS: cleartext delivery is right (RFC 7672 §2.2), so nothing but
 /// the checks under test can object.
@@ -46,39 +45,11 @@ fn scenario() -> Scenario {
     scenario::load_str(Path::new("two-messages.toml"), SCENARIO).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// One SMTP session to mx1 carrying `bodies` in order; every one must be accepted.
-async fn session(world: &World, s: &Scenario, bodies: &[&[u8]]) {
-    let addr: SocketAddr = "192.0.2.10:25".parse().expect("a socket address");
-    let tcp = world
-        .dialer
-        .dial(addr, Duration::from_secs(5))
-        .await
-        .expect("mx1 answers");
-    let (mut c, greeting) = SmtpClient::start(tcp, Duration::from_secs(5)).await.expect("greeting");
-    assert_eq!(greeting.code, 220);
-    assert_eq!(c.ehlo("client.test").await.expect("EHLO").reply.code, 250);
-    for body in bodies {
-        let mail = c
-            .command(&format!("MAIL FROM:<{}>", s.message.from))
-            .await
-            .expect("MAIL");
-        assert_eq!(mail.code, 250);
-        let rcpt = c.command(&format!("RCPT TO:<{}>", s.message.to)).await.expect("RCPT");
-        assert_eq!(rcpt.code, 250);
-        assert_eq!(
-            c.data(body).await.expect("DATA").code,
-            250,
-            "the endpoint accepts the message"
-        );
-    }
-    c.quit().await.expect("QUIT");
-}
-
 /// What the witnesses saw during the sessions, in a fresh world.
 async fn witnessed(s: &Scenario, sessions: &[&[&[u8]]]) -> (World, Observations) {
     let world = World::start(s, &KeyStore::embedded()).await.expect("the world starts");
     for bodies in sessions {
-        session(&world, s, bodies).await;
+        common::cleartext_session(&world, &s.message.from, &s.message.to, "192.0.2.10", bodies).await;
     }
     let obs = observe(&world).await;
     (world, obs)
@@ -86,26 +57,7 @@ async fn witnessed(s: &Scenario, sessions: &[&[&[u8]]]) -> (World, Observations)
 
 /// What a sender reports when it says it delivered (or not) via mx1.
 fn report(result: ResultCode) -> SenderReport {
-    SenderReport {
-        result,
-        via: result.delivered().then(|| "mx1.example.test.".to_string()),
-        status: "as the test says".into(),
-        hosts: vec![HostReport {
-            host: "mx1.example.test.".into(),
-            preference: 10,
-            code: if result.delivered() {
-                HostCode::Opp
-            } else {
-                HostCode::TempFail
-            },
-            address: Some("192.0.2.10".into()),
-            reason: String::new(),
-            failure: None,
-        }],
-        notes: Vec::new(),
-        reports_notes: false,
-        trace: Vec::new(),
-    }
+    common::claimed(result, "mx1.example.test.")
 }
 
 /// The violated checks of a verdict, with their details.

@@ -180,7 +180,7 @@ fn swaks_intercepted() -> Result<(), Failed> {
         return Err(format!("expected exit 1 (a violation), got {}\n{stdout}\n{stderr}", out.status).into());
     }
     if !stdout.contains(
-        "DANE-MATCH (RFC 7672 §3.2): mx1.example.test. accepted 1 message(s) the sender handed to an interceptor whose chain no usable TLSA record matches",
+        "DANE-MATCH (RFC 7672 §3.2): mx1.example.test. (192.0.2.10) accepted 1 message(s) the sender handed to an interceptor whose chain no usable TLSA record of its routes matches",
     ) {
         return Err(format!("the interception is not named:\n{stdout}").into());
     }

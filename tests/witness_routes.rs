@@ -4,18 +4,16 @@
 //! TLS, whatever name the endpoint greets with. The scenarios' own explicit NOCLEAR is
 //! removed first, so only the witness's route judgment can raise it.
 
+mod common;
+
 use danesim::outcome::Verdict;
 use danesim::outcome::verdict::judge;
 use danesim::pki::KeyStore;
 use danesim::scenario::{self, Scenario};
-use danesim::sender::reference::smtp_client::SmtpClient;
-use danesim::sender::{HostReport, SenderReport};
-use danesim::vocab::{HostCode, Invariant, ResultCode};
+use danesim::vocab::{Invariant, ResultCode};
 use danesim::witness::{Commitment, Routes, observe};
 use danesim::world::World;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 fn load(rel: &str) -> Scenario {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(rel);
@@ -24,63 +22,16 @@ fn load(rel: &str) -> Scenario {
     s
 }
 
-/// A client that ignores DANE: one cleartext session to 192.0.2.10 carrying the message.
-async fn cleartext_delivery(world: &World, s: &Scenario) {
-    let addr: SocketAddr = "192.0.2.10:25".parse().expect("a socket address");
-    let tcp = world
-        .dialer
-        .dial(addr, Duration::from_secs(5))
-        .await
-        .expect("the endpoint answers");
-    let (mut c, greeting) = SmtpClient::start(tcp, Duration::from_secs(5)).await.expect("greeting");
-    assert_eq!(greeting.code, 220);
-    c.ehlo("rogue.test").await.expect("EHLO");
-    assert_eq!(
-        c.command(&format!("MAIL FROM:<{}>", s.message.from))
-            .await
-            .expect("MAIL")
-            .code,
-        250
-    );
-    assert_eq!(
-        c.command(&format!("RCPT TO:<{}>", s.message.to))
-            .await
-            .expect("RCPT")
-            .code,
-        250
-    );
-    assert_eq!(c.data(&s.message.body).await.expect("DATA").code, 250);
-    c.quit().await.expect("QUIT");
-}
-
-fn claims_opp(host: &str) -> SenderReport {
-    SenderReport {
-        result: ResultCode::Opp,
-        via: Some(host.to_string()),
-        status: "250 delivered".into(),
-        hosts: vec![HostReport {
-            host: host.into(),
-            preference: 10,
-            code: HostCode::Opp,
-            address: Some("192.0.2.10".into()),
-            reason: String::new(),
-            failure: None,
-        }],
-        notes: Vec::new(),
-        reports_notes: false,
-        trace: Vec::new(),
-    }
-}
-
 /// The NOCLEAR details the witness raised for a cleartext delivery into `rel`'s world.
 async fn noclear(rel: &str, mx_host: &str) -> (Vec<String>, String) {
     let s = load(rel);
     let world = World::start(&s, &KeyStore::embedded()).await.expect("the world starts");
     let routes = Routes::of(&world.published, &s.message.domain);
     let commitment = format!("{:?}", routes.commitment("192.0.2.10".parse().expect("an address")));
-    cleartext_delivery(&world, &s).await;
+    let body = s.message.body.clone();
+    common::cleartext_session(&world, &s.message.from, &s.message.to, "192.0.2.10", &[&body]).await;
     let obs = observe(&world).await;
-    let verdict = judge(&s, &world, "rogue", &claims_opp(mx_host), &obs);
+    let verdict = judge(&s, &world, "rogue", &common::claimed(ResultCode::Opp, mx_host), &obs);
     world.stop().await;
     let found = match verdict {
         Verdict::Pass => Vec::new(),

@@ -49,3 +49,56 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// One cleartext SMTP session into a running world, as a client that ignores DANE would
+/// open it: EHLO, then every body in `bodies` as its own mail transaction (RFC 5321 §3.3),
+/// each of which the endpoint must accept.
+pub async fn cleartext_session(world: &danesim::world::World, from: &str, to: &str, address: &str, bodies: &[&[u8]]) {
+    use danesim::sender::reference::smtp_client::SmtpClient;
+    use std::time::Duration;
+    let addr: std::net::SocketAddr = format!("{address}:25").parse().expect("a socket address");
+    let tcp = world
+        .dialer
+        .dial(addr, Duration::from_secs(5))
+        .await
+        .expect("the endpoint answers");
+    let (mut c, greeting) = SmtpClient::start(tcp, Duration::from_secs(5)).await.expect("greeting");
+    assert_eq!(greeting.code, 220);
+    assert_eq!(c.ehlo("client.test").await.expect("EHLO").reply.code, 250);
+    for body in bodies {
+        assert_eq!(c.command(&format!("MAIL FROM:<{from}>")).await.expect("MAIL").code, 250);
+        assert_eq!(c.command(&format!("RCPT TO:<{to}>")).await.expect("RCPT").code, 250);
+        assert_eq!(
+            c.data(body).await.expect("DATA").code,
+            250,
+            "the endpoint accepts the message"
+        );
+    }
+    c.quit().await.expect("QUIT");
+}
+
+/// What a sender reports when it claims `result` via `host` at 192.0.2.10.
+pub fn claimed(result: danesim::vocab::ResultCode, host: &str) -> danesim::sender::SenderReport {
+    use danesim::sender::{HostReport, SenderReport};
+    use danesim::vocab::HostCode;
+    SenderReport {
+        result,
+        via: result.delivered().then(|| host.to_string()),
+        status: "as the test says".into(),
+        hosts: vec![HostReport {
+            host: host.into(),
+            preference: 10,
+            code: if result.delivered() {
+                HostCode::Opp
+            } else {
+                HostCode::TempFail
+            },
+            address: Some("192.0.2.10".into()),
+            reason: String::new(),
+            failure: None,
+        }],
+        notes: Vec::new(),
+        reports_notes: false,
+        trace: Vec::new(),
+    }
+}
