@@ -30,7 +30,7 @@ use super::behaviour::Behaviour;
 use super::config::tls_config_for;
 use super::line::{Line, LineIo};
 use super::script::Stage;
-use super::stream::{TlsFailure, classify, version_name};
+use super::stream::version_name;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -569,24 +569,31 @@ impl Dialogue {
         };
         let client = client_read.unsplit(to_client);
         let accept = tokio_rustls::TlsAcceptor::from(config).accept(client);
+        // A client that refuses the chain either aborts the handshake with an alert or
+        // completes it and closes before its first command (RFC 3207 §4.2: after TLS it must
+        // start over with EHLO). Which one depends on the client's TLS stack and timing (Exim
+        // with GnuTLS does both, run to run), so both are recorded alike, and the attacker
+        // opens nothing to the endpoint until the client has said something inside TLS.
+        let refused = |log: &AttackerLog| {
+            log.push(n, format!("the client refused the interceptor's chain `{label}`"));
+            "client refused the chain"
+        };
         let client = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
             Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                let why = match classify(&e) {
-                    TlsFailure::Alert(a) => format!("alert {a}"),
-                    TlsFailure::ClosedWithoutAlert => "closed without alert".into(),
-                    TlsFailure::Other(o) => o,
-                };
-                self.log.push(
-                    n,
-                    format!("the client refused the interceptor's chain `{label}` ({why})"),
-                );
-                return "tls handshake failed";
-            }
+            Ok(Err(_)) => return refused(&self.log),
             Err(_) => return "tls handshake timeout",
         };
         let sni = client.get_ref().1.server_name().map(str::to_string);
         let version = version_name(client.get_ref().1.protocol_version());
+        let (client_read, mut to_client) = tokio::io::split(client);
+        let mut from_client = LineIo::new(client_read);
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, from_client.fill()).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => {
+                let _ = to_client.shutdown().await;
+                return refused(&self.log);
+            }
+        }
         self.log.push(
             n,
             format!(
@@ -613,8 +620,6 @@ impl Dialogue {
                 _ => return "upstream error",
             }
         };
-        let (client_read, mut to_client) = tokio::io::split(client);
-        let mut from_client = LineIo::new(client_read);
         if code != b"220" {
             self.log.push(
                 n,

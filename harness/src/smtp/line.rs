@@ -48,6 +48,17 @@ impl<S> LineIo<S> {
 }
 
 impl<S: AsyncRead + Unpin> LineIo<S> {
+    /// Waits until at least one byte is buffered (read once if none is): how many there
+    /// are, 0 at the end of the stream. Nothing is consumed.
+    pub(crate) async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.buf.is_empty() {
+            let mut chunk = [0u8; READ_CHUNK];
+            let n = self.stream.read(&mut chunk).await?;
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        Ok(self.buf.len())
+    }
+
     /// Reads the next line of at most `limit` bytes (terminator excluded).
     pub(crate) async fn read_line(&mut self, limit: usize) -> std::io::Result<Line> {
         loop {

@@ -568,7 +568,7 @@ async fn interceptor_gets_nothing_from_a_client_that_checks() {
     );
     assert_eq!(
         events.last().map(String::as_str),
-        Some("1: closed: tls handshake failed")
+        Some("1: closed: client refused the chain")
     );
 }
 
