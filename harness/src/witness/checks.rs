@@ -12,7 +12,7 @@
 //! NOAUTH-LOG, and NOCLEAR everywhere), hosts decided by route as the loader decided them.
 
 use super::observe::Observations;
-use super::route::{Commitment, Route, Routes};
+use super::route::{Commitment, Route};
 use crate::dane::chain_matches;
 use crate::outcome::Violation;
 use crate::scenario::{AttackerDecl, Scenario};
@@ -75,7 +75,7 @@ pub fn judge(
         }
     }
 
-    let routes = Routes::of(&world.published, &s.message.domain);
+    let routes = &obs.routes;
     let explicit_noclear = s.expect.invariants.contains(&Invariant::NoClear);
     for e in &world.endpoints {
         let Some(obs_e) = obs.endpoints.iter().find(|o| o.address == e.decl.address.to_string()) else {

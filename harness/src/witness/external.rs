@@ -5,7 +5,6 @@
 //! authenticated the peer, and its own reasons.
 
 use super::observe::Observations;
-use super::route::Routes;
 use crate::scenario::Scenario;
 use crate::sender::external::{Attempt, Terminal, TlsClaim};
 use crate::sender::{HostReport, SenderReport, TraceStep};
@@ -53,7 +52,7 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
     // TLSA RRset at one of its base domains are secure (`route`); a delivery over
     // unauthenticated TLS there is "TLS", elsewhere "OPP". The host and the address the
     // message was accepted at name the route: no greeting name is consulted.
-    let routes = Routes::of(&world.published, &s.message.domain);
+    let routes = &obs.routes;
     let committed = |h: &MxHost, a: &IpAddr| routes.via(&h.name, *a).is_some_and(|r| r.tlsa.is_some());
     let delivered_code = |h: &MxHost, a: &IpAddr, over_tls: bool| -> (HostCode, String) {
         let claim = attempt.tls.get(a);

@@ -14,8 +14,12 @@ pub struct Observations {
     /// validators may fetch keys in varying order; see `record`).
     #[serde(skip)]
     pub queries: Vec<QueryEntry>,
-    /// Addresses whose routes disagree about a TLS commitment ([`super::route`]): the
-    /// witness says so instead of judging them by route.
+    /// The next-hop domain's routes in the world as it stood during the attempt
+    /// ([`super::route`]): what the checks and a real sender's report judge commitment by.
+    #[serde(skip)]
+    pub routes: super::Routes,
+    /// Addresses whose routes disagree about a TLS commitment: the witness says so instead
+    /// of judging them by route.
     #[serde(skip)]
     pub route_disputes: Vec<String>,
     /// What the validating resolver (unbound, namespace mode) logged during the attempt,
@@ -58,10 +62,12 @@ pub async fn observe(world: &World) -> Observations {
             attacker_handshakes: e.attacker.as_ref().map(|a| a.client_handshakes()).unwrap_or(0),
         });
     }
+    let routes = super::Routes::of(&world.published, &world.next_hop);
     Observations {
         endpoints,
         queries: world.queries.entries(),
-        route_disputes: super::Routes::of(&world.published, &world.next_hop).disputes(),
+        route_disputes: routes.disputes(),
+        routes,
         resolver_log: Vec::new(),
     }
 }
