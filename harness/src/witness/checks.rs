@@ -279,10 +279,14 @@ fn check(
                 .find(|(_, t)| t.client_hello_sni.as_deref().map(|s| s.trim_end_matches('.')) != Some(want))
                 .map(|(e, t)| {
                     format!(
-                        "connection {} to {host}{}: ClientHello SNI {:?}, not {want}",
+                        "connection {} to {host}{}: {}, not {want}",
                         t.connection,
                         aka(host, e),
                         t.client_hello_sni
+                            .as_deref()
+                            .map_or("the ClientHello carried no SNI".to_string(), |s| format!(
+                                "ClientHello SNI {s}"
+                            ))
                     )
                 })
         }
