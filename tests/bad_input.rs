@@ -85,3 +85,53 @@ fn every_seed_scenario_loads() {
         scenario::load_str(&path, &text).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// A minimal scenario with `clock_line` at the top and `dates` in its one certificate.
+fn dated(clock_line: &str, dates: &str) -> String {
+    format!(
+        "id = \"dates\"\ntitle = \"dates\"\nteaches = \"dates\"\n{clock_line}\n\n[[cert]]\nname = \"mx1\"\nkey = \"ed25519:mx1\"\n\
+         sans = [\"mx1.example.test\"]\n{dates}\n\n[[zone]]\norigin = \"example.test.\"\n\
+         records = [\"@ MX 10 mx1\", \"mx1 A 192.0.2.10\"]\n\n[[endpoint]]\naddress = \"192.0.2.10\"\n\
+         host = \"mx1.example.test\"\ncert = \"mx1\"\n\n[expect]\nresult = \"OPP\"\n"
+    )
+}
+
+/// Dates outside what a certificate can encode, or offsets whose arithmetic overflows, are
+/// load errors at the field (issue 14: they panicked in the loader and in rcgen). Dates at
+/// the edges of the calendar load and issue.
+#[test]
+fn dates_beyond_the_certificate_calendar_are_located_errors() {
+    let path = Path::new("dates.toml");
+    let cases: &[(&str, &str, usize)] = &[
+        ("", "not_after = \"+100000000d\"", 10),
+        ("", "not_after = \"+106751991167300d\"", 10),
+        ("", "not_before = \"-99999999999999999999d\"", 10),
+        ("", "not_before = \"1949-12-31T23:59:59Z\"", 10),
+        ("clock = \"9999-06-01T00:00:00Z\"", "", 4),
+        ("clock = \"0000-06-01T00:00:00Z\"", "", 4),
+        ("clock = \"1950-01-02T00:00:00Z\"", "", 4),
+    ];
+    for (clock, dates, line) in cases {
+        let text = dated(clock, dates);
+        match scenario::load_str(path, &text) {
+            Err(ScenarioError::At { location, .. }) => {
+                assert!(
+                    location.starts_with(&format!("dates.toml:{line}:")),
+                    "{clock} {dates}: {location}"
+                );
+            }
+            Err(other) => panic!("{clock} {dates}: unlocated error {other}"),
+            Ok(_) => panic!("{clock} {dates}: loaded"),
+        }
+    }
+    let keys = danesim::pki::KeyStore::embedded();
+    for (clock, dates) in [
+        ("clock = \"9998-06-01T00:00:00Z\"", ""),
+        ("clock = \"1950-03-01T00:00:00Z\"", ""),
+        ("", "not_after = \"9999-12-31T23:59:59Z\""),
+        ("", "not_before = \"1950-01-01T00:00:00Z\""),
+    ] {
+        let s = scenario::load_str(path, &dated(clock, dates)).unwrap_or_else(|e| panic!("{clock} {dates}: {e}"));
+        danesim::world::prepare(&s, &keys).unwrap_or_else(|e| panic!("{clock} {dates}: {e}"));
+    }
+}

@@ -153,6 +153,21 @@ impl Loader<'_> {
                 )
             })?,
         };
+        if let Some(c) = &raw.clock
+            && !(clock_range().contains(&clock))
+        {
+            return Err(self.err(
+                c.span(),
+                format!("clock {} is outside the world's calendar", c.get_ref()),
+                "here",
+                Some(format!(
+                    "certificate dates are encoded as UTCTime or GeneralizedTime (RFC 5280 §4.1.2.5), years 1950 \
+                     to 9999, and default to the clock -30d and +365d: write a clock between {} and {}",
+                    clock_range().start().date(),
+                    clock_range().end().date()
+                )),
+            ));
+        }
         let message = self.message(&raw)?;
         let certs = self.certs(&raw.cert, clock)?;
         let cert_names: BTreeMap<String, &CertSpec> = certs.iter().map(|c| (c.name.clone(), c)).collect();
@@ -1003,23 +1018,57 @@ fn queryable(p: &Published, name: &str, rtype: &str) -> bool {
     p.resolve(name, rtype).exists || (!base.is_empty() && p.resolve(base, "A").exists)
 }
 
-/// An RFC 3339 time, or an offset such as "-30d", "+12h", "+90m" from the world clock.
+/// The dates a certificate can carry: RFC 5280 §4.1.2.5 encodes years 1950 to 2049 as
+/// UTCTime and later ones as GeneralizedTime, whose four-digit year ends at 9999.
+const EARLIEST: OffsetDateTime = time::macros::datetime!(1950-01-01 0:00 UTC);
+const LATEST: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59 UTC);
+
+/// Clocks whose default certificate dates (-30d, +365d) stay within [`EARLIEST`, `LATEST`].
+fn clock_range() -> std::ops::RangeInclusive<OffsetDateTime> {
+    (EARLIEST + Duration::days(30))..=(LATEST - Duration::days(365))
+}
+
+/// An RFC 3339 time, or an offset such as "-30d", "+12h", "+90m" from the world clock. The
+/// arithmetic is checked: an offset that leaves the certificate calendar is an error, never
+/// an overflow.
 pub fn parse_time(s: &str, clock: OffsetDateTime) -> Result<OffsetDateTime, String> {
     let s = s.trim();
-    if let Some(sign) = s.chars().next().filter(|c| *c == '+' || *c == '-') {
+    let out_of_range = || {
+        format!(
+            "`{s}` is outside the certificate calendar ({} to {}, RFC 5280 §4.1.2.5)",
+            EARLIEST.date(),
+            LATEST.date()
+        )
+    };
+    let t = if let Some(sign) = s.chars().next().filter(|c| *c == '+' || *c == '-') {
         let body = &s[1..];
         let (num, unit) = body.split_at(body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len()));
         let n: i64 = num.parse().map_err(|_| format!("`{s}` is not an offset"))?;
-        let d = match unit {
-            "d" => Duration::days(n),
-            "h" => Duration::hours(n),
-            "m" => Duration::minutes(n),
-            "s" => Duration::seconds(n),
+        let unit_secs: i64 = match unit {
+            "d" => 86_400,
+            "h" => 3_600,
+            "m" => 60,
+            "s" => 1,
             _ => return Err(format!("`{s}`: unit must be d, h, m or s")),
         };
-        return Ok(if sign == '+' { clock + d } else { clock - d });
+        let d = n
+            .checked_mul(unit_secs)
+            .map(Duration::seconds)
+            .ok_or_else(out_of_range)?;
+        let t = if sign == '+' {
+            clock.checked_add(d)
+        } else {
+            clock.checked_sub(d)
+        };
+        t.ok_or_else(out_of_range)?
+    } else {
+        OffsetDateTime::parse(s, &Rfc3339).map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))?
+    };
+    if (EARLIEST..=LATEST).contains(&t) {
+        Ok(t)
+    } else {
+        Err(out_of_range())
     }
-    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
 }
 
 /// Catalogue ids look like `EE-06`, `TLSA-L-02` or `MX-10`.
