@@ -151,10 +151,8 @@ impl timeline::Driver for InProcess {
         queued_for: Duration,
     ) -> Result<(SenderReport, Observations), LabError> {
         let marks = timeline::Marks::of(world).await;
+        // `deliver_with` moves the validator's clock to `ctx.now` as well.
         self.ctx.now = UnixTime::since_unix_epoch(Duration::from_secs(self.start.as_secs()) + at);
-        if let Ok(v) = &self.validator {
-            v.set_clock(self.ctx.now.as_secs());
-        }
         let mut report = match &self.validator {
             Ok(v) => reference::deliver_with(&self.ctx, v, &a.message).await,
             Err(e) => reference::unusable_resolver(e),
@@ -168,9 +166,6 @@ impl timeline::Driver for InProcess {
 
     async fn flush(&mut self, _world: &World) -> Result<(), LabError> {
         self.validator = Validator::new(&self.ctx.validator).map_err(|e| e.to_string());
-        if let Ok(v) = &self.validator {
-            v.set_clock(self.ctx.now.as_secs());
-        }
         Ok(())
     }
 

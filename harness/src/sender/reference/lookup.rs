@@ -320,11 +320,8 @@ impl Validator {
                         }
                         Step::Done(done) => return done,
                         Step::Stuck => {
-                            let kind = negative_kind(response.metadata.response_code);
-                            let state = state_of(&[proof]);
-                            let detail =
-                                format!("{}: {} whose denial proof is {proof}", label(state), kind_name(&kind));
-                            return chain.fail(kind, Some(state), detail);
+                            let (kind, state, detail) = unproven_denial(&response, proof);
+                            return chain.fail(kind, state, detail);
                         }
                     }
                 }
@@ -608,6 +605,14 @@ fn fqdn(name: &str) -> String {
     }
 }
 
+/// A NODATA/NXDOMAIN whose NSEC/NSEC3 proof did not validate (the DNSSEC handle's verdict).
+fn unproven_denial(response: &DnsResponse, proof: Proof) -> (AnswerKind, Option<DnssecState>, String) {
+    let kind = negative_kind(response.metadata.response_code);
+    let state = state_of(&[proof]);
+    let detail = format!("{}: {} whose denial proof is {proof}", label(state), kind_name(&kind));
+    (kind, Some(state), detail)
+}
+
 fn from_error(error: NetError) -> (AnswerKind, Option<DnssecState>, String) {
     match error {
         NetError::Dns(DnsError::NoRecordsFound(no_records)) => {
@@ -620,12 +625,7 @@ fn from_error(error: NetError) -> (AnswerKind, Option<DnssecState>, String) {
                 format!("indeterminate: {} without a checked proof", kind_name(&kind)),
             )
         }
-        NetError::Dns(DnsError::Nsec { response, proof, .. }) => {
-            let kind = negative_kind(response.metadata.response_code);
-            let state = state_of(&[proof]);
-            let detail = format!("{}: {} whose denial proof is {proof}", label(state), kind_name(&kind));
-            (kind, Some(state), detail)
-        }
+        NetError::Dns(DnsError::Nsec { response, proof, .. }) => unproven_denial(&response, proof),
         NetError::Dns(DnsError::DnssecBogus) => (
             AnswerKind::Error("DNSSEC validation failed".into()),
             Some(DnssecState::Bogus),
