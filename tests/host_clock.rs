@@ -22,6 +22,8 @@
 //! without them the trials are ignored with the reason printed, except under CI (`CI`
 //! set), where they fail.
 
+mod common;
+
 use danesim::scenario;
 use danesim::sender::SenderKind;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -161,12 +163,7 @@ fn run_under(root: &Path, clock: &str, sender: &str, files: &[PathBuf]) -> Resul
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let doc: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("bad JSON from danesim: {e}"))?;
-    let outcomes = doc["outcomes"].as_array().ok_or("no outcomes in the JSON")?;
-    Ok(outcomes
-        .iter()
-        .filter_map(|o| Some((o["scenario"].as_str()?.to_string(), o.clone())))
-        .collect())
+    common::outcomes_by_id(&out.stdout)
 }
 
 /// The outcome equals the committed snapshot of the same scenario and sender.
@@ -177,13 +174,8 @@ fn check(all: &Result<BTreeMap<String, Value>, String>, file: &Path, sender: &st
         .get(&s.id)
         .ok_or_else(|| format!("no outcome for {} (see the run's errors)", s.id))?;
     let name = format!("{}@{sender}", s.id);
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.set_input_file(file);
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        settings.bind(|| insta::assert_yaml_snapshot!(name.as_str(), o));
+        common::snapshot_settings(file).bind(|| insta::assert_yaml_snapshot!(name.as_str(), o));
     }))
     .map_err(|_| {
         Failed::from(format!(

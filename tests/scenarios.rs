@@ -14,6 +14,8 @@
 //!   (`ci/install-deps`); without them the trials are ignored with the reason printed,
 //!   except under CI (`CI` set), where they fail: CI must never skip them.
 
+mod common;
+
 use danesim::pki::KeyStore;
 use danesim::runner;
 use danesim::scenario;
@@ -80,15 +82,6 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-fn settings(file: &Path) -> insta::Settings {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.set_input_file(file);
-    settings
-}
-
 fn run_reference(rt: &tokio::runtime::Runtime, keys: &KeyStore, file: &Path, sender: SenderKind) -> Result<(), Failed> {
     let s = scenario::load(file).map_err(|e| format!("{e}"))?;
     let r = rt
@@ -98,7 +91,7 @@ fn run_reference(rt: &tokio::runtime::Runtime, keys: &KeyStore, file: &Path, sen
     let name = format!("{}@{}", s.id, sender.name());
     // Compare the snapshot first, so a changed outcome is shown in full even when it also fails the verdict.
     let snap_result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        settings(file).bind(|| insta::assert_yaml_snapshot!(name.as_str(), snap));
+        common::snapshot_settings(file).bind(|| insta::assert_yaml_snapshot!(name.as_str(), snap));
     }));
     if !r.outcome.verdict.acceptable() {
         return Err(danesim::outcome::report::line(&r.outcome).into());
@@ -133,13 +126,8 @@ fn run_catalogue(root: &Path, sender: &str) -> Result<BTreeMap<String, Value>, S
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let doc: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("bad JSON from danesim: {e}"))?;
-    let outcomes = doc["outcomes"].as_array().ok_or("no outcomes in the JSON")?;
     let _ = std::fs::remove_dir_all(&workdir);
-    Ok(outcomes
-        .iter()
-        .filter_map(|o| Some((o["scenario"].as_str()?.to_string(), o.clone())))
-        .collect())
+    common::outcomes_by_id(&out.stdout)
 }
 
 fn check_external(all: &Result<BTreeMap<String, Value>, String>, file: &Path, sender: &str) -> Result<(), Failed> {
@@ -150,7 +138,7 @@ fn check_external(all: &Result<BTreeMap<String, Value>, String>, file: &Path, se
         .ok_or_else(|| format!("no outcome for {} (see the run's errors)", s.id))?;
     let name = format!("{}@{sender}", s.id);
     let snap_result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        settings(file).bind(|| insta::assert_yaml_snapshot!(name.as_str(), o));
+        common::snapshot_settings(file).bind(|| insta::assert_yaml_snapshot!(name.as_str(), o));
     }));
     // The behaviour the real-senders issue requires of both MTAs on the seed scenarios.
     let result = o["result"].as_str().unwrap_or("");

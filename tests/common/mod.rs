@@ -102,3 +102,24 @@ pub fn claimed(result: danesim::vocab::ResultCode, host: &str) -> danesim::sende
         trace: Vec::new(),
     }
 }
+
+/// The insta settings of the scenario snapshots: `tests/snapshots/<id>@<sender>.snap`,
+/// named explicitly, with the scenario file as input.
+pub fn snapshot_settings(file: &Path) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("tests/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_input_file(file);
+    settings
+}
+
+/// The outcomes of `danesim run --format json`, by scenario id.
+pub fn outcomes_by_id(stdout: &[u8]) -> Result<std::collections::BTreeMap<String, serde_json::Value>, String> {
+    let doc: serde_json::Value = serde_json::from_slice(stdout).map_err(|e| format!("bad JSON from danesim: {e}"))?;
+    let outcomes = doc["outcomes"].as_array().ok_or("no outcomes in the JSON")?;
+    Ok(outcomes
+        .iter()
+        .filter_map(|o| Some((o["scenario"].as_str()?.to_string(), o.clone())))
+        .collect())
+}
