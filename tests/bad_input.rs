@@ -204,3 +204,72 @@ fn durations_are_one_bounded_syntax() {
     assert!(location.starts_with("dates.toml:10:"), "{location}");
     assert!(message.contains("not an offset from the clock"), "{message}");
 }
+
+/// A two-attempt timeline whose TLSA record has `tlsa_ttl` (may be empty) in a zone of
+/// `zone_ttl`, with `steps` appended.
+fn expiring(zone_ttl: &str, tlsa_ttl: &str, steps: &str) -> String {
+    format!(
+        "id = \"expiring\"\ntitle = \"expiring\"\nteaches = \"expiring\"\n\n[[cert]]\nname = \"mx1\"\n\
+         key = \"ed25519:mx1\"\nsans = [\"mx1.example.test\"]\n\n[[zone]]\norigin = \"example.test.\"\n{zone_ttl}\n\
+         records = [\n  \"@ MX 10 mx1\",\n  \"mx1 A 192.0.2.10\",\n  \"_25._tcp.mx1 {tlsa_ttl} TLSA 3 1 1 {{cert:mx1}}\",\n]\n\n\
+         [[endpoint]]\naddress = \"192.0.2.10\"\nhost = \"mx1.example.test\"\ncert = \"mx1\"\n\n\
+         [timeline]\nattempts = 2\nexpect = [\"AUTH\", \"AUTH\"]\n\n{steps}\n\n[expect]\nresult = \"AUTH\"\n"
+    )
+}
+
+/// `expire = true` waits for TTLs in real time (issue 14: a TTL of 2^31 s slept for 68
+/// years): a TTL it could have to wait out for more than 30 s is a load error at that
+/// record, whichever order the steps run in.
+#[test]
+fn expire_never_waits_longer_than_30_seconds() {
+    let path = Path::new("expiring.toml");
+    let expire = |edit: &str| format!("[[step]]\nwhen = \"after attempt 1\"\n{edit}\nexpire = true\n");
+    let replace = |ttl: &str| format!("replace = [\"_25._tcp.mx1 {ttl} TLSA 3 1 1 {{cert:mx1}}\"]");
+    // The step's own record (line 30 is the step's edit), and the records it takes out of
+    // the zone (line 16: the zone's TLSA record), with the zone's default TTL too.
+    for (zone_ttl, tlsa_ttl, edit, at) in [
+        ("", "1", replace("2147483648"), "expiring.toml:30:13"),
+        ("", "1", replace("29"), "expiring.toml:30:13"),
+        ("", "3600", replace("1"), "expiring.toml:16:4"),
+        (
+            "",
+            "",
+            "remove = [\"_25._tcp.mx1 TLSA\"]".to_string(),
+            "expiring.toml:16:4",
+        ),
+        (
+            "ttl = 86400",
+            "",
+            "add = [\"mx1 AAAA 2001:db8::10\"]".to_string(),
+            "expiring.toml:30:9",
+        ),
+    ] {
+        let (location, message) = refused(path, &expiring(zone_ttl, tlsa_ttl, &expire(&edit)));
+        assert_eq!(location, at, "{edit}: {message}");
+        assert!(
+            message.contains("`expire = true` (after attempt 1) would wait") && message.contains("at most 30s"),
+            "{message}"
+        );
+    }
+    // A record a later-declared step adds and this one removes: the bound does not depend
+    // on the order steps are declared in.
+    let both = format!(
+        "{}\n[[step]]\nwhen = \"start\"\nadd = [\"note 3600 TXT hello\"]\n",
+        expire("remove = [\"note TXT\"]")
+    );
+    let (location, _) = refused(path, &expiring("", "1", &both));
+    assert_eq!(location, "expiring.toml:35:9");
+    // Within the bound, or without `expire`, long TTLs are fine.
+    for (tlsa_ttl, steps) in [
+        ("1", expire(&replace("28"))),
+        (
+            "3600",
+            format!(
+                "[[step]]\nwhen = \"after attempt 1\"\n{}\nflush = true\n",
+                replace("86400")
+            ),
+        ),
+    ] {
+        scenario::load_str(path, &expiring("", tlsa_ttl, &steps)).unwrap_or_else(|e| panic!("{steps}: {e}"));
+    }
+}

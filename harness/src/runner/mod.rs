@@ -226,9 +226,9 @@ impl timeline::Driver for External<'_> {
     }
 
     /// unbound counts TTLs in whole seconds and keeps an entry through the second it
-    /// expires in: one more second, plus a margin.
+    /// expires in: one more second, plus a margin (the most the loader allows for).
     fn ttl_slack(&self) -> Duration {
-        Duration::from_millis(1150)
+        crate::scenario::timeline::MAX_TTL_SLACK
     }
 }
 
