@@ -1,7 +1,6 @@
 //! Loading `[timeline]` and `[[step]]`: the same spanned errors as the rest of the file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -208,14 +207,8 @@ impl Loader<'_> {
         let renew = match &s.renew {
             None => None,
             Some(r) => {
-                let address: IpAddr = r.endpoint.get_ref().parse().map_err(|_| {
-                    self.err(
-                        self.inner(&r.endpoint),
-                        format!("`{}` is not an IP address", r.endpoint.get_ref()),
-                        "here",
-                        None,
-                    )
-                })?;
+                // Endpoints are kept normalised (`crate::address`): so is the name of one.
+                let address = crate::address::normalise(self.ip(&r.endpoint)?);
                 if !endpoints.iter().any(|e| e.address == address) {
                     return Err(self.err(
                         self.inner(&r.endpoint),

@@ -1,5 +1,5 @@
 //! Scenario files: the TOML format (`file`), loading with spanned errors
-//! (`load`, `load_timeline`, `error`), the checked model everything else consumes (`model`)
+//! (`load`, `load_timeline`, `load_address`, `error`), the checked model everything else consumes (`model`)
 //! and timelines of several attempts with steps between them (`timeline`).
 //!
 //! The format is documented for authors in `scenarios/README.md`.
@@ -11,6 +11,7 @@
 pub mod error;
 pub mod file;
 pub mod load;
+mod load_address;
 mod load_timeline;
 pub mod model;
 pub mod timeline;
