@@ -128,10 +128,7 @@ impl Loader<'_> {
                 self.inner(s),
                 e.to_string(),
                 "here",
-                Some(format!(
-                    "durations are written like \"400ms\", \"90s\", \"1h30m\" or \"2d\"; {}",
-                    bounds.describe()
-                )),
+                Some("durations are a number and a unit, repeated: \"400ms\", \"90s\", \"1h30m\", \"2d\"".into()),
             )
         })
     }

@@ -74,7 +74,12 @@ impl Loader<'_> {
                     address::normalise(ip)
                 ),
             };
-            self.err(span, format!("{what} {e}"), "here", Some(help))
+            let mapped = if address::normalise(ip) != ip {
+                format!(" (written as its IPv4-mapped form {ip})")
+            } else {
+                String::new()
+            };
+            self.err(span, format!("{what} {e}{mapped}"), "here", Some(help))
         })
     }
 
