@@ -958,6 +958,7 @@ impl Loader<'_> {
             }
             script.drop_in_data = true;
         }
+        script.long_lines = e.long_lines;
         Ok(script)
     }
 
