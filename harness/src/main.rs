@@ -1,5 +1,10 @@
 //! The `danesim` command line. Exit codes: 0 all passed, 1 a violation (or, for `check`, a
 //! failing host), 2 bad input.
+//!
+//! A reader that closes stdout early (`danesim list | head -1`, `run | head`) changes
+//! nothing: printing stops quietly and the exit code is the command's own (0 for `list`,
+//! the verdict for `run`); `serve` stops its world and exits 0. Any other failure to write
+//! stdout (a full disk) is exit 2 with the reason (see `danesim::output`).
 
 #![forbid(unsafe_code)]
 
@@ -11,6 +16,7 @@ use danesim::runner;
 use danesim::scenario::{self, Scenario};
 use danesim::sender::SenderKind;
 use danesim::teach;
+use danesim::{out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -152,14 +158,25 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let code = dispatch(Cli::parse());
+    match danesim::output::status() {
+        Ok(()) | Err(std::io::ErrorKind::BrokenPipe) => code,
+        Err(_) => {
+            let why = danesim::output::failure().unwrap_or_default();
+            eprintln!("error: cannot write to stdout: {why}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::List { paths } => match load_all(&paths) {
             Ok(list) => {
                 for s in &list {
-                    println!("{:<36} {:<20} {}", s.id, s.covers.join(","), s.title);
+                    outln!("{:<36} {:<20} {}", s.id, s.covers.join(","), s.title);
                 }
-                println!("{} scenario(s)", list.len());
+                outln!("{} scenario(s)", list.len());
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -249,12 +266,12 @@ fn anchor(path: &std::path::Path, delv: Option<PathBuf>, unbound: Option<PathBuf
         }
     };
     let ta = prepared.dns.trust_anchor();
-    println!(
+    outln!(
         "; trust anchor of the world of scenario `{}` (fixed key: the same every run)",
         s.id
     );
-    println!("{}", ta.ds.trim_end());
-    println!("{}", ta.dnskey.trim_end());
+    outln!("{}", ta.ds.trim_end());
+    outln!("{}", ta.dnskey.trim_end());
     for (file, text, what) in [
         (delv, ta.delv_anchors(), "delv anchors"),
         (unbound, ta.unbound_anchor(), "unbound trust-anchor-file"),
@@ -276,7 +293,7 @@ fn tlsa(req: inspect::TlsaRequest) -> ExitCode {
             for note in &line.notes {
                 eprintln!("note: {note}");
             }
-            println!("{line}");
+            outln!("{line}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -304,7 +321,7 @@ fn check(
     });
     match report {
         Ok(r) => {
-            print!("{}", r.render());
+            out!("{}", r.render());
             if r.failed() {
                 ExitCode::from(1)
             } else {
@@ -333,7 +350,7 @@ fn explain(path: &std::path::Path, sender: &str) -> ExitCode {
     let limits = runner::Limits::default();
     match rt.block_on(teach::explain(&s, &sender, &KeyStore::embedded(), limits)) {
         Ok(e) => {
-            print!("{}", e.text);
+            out!("{}", e.text);
             if e.verdict.acceptable() {
                 ExitCode::SUCCESS
             } else {
@@ -601,10 +618,10 @@ fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &Sende
     match format {
         Format::Human => {
             for r in &outcomes {
-                println!("{}", report::line(&r.outcome));
+                outln!("{}", report::line(&r.outcome));
             }
             let all: Vec<_> = outcomes.iter().map(|r| r.outcome.clone()).collect();
-            println!("{}", report::summary(&all, sender.name()));
+            outln!("{}", report::summary(&all, sender.name()));
         }
         Format::Json => {
             let items: Vec<serde_json::Value> = outcomes.iter().map(|r| r.outcome.redacted(&r.redactions)).collect();
@@ -615,7 +632,7 @@ fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &Sende
                 "outcomes": items,
                 "summary": { "scenarios": outcomes.len(), "passed": passed, "deviations": acceptable - passed, "violations": outcomes.len() - acceptable, "errors": faults },
             });
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&doc).expect("JSON values always serialize")
             );
@@ -627,7 +644,7 @@ fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &Sende
             } else {
                 report::junit(&all, sender.name())
             };
-            print!("{text}");
+            out!("{text}");
         }
     }
     if faults > 0 {
