@@ -11,6 +11,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`scenario`] | the TOML format, loading with file:line:col errors, the checked model, timelines (attempts and the steps between them) |
+//! | [`duration`] | the one duration syntax (humantime's: `400ms`, `1h30m`, `2d`) for files, profiles and the command line, each use with its bounds; the form reports print, which reads back |
 //! | [`vocab`] | the outcome vocabulary: AUTH, TLS, OPP, DEFER, BOUNCE, SKIP-*, invariants |
 //! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
 //! | [`dane`] | RFC 7672 §3 DANE-EE/DANE-TA checks, digest agility, name checks and the rustls verifier; the witness's chain match (a leaf over `pki`, used by the reference sender, `check`, `explain` and the witness) |
@@ -33,6 +34,7 @@
 
 pub mod dane;
 pub mod dns;
+pub mod duration;
 pub mod inspect;
 pub mod outcome;
 pub mod output;

@@ -47,9 +47,10 @@ enum Command {
         /// Scenarios run at once (the reference sender; real senders run one world at a time).
         #[arg(long, default_value_t = 8)]
         jobs: usize,
-        /// The reference sender's DNS timeout in milliseconds (a dropped query costs this).
-        #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=30000))]
-        dns_timeout: u64,
+        /// The reference sender's DNS timeout (a dropped query costs this): a duration such as
+        /// 300ms or 2s, or a bare number of milliseconds; 50ms to 30s (default 1s).
+        #[arg(long, value_name = "DURATION", value_parser = dns_timeout)]
+        dns_timeout: Option<std::time::Duration>,
         /// Work directory for a real sender's files and logs (kept after the run).
         /// Default: a new directory under the system temp dir.
         #[arg(long, value_name = "DIR")]
@@ -134,6 +135,18 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         now: Option<String>,
     },
+}
+
+/// `--dns-timeout`: the one duration syntax; a bare number stays milliseconds, as it was
+/// documented before durations took units.
+fn dns_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let text = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{t}ms")
+    } else {
+        t.to_string()
+    };
+    danesim::duration::parse(&text, &danesim::duration::DNS_TIMEOUT).map_err(|e| e.to_string())
 }
 
 fn host_and_file(s: &str) -> Result<(String, PathBuf), String> {
@@ -241,7 +254,7 @@ fn dispatch(cli: Cli) -> ExitCode {
                 return namespace_run(list, sender, format, workdir);
             }
             let limits = runner::Limits {
-                dns: std::time::Duration::from_millis(dns_timeout),
+                dns: dns_timeout.unwrap_or(runner::DNS_TIMEOUT),
                 ..runner::Limits::default()
             };
             run(list, sender, format, jobs.max(1), limits)

@@ -255,8 +255,8 @@ impl Session {
             return Flow::Continue;
         };
         self.event(format!(
-            "S: <waits {}ms before replying to {}>",
-            delay.as_millis(),
+            "S: <waits {} before replying to {}>",
+            crate::duration::format(delay),
             stage.name()
         ));
         match guarded(
