@@ -14,7 +14,7 @@ use hickory_proto::rr::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 use time::format_description::well_known::Rfc3339;
@@ -30,49 +30,9 @@ pub const DEFAULT_BODY: &str =
 /// Short by default, so that timeline steps (later) can let caches expire quickly.
 pub const DEFAULT_TTL: u32 = 300;
 
-/// Every `*.toml` below `paths` (files are taken as they are), sorted, so runs list scenarios in one order.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
-    let mut out = BTreeSet::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|source| ScenarioError::Read {
-            path: p.display().to_string(),
-            source,
-        })?;
-        if meta.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.insert(p.clone());
-        }
-    }
-    Ok(out.into_iter().collect())
-}
-
-fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ScenarioError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    for entry in rd {
-        let entry = entry.map_err(|source| ScenarioError::Read {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let p = entry.path();
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "toml") {
-            out.insert(p);
-        }
-    }
-    Ok(())
-}
-
+/// Load one scenario file: read within the input limits ([`super::read`]), then resolve.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    load_str(path, &source)
+    load_str(path, &super::read::read_source(path)?)
 }
 
 pub fn load_str(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
