@@ -276,3 +276,46 @@ fn a_huge_bad_record_is_cut_in_the_message() {
     let p = write(d.path(), "rec.toml", edited("A    192.0.2.10", &format!("A {junk}")));
     refused(&p, "rec.toml:");
 }
+
+// ---- Columns after TOML escapes -----------------------------------------------------------
+
+/// A record line with an escape, then non-ASCII text in the bad token: the error is at the
+/// token as written in the file (it panicked off a char boundary, and was columns off).
+#[test]
+fn a_bad_record_after_escapes_is_located_where_it_is_written() {
+    let d = temp();
+    let text = edited("\"mx1           A    192.0.2.10\"", r#""mx1\tA\t192.0.2.é""#);
+    let (line, col) = position(&text, "192.0.2.é");
+    let p = write(d.path(), "esc.toml", &text);
+    refused(
+        &p,
+        &format!("esc.toml:{line}:{col}: bad record in zone example.test.: `192.0.2.é`"),
+    );
+
+    let text = edited(
+        "\"mx1           A    192.0.2.10\"",
+        r#""mx1 \u0041 \u0031\u0039\u0032.0.2.999""#,
+    );
+    let (line, col) = position(&text, r"\u0031");
+    let p = write(d.path(), "esc2.toml", &text);
+    refused(
+        &p,
+        &format!("esc2.toml:{line}:{col}: bad record in zone example.test.: `192.0.2.999`"),
+    );
+
+    // A literal string has no escapes; a multi-line one may continue a line with `\`.
+    let text = edited("\"mx1           A    192.0.2.10\"", "\"\"\"mx1 \\\n     A é\"\"\"");
+    let (line, col) = position(&text, "é\"\"\"");
+    let p = write(d.path(), "esc3.toml", &text);
+    refused(&p, &format!("esc3.toml:{line}:{col}: bad record in zone example.test."));
+}
+
+/// After a `{cert:NAME}` placeholder (checked with stand-in data), a column is still the text's.
+#[test]
+fn a_bad_token_after_a_placeholder_is_located_in_the_text() {
+    let d = temp();
+    let text = edited("TLSA 3 1 1 {cert:mx1}", "TLSA 3 1 1 {cert:mx1} é");
+    let (line, col) = position(&text, "é\"");
+    let p = write(d.path(), "ph.toml", &text);
+    refused(&p, &format!("ph.toml:{line}:{col}:"));
+}

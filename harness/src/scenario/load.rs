@@ -76,6 +76,22 @@ impl Loader<'_> {
         start..sp.end.saturating_sub(quote).max(start)
     }
 
+    /// The span in the file of bytes `decoded` of a string's value: escapes before them take
+    /// other lengths in the file ([`super::span`]). Falls back to the start of the string's
+    /// content should the file's text not decode to the value.
+    pub(super) fn in_string(&self, s: &Spanned<String>, decoded: Range<usize>) -> Range<usize> {
+        let sp = s.span();
+        let raw = self.source.get(sp.clone()).unwrap_or("");
+        let map = |d| super::span::source_offset(raw, s.get_ref(), d).map(|o| sp.start + o);
+        match (map(decoded.start), map(decoded.end)) {
+            (Some(a), Some(b)) => a..b.max(a),
+            _ => {
+                let start = self.inner(s).start;
+                start..start
+            }
+        }
+    }
+
     fn resolve(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         let id = raw.id.get_ref().clone();
         if id.is_empty()
@@ -579,13 +595,12 @@ impl Loader<'_> {
         certs: &BTreeMap<String, &CertSpec>,
     ) -> Result<RecordDecl, ScenarioError> {
         let text = r.get_ref();
-        let base = self.inner(r).start;
         let mut cert_ref = None;
         let mut check_line = text.clone();
         if let Some(open) = text.find("{cert:") {
             let Some(close_rel) = text[open..].find('}') else {
                 return Err(self.err(
-                    base + open..base + text.len(),
+                    self.in_string(r, open..text.len()),
                     "unterminated `{cert:NAME}`",
                     "here",
                     None,
@@ -597,7 +612,7 @@ impl Loader<'_> {
             if !certs.contains_key(&name) {
                 let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
                 return Err(self.err(
-                    base + open..base + close + 1,
+                    self.in_string(r, open..close + 1),
                     format!("unknown certificate `{name}`"),
                     "not declared in any [[cert]]",
                     Some(format!("declared certificates: {}", list(names.into_iter()))),
@@ -615,7 +630,7 @@ impl Loader<'_> {
             });
             let Some((Ok(usage), Ok(selector), Ok(matching))) = params else {
                 return Err(self.err(
-                    base + open..base + close + 1,
+                    self.in_string(r, open..close + 1),
                     "`{cert:NAME}` must be the data of a TLSA record",
                     "here",
                     Some("write e.g. \"_25._tcp.mx1 TLSA 3 1 1 {cert:mx1}\"".into()),
@@ -632,14 +647,21 @@ impl Loader<'_> {
             });
         }
         dns::parse_record_line(origin, ttl, &check_line).map_err(|e| {
-            let col = e.column.min(text.len());
+            // The column is into `check_line`: past the stand-in data, it is that much further
+            // into the text.
+            let col = match &cert_ref {
+                Some(c) if e.column >= c.placeholder.start + 2 => e.column - 2 + c.placeholder.len(),
+                Some(c) if e.column >= c.placeholder.start => c.placeholder.start,
+                _ => e.column,
+            };
+            let col = super::error::floor_char_boundary(text, col);
             let end = text[col..]
                 .find(char::is_whitespace)
                 .map_or(text.len(), |i| col + i)
                 .max(col + 1)
                 .min(text.len());
             self.err(
-                base + col..base + end,
+                self.in_string(r, col..end),
                 format!("bad record in zone {origin}: {}", e.message),
                 "here",
                 Some("one RFC 1035 record per string: \"owner [ttl] TYPE rdata\", names relative to the zone".into()),

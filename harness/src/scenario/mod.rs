@@ -1,6 +1,6 @@
 //! Scenario files: the TOML format (`file`), discovery and reading within the input limits
 //! (`read`), loading with spanned errors (`load`, `load_timeline`, `error`, whose excerpts are
-//! bounded), the checked model everything else consumes (`model`) and timelines of several attempts with steps between them (`timeline`).
+//! bounded; `span` maps offsets in a string's value back to the file), the checked model everything else consumes (`model`) and timelines of several attempts with steps between them (`timeline`).
 //!
 //! The format is documented for authors in `scenarios/README.md`.
 
@@ -14,6 +14,7 @@ pub mod load;
 mod load_timeline;
 pub mod model;
 pub mod read;
+pub mod span;
 pub mod timeline;
 
 pub use error::ScenarioError;
