@@ -15,7 +15,7 @@ use hickory_proto::rr::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 use time::format_description::well_known::Rfc3339;
@@ -31,49 +31,9 @@ pub const DEFAULT_BODY: &str =
 /// Short by default, so that timeline steps (later) can let caches expire quickly.
 pub const DEFAULT_TTL: u32 = 300;
 
-/// Every `*.toml` below `paths` (files are taken as they are), sorted, so runs list scenarios in one order.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
-    let mut out = BTreeSet::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|source| ScenarioError::Read {
-            path: p.display().to_string(),
-            source,
-        })?;
-        if meta.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.insert(p.clone());
-        }
-    }
-    Ok(out.into_iter().collect())
-}
-
-fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ScenarioError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    for entry in rd {
-        let entry = entry.map_err(|source| ScenarioError::Read {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let p = entry.path();
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "toml") {
-            out.insert(p);
-        }
-    }
-    Ok(())
-}
-
+/// Load one scenario file: read within the input limits ([`super::read`]), then resolve.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    load_str(path, &source)
+    load_str(path, &super::read::read_source(path)?)
 }
 
 pub fn load_str(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
@@ -134,6 +94,22 @@ impl Loader<'_> {
                 )),
             )
         })
+    }
+
+    /// The span in the file of bytes `decoded` of a string's value: escapes before them take
+    /// other lengths in the file ([`super::span`]). Falls back to the start of the string's
+    /// content should the file's text not decode to the value.
+    pub(super) fn in_string(&self, s: &Spanned<String>, decoded: Range<usize>) -> Range<usize> {
+        let sp = s.span();
+        let raw = self.source.get(sp.clone()).unwrap_or("");
+        let map = |d| super::span::source_offset(raw, s.get_ref(), d).map(|o| sp.start + o);
+        match (map(decoded.start), map(decoded.end)) {
+            (Some(a), Some(b)) => a..b.max(a),
+            _ => {
+                let start = self.inner(s).start;
+                start..start
+            }
+        }
     }
 
     fn resolve(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
@@ -632,13 +608,12 @@ impl Loader<'_> {
         certs: &BTreeMap<String, &CertSpec>,
     ) -> Result<RecordDecl, ScenarioError> {
         let text = r.get_ref();
-        let base = self.inner(r).start;
         let mut cert_ref = None;
         let mut check_line = text.clone();
         if let Some(open) = text.find("{cert:") {
             let Some(close_rel) = text[open..].find('}') else {
                 return Err(self.err(
-                    base + open..base + text.len(),
+                    self.in_string(r, open..text.len()),
                     "unterminated `{cert:NAME}`",
                     "here",
                     None,
@@ -650,7 +625,7 @@ impl Loader<'_> {
             if !certs.contains_key(&name) {
                 let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
                 return Err(self.err(
-                    base + open..base + close + 1,
+                    self.in_string(r, open..close + 1),
                     format!("unknown certificate `{name}`"),
                     "not declared in any [[cert]]",
                     Some(format!("declared certificates: {}", list(names.into_iter()))),
@@ -668,7 +643,7 @@ impl Loader<'_> {
             });
             let Some((Ok(usage), Ok(selector), Ok(matching))) = params else {
                 return Err(self.err(
-                    base + open..base + close + 1,
+                    self.in_string(r, open..close + 1),
                     "`{cert:NAME}` must be the data of a TLSA record",
                     "here",
                     Some("write e.g. \"_25._tcp.mx1 TLSA 3 1 1 {cert:mx1}\"".into()),
@@ -685,14 +660,21 @@ impl Loader<'_> {
             });
         }
         dns::parse_record_line(origin, ttl, &check_line).map_err(|e| {
-            let col = e.column.min(text.len());
+            // The column is into `check_line`: past the stand-in data, it is that much further
+            // into the text.
+            let col = match &cert_ref {
+                Some(c) if e.column >= c.placeholder.start + 2 => e.column - 2 + c.placeholder.len(),
+                Some(c) if e.column >= c.placeholder.start => c.placeholder.start,
+                _ => e.column,
+            };
+            let col = super::error::floor_char_boundary(text, col);
             let end = text[col..]
                 .find(char::is_whitespace)
                 .map_or(text.len(), |i| col + i)
                 .max(col + 1)
                 .min(text.len());
             self.err(
-                base + col..base + end,
+                self.in_string(r, col..end),
                 format!("bad record in zone {origin}: {}", e.message),
                 "here",
                 Some("one RFC 1035 record per string: \"owner [ttl] TYPE rdata\", names relative to the zone".into()),
