@@ -396,11 +396,10 @@ fn serve(path: &std::path::Path, namespace: bool) -> ExitCode {
 }
 
 /// `serve --namespace`: as root, re-run this command inside fresh namespaces (it becomes
-/// their PID 1), then serve there. The host PID is passed in, because `nsenter` needs it
-/// and inside the namespace this process is PID 1.
+/// their PID 1), then serve there. The host PID of `unshare` is passed in, because
+/// `nsenter` needs it and inside the namespace this process is PID 1.
 fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
     use danesim::world::namespace;
-    const HOST_PID: &str = "DANESIM_SERVE_HOST_PID";
     if !namespace::inside() {
         if let Err(e) = namespace::require_root("`serve --namespace`")
             .and_then(|_| danesim::sender::external::preflight(&SenderKind::Reference))
@@ -408,14 +407,12 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        // `reexec` replaces this process with `unshare`, which keeps this PID and sits in the
-        // new network and mount namespaces: the right target for `nsenter`.
+        // `unshare` sits in the new network and mount namespaces: the target for `nsenter`.
+        // Its PID is known only once it runs, so the inner process reads it on stdin.
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        let e = namespace::reexec_with(&args, &[(HOST_PID, std::process::id().to_string())]);
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return enter_namespace(&args, true);
     }
-    let host_pid = std::env::var(HOST_PID).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let host_pid = namespace::host_pid_from_stdin().unwrap_or(0);
     let workdir = std::env::temp_dir().join(format!("danesim-serve-ns-{host_pid}"));
     let keys = KeyStore::embedded();
     let served =
@@ -561,9 +558,7 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
             args.push("--workdir".into());
             args.push(dir.into_os_string());
         }
-        let e = namespace::reexec(&args);
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return enter_namespace(&args, false);
     }
     let Some(workdir) = workdir else {
         eprintln!("error: inside the namespace without a work directory (internal)");
@@ -595,7 +590,15 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(if e.starts_with("interrupted") { 130 } else { 2 });
+            // 128 + the signal, as the top process reports it too (world::namespace::enter).
+            let code = if e.starts_with("interrupted") {
+                namespace::signal_exit_code(rustix::process::Signal::INT)
+            } else if e.starts_with("terminated") {
+                namespace::signal_exit_code(rustix::process::Signal::TERM)
+            } else {
+                2
+            };
+            return ExitCode::from(code);
         }
     };
     let mut outcomes = Vec::new();
@@ -625,6 +628,27 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
         }
     }
     print_results(outcomes, faults, &sender, format)
+}
+
+/// The top process of namespace mode: runs `args` inside fresh namespaces and waits,
+/// passing SIGTERM and SIGINT on (`world::namespace::enter`). Exit code: the inner run's,
+/// or 128 + the signal that stopped it (143 for SIGTERM, 130 for SIGINT).
+fn enter_namespace(args: &[std::ffi::OsString], tell_pid: bool) -> ExitCode {
+    use danesim::world::namespace;
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(namespace::enter(args, &[], tell_pid)) {
+        Ok(ended) => ExitCode::from(ended.exit_code()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &SenderKind, format: Format) -> ExitCode {
