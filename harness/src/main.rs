@@ -257,6 +257,10 @@ fn dispatch(cli: Cli) -> ExitCode {
                 dns: dns_timeout.unwrap_or(runner::DNS_TIMEOUT),
                 ..runner::Limits::default()
             };
+            if let Some(e) = list.iter().find_map(|s| limits.check(s).err()) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             run(list, sender, format, jobs.max(1), limits)
         }
     }

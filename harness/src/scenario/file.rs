@@ -20,6 +20,10 @@ pub struct RawScenario {
     /// RFC references ("RFC 7672 §3.2").
     #[serde(default)]
     pub refs: Vec<String>,
+    /// Addresses outside the documentation ranges that endpoints and A/AAAA records may use
+    /// (`crate::address`): an explicit opt-in, never loopback, multicast and the like.
+    #[serde(default)]
+    pub allow_addresses: Vec<Spanned<String>>,
     /// The world clock (RFC 3339). Certificate validity is relative to it, and
     /// the reference sender judges dates with it.
     pub clock: Option<Spanned<String>>,

@@ -168,7 +168,8 @@ impl Loader<'_> {
         let certs = self.certs(&raw.cert, clock)?;
         let cert_names: BTreeMap<String, &CertSpec> = certs.iter().map(|c| (c.name.clone(), c)).collect();
         let zones = self.zones(&raw.zone, &cert_names)?;
-        let endpoints = self.endpoints(&raw.endpoint, &cert_names)?;
+        let allowed = self.allowed_addresses(&raw.allow_addresses)?;
+        let endpoints = self.endpoints(&raw.endpoint, &cert_names, &allowed)?;
         let faults = self.faults(&raw.fault, &zones)?;
         let timeline = self.timeline(
             raw.timeline.as_ref(),
@@ -179,6 +180,7 @@ impl Loader<'_> {
             &cert_names,
             &|leaf| chain_up(&cert_names, leaf),
         )?;
+        self.record_addresses(&zones, timeline.as_ref(), &allowed)?;
         let expect = self.expect(&raw)?;
         let scenario = Scenario {
             path: self.path.to_path_buf(),
@@ -691,26 +693,14 @@ impl Loader<'_> {
         &self,
         raw: &[RawEndpoint],
         certs: &BTreeMap<String, &CertSpec>,
+        allowed: &BTreeSet<IpAddr>,
     ) -> Result<Vec<EndpointDecl>, ScenarioError> {
         let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
         let mut out: Vec<EndpointDecl> = Vec::new();
         for e in raw {
-            let address: IpAddr = e.address.get_ref().parse().map_err(|_| {
-                self.err(
-                    self.inner(&e.address),
-                    format!("`{}` is not an IP address", e.address.get_ref()),
-                    "here",
-                    None,
-                )
-            })?;
-            if address.is_loopback() || address.is_unspecified() {
-                return Err(self.err(
-                    self.inner(&e.address),
-                    "endpoint addresses are world addresses, not loopback",
-                    "here",
-                    Some("use documentation addresses such as 192.0.2.10 or 2001:db8::10; the harness maps them to loopback".into()),
-                ));
-            }
+            // A world address (`crate::address`), IPv4-mapped ones read as IPv4.
+            let address = self.ip(&e.address)?;
+            let address = self.world_address(address, self.inner(&e.address), "endpoint address", allowed)?;
             if out.iter().any(|o| o.address == address) {
                 return Err(self.err(e.address.span(), format!("two endpoints at {address}"), "here", None));
             }
