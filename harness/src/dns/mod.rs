@@ -49,4 +49,4 @@ pub(crate) use record::{dname_substitute, dname_target};
 pub use server::{serve, serve_switch};
 pub use switch::ZoneSwitch;
 pub use world::SignedWorld;
-pub use zone::{Denial, DsMode, WorldDnsSpec, ZoneSpec};
+pub use zone::{Denial, DsMode, WorldDnsSpec, ZoneSpec, check_zones};
