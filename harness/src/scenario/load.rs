@@ -6,6 +6,7 @@ use super::file::{RawAttacker, RawCert, RawEndpoint, RawFault, RawScenario, RawZ
 use super::model::*;
 use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
+use crate::duration;
 use crate::pki::{CertSpec, KeyRef, SpecField};
 use crate::smtp::{Behaviour, InjectAt, Reply, Script, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
@@ -106,6 +107,25 @@ impl Loader<'_> {
         };
         let start = (sp.start + quote).min(sp.end);
         start..sp.end.saturating_sub(quote).max(start)
+    }
+
+    /// A duration of the file (the one syntax, [`duration`]), within the bounds of its use.
+    pub(super) fn duration(
+        &self,
+        s: &Spanned<String>,
+        bounds: &duration::Bounds,
+    ) -> Result<StdDuration, ScenarioError> {
+        duration::parse(s.get_ref(), bounds).map_err(|e| {
+            self.err(
+                self.inner(s),
+                e.to_string(),
+                "here",
+                Some(format!(
+                    "durations are written like \"400ms\", \"90s\", \"1h30m\" or \"2d\"; {}",
+                    bounds.describe()
+                )),
+            )
+        })
     }
 
     /// The span in the file of bytes `decoded` of a string's value: escapes before them take
@@ -315,14 +335,7 @@ impl Loader<'_> {
             };
             let delay = match &f.delay {
                 None => StdDuration::from_millis(1500),
-                Some(d) => parse_delay(d.get_ref()).ok_or_else(|| {
-                    self.err(
-                        self.inner(d),
-                        format!("`{}` is not a delay", d.get_ref()),
-                        "here",
-                        Some("e.g. delay = \"1500ms\" or \"2s\" (at most 30s)".into()),
-                    )
-                })?,
+                Some(d) => self.duration(d, &duration::REAL_WAIT)?,
             };
             if let Some(d) = f.delay.as_ref()
                 && f.kind.get_ref() != "slow"
@@ -1051,14 +1064,7 @@ impl Loader<'_> {
         }
         for (stage, delay) in e.delays.iter().flatten() {
             let st = self.stage(stage, delay, "delays")?;
-            let d = parse_delay(delay.get_ref()).ok_or_else(|| {
-                self.err(
-                    self.inner(delay),
-                    format!("`{}` is not a delay", delay.get_ref()),
-                    "here",
-                    Some("e.g. \"1500ms\" or \"2s\" (at most 30s)".into()),
-                )
-            })?;
+            let d = self.duration(delay, &duration::REAL_WAIT)?;
             script.delays.insert(st, d);
         }
         if let Some(d) = &e.drop {
@@ -1072,6 +1078,7 @@ impl Loader<'_> {
             }
             script.drop_in_data = true;
         }
+        script.long_lines = e.long_lines;
         Ok(script)
     }
 
@@ -1142,7 +1149,7 @@ fn clock_range() -> std::ops::RangeInclusive<OffsetDateTime> {
     (EARLIEST + Duration::days(30))..=(LATEST - Duration::days(365))
 }
 
-/// An RFC 3339 time, or an offset such as "-30d", "+12h", "+90m" from the world clock. The
+/// An RFC 3339 time, or an offset such as "-30d", "+12h", "+1h30m" from the world clock. The
 /// arithmetic is checked: an offset that leaves the certificate calendar is an error, never
 /// an overflow.
 pub fn parse_time(s: &str, clock: OffsetDateTime) -> Result<OffsetDateTime, String> {
@@ -1155,20 +1162,15 @@ pub fn parse_time(s: &str, clock: OffsetDateTime) -> Result<OffsetDateTime, Stri
         )
     };
     let t = if let Some(sign) = s.chars().next().filter(|c| *c == '+' || *c == '-') {
-        let body = &s[1..];
-        let (num, unit) = body.split_at(body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len()));
-        let n: i64 = num.parse().map_err(|_| format!("`{s}` is not an offset"))?;
-        let unit_secs: i64 = match unit {
-            "d" => 86_400,
-            "h" => 3_600,
-            "m" => 60,
-            "s" => 1,
-            _ => return Err(format!("`{s}`: unit must be d, h, m or s")),
+        // The one duration syntax (`+365d`, `-1h30m`); its bounds keep the arithmetic in
+        // range, and the calendar check below decides.
+        let d = match duration::parse(&s[1..], &duration::CERT_OFFSET) {
+            Ok(d) => Duration::try_from(d).map_err(|_| out_of_range())?,
+            Err(duration::DurationError::Malformed { reason, .. }) => {
+                return Err(format!("`{s}` is not an offset from the clock ({reason})"));
+            }
+            Err(_) => return Err(out_of_range()),
         };
-        let d = n
-            .checked_mul(unit_secs)
-            .map(Duration::seconds)
-            .ok_or_else(out_of_range)?;
         let t = if sign == '+' {
             clock.checked_add(d)
         } else {
@@ -1212,14 +1214,4 @@ fn chain_up(certs: &BTreeMap<String, &CertSpec>, leaf: &String) -> Vec<String> {
 pub(super) fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<&str> = it.collect();
     if v.is_empty() { "(none)".into() } else { v.join(", ") }
-}
-
-/// `1500ms` or `2s`, at most 30 s: a slow answer, not a dead one (use `drop` for that).
-fn parse_delay(s: &str) -> Option<StdDuration> {
-    let d = if let Some(ms) = s.strip_suffix("ms") {
-        StdDuration::from_millis(ms.parse().ok()?)
-    } else {
-        StdDuration::from_secs(s.strip_suffix('s')?.parse().ok()?)
-    };
-    (d <= StdDuration::from_secs(30)).then_some(d)
 }
