@@ -481,17 +481,10 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
             }
         }
     }
-    let mut ids = std::collections::BTreeMap::new();
-    for s in &ok {
-        if let Some(prev) = ids.insert(s.id.clone(), s.path.clone()) {
-            eprintln!(
-                "error: scenario id `{}` is used by both {} and {}",
-                s.id,
-                prev.display(),
-                s.path.display()
-            );
-            bad += 1;
-        }
+    for e in scenario::duplicate_ids(&ok) {
+        bad += 1;
+        eprintln!("error: {e}");
+        eprintln!("{:?}", miette::Report::new(e));
     }
     if bad > 0 {
         eprintln!("{bad} scenario file(s) could not be used; nothing was run");

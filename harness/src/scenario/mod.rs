@@ -21,7 +21,7 @@ pub mod span;
 pub mod timeline;
 
 pub use error::ScenarioError;
-pub use load::{load, load_str};
+pub use load::{duplicate_ids, load, load_str};
 pub use model::{AttackerDecl, CertRef, EndpointDecl, Expectation, Message, RecordDecl, Scenario, ZoneDecl};
 pub use read::discover;
 pub use timeline::{Timeline, When};
