@@ -136,7 +136,9 @@ fn parse_expect(line: &str) -> Result<Expect, String> {
 fn first_line(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let text = if let Some(rest) = bytes.strip_prefix(&[0xff, 0xfe, 0, 0]) {
-        let chars = rest.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let chars = rest
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         chars.map(|c| char::from_u32(c).unwrap_or('\u{fffd}')).collect()
     } else if let Some(rest) = bytes.strip_prefix(&[0xff, 0xfe]) {
         let units: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
@@ -263,17 +265,23 @@ fn names_location(stderr: &str, path: &str, any_file: bool, line: Option<u32>, c
         rest = &rest[i + path.len()..];
         if any_file {
             let Some(below) = after.strip_prefix('/') else { continue };
-            let name_len = below.find(|c: char| c == ':' || c.is_whitespace()).unwrap_or(below.len());
+            let name_len = below
+                .find(|c: char| c == ':' || c.is_whitespace())
+                .unwrap_or(below.len());
             after = &below[name_len..];
         }
         let Some(after) = after.strip_prefix(':') else { continue };
         let l: String = after.chars().take_while(char::is_ascii_digit).collect();
-        let Some(after) = after[l.len()..].strip_prefix(':') else { continue };
+        let Some(after) = after[l.len()..].strip_prefix(':') else {
+            continue;
+        };
         let c: String = after.chars().take_while(char::is_ascii_digit).collect();
         if l.is_empty() || c.is_empty() {
             continue;
         }
-        let (Ok(ln), Ok(cn)) = (l.parse::<u32>(), c.parse::<u32>()) else { continue };
+        let (Ok(ln), Ok(cn)) = (l.parse::<u32>(), c.parse::<u32>()) else {
+            continue;
+        };
         if ln >= 1 && cn >= 1 && line.is_none_or(|x| x == ln) && col.is_none_or(|x| x == cn) {
             return true;
         }
@@ -307,7 +315,10 @@ fn judge(ran: &Ran, expect: &Expect, case: &Path) -> Result<(), (Verdict, String
         )
     };
     if ran.timed_out {
-        return Err((Verdict::OverBound, format!("over the wall-clock bound of {WALL:?}\n{}", show())));
+        return Err((
+            Verdict::OverBound,
+            format!("over the wall-clock bound of {WALL:?}\n{}", show()),
+        ));
     }
     let status = ran.status.expect("reaped");
     if ran.stderr.contains("memory allocation of") || ran.stderr.contains("out of memory") {
@@ -320,7 +331,11 @@ fn judge(ran: &Ran, expect: &Expect, case: &Path) -> Result<(), (Verdict, String
         use std::os::unix::process::ExitStatusExt;
         return Err((
             Verdict::Failed,
-            format!("killed by signal {:?} (a crash, e.g. a stack overflow)\n{}", status.signal(), show()),
+            format!(
+                "killed by signal {:?} (a crash, e.g. a stack overflow)\n{}",
+                status.signal(),
+                show()
+            ),
         ));
     }
     let code = status.code().expect("exited");
@@ -330,7 +345,11 @@ fn judge(ran: &Ran, expect: &Expect, case: &Path) -> Result<(), (Verdict, String
     if ran.stderr_len >= STDERR_MAX {
         return Err((
             Verdict::Failed,
-            format!("{} bytes on stderr, the bound is {STDERR_MAX}\n{}", ran.stderr_len, show()),
+            format!(
+                "{} bytes on stderr, the bound is {STDERR_MAX}\n{}",
+                ran.stderr_len,
+                show()
+            ),
         ));
     }
     let case_s = case.display().to_string();
@@ -431,13 +450,22 @@ fn committed(summary: &Summary) -> Vec<Trial> {
             let profile = class == "profiles";
             trials.push(trial(summary, &class, name, move || {
                 let case = std::fs::canonicalize(&case).map_err(|e| (Verdict::Failed, e.to_string()))?;
-                let expect_file = if case.is_dir() { case.join("expect") } else { case.clone() };
+                let expect_file = if case.is_dir() {
+                    case.join("expect")
+                } else {
+                    case.clone()
+                };
                 let expect = first_line(&expect_file)
                     .and_then(|l| parse_expect(&l))
                     .map_err(|m| (Verdict::Failed, format!("{}: {m}", expect_file.display())))?;
                 let ran = if profile {
                     run_bounded(
-                        &["run".as_ref(), "--sender".as_ref(), case.as_os_str(), control().as_os_str()],
+                        &[
+                            "run".as_ref(),
+                            "--sender".as_ref(),
+                            case.as_os_str(),
+                            control().as_os_str(),
+                        ],
                         &root(),
                     )
                 } else {
@@ -516,26 +544,50 @@ fn discovery_cases() -> Vec<(&'static str, Build)> {
         ("link-to-dot", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             symlink(".", dir.join("a"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::ListOrRefuse { ids: vec!["good".into()], path: dir.join("a") }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::ListOrRefuse {
+                    ids: vec!["good".into()],
+                    path: dir.join("a"),
+                },
+            ))
         }),
         ("two-links-to-dot", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             symlink(".", dir.join("a"))?;
             symlink(".", dir.join("b"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::ListOrRefuse { ids: vec!["good".into()], path: dir.to_path_buf() }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::ListOrRefuse {
+                    ids: vec!["good".into()],
+                    path: dir.to_path_buf(),
+                },
+            ))
         }),
         ("five-links-to-dot", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             for n in ["a", "b", "c", "d", "e"] {
                 symlink(".", dir.join(n))?;
             }
-            Ok((vec!["list".into(), d(dir)], Expect::ListOrRefuse { ids: vec!["good".into()], path: dir.to_path_buf() }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::ListOrRefuse {
+                    ids: vec!["good".into()],
+                    path: dir.to_path_buf(),
+                },
+            ))
         }),
         ("link-to-parent", |dir| {
             io(std::fs::create_dir(dir.join("sub")))?;
             io(std::fs::write(dir.join("sub/good.toml"), scenario("good")))?;
             symlink("..", dir.join("sub/up"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::ListOrRefuse { ids: vec!["good".into()], path: dir.to_path_buf() }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::ListOrRefuse {
+                    ids: vec!["good".into()],
+                    path: dir.to_path_buf(),
+                },
+            ))
         }),
         ("links-to-each-other", |dir| {
             io(std::fs::create_dir_all(dir.join("x")))?;
@@ -543,7 +595,13 @@ fn discovery_cases() -> Vec<(&'static str, Build)> {
             io(std::fs::write(dir.join("x/good.toml"), scenario("good")))?;
             symlink("../y", dir.join("x/to-y"))?;
             symlink("../x", dir.join("y/to-x"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::ListOrRefuse { ids: vec!["good".into()], path: dir.to_path_buf() }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::ListOrRefuse {
+                    ids: vec!["good".into()],
+                    path: dir.to_path_buf(),
+                },
+            ))
         }),
         ("link-loop-of-files", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
@@ -559,50 +617,113 @@ fn discovery_cases() -> Vec<(&'static str, Build)> {
         ("dangling-dir-link", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             symlink("nowhere", dir.join("gone"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::ListOrRefuse { ids: vec!["good".into()], path: dir.join("gone") }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::ListOrRefuse {
+                    ids: vec!["good".into()],
+                    path: dir.join("gone"),
+                },
+            ))
         }),
         ("fifo-named-toml", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             mkfifo(&dir.join("x.toml"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::Error { file: Some("x.toml".into()), line: None, col: None }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::Error {
+                    file: Some("x.toml".into()),
+                    line: None,
+                    col: None,
+                },
+            ))
         }),
         ("fifo-given-directly", |dir| {
             mkfifo(&dir.join("x.toml"))?;
-            Ok((vec!["run".into(), d(&dir.join("x.toml"))], Expect::Error { file: Some("x.toml".into()), line: None, col: None }))
+            Ok((
+                vec!["run".into(), d(&dir.join("x.toml"))],
+                Expect::Error {
+                    file: Some("x.toml".into()),
+                    line: None,
+                    col: None,
+                },
+            ))
         }),
         ("socket-named-toml", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             // The listener stays bound for the case's life (leaked: the temp dir goes first).
             let l = io(std::os::unix::net::UnixListener::bind(dir.join("s.toml")))?;
             std::mem::forget(l);
-            Ok((vec!["list".into(), d(dir)], Expect::Error { file: Some("s.toml".into()), line: None, col: None }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::Error {
+                    file: Some("s.toml".into()),
+                    line: None,
+                    col: None,
+                },
+            ))
         }),
         ("link-to-dev-zero", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             symlink("/dev/zero", dir.join("zero.toml"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::Error { file: Some("zero.toml".into()), line: None, col: None }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::Error {
+                    file: Some("zero.toml".into()),
+                    line: None,
+                    col: None,
+                },
+            ))
         }),
         ("link-to-dev-urandom", |dir| {
             symlink("/dev/urandom", dir.join("random.toml"))?;
-            Ok((vec!["run".into(), d(dir)], Expect::Error { file: Some("random.toml".into()), line: None, col: None }))
+            Ok((
+                vec!["run".into(), d(dir)],
+                Expect::Error {
+                    file: Some("random.toml".into()),
+                    line: None,
+                    col: None,
+                },
+            ))
         }),
         ("link-to-dev-null", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             symlink("/dev/null", dir.join("null.toml"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::Error { file: Some("null.toml".into()), line: None, col: None }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::Error {
+                    file: Some("null.toml".into()),
+                    line: None,
+                    col: None,
+                },
+            ))
         }),
         ("dev-zero-given-directly", |_dir| {
-            Ok((vec!["list".into(), "/dev/zero".into()], Expect::RefusePath("/dev/zero".into())))
+            Ok((
+                vec!["list".into(), "/dev/zero".into()],
+                Expect::RefusePath("/dev/zero".into()),
+            ))
         }),
         ("directory-named-toml", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             io(std::fs::create_dir(dir.join("x.toml")))?;
-            Ok((vec!["list".into(), d(dir)], Expect::List { ids: vec!["good".into()], count: 1 }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::List {
+                    ids: vec!["good".into()],
+                    count: 1,
+                },
+            ))
         }),
         ("directory-named-toml-holding-a-scenario", |dir| {
             io(std::fs::create_dir(dir.join("x.toml")))?;
             io(std::fs::write(dir.join("x.toml/inner.toml"), scenario("inner")))?;
-            Ok((vec!["list".into(), d(dir)], Expect::List { ids: vec!["inner".into()], count: 1 }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::List {
+                    ids: vec!["inner".into()],
+                    count: 1,
+                },
+            ))
         }),
         ("unreadable-file", |dir| {
             use std::os::unix::fs::PermissionsExt;
@@ -623,24 +744,59 @@ fn discovery_cases() -> Vec<(&'static str, Build)> {
         }),
         ("one-line-8mib-plus-1", |dir| {
             one_line_file(&dir.join("big.toml"), (8 << 20) + 1)?;
-            Ok((vec!["list".into(), d(dir)], Expect::Error { file: Some("big.toml".into()), line: Some(1), col: None }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::Error {
+                    file: Some("big.toml".into()),
+                    line: Some(1),
+                    col: None,
+                },
+            ))
         }),
         ("one-line-50mb", |dir| {
             one_line_file(&dir.join("huge.toml"), 50_000_000)?;
-            Ok((vec!["run".into(), d(dir)], Expect::Error { file: Some("huge.toml".into()), line: Some(1), col: None }))
+            Ok((
+                vec!["run".into(), d(dir)],
+                Expect::Error {
+                    file: Some("huge.toml".into()),
+                    line: Some(1),
+                    col: None,
+                },
+            ))
         }),
         ("one-line-2mib", |dir| {
             one_line_file(&dir.join("long.toml"), 2 << 20)?;
-            Ok((vec!["list".into(), d(dir)], Expect::Error { file: Some("long.toml".into()), line: Some(1), col: None }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::Error {
+                    file: Some("long.toml".into()),
+                    line: Some(1),
+                    col: None,
+                },
+            ))
         }),
         ("sparse-file-1tb", |dir| {
             let f = io(std::fs::File::create(dir.join("sparse.toml")))?;
             io(f.set_len(1 << 40))?;
-            Ok((vec!["list".into(), d(dir)], Expect::Error { file: Some("sparse.toml".into()), line: None, col: None }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::Error {
+                    file: Some("sparse.toml".into()),
+                    line: None,
+                    col: None,
+                },
+            ))
         }),
         ("empty-file", |dir| {
             io(std::fs::write(dir.join("empty.toml"), ""))?;
-            Ok((vec!["run".into(), d(dir)], Expect::Error { file: Some("empty.toml".into()), line: None, col: None }))
+            Ok((
+                vec!["run".into(), d(dir)],
+                Expect::Error {
+                    file: Some("empty.toml".into()),
+                    line: None,
+                    col: None,
+                },
+            ))
         }),
         ("deep-directories", |dir| {
             let mut p = dir.to_path_buf();
@@ -650,13 +806,28 @@ fn discovery_cases() -> Vec<(&'static str, Build)> {
             io(std::fs::create_dir_all(&p))?;
             io(std::fs::write(p.join("deep.toml"), scenario("deep")))?;
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
-            Ok((vec!["list".into(), d(dir)], Expect::ListOrRefuse { ids: vec!["good".into(), "deep".into()], path: dir.to_path_buf() }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::ListOrRefuse {
+                    ids: vec!["good".into(), "deep".into()],
+                    path: dir.to_path_buf(),
+                },
+            ))
         }),
         ("many-files", |dir| {
             for n in 0..300 {
-                io(std::fs::write(dir.join(format!("s{n:03}.toml")), scenario(&format!("copy-{n:03}"))))?;
+                io(std::fs::write(
+                    dir.join(format!("s{n:03}.toml")),
+                    scenario(&format!("copy-{n:03}")),
+                ))?;
             }
-            Ok((vec!["list".into(), d(dir)], Expect::List { ids: vec!["copy-000".into(), "copy-299".into()], count: 300 }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::List {
+                    ids: vec!["copy-000".into(), "copy-299".into()],
+                    count: 300,
+                },
+            ))
         }),
         ("link-to-a-sibling-directory", |dir| {
             io(std::fs::create_dir(dir.join("real")))?;
@@ -664,24 +835,49 @@ fn discovery_cases() -> Vec<(&'static str, Build)> {
             io(std::fs::create_dir(dir.join("walk")))?;
             io(std::fs::write(dir.join("walk/two.toml"), scenario("two")))?;
             symlink("../real", dir.join("walk/linked"))?;
-            Ok((vec!["list".into(), d(&dir.join("walk"))], Expect::List { ids: vec!["one".into(), "two".into()], count: 2 }))
+            Ok((
+                vec!["list".into(), d(&dir.join("walk"))],
+                Expect::List {
+                    ids: vec!["one".into(), "two".into()],
+                    count: 2,
+                },
+            ))
         }),
         ("hidden-and-uppercase-names", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             io(std::fs::write(dir.join(".toml"), "not = a scenario"))?;
             io(std::fs::write(dir.join("x.TOML"), "not = a scenario"))?;
             io(std::fs::write(dir.join("x.toml~"), "not = a scenario"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::List { ids: vec!["good".into()], count: 1 }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::List {
+                    ids: vec!["good".into()],
+                    count: 1,
+                },
+            ))
         }),
         ("file-link-twice", |dir| {
             io(std::fs::write(dir.join("good.toml"), scenario("good")))?;
             symlink("good.toml", dir.join("again.toml"))?;
-            Ok((vec!["list".into(), d(dir)], Expect::ListOrRefuse { ids: vec!["good".into()], path: dir.to_path_buf() }))
+            Ok((
+                vec!["list".into(), d(dir)],
+                Expect::ListOrRefuse {
+                    ids: vec!["good".into()],
+                    path: dir.to_path_buf(),
+                },
+            ))
         }),
         ("path-with-newline-and-colon", |dir| {
             let p = dir.join("odd\nname:1:1.toml");
             io(std::fs::write(&p, "id = 5\n"))?;
-            Ok((vec!["run".into(), d(&p)], Expect::Error { file: Some("odd\nname:1:1.toml".into()), line: Some(1), col: None }))
+            Ok((
+                vec!["run".into(), d(&p)],
+                Expect::Error {
+                    file: Some("odd\nname:1:1.toml".into()),
+                    line: Some(1),
+                    col: None,
+                },
+            ))
         }),
     ]
 }
@@ -703,11 +899,7 @@ fn generated_sizes() -> Vec<(&'static str, Build)> {
         ("zone-10k-records", |dir| many_records(dir, 10_000)),
         ("zone-50k-records", |dir| many_records(dir, 50_000)),
         ("title-4mib", |dir| {
-            let text = scenario("long-title").replacen(
-                "title = \"",
-                &format!("title = \"{}", "t".repeat(4 << 20)),
-                1,
-            );
+            let text = scenario("long-title").replacen("title = \"", &format!("title = \"{}", "t".repeat(4 << 20)), 1);
             let p = dir.join("title.toml");
             io(std::fs::write(&p, text))?;
             Ok((vec!["run".into(), p.display().to_string()], Expect::Either))
@@ -721,7 +913,14 @@ fn generated_sizes() -> Vec<(&'static str, Build)> {
             );
             let p = dir.join("record.toml");
             io(std::fs::write(&p, text))?;
-            Ok((vec!["run".into(), p.display().to_string()], Expect::Error { file: None, line: None, col: None }))
+            Ok((
+                vec!["run".into(), p.display().to_string()],
+                Expect::Error {
+                    file: None,
+                    line: None,
+                    col: None,
+                },
+            ))
         }),
     ]
 }
