@@ -135,3 +135,72 @@ fn dates_beyond_the_certificate_calendar_are_located_errors() {
         danesim::world::prepare(&s, &keys).unwrap_or_else(|e| panic!("{clock} {dates}: {e}"));
     }
 }
+
+/// The error a scenario text gives, as (location, message); panics if it loads.
+fn refused(path: &Path, text: &str) -> (String, String) {
+    match scenario::load_str(path, text) {
+        Err(ScenarioError::At { location, message, .. }) => (location, message),
+        Err(other) => panic!("unlocated error {other}"),
+        Ok(_) => panic!("loaded:\n{text}"),
+    }
+}
+
+/// A two-attempt timeline scenario with `retry` and `fault_delay` (a slow MX answer) as given.
+fn timed(retry: &str, fault_delay: &str) -> String {
+    format!(
+        "id = \"timed\"\ntitle = \"timed\"\nteaches = \"timed\"\n\n[[zone]]\norigin = \"example.test.\"\n\
+         records = [\"@ MX 10 mx1\", \"mx1 A 192.0.2.10\"]\n\n[[endpoint]]\naddress = \"192.0.2.10\"\n\
+         host = \"mx1.example.test\"\nbehaviour = \"no-starttls\"\n\n[[fault]]\nqname = \"example.test.\"\n\
+         kind = \"slow\"\ndelay = \"{fault_delay}\"\n\n[timeline]\nattempts = 2\nexpect = [\"OPP\", \"OPP\"]\n\
+         retry = [\"{retry}\"]\n\n[expect]\nresult = \"OPP\"\n"
+    )
+}
+
+/// One duration syntax (issue 14): what a report prints (`T+1h30m`) is what `retry` reads,
+/// and a huge number is a load error naming the range, not `T+160850727062149d`.
+#[test]
+fn durations_are_one_bounded_syntax() {
+    let path = Path::new("timed.toml");
+    for ok in ["1h30m", "90s", "2d", "1h 30m", "400d", "0s"] {
+        let s = scenario::load_str(path, &timed(ok, "400ms")).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        let t = s.timeline.expect("a timeline");
+        let printed = danesim::runner::offset(t.offset(2));
+        assert_eq!(
+            printed.trim_start_matches("T+"),
+            danesim::duration::format(t.retry[0]),
+            "{ok}"
+        );
+        let again = scenario::load_str(path, &timed(printed.trim_start_matches("T+"), "400ms"))
+            .unwrap_or_else(|e| panic!("{printed} does not read back: {e}"));
+        assert_eq!(again.timeline.expect("a timeline").retry, t.retry, "{ok}");
+    }
+    let retry_line = 22;
+    for (bad, what) in [
+        ("999999999999999999d", "out of range"),
+        ("401d", "out of range"),
+        ("soon", "not a duration"),
+        ("10", "not a duration"),
+        ("-1h", "not a duration"),
+    ] {
+        let (location, message) = refused(path, &timed(bad, "400ms"));
+        assert_eq!(location, format!("timed.toml:{retry_line}:11"), "{bad}: {message}");
+        assert!(
+            message.contains(what) && message.contains("0s to 400d"),
+            "{bad}: {message}"
+        );
+    }
+    // Real waits: at most 30s; the column is the text's.
+    for bad in ["31s", "99999999999999ms", "1 fortnight"] {
+        let (location, message) = refused(path, &timed("1h", bad));
+        assert_eq!(location, "timed.toml:17:10", "{bad}: {message}");
+        assert!(message.contains("0s to 30s"), "{bad}: {message}");
+    }
+    scenario::load_str(path, &timed("1h", "1.5s")).expect("1.5s is a real wait");
+    // Certificate offsets read the same syntax, with their calendar check kept.
+    let dates = Path::new("dates.toml");
+    let s = scenario::load_str(dates, &dated("", "not_after = \"+1h30m\"")).expect("+1h30m is an offset");
+    assert_eq!(s.certs[0].not_after - s.clock, time::Duration::minutes(90));
+    let (location, message) = refused(dates, &dated("", "not_after = \"+soon\""));
+    assert!(location.starts_with("dates.toml:10:"), "{location}");
+    assert!(message.contains("not an offset from the clock"), "{message}");
+}

@@ -306,7 +306,7 @@ fn a_bad_scripted_reply_is_reported_at_file_line_col() {
         "greeting = \"soon\"",
     );
     let (code, _, err) = danesim(&["run", p.to_str().unwrap()]);
-    assert_bad_input(code, &err, "slow-greeting.toml:31:24", "`soon` is not a delay");
+    assert_bad_input(code, &err, "slow-greeting.toml:31:24", "`soon` is not a duration");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Real senders as a user meets them, beyond the per-scenario snapshots: the command
 //! adapter catching a sender that is not DANE-aware, and the guarantee that no Postfix,
-//! Exim or unbound outlives a run, even one interrupted with Ctrl-C.
+//! Exim or unbound outlives a run, even one interrupted with Ctrl-C or stopped by a
+//! SIGTERM or SIGINT to the top process alone (issue 14).
 //!
 //! These need root and the packages (`ci/install-deps`). Without them each trial is
 //! ignored with the reason printed, except under CI (`CI` set), where it fails.
@@ -29,6 +30,16 @@ fn main() {
             "ctrl_c_in_the_middle_of_a_postfix_run_leaves_no_process",
             "postfix",
             ctrl_c_postfix,
+        ),
+        (
+            "sigterm_to_the_top_pid_of_a_postfix_run_stops_it_and_leaves_no_process",
+            "postfix",
+            sigterm_to_the_top_pid,
+        ),
+        (
+            "sigint_to_the_top_pid_of_a_postfix_run_stops_it_and_leaves_no_process",
+            "postfix",
+            sigint_to_the_top_pid,
         ),
         ("a_finished_exim_run_leaves_no_process", "exim", exim_finishes_clean),
         (
@@ -187,8 +198,31 @@ fn swaks_intercepted() -> Result<(), Failed> {
     nothing_left(&dir)
 }
 
+/// Who gets the signal that stops a Postfix run.
+#[derive(Clone, Copy)]
+enum Target {
+    /// The whole foreground process group, as a terminal's Ctrl-C does.
+    Group,
+    /// The top danesim process alone, as a supervisor or a CI timeout does (`kill -TERM <pid>`).
+    TopPid,
+}
+
 fn ctrl_c_postfix() -> Result<(), Failed> {
-    let dir = workdir("ctrlc");
+    stop_postfix_run("ctrlc", Target::Group, "INT", 130, "interrupted")
+}
+
+fn sigterm_to_the_top_pid() -> Result<(), Failed> {
+    stop_postfix_run("sigterm", Target::TopPid, "TERM", 143, "terminated")
+}
+
+fn sigint_to_the_top_pid() -> Result<(), Failed> {
+    stop_postfix_run("sigint", Target::TopPid, "INT", 130, "interrupted")
+}
+
+/// Starts a Postfix run over every scenario, sends `signal` to `target` in its middle, and
+/// checks that danesim exits `code`, says `word`, and leaves no process behind.
+fn stop_postfix_run(tag: &str, target: Target, signal: &str, code: i32, word: &str) -> Result<(), Failed> {
+    let dir = workdir(tag);
     let mut child = std::os::unix::process::CommandExt::process_group(
         Command::new(env!("CARGO_BIN_EXE_danesim"))
             .args(["run", "--sender", "postfix", "scenarios/"])
@@ -201,7 +235,7 @@ fn ctrl_c_postfix() -> Result<(), Failed> {
     )
     .spawn()
     .map_err(|e| format!("cannot run danesim: {e}"))?;
-    let pgid = child.id();
+    let pid = child.id();
     // Wait until Postfix has delivered at least one message: the run is in its middle.
     let maillog = dir.join("postfix/maillog");
     let started = Instant::now();
@@ -223,22 +257,26 @@ fn ctrl_c_postfix() -> Result<(), Failed> {
         let _ = child.kill();
         return Err(format!("expected postfix master and unbound mid-run, found {running:?}").into());
     }
-    // Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group.
+    // The group is the child's own (process_group(0)), so its id is the child's pid.
+    let whom = match target {
+        Target::Group => format!("-{pid}"),
+        Target::TopPid => pid.to_string(),
+    };
     let status = Command::new("kill")
-        .args(["-INT", "--", &format!("-{pgid}")])
+        .args([&format!("-{signal}"), "--", &whom])
         .status()
         .map_err(|e| format!("cannot run kill: {e}"))?;
     if !status.success() {
-        return Err("kill -INT failed".into());
+        return Err(format!("kill -{signal} {whom} failed").into());
     }
     let started = Instant::now();
-    let code = loop {
+    let exit = loop {
         if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
             break s.code();
         }
         if started.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
-            return Err("danesim did not stop within 20 s of Ctrl-C".into());
+            return Err(format!("danesim did not stop within 20 s of SIG{signal} to {whom}").into());
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -256,14 +294,14 @@ fn ctrl_c_postfix() -> Result<(), Failed> {
         left = processes_using(&dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if code != Some(130) {
-        return Err(format!("expected exit 130 after Ctrl-C, got {code:?}; stderr: {stderr}").into());
+    if exit != Some(code) {
+        return Err(format!("expected exit {code} after SIG{signal} to {whom}, got {exit:?}; stderr: {stderr}").into());
     }
-    if !stderr.contains("interrupted") {
-        return Err(format!("danesim did not say it was interrupted: {stderr}").into());
+    if !stderr.contains(word) {
+        return Err(format!("danesim did not say `{word}`: {stderr}").into());
     }
     if !left.is_empty() {
-        return Err(format!("processes left after Ctrl-C: {left:?}").into());
+        return Err(format!("processes left after SIG{signal} to {whom}: {left:?}").into());
     }
     Ok(())
 }

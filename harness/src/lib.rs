@@ -11,6 +11,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`scenario`] | the TOML format, loading with file:line:col errors, the checked model, timelines (attempts and the steps between them) |
+//! | [`duration`] | the one duration syntax (humantime's: `400ms`, `1h30m`, `2d`) for files, profiles and the command line, each use with its bounds; the form reports print, which reads back |
 //! | [`vocab`] | the outcome vocabulary: AUTH, TLS, OPP, DEFER, BOUNCE, SKIP-*, invariants |
 //! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
 //! | [`dane`] | RFC 7672 §3 DANE-EE/DANE-TA checks, digest agility, name checks and the rustls verifier; the witness's chain match (a leaf over `pki`, used by the reference sender, `check`, `explain` and the witness) |
@@ -22,6 +23,7 @@
 //! | [`outcome`] | verdicts (the expectation plus the witness's checks), documented deviations, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |
 //! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and `dane`) |
+//! | [`output`] | stdout that a closed pipe (`danesim list \| head -1`) cannot crash: `outln!`, `out!`, the first write error for the exit code |
 //! | [`teach`] | `danesim explain` (a scenario's decisions step by step, with RFC sections and fix hints) and `danesim serve` (a world kept up for dig, delv, swaks) |
 //!
 //! Layers stay apart: `dns` and `smtp` know nothing of each other, `pki` depends on
@@ -32,8 +34,10 @@
 
 pub mod dane;
 pub mod dns;
+pub mod duration;
 pub mod inspect;
 pub mod outcome;
+pub mod output;
 pub mod pki;
 pub mod runner;
 pub mod scenario;

@@ -1,5 +1,10 @@
 //! The `danesim` command line. Exit codes: 0 all passed, 1 a violation (or, for `check`, a
 //! failing host), 2 bad input.
+//!
+//! A reader that closes stdout early (`danesim list | head -1`, `run | head`) changes
+//! nothing: printing stops quietly and the exit code is the command's own (0 for `list`,
+//! the verdict for `run`); `serve` stops its world and exits 0. Any other failure to write
+//! stdout (a full disk) is exit 2 with the reason (see `danesim::output`).
 
 #![forbid(unsafe_code)]
 
@@ -11,6 +16,7 @@ use danesim::runner;
 use danesim::scenario::{self, Scenario};
 use danesim::sender::SenderKind;
 use danesim::teach;
+use danesim::{out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -41,9 +47,10 @@ enum Command {
         /// Scenarios run at once (the reference sender; real senders run one world at a time).
         #[arg(long, default_value_t = 8)]
         jobs: usize,
-        /// The reference sender's DNS timeout in milliseconds (a dropped query costs this).
-        #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=30000))]
-        dns_timeout: u64,
+        /// The reference sender's DNS timeout (a dropped query costs this): a duration such as
+        /// 300ms or 2s, or a bare number of milliseconds; 50ms to 30s (default 1s).
+        #[arg(long, value_name = "DURATION", value_parser = dns_timeout)]
+        dns_timeout: Option<std::time::Duration>,
         /// Work directory for a real sender's files and logs (kept after the run).
         /// Default: a new directory under the system temp dir.
         #[arg(long, value_name = "DIR")]
@@ -130,6 +137,18 @@ enum Command {
     },
 }
 
+/// `--dns-timeout`: the one duration syntax; a bare number stays milliseconds, as it was
+/// documented before durations took units.
+fn dns_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let text = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{t}ms")
+    } else {
+        t.to_string()
+    };
+    danesim::duration::parse(&text, &danesim::duration::DNS_TIMEOUT).map_err(|e| e.to_string())
+}
+
 fn host_and_file(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((h, f)) if !h.is_empty() && !f.is_empty() => Ok((h.to_string(), PathBuf::from(f))),
@@ -152,14 +171,25 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let code = dispatch(Cli::parse());
+    match danesim::output::status() {
+        Ok(()) | Err(std::io::ErrorKind::BrokenPipe) => code,
+        Err(_) => {
+            let why = danesim::output::failure().unwrap_or_default();
+            eprintln!("error: cannot write to stdout: {why}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::List { paths } => match load_all(&paths) {
             Ok(list) => {
                 for s in &list {
-                    println!("{:<36} {:<20} {}", s.id, s.covers.join(","), s.title);
+                    outln!("{:<36} {:<20} {}", s.id, s.covers.join(","), s.title);
                 }
-                println!("{} scenario(s)", list.len());
+                outln!("{} scenario(s)", list.len());
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -224,7 +254,7 @@ fn main() -> ExitCode {
                 return namespace_run(list, sender, format, workdir);
             }
             let limits = runner::Limits {
-                dns: std::time::Duration::from_millis(dns_timeout),
+                dns: dns_timeout.unwrap_or(runner::DNS_TIMEOUT),
                 ..runner::Limits::default()
             };
             run(list, sender, format, jobs.max(1), limits)
@@ -249,12 +279,12 @@ fn anchor(path: &std::path::Path, delv: Option<PathBuf>, unbound: Option<PathBuf
         }
     };
     let ta = prepared.dns.trust_anchor();
-    println!(
+    outln!(
         "; trust anchor of the world of scenario `{}` (fixed key: the same every run)",
         s.id
     );
-    println!("{}", ta.ds.trim_end());
-    println!("{}", ta.dnskey.trim_end());
+    outln!("{}", ta.ds.trim_end());
+    outln!("{}", ta.dnskey.trim_end());
     for (file, text, what) in [
         (delv, ta.delv_anchors(), "delv anchors"),
         (unbound, ta.unbound_anchor(), "unbound trust-anchor-file"),
@@ -276,7 +306,7 @@ fn tlsa(req: inspect::TlsaRequest) -> ExitCode {
             for note in &line.notes {
                 eprintln!("note: {note}");
             }
-            println!("{line}");
+            outln!("{line}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -304,7 +334,7 @@ fn check(
     });
     match report {
         Ok(r) => {
-            print!("{}", r.render());
+            out!("{}", r.render());
             if r.failed() {
                 ExitCode::from(1)
             } else {
@@ -333,7 +363,7 @@ fn explain(path: &std::path::Path, sender: &str) -> ExitCode {
     let limits = runner::Limits::default();
     match rt.block_on(teach::explain(&s, &sender, &KeyStore::embedded(), limits)) {
         Ok(e) => {
-            print!("{}", e.text);
+            out!("{}", e.text);
             if e.verdict.acceptable() {
                 ExitCode::SUCCESS
             } else {
@@ -366,11 +396,10 @@ fn serve(path: &std::path::Path, namespace: bool) -> ExitCode {
 }
 
 /// `serve --namespace`: as root, re-run this command inside fresh namespaces (it becomes
-/// their PID 1), then serve there. The host PID is passed in, because `nsenter` needs it
-/// and inside the namespace this process is PID 1.
+/// their PID 1), then serve there. The host PID of `unshare` is passed in, because
+/// `nsenter` needs it and inside the namespace this process is PID 1.
 fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
     use danesim::world::namespace;
-    const HOST_PID: &str = "DANESIM_SERVE_HOST_PID";
     if !namespace::inside() {
         if let Err(e) = namespace::require_root("`serve --namespace`")
             .and_then(|_| danesim::sender::external::preflight(&SenderKind::Reference))
@@ -378,14 +407,12 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        // `reexec` replaces this process with `unshare`, which keeps this PID and sits in the
-        // new network and mount namespaces: the right target for `nsenter`.
+        // `unshare` sits in the new network and mount namespaces: the target for `nsenter`.
+        // Its PID is known only once it runs, so the inner process reads it on stdin.
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        let e = namespace::reexec_with(&args, &[(HOST_PID, std::process::id().to_string())]);
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return enter_namespace(&args, true);
     }
-    let host_pid = std::env::var(HOST_PID).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let host_pid = namespace::host_pid_from_stdin().unwrap_or(0);
     let workdir = std::env::temp_dir().join(format!("danesim-serve-ns-{host_pid}"));
     let keys = KeyStore::embedded();
     let served =
@@ -531,9 +558,7 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
             args.push("--workdir".into());
             args.push(dir.into_os_string());
         }
-        let e = namespace::reexec(&args);
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return enter_namespace(&args, false);
     }
     let Some(workdir) = workdir else {
         eprintln!("error: inside the namespace without a work directory (internal)");
@@ -565,7 +590,15 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(if e.starts_with("interrupted") { 130 } else { 2 });
+            // 128 + the signal, as the top process reports it too (world::namespace::enter).
+            let code = if e.starts_with("interrupted") {
+                namespace::signal_exit_code(rustix::process::Signal::INT)
+            } else if e.starts_with("terminated") {
+                namespace::signal_exit_code(rustix::process::Signal::TERM)
+            } else {
+                2
+            };
+            return ExitCode::from(code);
         }
     };
     let mut outcomes = Vec::new();
@@ -597,14 +630,35 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
     print_results(outcomes, faults, &sender, format)
 }
 
+/// The top process of namespace mode: runs `args` inside fresh namespaces and waits,
+/// passing SIGTERM and SIGINT on (`world::namespace::enter`). Exit code: the inner run's,
+/// or 128 + the signal that stopped it (143 for SIGTERM, 130 for SIGINT).
+fn enter_namespace(args: &[std::ffi::OsString], tell_pid: bool) -> ExitCode {
+    use danesim::world::namespace;
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(namespace::enter(args, &[], tell_pid)) {
+        Ok(ended) => ExitCode::from(ended.exit_code()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &SenderKind, format: Format) -> ExitCode {
     match format {
         Format::Human => {
             for r in &outcomes {
-                println!("{}", report::line(&r.outcome));
+                outln!("{}", report::line(&r.outcome));
             }
             let all: Vec<_> = outcomes.iter().map(|r| r.outcome.clone()).collect();
-            println!("{}", report::summary(&all, sender.name()));
+            outln!("{}", report::summary(&all, sender.name()));
         }
         Format::Json => {
             let items: Vec<serde_json::Value> = outcomes.iter().map(|r| r.outcome.redacted(&r.redactions)).collect();
@@ -615,7 +669,7 @@ fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &Sende
                 "outcomes": items,
                 "summary": { "scenarios": outcomes.len(), "passed": passed, "deviations": acceptable - passed, "violations": outcomes.len() - acceptable, "errors": faults },
             });
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&doc).expect("JSON values always serialize")
             );
@@ -627,7 +681,7 @@ fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &Sende
             } else {
                 report::junit(&all, sender.name())
             };
-            print!("{text}");
+            out!("{text}");
         }
     }
     if faults > 0 {

@@ -31,6 +31,7 @@ mod record;
 mod server;
 mod sign;
 mod switch;
+mod wire;
 mod world;
 mod zone;
 

@@ -112,20 +112,10 @@ pub(crate) fn judge_attempt(
     Judged { record, report, obs }
 }
 
-/// "T+0s", "T+15m", "T+1h30m", "T+2d".
+/// "T+0s", "T+15m", "T+1h30m", "T+2d": the duration in the form a file's `retry` reads
+/// ([`crate::duration::format`]).
 pub fn offset(d: Duration) -> String {
-    let mut s = d.as_secs();
-    if s == 0 {
-        return "T+0s".into();
-    }
-    let mut out = String::from("T+");
-    for (unit, len) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] {
-        if s >= len {
-            out.push_str(&format!("{}{unit}", s / len));
-            s %= len;
-        }
-    }
-    out
+    format!("T+{}", crate::duration::format(d))
 }
 
 /// The steps `event` triggers, with a line each for the outcome.
@@ -512,5 +502,9 @@ invariants = ["ONCE"]
         assert_eq!(offset(Duration::from_secs(900)), "T+15m");
         assert_eq!(offset(Duration::from_secs(5400)), "T+1h30m");
         assert_eq!(offset(Duration::from_secs(86400 + 61)), "T+1d1m1s");
+        // What follows `T+` is what `retry` reads (issue 14: `1h30m` was printed, not read).
+        let printed = offset(Duration::from_secs(5400));
+        let back = crate::duration::parse(printed.trim_start_matches("T+"), &crate::duration::RETRY);
+        assert_eq!(back, Ok(Duration::from_secs(5400)));
     }
 }

@@ -180,6 +180,9 @@ pub struct RawEndpoint {
     pub replies: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// `drop = "data"`: close the connection in the middle of the message.
     pub drop: Option<Spanned<String>>,
+    /// `long_lines = true`: accept DATA lines over RFC 5321's 1000 octets instead of refusing the message.
+    #[serde(default)]
+    pub long_lines: bool,
     /// Waits before the reply, by stage: `delays = { greeting = "3s" }`.
     pub delays: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// `sni = { "mx1.example.test" = "mx1" }`: the leaf (and its issuers) served when the

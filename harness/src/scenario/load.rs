@@ -6,6 +6,7 @@ use super::file::{RawAttacker, RawCert, RawEndpoint, RawFault, RawScenario, RawZ
 use super::model::*;
 use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
+use crate::duration;
 use crate::pki::{CertSpec, KeyRef};
 use crate::smtp::{Behaviour, InjectAt, Reply, Script, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
@@ -14,7 +15,7 @@ use hickory_proto::rr::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 use time::format_description::well_known::Rfc3339;
@@ -30,49 +31,9 @@ pub const DEFAULT_BODY: &str =
 /// Short by default, so that timeline steps (later) can let caches expire quickly.
 pub const DEFAULT_TTL: u32 = 300;
 
-/// Every `*.toml` below `paths` (files are taken as they are), sorted, so runs list scenarios in one order.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
-    let mut out = BTreeSet::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|source| ScenarioError::Read {
-            path: p.display().to_string(),
-            source,
-        })?;
-        if meta.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.insert(p.clone());
-        }
-    }
-    Ok(out.into_iter().collect())
-}
-
-fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ScenarioError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    for entry in rd {
-        let entry = entry.map_err(|source| ScenarioError::Read {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let p = entry.path();
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "toml") {
-            out.insert(p);
-        }
-    }
-    Ok(())
-}
-
+/// Load one scenario file: read within the input limits ([`super::read`]), then resolve.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    load_str(path, &source)
+    load_str(path, &super::read::read_source(path)?)
 }
 
 pub fn load_str(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
@@ -114,6 +75,41 @@ impl Loader<'_> {
         };
         let start = (sp.start + quote).min(sp.end);
         start..sp.end.saturating_sub(quote).max(start)
+    }
+
+    /// A duration of the file (the one syntax, [`duration`]), within the bounds of its use.
+    pub(super) fn duration(
+        &self,
+        s: &Spanned<String>,
+        bounds: &duration::Bounds,
+    ) -> Result<StdDuration, ScenarioError> {
+        duration::parse(s.get_ref(), bounds).map_err(|e| {
+            self.err(
+                self.inner(s),
+                e.to_string(),
+                "here",
+                Some(format!(
+                    "durations are written like \"400ms\", \"90s\", \"1h30m\" or \"2d\"; {}",
+                    bounds.describe()
+                )),
+            )
+        })
+    }
+
+    /// The span in the file of bytes `decoded` of a string's value: escapes before them take
+    /// other lengths in the file ([`super::span`]). Falls back to the start of the string's
+    /// content should the file's text not decode to the value.
+    pub(super) fn in_string(&self, s: &Spanned<String>, decoded: Range<usize>) -> Range<usize> {
+        let sp = s.span();
+        let raw = self.source.get(sp.clone()).unwrap_or("");
+        let map = |d| super::span::source_offset(raw, s.get_ref(), d).map(|o| sp.start + o);
+        match (map(decoded.start), map(decoded.end)) {
+            (Some(a), Some(b)) => a..b.max(a),
+            _ => {
+                let start = self.inner(s).start;
+                start..start
+            }
+        }
     }
 
     fn resolve(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
@@ -306,14 +302,7 @@ impl Loader<'_> {
             };
             let delay = match &f.delay {
                 None => StdDuration::from_millis(1500),
-                Some(d) => parse_delay(d.get_ref()).ok_or_else(|| {
-                    self.err(
-                        self.inner(d),
-                        format!("`{}` is not a delay", d.get_ref()),
-                        "here",
-                        Some("e.g. delay = \"1500ms\" or \"2s\" (at most 30s)".into()),
-                    )
-                })?,
+                Some(d) => self.duration(d, &duration::REAL_WAIT)?,
             };
             if let Some(d) = f.delay.as_ref()
                 && f.kind.get_ref() != "slow"
@@ -619,13 +608,12 @@ impl Loader<'_> {
         certs: &BTreeMap<String, &CertSpec>,
     ) -> Result<RecordDecl, ScenarioError> {
         let text = r.get_ref();
-        let base = self.inner(r).start;
         let mut cert_ref = None;
         let mut check_line = text.clone();
         if let Some(open) = text.find("{cert:") {
             let Some(close_rel) = text[open..].find('}') else {
                 return Err(self.err(
-                    base + open..base + text.len(),
+                    self.in_string(r, open..text.len()),
                     "unterminated `{cert:NAME}`",
                     "here",
                     None,
@@ -637,7 +625,7 @@ impl Loader<'_> {
             if !certs.contains_key(&name) {
                 let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
                 return Err(self.err(
-                    base + open..base + close + 1,
+                    self.in_string(r, open..close + 1),
                     format!("unknown certificate `{name}`"),
                     "not declared in any [[cert]]",
                     Some(format!("declared certificates: {}", list(names.into_iter()))),
@@ -655,7 +643,7 @@ impl Loader<'_> {
             });
             let Some((Ok(usage), Ok(selector), Ok(matching))) = params else {
                 return Err(self.err(
-                    base + open..base + close + 1,
+                    self.in_string(r, open..close + 1),
                     "`{cert:NAME}` must be the data of a TLSA record",
                     "here",
                     Some("write e.g. \"_25._tcp.mx1 TLSA 3 1 1 {cert:mx1}\"".into()),
@@ -672,14 +660,21 @@ impl Loader<'_> {
             });
         }
         dns::parse_record_line(origin, ttl, &check_line).map_err(|e| {
-            let col = e.column.min(text.len());
+            // The column is into `check_line`: past the stand-in data, it is that much further
+            // into the text.
+            let col = match &cert_ref {
+                Some(c) if e.column >= c.placeholder.start + 2 => e.column - 2 + c.placeholder.len(),
+                Some(c) if e.column >= c.placeholder.start => c.placeholder.start,
+                _ => e.column,
+            };
+            let col = super::error::floor_char_boundary(text, col);
             let end = text[col..]
                 .find(char::is_whitespace)
                 .map_or(text.len(), |i| col + i)
                 .max(col + 1)
                 .min(text.len());
             self.err(
-                base + col..base + end,
+                self.in_string(r, col..end),
                 format!("bad record in zone {origin}: {}", e.message),
                 "here",
                 Some("one RFC 1035 record per string: \"owner [ttl] TYPE rdata\", names relative to the zone".into()),
@@ -937,14 +932,7 @@ impl Loader<'_> {
         }
         for (stage, delay) in e.delays.iter().flatten() {
             let st = self.stage(stage, delay, "delays")?;
-            let d = parse_delay(delay.get_ref()).ok_or_else(|| {
-                self.err(
-                    self.inner(delay),
-                    format!("`{}` is not a delay", delay.get_ref()),
-                    "here",
-                    Some("e.g. \"1500ms\" or \"2s\" (at most 30s)".into()),
-                )
-            })?;
+            let d = self.duration(delay, &duration::REAL_WAIT)?;
             script.delays.insert(st, d);
         }
         if let Some(d) = &e.drop {
@@ -958,6 +946,7 @@ impl Loader<'_> {
             }
             script.drop_in_data = true;
         }
+        script.long_lines = e.long_lines;
         Ok(script)
     }
 
@@ -1028,7 +1017,7 @@ fn clock_range() -> std::ops::RangeInclusive<OffsetDateTime> {
     (EARLIEST + Duration::days(30))..=(LATEST - Duration::days(365))
 }
 
-/// An RFC 3339 time, or an offset such as "-30d", "+12h", "+90m" from the world clock. The
+/// An RFC 3339 time, or an offset such as "-30d", "+12h", "+1h30m" from the world clock. The
 /// arithmetic is checked: an offset that leaves the certificate calendar is an error, never
 /// an overflow.
 pub fn parse_time(s: &str, clock: OffsetDateTime) -> Result<OffsetDateTime, String> {
@@ -1041,20 +1030,15 @@ pub fn parse_time(s: &str, clock: OffsetDateTime) -> Result<OffsetDateTime, Stri
         )
     };
     let t = if let Some(sign) = s.chars().next().filter(|c| *c == '+' || *c == '-') {
-        let body = &s[1..];
-        let (num, unit) = body.split_at(body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len()));
-        let n: i64 = num.parse().map_err(|_| format!("`{s}` is not an offset"))?;
-        let unit_secs: i64 = match unit {
-            "d" => 86_400,
-            "h" => 3_600,
-            "m" => 60,
-            "s" => 1,
-            _ => return Err(format!("`{s}`: unit must be d, h, m or s")),
+        // The one duration syntax (`+365d`, `-1h30m`); its bounds keep the arithmetic in
+        // range, and the calendar check below decides.
+        let d = match duration::parse(&s[1..], &duration::CERT_OFFSET) {
+            Ok(d) => Duration::try_from(d).map_err(|_| out_of_range())?,
+            Err(duration::DurationError::Malformed { reason, .. }) => {
+                return Err(format!("`{s}` is not an offset from the clock ({reason})"));
+            }
+            Err(_) => return Err(out_of_range()),
         };
-        let d = n
-            .checked_mul(unit_secs)
-            .map(Duration::seconds)
-            .ok_or_else(out_of_range)?;
         let t = if sign == '+' {
             clock.checked_add(d)
         } else {
@@ -1098,14 +1082,4 @@ fn chain_up(certs: &BTreeMap<String, &CertSpec>, leaf: &String) -> Vec<String> {
 pub(super) fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<&str> = it.collect();
     if v.is_empty() { "(none)".into() } else { v.join(", ") }
-}
-
-/// `1500ms` or `2s`, at most 30 s: a slow answer, not a dead one (use `drop` for that).
-fn parse_delay(s: &str) -> Option<StdDuration> {
-    let d = if let Some(ms) = s.strip_suffix("ms") {
-        StdDuration::from_millis(ms.parse().ok()?)
-    } else {
-        StdDuration::from_secs(s.strip_suffix('s')?.parse().ok()?)
-    };
-    (d <= StdDuration::from_secs(30)).then_some(d)
 }

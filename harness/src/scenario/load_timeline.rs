@@ -10,23 +10,9 @@ use super::file::{RawStep, RawTimeline};
 use super::load::{Loader, list};
 use super::model::{EndpointDecl, ZoneDecl};
 use super::timeline::{EditKind, Lint, Renew, Step, Timeline, When, ZoneEdit, normalize};
+use crate::duration;
 use crate::pki::CertSpec;
 use crate::vocab::{ResultCode, fqdn};
-
-/// Simulated waits: seconds to days ("90s", "15m", "1h", "2d").
-fn parse_wait(s: &str) -> Option<std::time::Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = num.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return None,
-    };
-    Some(std::time::Duration::from_secs(secs))
-}
 
 impl Loader<'_> {
     #[allow(clippy::too_many_arguments)]
@@ -93,14 +79,8 @@ impl Loader<'_> {
                 .to_vec();
         }
         for r in &t.retry {
-            retry.push(parse_wait(r.get_ref()).ok_or_else(|| {
-                self.err(
-                    self.inner(r),
-                    format!("`{}` is not a wait", r.get_ref()),
-                    "here",
-                    Some("e.g. \"15m\", \"1h\" or \"90s\" (simulated: nothing sleeps)".into()),
-                )
-            })?);
+            // Simulated: nothing sleeps, the reference sender's clock moves.
+            retry.push(self.duration(r, &duration::RETRY)?);
         }
         if !t.via.is_empty() && t.via.len() != attempts as usize {
             return Err(self.err(
@@ -306,19 +286,5 @@ impl Loader<'_> {
             expire: s.expire,
             span: raw.span(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_wait;
-    use std::time::Duration;
-
-    #[test]
-    fn waits() {
-        assert_eq!(parse_wait("15m"), Some(Duration::from_secs(900)));
-        assert_eq!(parse_wait("2d"), Some(Duration::from_secs(172800)));
-        assert_eq!(parse_wait("soon"), None);
-        assert_eq!(parse_wait("10"), None);
     }
 }

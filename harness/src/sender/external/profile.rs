@@ -4,7 +4,7 @@
 //! ```toml
 //! description = "what the program is"
 //! command = ["swaks", "--to", "${DANESIM_RECIPIENT}", "--data", "@${DANESIM_MESSAGE_FILE}"]
-//! timeout = "30s"                 # optional, default 30s
+//! timeout = "30s"                 # optional, default 30s; 1s to 1h (`crate::duration` syntax: "90s", "2m30s")
 //! verified_marker = "DANE: ok"    # optional: output by which the program claims DANE authentication
 //! ```
 //!
@@ -23,6 +23,7 @@
 //! | `DANESIM_WORLD_ADDRESSES` | the endpoints' addresses, space-separated |
 //! | `DANESIM_SCENARIO` | the scenario id |
 
+use crate::duration;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,7 +45,7 @@ struct RawProfile {
     #[serde(default)]
     description: String,
     command: toml::Spanned<Vec<String>>,
-    timeout: Option<String>,
+    timeout: Option<toml::Spanned<String>>,
     verified_marker: Option<String>,
 }
 
@@ -94,8 +95,8 @@ pub fn load(path: &Path) -> Result<Profile, String> {
     }
     let timeout = match &raw.timeout {
         None => Duration::from_secs(30),
-        Some(t) => parse_seconds(t)
-            .ok_or_else(|| format!("{}: `timeout` must look like \"30s\", not {t:?}", path.display()))?,
+        Some(t) => duration::parse(t.get_ref(), &duration::PROFILE_TIMEOUT)
+            .map_err(|e| format!("{}: `timeout`: {e}", at(t.span().start + 1)))?,
     };
     Ok(Profile {
         path: path.to_path_buf(),
@@ -104,11 +105,6 @@ pub fn load(path: &Path) -> Result<Profile, String> {
         timeout,
         verified_marker: raw.verified_marker.filter(|m| !m.is_empty()),
     })
-}
-
-fn parse_seconds(t: &str) -> Option<Duration> {
-    let n: u64 = t.strip_suffix('s')?.parse().ok()?;
-    (1..=3600).contains(&n).then(|| Duration::from_secs(n))
 }
 
 /// The `${NAME}` placeholders in one argument.
@@ -143,7 +139,10 @@ mod tests {
     fn write(text: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("danesim-profile-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(format!("p{}.toml", text.len()));
+        // One file per call: tests run in parallel.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = dir.join(format!("p{n}.toml"));
         std::fs::write(&p, text).unwrap();
         p
     }
@@ -168,7 +167,14 @@ mod tests {
         let e = load(&write("command = [\"x\"]\ncolour = 1\n")).unwrap_err();
         assert!(e.contains(":2:1"), "{e}");
         let e = load(&write("command = [\"x\"]\ntimeout = \"soon\"\n")).unwrap_err();
-        assert!(e.contains("timeout"), "{e}");
+        assert!(e.contains(":2:12: `timeout`"), "{e}");
+        // The bounds are checked: at least 1s, at most 1h, and huge numbers are no panic.
+        for t in ["500ms", "2h", "999999999999999999d"] {
+            let e = load(&write(&format!("command = [\"x\"]\ntimeout = \"{t}\"\n"))).unwrap_err();
+            assert!(e.contains(":2:12: `timeout`") && e.contains("1s to 1h"), "{e}");
+        }
+        let p = load(&write("command = [\"x\"]\ntimeout = \"2m30s\"\n")).unwrap();
+        assert_eq!(p.timeout, Duration::from_secs(150));
     }
 
     #[test]
