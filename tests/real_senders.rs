@@ -1,6 +1,7 @@
 //! Real senders as a user meets them, beyond the per-scenario snapshots: the command
 //! adapter catching a sender that is not DANE-aware, and the guarantee that no Postfix,
-//! Exim or unbound outlives a run, even one interrupted with Ctrl-C.
+//! Exim or unbound outlives a run, even one interrupted with Ctrl-C or stopped by a
+//! SIGTERM or SIGINT to the top process alone (issue 14).
 //!
 //! These need root and the packages (`ci/install-deps`). Without them each trial is
 //! ignored with the reason printed, except under CI (`CI` set), where it fails.
@@ -30,7 +31,32 @@ fn main() {
             "postfix",
             ctrl_c_postfix,
         ),
+        (
+            "sigterm_to_the_top_pid_of_a_postfix_run_stops_it_and_leaves_no_process",
+            "postfix",
+            sigterm_to_the_top_pid,
+        ),
+        (
+            "sigint_to_the_top_pid_of_a_postfix_run_stops_it_and_leaves_no_process",
+            "postfix",
+            sigint_to_the_top_pid,
+        ),
         ("a_finished_exim_run_leaves_no_process", "exim", exim_finishes_clean),
+        (
+            "a_relative_workdir_works_and_is_kept_with_unbounds_log",
+            "postfix",
+            relative_workdir,
+        ),
+        (
+            "a_non_empty_workdir_or_a_symlink_is_refused_with_exit_2",
+            "postfix",
+            unsafe_workdirs_refused,
+        ),
+        (
+            "the_default_workdir_is_new_private_and_unpredictable",
+            "exim",
+            default_workdir,
+        ),
         (
             "without_libfaketime_a_real_sender_exits_2_and_says_install_faketime",
             "postfix",
@@ -187,8 +213,31 @@ fn swaks_intercepted() -> Result<(), Failed> {
     nothing_left(&dir)
 }
 
+/// Who gets the signal that stops a Postfix run.
+#[derive(Clone, Copy)]
+enum Target {
+    /// The whole foreground process group, as a terminal's Ctrl-C does.
+    Group,
+    /// The top danesim process alone, as a supervisor or a CI timeout does (`kill -TERM <pid>`).
+    TopPid,
+}
+
 fn ctrl_c_postfix() -> Result<(), Failed> {
-    let dir = workdir("ctrlc");
+    stop_postfix_run("ctrlc", Target::Group, "INT", 130, "interrupted")
+}
+
+fn sigterm_to_the_top_pid() -> Result<(), Failed> {
+    stop_postfix_run("sigterm", Target::TopPid, "TERM", 143, "terminated")
+}
+
+fn sigint_to_the_top_pid() -> Result<(), Failed> {
+    stop_postfix_run("sigint", Target::TopPid, "INT", 130, "interrupted")
+}
+
+/// Starts a Postfix run over every scenario, sends `signal` to `target` in its middle, and
+/// checks that danesim exits `code`, says `word`, and leaves no process behind.
+fn stop_postfix_run(tag: &str, target: Target, signal: &str, code: i32, word: &str) -> Result<(), Failed> {
+    let dir = workdir(tag);
     let mut child = std::os::unix::process::CommandExt::process_group(
         Command::new(env!("CARGO_BIN_EXE_danesim"))
             .args(["run", "--sender", "postfix", "scenarios/"])
@@ -201,7 +250,7 @@ fn ctrl_c_postfix() -> Result<(), Failed> {
     )
     .spawn()
     .map_err(|e| format!("cannot run danesim: {e}"))?;
-    let pgid = child.id();
+    let pid = child.id();
     // Wait until Postfix has delivered at least one message: the run is in its middle.
     let maillog = dir.join("postfix/maillog");
     let started = Instant::now();
@@ -223,22 +272,26 @@ fn ctrl_c_postfix() -> Result<(), Failed> {
         let _ = child.kill();
         return Err(format!("expected postfix master and unbound mid-run, found {running:?}").into());
     }
-    // Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group.
+    // The group is the child's own (process_group(0)), so its id is the child's pid.
+    let whom = match target {
+        Target::Group => format!("-{pid}"),
+        Target::TopPid => pid.to_string(),
+    };
     let status = Command::new("kill")
-        .args(["-INT", "--", &format!("-{pgid}")])
+        .args([&format!("-{signal}"), "--", &whom])
         .status()
         .map_err(|e| format!("cannot run kill: {e}"))?;
     if !status.success() {
-        return Err("kill -INT failed".into());
+        return Err(format!("kill -{signal} {whom} failed").into());
     }
     let started = Instant::now();
-    let code = loop {
+    let exit = loop {
         if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
             break s.code();
         }
         if started.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
-            return Err("danesim did not stop within 20 s of Ctrl-C".into());
+            return Err(format!("danesim did not stop within 20 s of SIG{signal} to {whom}").into());
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -256,14 +309,14 @@ fn ctrl_c_postfix() -> Result<(), Failed> {
         left = processes_using(&dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if code != Some(130) {
-        return Err(format!("expected exit 130 after Ctrl-C, got {code:?}; stderr: {stderr}").into());
+    if exit != Some(code) {
+        return Err(format!("expected exit {code} after SIG{signal} to {whom}, got {exit:?}; stderr: {stderr}").into());
     }
-    if !stderr.contains("interrupted") {
-        return Err(format!("danesim did not say it was interrupted: {stderr}").into());
+    if !stderr.contains(word) {
+        return Err(format!("danesim did not say `{word}`: {stderr}").into());
     }
     if !left.is_empty() {
-        return Err(format!("processes left after Ctrl-C: {left:?}").into());
+        return Err(format!("processes left after SIG{signal} to {whom}: {left:?}").into());
     }
     Ok(())
 }
@@ -291,6 +344,99 @@ fn exim_finishes_clean() -> Result<(), Failed> {
         return Err(format!("unexpected report:\n{stdout}").into());
     }
     nothing_left(&dir)
+}
+
+/// `--workdir rel` from another directory: made absolute before unbound (which reads its
+/// paths relative to its own directory) starts; the log it names is there afterwards.
+fn relative_workdir() -> Result<(), Failed> {
+    let parent = workdir("relative");
+    std::fs::create_dir_all(&parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(["run", "--sender", "postfix", "--workdir", "rel"])
+        .arg(root().join("scenarios/dane-ee/positive-control.toml"))
+        .current_dir(&parent)
+        .output()
+        .map_err(|e| format!("cannot run danesim: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let dir = parent.join("rel");
+    let kept = dir.join("unbound.log").is_file();
+    let named = stderr.contains(&format!("work directory (configs and logs of the run): {}", dir.display()));
+    let left = nothing_left(&parent);
+    if out.status.code() != Some(0) || !stdout.contains("PASS       positive-control") {
+        return Err(format!("expected a pass with a relative --workdir, got {}\n{stdout}\n{stderr}", out.status).into());
+    }
+    if !(kept && named) {
+        return Err(format!("the absolute work directory with unbound.log is not kept and named: {stderr}").into());
+    }
+    left
+}
+
+/// A directory that is not new (a previous run's, or a symlink planted by someone else) is
+/// refused before anything runs, and nothing is written into it or through it.
+fn unsafe_workdirs_refused() -> Result<(), Failed> {
+    let base = workdir("refused");
+    let full = base.join("full");
+    let target = base.join("target");
+    let link = base.join("link");
+    let made = std::fs::create_dir_all(&full)
+        .and_then(|_| std::fs::write(full.join("maillog"), "a previous run"))
+        .and_then(|_| std::fs::create_dir_all(&target))
+        .and_then(|_| std::os::unix::fs::symlink(&target, &link));
+    made.map_err(|e| format!("cannot prepare {}: {e}", base.display()))?;
+    let mut result = Ok(());
+    for (dir, why) in [(&full, "is not empty"), (&link, "is a symbolic link")] {
+        let out = danesim_run(dir, &["postfix", "scenarios/dane-ee/positive-control.toml"])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() != Some(2) || !stderr.contains(why) || !stderr.contains(&dir.display().to_string()) {
+            result = Err(format!("expected exit 2 saying {} {why}, got {}: {stderr}", dir.display(), out.status));
+        }
+    }
+    let written: Vec<_> = std::fs::read_dir(&full)
+        .into_iter()
+        .flatten()
+        .chain(std::fs::read_dir(&target).into_iter().flatten())
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let _ = std::fs::remove_dir_all(&base);
+    result?;
+    if written.len() != 1 {
+        return Err(format!("files were written into a refused directory: {written:?}").into());
+    }
+    Ok(())
+}
+
+/// Without `--workdir`: a new directory with a random name (not the pid), that only its
+/// owner may list or write (the sender's own users may only pass through: mode 0711 at most).
+fn default_workdir() -> Result<(), Failed> {
+    use std::os::unix::fs::PermissionsExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(["run", "--sender", "exim", "scenarios/dane-ee/positive-control.toml"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run danesim: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("work directory (configs and logs of the run): "))
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("no work directory named: {stderr}"))?;
+    let mode = std::fs::metadata(&dir).map(|m| m.permissions().mode() & 0o777);
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let left = nothing_left(&dir);
+    if out.status.code() != Some(0) {
+        return Err(format!("expected exit 0, got {}: {stderr}", out.status).into());
+    }
+    let suffix = name.strip_prefix("danesim-exim-").unwrap_or_default();
+    if !dir.starts_with(std::env::temp_dir()) || suffix.is_empty() || suffix.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("not a fresh unpredictable name: {}", dir.display()).into());
+    }
+    match mode {
+        Ok(m) if m & 0o066 == 0 => left,
+        Ok(m) => Err(format!("{} has mode {m:o}; others may read or write it", dir.display()).into()),
+        Err(e) => Err(format!("cannot read {}: {e}", dir.display()).into()),
+    }
 }
 
 /// The world clock's preflight: no libfaketime (here: a named one that does not exist), no

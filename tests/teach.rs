@@ -365,7 +365,16 @@ fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
             Err(_) => panic!("no `ready` within 30 s; it printed:\n{}", lines.join("\n")),
         }
     }
-    assert!(lines.contains(&format!("namespace {pid}")), "{}", lines.join("\n"));
+    // The nsenter target is `unshare`, the child of the top danesim that stays outside to
+    // pass signals on; it sits in the new network and mount namespaces.
+    let target: u32 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("namespace ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no `namespace PID` line:\n{}", lines.join("\n")));
+    assert!(
+        children_of(pid).contains(&target),
+        "namespace {target} is not a child of danesim {pid}"
+    );
     assert!(
         lines.contains(&"smtp mx1.example.test 192.0.2.10".to_string()),
         "{}",
@@ -373,7 +382,7 @@ fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
     );
     let inside = |tool: &Path| {
         let mut c = Command::new(&nsenter);
-        c.args(["--target", &pid.to_string(), "--net", "--mount", "--"])
+        c.args(["--target", &target.to_string(), "--net", "--mount", "--"])
             .arg(tool);
         c
     };
@@ -414,13 +423,23 @@ fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
         lines.join("\n")
     );
     // Nothing of the namespace is left: no unbound started for it, no work directory.
-    let workdir = std::env::temp_dir().join(format!("danesim-serve-ns-{pid}"));
+    // The work directory (a fresh one with a random name) is the anchor file's grandparent.
+    let workdir = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("anchor "))
+        .and_then(|a| Path::new(a).parent()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| panic!("no `anchor FILE` line:\n{}", lines.join("\n")));
+    assert!(
+        workdir.starts_with(std::env::temp_dir()) && workdir.display().to_string().contains("danesim-serve-ns-"),
+        "{}",
+        workdir.display()
+    );
     assert!(!workdir.exists(), "{} is removed", workdir.display());
     for e in std::fs::read_dir("/proc").expect("/proc is readable").flatten() {
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
         assert!(
-            !cmdline.contains(&format!("danesim-serve-ns-{pid}")),
+            !cmdline.contains(&workdir.display().to_string()),
             "a process of the served namespace is left: {cmdline}"
         );
     }

@@ -24,6 +24,7 @@
 //! | [`outcome`] | verdicts (the expectation plus the witness's checks), documented deviations, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |
 //! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and `dane`) |
+//! | [`output`] | stdout that a closed pipe (`danesim list \| head -1`) cannot crash: `outln!`, `out!`, the first write error for the exit code |
 //! | [`teach`] | `danesim explain` (a scenario's decisions step by step, with RFC sections and fix hints) and `danesim serve` (a world kept up for dig, delv, swaks) |
 //!
 //! Layers stay apart: `dns` and `smtp` know nothing of each other, `pki` depends on
@@ -38,6 +39,7 @@ pub mod dns;
 pub mod duration;
 pub mod inspect;
 pub mod outcome;
+pub mod output;
 pub mod pki;
 pub mod runner;
 pub mod scenario;

@@ -1,5 +1,10 @@
 //! The `danesim` command line. Exit codes: 0 all passed, 1 a violation (or, for `check`, a
 //! failing host), 2 bad input.
+//!
+//! A reader that closes stdout early (`danesim list | head -1`, `run | head`) changes
+//! nothing: printing stops quietly and the exit code is the command's own (0 for `list`,
+//! the verdict for `run`); `serve` stops its world and exits 0. Any other failure to write
+//! stdout (a full disk) is exit 2 with the reason (see `danesim::output`).
 
 #![forbid(unsafe_code)]
 
@@ -11,6 +16,7 @@ use danesim::runner;
 use danesim::scenario::{self, Scenario};
 use danesim::sender::SenderKind;
 use danesim::teach;
+use danesim::{out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -45,8 +51,9 @@ enum Command {
         /// 300ms or 2s, or a bare number of milliseconds; 50ms to 30s (default 1s).
         #[arg(long, value_name = "DURATION", value_parser = dns_timeout)]
         dns_timeout: Option<std::time::Duration>,
-        /// Work directory for a real sender's files and logs (kept after the run).
-        /// Default: a new directory under the system temp dir.
+        /// Work directory for a real sender's files and logs (kept after the run). It must
+        /// be new, or an empty directory of yours (never a symlink); it is made mode 0700.
+        /// Default: a new directory with a random name under the system temp dir.
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
     },
@@ -165,14 +172,25 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let code = dispatch(Cli::parse());
+    match danesim::output::status() {
+        Ok(()) | Err(std::io::ErrorKind::BrokenPipe) => code,
+        Err(_) => {
+            let why = danesim::output::failure().unwrap_or_default();
+            eprintln!("error: cannot write to stdout: {why}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::List { paths } => match load_all(&paths) {
             Ok(list) => {
                 for s in &list {
-                    println!("{:<36} {:<20} {}", s.id, s.covers.join(","), s.title);
+                    outln!("{:<36} {:<20} {}", s.id, s.covers.join(","), s.title);
                 }
-                println!("{} scenario(s)", list.len());
+                outln!("{} scenario(s)", list.len());
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -266,12 +284,12 @@ fn anchor(path: &std::path::Path, delv: Option<PathBuf>, unbound: Option<PathBuf
         }
     };
     let ta = prepared.dns.trust_anchor();
-    println!(
+    outln!(
         "; trust anchor of the world of scenario `{}` (fixed key: the same every run)",
         s.id
     );
-    println!("{}", ta.ds.trim_end());
-    println!("{}", ta.dnskey.trim_end());
+    outln!("{}", ta.ds.trim_end());
+    outln!("{}", ta.dnskey.trim_end());
     for (file, text, what) in [
         (delv, ta.delv_anchors(), "delv anchors"),
         (unbound, ta.unbound_anchor(), "unbound trust-anchor-file"),
@@ -293,7 +311,7 @@ fn tlsa(req: inspect::TlsaRequest) -> ExitCode {
             for note in &line.notes {
                 eprintln!("note: {note}");
             }
-            println!("{line}");
+            outln!("{line}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -321,7 +339,7 @@ fn check(
     });
     match report {
         Ok(r) => {
-            print!("{}", r.render());
+            out!("{}", r.render());
             if r.failed() {
                 ExitCode::from(1)
             } else {
@@ -350,7 +368,7 @@ fn explain(path: &std::path::Path, sender: &str) -> ExitCode {
     let limits = runner::Limits::default();
     match rt.block_on(teach::explain(&s, &sender, &KeyStore::embedded(), limits)) {
         Ok(e) => {
-            print!("{}", e.text);
+            out!("{}", e.text);
             if e.verdict.acceptable() {
                 ExitCode::SUCCESS
             } else {
@@ -383,11 +401,10 @@ fn serve(path: &std::path::Path, namespace: bool) -> ExitCode {
 }
 
 /// `serve --namespace`: as root, re-run this command inside fresh namespaces (it becomes
-/// their PID 1), then serve there. The host PID is passed in, because `nsenter` needs it
-/// and inside the namespace this process is PID 1.
+/// their PID 1), then serve there. The host PID of `unshare` is passed in, because
+/// `nsenter` needs it and inside the namespace this process is PID 1.
 fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
     use danesim::world::namespace;
-    const HOST_PID: &str = "DANESIM_SERVE_HOST_PID";
     if !namespace::inside() {
         if let Err(e) = namespace::require_root("`serve --namespace`")
             .and_then(|_| danesim::sender::external::preflight(&SenderKind::Reference))
@@ -395,19 +412,27 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        // `reexec` replaces this process with `unshare`, which keeps this PID and sits in the
-        // new network and mount namespaces: the right target for `nsenter`.
+        // `unshare` sits in the new network and mount namespaces: the target for `nsenter`.
+        // Its PID is known only once it runs, so the inner process reads it on stdin.
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        let e = namespace::reexec_with(&args, &[(HOST_PID, std::process::id().to_string())]);
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        // Removed when it is dropped, after the namespace is gone.
+        let dir = match danesim::world::workdir::scratch("danesim-serve-ns-") {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return enter_namespace(&args, dir.path(), true);
     }
-    let host_pid = std::env::var(HOST_PID).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let workdir = std::env::temp_dir().join(format!("danesim-serve-ns-{host_pid}"));
+    let host_pid = namespace::host_pid_from_stdin().unwrap_or(0);
+    let Some(workdir) = namespace::workdir_inside() else {
+        eprintln!("error: inside the namespace without a work directory (internal)");
+        return ExitCode::from(2);
+    };
     let keys = KeyStore::embedded();
     let served =
         rt.block_on(async { teach::serve_namespace(s, &keys, host_pid, &workdir, teach::shutdown_signals()?).await });
-    let _ = std::fs::remove_dir_all(&workdir);
     match served {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
@@ -467,17 +492,10 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
             }
         }
     }
-    let mut ids = std::collections::BTreeMap::new();
-    for s in &ok {
-        if let Some(prev) = ids.insert(s.id.clone(), s.path.clone()) {
-            eprintln!(
-                "error: scenario id `{}` is used by both {} and {}",
-                s.id,
-                prev.display(),
-                s.path.display()
-            );
-            bad += 1;
-        }
+    for e in scenario::duplicate_ids(&ok) {
+        bad += 1;
+        eprintln!("error: {e}");
+        eprintln!("{:?}", miette::Report::new(e));
     }
     if bad > 0 {
         eprintln!("{bad} scenario file(s) could not be used; nothing was run");
@@ -542,17 +560,21 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        if workdir.is_none() {
-            let dir = std::env::temp_dir().join(format!("danesim-{}-{}", sender.name(), std::process::id()));
-            args.push("--workdir".into());
-            args.push(dir.into_os_string());
-        }
-        let e = namespace::reexec(&args);
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        // Decided here, outside, and passed in as an absolute path (world::workdir).
+        let dir = match &workdir {
+            Some(d) => danesim::world::workdir::claim(d),
+            None => danesim::world::workdir::fresh(&format!("danesim-{}-", file_name_part(sender.name()))),
+        };
+        return match dir {
+            Ok(dir) => enter_namespace(&args, &dir, false),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
-    let Some(workdir) = workdir else {
+    let Some(workdir) = namespace::workdir_inside() else {
         eprintln!("error: inside the namespace without a work directory (internal)");
         return ExitCode::from(2);
     };
@@ -582,7 +604,15 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(if e.starts_with("interrupted") { 130 } else { 2 });
+            // 128 + the signal, as the top process reports it too (world::namespace::enter).
+            let code = if e.starts_with("interrupted") {
+                namespace::signal_exit_code(rustix::process::Signal::INT)
+            } else if e.starts_with("terminated") {
+                namespace::signal_exit_code(rustix::process::Signal::TERM)
+            } else {
+                2
+            };
+            return ExitCode::from(code);
         }
     };
     let mut outcomes = Vec::new();
@@ -614,14 +644,43 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
     print_results(outcomes, faults, &sender, format)
 }
 
+/// The top process of namespace mode: runs `args` inside fresh namespaces and waits,
+/// passing SIGTERM and SIGINT on (`world::namespace::enter`). Exit code: the inner run's,
+/// or 128 + the signal that stopped it (143 for SIGTERM, 130 for SIGINT).
+fn enter_namespace(args: &[std::ffi::OsString], workdir: &std::path::Path, tell_pid: bool) -> ExitCode {
+    use danesim::world::namespace;
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let env = [(namespace::WORKDIR_ENV, workdir.display().to_string())];
+    match rt.block_on(namespace::enter(args, &env, tell_pid)) {
+        Ok(ended) => ExitCode::from(ended.exit_code()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A sender's name as part of a directory name (a profile's name may hold anything).
+fn file_name_part(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect()
+}
+
 fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &SenderKind, format: Format) -> ExitCode {
     match format {
         Format::Human => {
             for r in &outcomes {
-                println!("{}", report::line(&r.outcome));
+                outln!("{}", report::line(&r.outcome));
             }
             let all: Vec<_> = outcomes.iter().map(|r| r.outcome.clone()).collect();
-            println!("{}", report::summary(&all, sender.name()));
+            outln!("{}", report::summary(&all, sender.name()));
         }
         Format::Json => {
             let items: Vec<serde_json::Value> = outcomes.iter().map(|r| r.outcome.redacted(&r.redactions)).collect();
@@ -632,7 +691,7 @@ fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &Sende
                 "outcomes": items,
                 "summary": { "scenarios": outcomes.len(), "passed": passed, "deviations": acceptable - passed, "violations": outcomes.len() - acceptable, "errors": faults },
             });
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&doc).expect("JSON values always serialize")
             );
@@ -644,7 +703,7 @@ fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &Sende
             } else {
                 report::junit(&all, sender.name())
             };
-            print!("{text}");
+            out!("{text}");
         }
     }
     if faults > 0 {

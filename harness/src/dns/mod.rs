@@ -31,6 +31,7 @@ mod record;
 mod server;
 mod sign;
 mod switch;
+mod wire;
 mod world;
 mod zone;
 
@@ -49,4 +50,4 @@ pub use record::{parse_record_line, record_address};
 pub use server::{serve, serve_switch};
 pub use switch::ZoneSwitch;
 pub use world::SignedWorld;
-pub use zone::{Denial, DsMode, WorldDnsSpec, ZoneSpec};
+pub use zone::{Denial, DsMode, WorldDnsSpec, ZoneSpec, check_zones};

@@ -133,16 +133,16 @@ pub struct RawCert {
     pub issuer: Option<Spanned<String>>,
     #[serde(default)]
     pub ca: bool,
-    pub path_len: Option<u8>,
+    pub path_len: Option<Spanned<u8>>,
     pub cn: Option<String>,
     #[serde(default)]
-    pub sans: Vec<String>,
+    pub sans: Vec<Spanned<String>>,
     /// RFC 3339 time, or an offset from the world clock such as "-30d" or "+365d".
     pub not_before: Option<Spanned<String>>,
     pub not_after: Option<Spanned<String>>,
     /// Name constraints (permitted DNS subtrees), CA certificates only.
     #[serde(default)]
-    pub permitted_dns: Vec<String>,
+    pub permitted_dns: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +184,9 @@ pub struct RawEndpoint {
     pub replies: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// `drop = "data"`: close the connection in the middle of the message.
     pub drop: Option<Spanned<String>>,
+    /// `long_lines = true`: accept DATA lines over RFC 5321's 1000 octets instead of refusing the message.
+    #[serde(default)]
+    pub long_lines: bool,
     /// Waits before the reply, by stage: `delays = { greeting = "3s" }`.
     pub delays: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// `sni = { "mx1.example.test" = "mx1" }`: the leaf (and its issuers) served when the

@@ -7,7 +7,7 @@ use super::model::*;
 use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::duration;
-use crate::pki::{CertSpec, KeyRef};
+use crate::pki::{CertSpec, KeyRef, SpecField};
 use crate::smtp::{Behaviour, InjectAt, Reply, Script, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use crate::world::Published;
@@ -15,7 +15,7 @@ use hickory_proto::rr::RecordType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 use time::format_description::well_known::Rfc3339;
@@ -31,49 +31,41 @@ pub const DEFAULT_BODY: &str =
 /// Short by default, so that timeline steps (later) can let caches expire quickly.
 pub const DEFAULT_TTL: u32 = 300;
 
-/// Every `*.toml` below `paths` (files are taken as they are), sorted, so runs list scenarios in one order.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
-    let mut out = BTreeSet::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|source| ScenarioError::Read {
-            path: p.display().to_string(),
-            source,
-        })?;
-        if meta.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.insert(p.clone());
-        }
-    }
-    Ok(out.into_iter().collect())
-}
-
-fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ScenarioError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    for entry in rd {
-        let entry = entry.map_err(|source| ScenarioError::Read {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let p = entry.path();
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "toml") {
-            out.insert(p);
-        }
-    }
-    Ok(())
-}
-
+/// Load one scenario file: read within the input limits ([`super::read`]), then resolve.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    load_str(path, &source)
+    load_str(path, &super::read::read_source(path)?)
+}
+
+/// Scenarios that reuse an id already taken by an earlier one in `list` (ids name snapshots
+/// and report lines, so they are unique across a run): an error at each later file's `id`,
+/// naming the file that has it first.
+pub fn duplicate_ids(list: &[Scenario]) -> Vec<ScenarioError> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Spanned<String>,
+    }
+    let mut first: BTreeMap<&str, &Path> = BTreeMap::new();
+    let mut out = Vec::new();
+    for s in list {
+        let Some(prev) = first.get(s.id.as_str()).copied() else {
+            first.insert(&s.id, &s.path);
+            continue;
+        };
+        let message = format!("scenario id `{}` is already used by {}", s.id, prev.display());
+        let help = Some("ids are unique across the scenarios a run loads: rename one of them".to_string());
+        // The file loaded a moment ago; read it again for the position of its id.
+        let source = super::read::read_source(&s.path).unwrap_or_default();
+        let span = toml::from_str::<IdOnly>(&source).map_or(0..0, |r| r.id.span());
+        out.push(ScenarioError::at(
+            &s.path,
+            &source,
+            span,
+            message,
+            "second use of this id",
+            help,
+        ));
+    }
+    out
 }
 
 pub fn load_str(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
@@ -133,6 +125,22 @@ impl Loader<'_> {
         })
     }
 
+    /// The span in the file of bytes `decoded` of a string's value: escapes before them take
+    /// other lengths in the file ([`super::span`]). Falls back to the start of the string's
+    /// content should the file's text not decode to the value.
+    pub(super) fn in_string(&self, s: &Spanned<String>, decoded: Range<usize>) -> Range<usize> {
+        let sp = s.span();
+        let raw = self.source.get(sp.clone()).unwrap_or("");
+        let map = |d| super::span::source_offset(raw, s.get_ref(), d).map(|o| sp.start + o);
+        match (map(decoded.start), map(decoded.end)) {
+            (Some(a), Some(b)) => a..b.max(a),
+            _ => {
+                let start = self.inner(s).start;
+                start..start
+            }
+        }
+    }
+
     fn resolve(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         let id = raw.id.get_ref().clone();
         if id.is_empty()
@@ -190,6 +198,7 @@ impl Loader<'_> {
         let cert_names: BTreeMap<String, &CertSpec> = certs.iter().map(|c| (c.name.clone(), c)).collect();
         let zones = self.zones(&raw.zone, &cert_names)?;
         let allowed = self.allowed_addresses(&raw.allow_addresses)?;
+        self.zone_rules(&raw.zone, &zones)?;
         let endpoints = self.endpoints(&raw.endpoint, &cert_names, &allowed)?;
         let faults = self.faults(&raw.fault, &zones)?;
         let timeline = self.timeline(
@@ -468,18 +477,46 @@ impl Loader<'_> {
             }
             let not_before = self.time(&c.not_before, clock, Duration::days(-30))?;
             let not_after = self.time(&c.not_after, clock, Duration::days(365))?;
-            out.push(CertSpec {
+            let spec = CertSpec {
                 name: name.clone(),
                 key,
                 issuer: c.issuer.as_ref().map(|i| i.get_ref().clone()),
                 ca: c.ca,
-                path_len: c.path_len,
+                path_len: c.path_len.as_ref().map(|n| *n.get_ref()),
                 common_name: c.cn.clone(),
-                sans: c.sans.clone(),
+                sans: c.sans.iter().map(|n| n.get_ref().clone()).collect(),
                 not_before,
                 not_after,
-                permitted_dns: c.permitted_dns.clone(),
-            });
+                permitted_dns: c.permitted_dns.iter().map(|n| n.get_ref().clone()).collect(),
+            };
+            // The spec's own rules live in pki; here they point at the field.
+            spec.check().map_err(|(field, reason)| {
+                let (span, help) = match field {
+                    SpecField::Name => (c.name.span(), "give the certificate a name"),
+                    SpecField::San(i) => (
+                        c.sans[i].span(),
+                        "write DNS names such as \"mx1.example.test\" (an IDN as its xn-- A-label), or omit `sans`",
+                    ),
+                    SpecField::PermittedDns(i) if !c.ca => (
+                        c.permitted_dns[i].span(),
+                        "name constraints belong on a CA: set `ca = true`, or remove `permitted_dns`",
+                    ),
+                    SpecField::PermittedDns(i) => {
+                        (c.permitted_dns[i].span(), "write DNS subtrees such as \"example.test\"")
+                    }
+                    SpecField::PathLen => (
+                        c.path_len.as_ref().map_or(c.name.span(), |n| n.span()),
+                        "a path length constrains a CA: set `ca = true`, or remove `path_len`",
+                    ),
+                };
+                self.err(
+                    span,
+                    format!("certificate `{name}`: {reason}"),
+                    "here",
+                    Some(help.into()),
+                )
+            })?;
+            out.push(spec);
         }
         // Issuer chains must end in a self-signed root (RFC 5280 §6.1); a cycle never does.
         for c in raw {
@@ -623,6 +660,77 @@ impl Loader<'_> {
         Ok(out)
     }
 
+    /// The zone assembly rules (a CNAME beside other data, data at or below a cut, a DNAME
+    /// with data below it: `dns::check_zones`), applied at load time so that a conflict is
+    /// reported at the record that makes it. TLSA placeholders are checked with stand-in data.
+    fn zone_rules(&self, raw: &[RawZone], zones: &[ZoneDecl]) -> Result<(), ScenarioError> {
+        let spec = dns::WorldDnsSpec {
+            zones: zones
+                .iter()
+                .map(|z| dns::ZoneSpec {
+                    origin: z.origin.clone(),
+                    signed: z.signed,
+                    key_pkcs8: Vec::new(),
+                    default_ttl: z.ttl,
+                    records: z
+                        .records
+                        .iter()
+                        .map(|r| {
+                            let mut line = r.template.clone();
+                            if let Some(c) = &r.cert_ref {
+                                line.replace_range(c.placeholder.clone(), "00");
+                            }
+                            line
+                        })
+                        .collect(),
+                    ds: z.ds,
+                    denial: z.denial,
+                })
+                .collect(),
+            inception: 0,
+            expiration: 0,
+            nameserver: std::net::Ipv4Addr::LOCALHOST,
+            faults: Vec::new(),
+            rogue_key_pkcs8: Vec::new(),
+        };
+        let Err(e) = dns::check_zones(&spec) else {
+            return Ok(());
+        };
+        let raw_zone = |origin: &str| {
+            raw.iter()
+                .find(|z| fqdn(z.origin.get_ref()).eq_ignore_ascii_case(&fqdn(origin)))
+        };
+        let help = Some("each record is checked against the others of its zone (RFC 1034 §3.6.2, §4.2.1; RFC 2181 §10.1; RFC 6672 §2.4)".to_string());
+        Err(match &e {
+            dns::DnsError::Record {
+                origin,
+                index,
+                column,
+                message,
+                ..
+            } => match raw_zone(origin).and_then(|z| z.records.get(*index)) {
+                Some(r) if *column == 0 => {
+                    self.err(self.inner(r), format!("zone {origin}: {message}"), "this record", help)
+                }
+                Some(r) => {
+                    let col = super::error::floor_char_boundary(r.get_ref(), *column);
+                    self.err(
+                        self.in_string(r, col..col),
+                        format!("zone {origin}: {message}"),
+                        "here",
+                        help,
+                    )
+                }
+                None => self.err(0..0, e.to_string(), "here", help),
+            },
+            dns::DnsError::Zone { origin, .. } | dns::DnsError::InvalidOrigin { origin, .. } => {
+                let span = raw_zone(origin).map_or(0..0, |z| z.origin.span());
+                self.err(span, e.to_string(), "this zone", help)
+            }
+            _ => self.err(0..0, e.to_string(), "here", help),
+        })
+    }
+
     pub(super) fn record(
         &self,
         origin: &str,
@@ -631,13 +739,12 @@ impl Loader<'_> {
         certs: &BTreeMap<String, &CertSpec>,
     ) -> Result<RecordDecl, ScenarioError> {
         let text = r.get_ref();
-        let base = self.inner(r).start;
         let mut cert_ref = None;
         let mut check_line = text.clone();
         if let Some(open) = text.find("{cert:") {
             let Some(close_rel) = text[open..].find('}') else {
                 return Err(self.err(
-                    base + open..base + text.len(),
+                    self.in_string(r, open..text.len()),
                     "unterminated `{cert:NAME}`",
                     "here",
                     None,
@@ -649,7 +756,7 @@ impl Loader<'_> {
             if !certs.contains_key(&name) {
                 let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
                 return Err(self.err(
-                    base + open..base + close + 1,
+                    self.in_string(r, open..close + 1),
                     format!("unknown certificate `{name}`"),
                     "not declared in any [[cert]]",
                     Some(format!("declared certificates: {}", list(names.into_iter()))),
@@ -667,7 +774,7 @@ impl Loader<'_> {
             });
             let Some((Ok(usage), Ok(selector), Ok(matching))) = params else {
                 return Err(self.err(
-                    base + open..base + close + 1,
+                    self.in_string(r, open..close + 1),
                     "`{cert:NAME}` must be the data of a TLSA record",
                     "here",
                     Some("write e.g. \"_25._tcp.mx1 TLSA 3 1 1 {cert:mx1}\"".into()),
@@ -684,14 +791,21 @@ impl Loader<'_> {
             });
         }
         dns::parse_record_line(origin, ttl, &check_line).map_err(|e| {
-            let col = e.column.min(text.len());
+            // The column is into `check_line`: past the stand-in data, it is that much further
+            // into the text.
+            let col = match &cert_ref {
+                Some(c) if e.column >= c.placeholder.start + 2 => e.column - 2 + c.placeholder.len(),
+                Some(c) if e.column >= c.placeholder.start => c.placeholder.start,
+                _ => e.column,
+            };
+            let col = super::error::floor_char_boundary(text, col);
             let end = text[col..]
                 .find(char::is_whitespace)
                 .map_or(text.len(), |i| col + i)
                 .max(col + 1)
                 .min(text.len());
             self.err(
-                base + col..base + end,
+                self.in_string(r, col..end),
                 format!("bad record in zone {origin}: {}", e.message),
                 "here",
                 Some("one RFC 1035 record per string: \"owner [ttl] TYPE rdata\", names relative to the zone".into()),
@@ -951,6 +1065,7 @@ impl Loader<'_> {
             }
             script.drop_in_data = true;
         }
+        script.long_lines = e.long_lines;
         Ok(script)
     }
 

@@ -1,10 +1,12 @@
-//! Scenario files: the TOML format (`file`), loading with spanned errors
-//! (`load`, `load_timeline`, `load_address`, `error`), the checked model everything else consumes (`model`)
-//! and timelines of several attempts with steps between them (`timeline`).
+//! Scenario files: the TOML format (`file`), discovery and reading within the input limits
+//! (`read`), loading with spanned errors (`load`, `load_timeline`, `load_address`, `error`, whose
+//! excerpts are bounded; `span` maps offsets in a string's value back to the file), the checked
+//! model everything else consumes (`model`) and timelines of several attempts with steps between
+//! them (`timeline`).
 //!
 //! The format is documented for authors in `scenarios/README.md`.
 
-// A scenario error carries the file's text for miette's rendering; it is built once per
+// A scenario error carries a window of the file's text for miette's rendering; it is built once per
 // broken file on a cold path, so its size is not worth boxing.
 #![allow(clippy::result_large_err)]
 
@@ -14,9 +16,12 @@ pub mod load;
 mod load_address;
 mod load_timeline;
 pub mod model;
+pub mod read;
+pub mod span;
 pub mod timeline;
 
 pub use error::ScenarioError;
-pub use load::{discover, load, load_str};
+pub use load::{duplicate_ids, load, load_str};
 pub use model::{AttackerDecl, CertRef, EndpointDecl, Expectation, Message, RecordDecl, Scenario, ZoneDecl};
+pub use read::discover;
 pub use timeline::{Timeline, When};

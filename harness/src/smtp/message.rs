@@ -60,6 +60,8 @@ pub(crate) struct MessageSink {
     size: usize,
     max: usize,
     oversize: bool,
+    /// An octet above 127 arrived (RFC 6152: 8-bit content).
+    eight_bit: bool,
 }
 
 impl MessageSink {
@@ -72,6 +74,7 @@ impl MessageSink {
             size: 0,
             max,
             oversize: false,
+            eight_bit: false,
         }
     }
 
@@ -82,6 +85,7 @@ impl MessageSink {
         }
         // RFC 5321 §4.5.2: a leading period was doubled by the client; remove one.
         let content = line.strip_prefix(b".").unwrap_or(line);
+        self.eight_bit |= content.iter().any(|&b| b >= 0x80);
         self.size = self.size.saturating_add(content.len() + 2);
         if self.size > self.max {
             self.oversize = true;
@@ -109,6 +113,17 @@ impl MessageSink {
     pub(crate) fn push_too_long(&mut self) {
         self.oversize = true;
         self.size = self.size.saturating_add(self.max);
+    }
+
+    /// Counts the `n` bytes of an over-long line that was skipped, so the flood bound still applies; the message
+    /// itself is refused by the caller for its line, not for its size.
+    pub(crate) fn push_discarded(&mut self, n: usize) {
+        self.size = self.size.saturating_add(n);
+    }
+
+    /// Whether any received octet was above 127.
+    pub(crate) fn has_8bit(&self) -> bool {
+        self.eight_bit
     }
 
     /// Bytes of content received so far (counted even past the limit).

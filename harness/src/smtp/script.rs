@@ -88,6 +88,9 @@ pub struct Script {
     pub replies: BTreeMap<Stage, Reply>,
     /// Close the connection once the first line of the message has arrived, without a reply.
     pub drop_in_data: bool,
+    /// Accept DATA lines longer than RFC 5321 §4.5.3.1.6's 1000 octets (a lenient server, as Postfix is with
+    /// `smtpd` splitting long lines); by default such a message is refused with 500.
+    pub long_lines: bool,
     /// Wait this long before the reply at a stage (a slow server; RFC 5321 §4.5.3.2 gives
     /// clients minutes, simulations use seconds).
     pub delays: BTreeMap<Stage, Duration>,

@@ -25,6 +25,14 @@ const MAX_ERRORS: u32 = 20;
 const MAX_LONG_LINES: u32 = 3;
 /// Longest command text copied into an event.
 const EVENT_TEXT_MAX: usize = 200;
+/// RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including its CRLF, "not counting the leading dot
+/// duplicated for transparency": 998 octets of content plus that one dot.
+const MAX_TEXT_LINE: usize = 998 + 1;
+
+/// A DATA line's length as RFC 5321 §4.5.3.1.6 counts it: without the dot a client doubled for transparency (§4.5.2).
+fn text_len(line: &[u8]) -> usize {
+    line.len() - usize::from(line.first() == Some(&b'.'))
+}
 
 /// The TLS side of an endpoint, decided once per `serve`.
 #[derive(Clone)]
@@ -81,6 +89,8 @@ pub(crate) struct Session {
     txn: Option<usize>,
     errors: u32,
     long_lines: u32,
+    /// The open transaction's MAIL FROM declared BODY=8BITMIME (RFC 6152 §3).
+    declared_8bit: bool,
     /// No read has completed since the handshake: in TLS 1.3 the client judges the certificate after the server
     /// finished its flight, so its verdict (alert or silent close) shows up here.
     tls_fresh: bool,
@@ -106,6 +116,7 @@ impl Session {
             txn: None,
             errors: 0,
             long_lines: 0,
+            declared_8bit: false,
             tls_fresh: false,
             no_service: false,
         };
@@ -396,6 +407,7 @@ impl Session {
         if self.txn.is_some() {
             return self.client_error(503, "5.5.1 Error: nested MAIL command").await;
         }
+        let mut declared_8bit = false;
         for p in &params {
             match (p.keyword.as_str(), p.value.as_deref()) {
                 // RFC 1870 §6.
@@ -407,12 +419,14 @@ impl Session {
                     Err(_) => return self.client_error(501, "5.5.4 Bad SIZE parameter").await,
                 },
                 // RFC 6152.
-                ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => {}
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => declared_8bit = true,
                 ("SIZE" | "BODY", _) => return self.client_error(501, "5.5.4 Bad parameter value").await,
                 // RFC 5321 §4.1.1.11.
                 _ => return self.client_error(555, "5.5.4 Unsupported option").await,
             }
         }
+        self.declared_8bit = declared_8bit;
         if let Flow::Close(r) = self.pause(Stage::Mail).await {
             return Flow::Close(r);
         }
@@ -473,8 +487,22 @@ impl Session {
         let mut sink = MessageSink::new(max);
         // Past this the client is just flooding us; stop reading.
         let hard_cap = max.saturating_mul(2).saturating_add(1024 * 1024);
+        // The RFC limit holds unless the scenario scripts a lenient server (`long_lines = true`).
+        let line_limit = if self.config.script.long_lines {
+            max.saturating_add(2)
+        } else {
+            MAX_TEXT_LINE
+        };
+        let mut over_long = false;
         loop {
-            match self.next_line(max.saturating_add(2)).await {
+            match self.next_line(line_limit).await {
+                Incoming::Line(line) if !self.config.script.long_lines && text_len(&line) > MAX_TEXT_LINE - 1 => {
+                    if !over_long {
+                        self.event("C: <DATA line over 1000 octets (RFC 5321 §4.5.3.1.6)>".into());
+                    }
+                    over_long = true;
+                    sink.push_discarded(line.len());
+                }
                 Incoming::Line(line) => {
                     if sink.push_line(&line) {
                         break;
@@ -483,6 +511,14 @@ impl Session {
                         self.event(format!("S: <connection dropped during DATA, {} bytes in>", sink.size()));
                         return Flow::Close("dropped during DATA");
                     }
+                }
+                Incoming::TooLong if !self.config.script.long_lines => {
+                    // Read on to the final dot (the client is still sending), then refuse the message.
+                    if !over_long {
+                        self.event("C: <DATA line over 1000 octets (RFC 5321 §4.5.3.1.6)>".into());
+                    }
+                    over_long = true;
+                    sink.push_discarded(line_limit);
                 }
                 Incoming::TooLong => sink.push_too_long(),
                 Incoming::End(r) => {
@@ -497,7 +533,21 @@ impl Session {
             }
         }
         self.event(format!("C: <message, {} bytes>", sink.size()));
+        if sink.has_8bit() && !self.declared_8bit {
+            // RFC 6152 §3: a client MUST NOT send octets above 127 without BODY=8BITMIME.
+            self.event("C: <8-bit message without BODY=8BITMIME (RFC 6152 §3)>".into());
+        }
         self.txn = None;
+        if over_long {
+            // RFC 5321 §4.5.3.1.10 names this reply: "500 Line too long". The transaction is over
+            // (§4.1.1.4: the message was not taken), so the client may start another.
+            return self
+                .reply(
+                    500,
+                    "5.5.2 Error: line too long (over 1000 octets, RFC 5321 §4.5.3.1.6)",
+                )
+                .await;
+        }
         if let Flow::Close(r) = self.pause(Stage::EndOfData).await {
             return Flow::Close(r);
         }

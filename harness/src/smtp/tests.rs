@@ -1116,3 +1116,81 @@ async fn scripted_delays_are_recorded() {
     let t = ep.finish().await.remove(0);
     assert!(has_event(&t, "waits 10ms before replying to greeting"), "{t:?}");
 }
+
+/// One mail transaction with `body`; the reply to the final dot.
+async fn send_body(c: &mut SmtpClient, body: &[u8]) -> u16 {
+    assert_eq!(
+        c.command("MAIL FROM:<alice@sender.test>").await.expect("MAIL").code,
+        250
+    );
+    assert_eq!(c.command("RCPT TO:<bob@example.test>").await.expect("RCPT").code, 250);
+    c.data(body).await.expect("a reply to the final dot").code
+}
+
+fn body_with_line(len: usize, first: u8) -> Vec<u8> {
+    let mut b = b"Subject: long\r\n\r\n".to_vec();
+    b.push(first);
+    b.extend(std::iter::repeat_n(b'x', len - 1));
+    b.extend_from_slice(b"\r\nend\r\n");
+    b
+}
+
+#[tokio::test]
+async fn data_lines_over_1000_octets_are_refused_by_default() {
+    let ep = Running::start(endpoint(Behaviour::Normal, false)).await;
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    // RFC 5321 §4.5.3.1.6: 998 octets + CRLF is the longest text line; the dot the client
+    // doubles for transparency does not count.
+    assert_eq!(send_body(&mut c, &body_with_line(998, b'x')).await, 250);
+    assert_eq!(send_body(&mut c, &body_with_line(998, b'.')).await, 250);
+    // One octet more is refused with RFC 5321 §4.5.3.1.10's 500, and the session goes on.
+    assert_eq!(send_body(&mut c, &body_with_line(999, b'x')).await, 500);
+    assert_eq!(send_body(&mut c, &body_with_line(200_000, b'x')).await, 500);
+    assert_eq!(send_body(&mut c, BODY).await, 250);
+    c.quit().await.expect("QUIT");
+    let t = ep.finish().await.remove(0);
+    assert_eq!(t.accepted_messages.len(), 3, "{t:?}");
+    assert!(has_event(&t, "DATA line over 1000 octets"), "{t:?}");
+}
+
+#[tokio::test]
+async fn a_scripted_lenient_endpoint_takes_long_lines() {
+    let mut config = endpoint(Behaviour::Normal, false);
+    config.script.long_lines = true;
+    let ep = Running::start(config).await;
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert_eq!(send_body(&mut c, &body_with_line(5000, b'x')).await, 250);
+    c.quit().await.expect("QUIT");
+    let t = ep.finish().await.remove(0);
+    assert_eq!(t.accepted_messages.len(), 1, "{t:?}");
+    assert!(!has_event(&t, "over 1000 octets"), "{t:?}");
+}
+
+#[tokio::test]
+async fn undeclared_8bit_content_is_witnessed() {
+    let ep = Running::start(endpoint(Behaviour::Normal, false)).await;
+    let mut c = connect(ep.addr).await;
+    let ehlo = c.ehlo("client.test").await.expect("EHLO");
+    assert!(ehlo.offers("8BITMIME") && ehlo.offers("8bitmime") && !ehlo.offers("8BIT"));
+    let body = "Subject: caf\u{e9}\r\n\r\nna\u{ef}ve\r\n".as_bytes();
+    // Declared (RFC 6152 §3): nothing to note.
+    assert_eq!(
+        c.command("MAIL FROM:<alice@sender.test> BODY=8BITMIME")
+            .await
+            .expect("MAIL")
+            .code,
+        250
+    );
+    assert_eq!(c.command("RCPT TO:<bob@example.test>").await.expect("RCPT").code, 250);
+    assert_eq!(c.data(body).await.expect("DATA").code, 250);
+    // Undeclared: the endpoint takes it (as real servers do) but the transcript says so.
+    assert_eq!(send_body(&mut c, body).await, 250);
+    // 7-bit content needs no declaration.
+    assert_eq!(send_body(&mut c, BODY).await, 250);
+    c.quit().await.expect("QUIT");
+    let t = ep.finish().await.remove(0);
+    let noted = t.events.iter().filter(|e| e.contains("without BODY=8BITMIME")).count();
+    assert_eq!(noted, 1, "{t:?}");
+}

@@ -50,18 +50,34 @@ pub async fn serve(
     keys: &KeyStore,
     shutdown: impl Future<Output = &'static str>,
 ) -> Result<Served, TeachError> {
+    serve_in(&std::env::temp_dir(), s, keys, shutdown).await
+}
+
+/// As [`serve`], with its scratch directory (new, 0700, random name: world::workdir) under `parent`.
+async fn serve_in(
+    parent: &Path,
+    s: &Scenario,
+    keys: &KeyStore,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<Served, TeachError> {
     let world = World::start(s, keys).await?;
-    let dir = std::env::temp_dir().join(format!("danesim-serve-{}", std::process::id()));
-    let anchors = dir.join("delv.anchors");
-    if let Err(e) = write_anchor(&world, &dir, &anchors) {
+    let dir = match crate::world::workdir::scratch_in(parent, "danesim-serve-") {
+        Ok(d) => d,
+        Err(e) => {
+            world.stop().await;
+            return Err(e.into());
+        }
+    };
+    let anchors = dir.path().join("delv.anchors");
+    if let Err(e) = write_anchor(&world, dir.path(), &anchors) {
         world.stop().await;
         return Err(e);
     }
     announce(s, &world, &anchors);
     let (signal, served) = watch(&world, shutdown).await;
     world.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    println!(
+    let _ = dir.close();
+    crate::outln!(
         "# {signal}: stopped the world of {} after {} DNS queries and {} SMTP connections",
         s.id, served.queries, served.connections
     );
@@ -76,7 +92,13 @@ pub(super) async fn watch(world: &World, shutdown: impl Future<Output = &'static
     let signal = loop {
         tokio::select! {
             sig = &mut shutdown => break sig,
-            _ = tick.tick() => seen.report(world),
+            _ = tick.tick() => {
+                seen.report(world);
+                // Nobody reads the lines any more (`serve | head`): stop like a filter would.
+                if crate::output::closed() {
+                    break "stdout closed";
+                }
+            }
         }
     };
     // What arrived between the last tick and the signal.
@@ -105,12 +127,12 @@ pub(super) fn write_anchor(world: &World, dir: &Path, file: &Path) -> Result<(),
 /// The machine-readable lines, then how to use them.
 fn announce(s: &Scenario, world: &World, anchors: &Path) {
     let dns = world.dns_addr;
-    println!("dns {dns}");
+    crate::outln!("dns {dns}");
     let mut smtp = Vec::new();
     for e in &world.endpoints {
         let public = SocketAddr::new(e.decl.address, 25);
         if let Some(local) = world.dialer.route(public) {
-            println!(
+            crate::outln!(
                 "smtp {} {} -> {local}",
                 e.decl.host.trim_end_matches('.'),
                 e.decl.address
@@ -118,37 +140,37 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
             smtp.push((e, local));
         }
     }
-    println!("anchor {}", anchors.display());
-    println!("ready");
+    crate::outln!("anchor {}", anchors.display());
+    crate::outln!("ready");
 
     let (ip, port) = (dns.ip(), dns.port());
     let domain = s.message.domain.trim_end_matches('.');
-    println!("# danesim serve: {} ({})", s.id, s.title);
-    println!(
+    crate::outln!("# danesim serve: {} ({})", s.id, s.title);
+    crate::outln!(
         "# The world runs on loopback until Ctrl-C (SIGINT) or SIGTERM. DNS, with DNSSEC (trust anchor: the key of test.):"
     );
-    println!("#   dig @{ip} -p {port} +dnssec MX {domain}");
-    println!(
+    crate::outln!("#   dig @{ip} -p {port} +dnssec MX {domain}");
+    crate::outln!(
         "#   delv @{ip} -p {port} -a {} +root=test. MX {domain}",
         anchors.display()
     );
     for e in &s.endpoints {
         let host = e.host.trim_end_matches('.');
-        println!(
+        crate::outln!(
             "#   delv @{ip} -p {port} -a {} +root=test. TLSA _25._tcp.{host}",
             anchors.display()
         );
     }
-    println!("# SMTP (world address:25 is served on the loopback port shown; tools cannot look up MX or TLSA");
-    println!("# through this DNS port, so name the server directly):");
+    crate::outln!("# SMTP (world address:25 is served on the loopback port shown; tools cannot look up MX or TLSA");
+    crate::outln!("# through this DNS port, so name the server directly):");
     for (e, local) in &smtp {
         let (lip, lport) = (local.ip(), local.port());
-        println!(
+        crate::outln!(
             "#   swaks --server {lip}:{lport} --from {} --to {} --tls",
             s.message.from, s.message.to
         );
         let pf = format!("MAIL_CONFIG={}", anchors.with_file_name("postfix").display());
-        println!("#   {pf} posttls-finger -c -C -L summary \"[{lip}]:{lport}\"   (the chain it presents, in PEM)");
+        crate::outln!("#   {pf} posttls-finger -c -C -L summary \"[{lip}]:{lport}\"   (the chain it presents, in PEM)");
         let leaf = e.decl.chain.first().and_then(|n| world.pki.get(n));
         if let Some(c) = leaf {
             let fp: Vec<String> = hex::decode(&c.spki_sha256)
@@ -157,14 +179,14 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
                 .map(|b| format!("{b:02X}"))
                 .collect();
             // Postfix's fingerprint level with a public-key digest is what a 3 1 1 record checks.
-            println!(
+            crate::outln!(
                 "#   {pf} posttls-finger -c -l fingerprint -d sha256 \"[{lip}]:{lport}\" {}   (checks the key as `3 1 1` would)",
                 fp.join(":")
             );
         }
     }
     if s.timeline.is_some() {
-        println!("# This scenario is a timeline: serve shows its world before any step; `danesim explain` plays it.");
+        crate::outln!("# This scenario is a timeline: serve shows its world before any step; `danesim explain` plays it.");
     }
 }
 
@@ -180,7 +202,7 @@ impl Seen {
     fn report(&mut self, world: &World) {
         let entries = world.queries.entries();
         for q in entries.iter().skip(self.queries) {
-            println!(
+            crate::outln!(
                 "query {} {}{}{} {} -> {}, {} answer record(s){}",
                 q.qname,
                 q.qtype,
@@ -196,7 +218,7 @@ impl Seen {
         for (i, e) in world.endpoints.iter().enumerate() {
             for t in e.transcripts.transcripts() {
                 if self.connections.insert((i, t.connection)) {
-                    println!(
+                    crate::outln!(
                         "smtp {} {} connection {}: {}",
                         e.decl.host.trim_end_matches('.'),
                         e.decl.address,
@@ -217,11 +239,12 @@ mod tests {
     async fn serve_stops_when_told_and_leaves_no_files() {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dane-ee/positive-control.toml");
         let s = crate::scenario::load(&file).expect("the seed scenario loads");
-        let served = serve(&s, &KeyStore::embedded(), async { "a test" })
+        let parent = tempfile::tempdir().expect("a temp dir");
+        let served = serve_in(parent.path(), &s, &KeyStore::embedded(), async { "a test" })
             .await
             .expect("the world starts and stops");
         assert_eq!(served, Served::default());
-        let dir = std::env::temp_dir().join(format!("danesim-serve-{}", std::process::id()));
-        assert!(!dir.exists(), "{} is removed", dir.display());
+        let left: Vec<_> = std::fs::read_dir(parent.path()).expect("listable").flatten().collect();
+        assert!(left.is_empty(), "the scratch directory is removed: {left:?}");
     }
 }

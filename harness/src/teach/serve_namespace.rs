@@ -46,7 +46,7 @@ pub async fn serve_namespace(
     // unbound is stopped and waited for; whatever else is left dies with the PID namespace
     // when this process (its PID 1) exits.
     lab.close().await;
-    println!(
+    crate::outln!(
         "# {signal}: stopped the world of {} and its resolver after {} DNS queries and {} SMTP connections",
         s.id, served.queries, served.connections
     );
@@ -54,31 +54,31 @@ pub async fn serve_namespace(
 }
 
 fn announce(s: &Scenario, host_pid: u32, anchors: &Path, workdir: &Path) {
-    println!("namespace {host_pid}");
-    println!("resolver {RESOLVER}");
+    crate::outln!("namespace {host_pid}");
+    crate::outln!("resolver {RESOLVER}");
     for e in &s.endpoints {
-        println!("smtp {} {}", e.host.trim_end_matches('.'), e.address);
+        crate::outln!("smtp {} {}", e.host.trim_end_matches('.'), e.address);
     }
-    println!("anchor {}", anchors.display());
-    println!("ready");
+    crate::outln!("anchor {}", anchors.display());
+    crate::outln!("ready");
     let domain = s.message.domain.trim_end_matches('.');
     let enter = format!("nsenter --target {host_pid} --net --mount --");
-    println!("# danesim serve --namespace: {} ({})", s.id, s.title);
-    println!("# The world runs on its own addresses in a private namespace, behind a validating unbound");
-    println!("# ({RESOLVER}, the namespace's resolv.conf), until Ctrl-C (SIGINT) or SIGTERM. Enter it with nsenter:");
-    println!("#   {enter} dig +dnssec MX {domain}          (the ad flag: unbound validated it)");
-    println!("#   {enter} delv -a {} +root=test. MX {domain}", anchors.display());
+    crate::outln!("# danesim serve --namespace: {} ({})", s.id, s.title);
+    crate::outln!("# The world runs on its own addresses in a private namespace, behind a validating unbound");
+    crate::outln!("# ({RESOLVER}, the namespace's resolv.conf), until Ctrl-C (SIGINT) or SIGTERM. Enter it with nsenter:");
+    crate::outln!("#   {enter} dig +dnssec MX {domain}          (the ad flag: unbound validated it)");
+    crate::outln!("#   {enter} delv -a {} +root=test. MX {domain}", anchors.display());
     for e in &s.endpoints {
         let host = e.host.trim_end_matches('.');
-        println!("#   {enter} dig +dnssec TLSA _25._tcp.{host}");
+        crate::outln!("#   {enter} dig +dnssec TLSA _25._tcp.{host}");
     }
-    println!(
+    crate::outln!(
         "#   {enter} swaks --from {} --to {} --tls          (MX lookup and port 25, as a real client)",
         s.message.from, s.message.to
     );
     let pf = format!("MAIL_CONFIG={}", workdir.join("serve").join("postfix").display());
-    println!("#   {enter} env {pf} posttls-finger -c -l dane {domain}   (Postfix's own DANE check)");
+    crate::outln!("#   {enter} env {pf} posttls-finger -c -l dane {domain}   (Postfix's own DANE check)");
     if s.timeline.is_some() {
-        println!("# This scenario is a timeline: serve shows its world before any step; `danesim explain` plays it.");
+        crate::outln!("# This scenario is a timeline: serve shows its world before any step; `danesim explain` plays it.");
     }
 }

@@ -611,6 +611,8 @@ async fn session(
         Ok(e) => e,
         Err(e) => return smtp_fail(format!("EHLO failed: {e}")),
     };
+    // RFC 6152 §2: what the last EHLO (after STARTTLS, the one inside TLS) advertised decides.
+    let mut eight_bit_mime = ehlo.offers("8BITMIME");
     trace.step(
         format!(
             "EHLO: STARTTLS {}",
@@ -728,7 +730,7 @@ async fn session(
                 );
                 trace.fact(fact);
                 match client.ehlo(&ctx.helo).await {
-                    Ok(_) => {}
+                    Ok(e) => eight_bit_mime = e.offers("8BITMIME"),
                     Err(e) => return smtp_fail(format!("EHLO after STARTTLS failed: {e}")),
                 }
             }
@@ -791,15 +793,34 @@ async fn session(
                     return smtp_fail(format!("greeting on retry was {}", reply_text(&g)));
                 }
                 client = c;
-                if let Err(e) = client.ehlo(&ctx.helo).await {
-                    return smtp_fail(format!("EHLO on retry failed: {e}"));
+                match client.ehlo(&ctx.helo).await {
+                    Ok(e) => eight_bit_mime = e.offers("8BITMIME"),
+                    Err(e) => return smtp_fail(format!("EHLO on retry failed: {e}")),
                 }
             }
         }
     }
 
-    // The mail transaction (RFC 5321 §3.3).
-    for cmd in [format!("MAIL FROM:<{}>", msg.from), format!("RCPT TO:<{}>", msg.to)] {
+    // The mail transaction (RFC 5321 §3.3). RFC 6152 §3: a message with octets above 127 is
+    // declared BODY=8BITMIME, and is never sent to a server that does not offer it (the reference
+    // sender does not downgrade content, so it returns the message as undeliverable).
+    let eight_bit = msg.body.iter().any(|&b| b >= 0x80);
+    if eight_bit && !eight_bit_mime {
+        let _ = client.quit().await;
+        return failed(
+            HostCode::Reject,
+            Some(addr),
+            "5.6.3",
+            format!("{host} does not offer 8BITMIME and the message has 8-bit octets (RFC 6152 §3)"),
+            dane,
+        );
+    }
+    let mail = if eight_bit {
+        format!("MAIL FROM:<{}> BODY=8BITMIME", msg.from)
+    } else {
+        format!("MAIL FROM:<{}>", msg.from)
+    };
+    for cmd in [mail, format!("RCPT TO:<{}>", msg.to)] {
         match client.command(&cmd).await {
             Ok(r) if (200..300).contains(&r.code) => {}
             Ok(r) => return reply_failure(client, r, addr, &cmd, dane).await,

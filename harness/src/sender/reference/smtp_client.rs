@@ -87,6 +87,15 @@ pub struct Ehlo {
     pub extensions: Vec<String>,
 }
 
+impl Ehlo {
+    /// Whether the server advertised the extension `keyword` (RFC 5321 §2.4: case-insensitive).
+    pub fn offers(&self, keyword: &str) -> bool {
+        self.extensions
+            .iter()
+            .any(|e| e.split(' ').next().is_some_and(|k| k.eq_ignore_ascii_case(keyword)))
+    }
+}
+
 /// What the TLS handshake established.
 #[derive(Debug, Clone)]
 pub struct TlsSession {
@@ -182,15 +191,14 @@ impl SmtpClient {
         } else {
             Vec::new()
         };
-        // RFC 3207 §4: the keyword is "STARTTLS", matched case-insensitively (RFC 5321 §2.4).
-        let starttls = extensions
-            .iter()
-            .any(|e: &String| e.split(' ').next().is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS")));
-        Ok(Ehlo {
+        let mut ehlo = Ehlo {
             reply,
-            starttls,
+            starttls: false,
             extensions,
-        })
+        };
+        // RFC 3207 §4: the keyword is "STARTTLS".
+        ehlo.starttls = ehlo.offers("STARTTLS");
+        Ok(ehlo)
     }
 
     /// Sends one command line and reads its reply.

@@ -1,0 +1,123 @@
+//! The world's DNS handler without sockets: one request message in, the response bytes out.
+//!
+//! `serve` runs the same [`ZoneSwitch`] behind hickory's UDP and TCP listeners; this path
+//! skips only the sockets, so the fuzz target (`harness/fuzz`, `dns_request`) and tests reach
+//! every stage a hostile peer reaches: request decoding, routing, DNAME synthesis, the
+//! hickory workarounds, the scenario's faults and the query log.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::BinEncoder;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+
+use super::switch::ZoneSwitch;
+
+/// Where a socketless request claims to come from (documentation range, RFC 5737).
+const PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 250)), 53000);
+/// The UDP payload size a client without EDNS gets (RFC 1035 §4.2.1); with EDNS the
+/// response is cut to the client's advertised size (RFC 6891 §7), as hickory's listener does.
+const UDP_PLAIN: u16 = 512;
+
+impl ZoneSwitch {
+    /// The response the server would send to `bytes` over UDP (`tcp = false`) or TCP, or
+    /// `None` when it would send nothing: the bytes are not a request (hickory's listener
+    /// drops those too), or a scripted fault drops the answer.
+    pub async fn answer_bytes(&self, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
+        let protocol = if tcp { Protocol::Tcp } else { Protocol::Udp };
+        let request = Request::from_bytes(bytes.to_vec(), PEER, protocol).ok()?;
+        let max = match (tcp, request.edns.as_ref()) {
+            (true, _) => u16::MAX,
+            (false, Some(edns)) => edns.max_payload(),
+            (false, None) => UDP_PLAIN,
+        };
+        let out = Collect {
+            bytes: Arc::default(),
+            max,
+        };
+        self.handle_request::<_, TokioTime>(&request, out.clone()).await;
+        out.bytes.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// Keeps the encoded response, cut to the transport's size as hickory's listener cuts it.
+#[derive(Clone)]
+struct Collect {
+    bytes: Arc<Mutex<Option<Vec<u8>>>>,
+    max: u16,
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for Collect {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut bytes = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_max_size(self.max);
+        let info = response.destructive_emit(&mut encoder)?;
+        *self.bytes.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
+        Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RecordType};
+
+    use super::*;
+    use crate::dns::{QueryLog, SignedWorld, fixture};
+
+    fn switch() -> (ZoneSwitch, QueryLog) {
+        let world = SignedWorld::build(&fixture::sample_spec()).expect("the sample world builds");
+        let log = QueryLog::default();
+        (ZoneSwitch::new(&world, log.clone()), log)
+    }
+
+    #[tokio::test]
+    async fn a_query_is_answered_and_logged_without_sockets() {
+        let (switch, log) = switch();
+        let mut q = Message::query();
+        q.metadata.id = 4242;
+        q.add_query(Query::query(
+            Name::from_ascii("mx1.example.test.").unwrap(),
+            RecordType::A,
+        ));
+        let bytes = switch
+            .answer_bytes(&q.to_vec().unwrap(), false)
+            .await
+            .expect("an answer");
+        let r = Message::from_vec(&bytes).expect("the answer decodes");
+        assert_eq!(r.metadata.id, 4242);
+        assert_eq!(r.metadata.message_type, MessageType::Response);
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+        assert!(!r.answers.is_empty());
+        assert_eq!(log.entries().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn garbage_gets_no_answer_and_no_panic() {
+        let (switch, _) = switch();
+        for junk in [&b""[..], b"\x00", &[0xff; 12], &[0u8; 600]] {
+            let _ = switch.answer_bytes(junk, false).await;
+            let _ = switch.answer_bytes(junk, true).await;
+        }
+        // A header that claims 65535 questions and carries none.
+        let header = [0x12, 0x34, 0x01, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0];
+        assert!(switch.answer_bytes(&header, false).await.is_none());
+    }
+}
