@@ -427,3 +427,54 @@ fn two_files_with_one_id_are_located_at_the_second_id() {
         r.stderr
     );
 }
+
+/// A timeline step that adds a CNAME beside data is refused at load time, at the step (it
+/// failed only when the world was rebuilt during the run).
+#[test]
+fn a_step_that_puts_a_cname_beside_data_is_located_at_the_step() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("scenarios/timeline/ttl-03-transient-servfail.toml"))
+        .expect("the seed scenario exists");
+    let from = "when = \"after attempt 1\"\n";
+    assert!(text.contains(from));
+    let text = text.replacen(from, &format!("{from}add = [\"mx1 CNAME other\"]\n"), 1);
+    let (line, col) = position(&text, "[[step]]");
+    let d = temp();
+    let p = write(d.path(), "step.toml", &text);
+    refused(
+        &p,
+        &format!(
+            "step.toml:{line}:{col}: after step 1: zone example.test.: record `mx1 CNAME other`: `mx1.example.test.` has a CNAME and other data"
+        ),
+    );
+}
+
+#[test]
+fn an_empty_permitted_subtree_on_a_ca_is_located_at_it() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("scenarios/dane-ta/ta-13-name-constraints.toml"))
+        .expect("the seed scenario exists");
+    let from = "permitted_dns = [\"";
+    assert!(text.contains(from));
+    let text = text.replacen(from, "permitted_dns = [\"\", \"", 1);
+    let (line, col) = position(&text, "\"\", \"");
+    let d = temp();
+    let p = write(d.path(), "nc.toml", &text);
+    refused(&p, &format!("nc.toml:{line}:{col}: certificate `"));
+}
+
+/// A zone without records reaches the assembly rules with its origin unchecked.
+#[test]
+fn a_zone_origin_that_is_no_domain_name_is_located_at_the_origin() {
+    let d = temp();
+    let text = edited(
+        "[[endpoint]]",
+        "[[zone]]\norigin = \"b..example.test.\"\n\n[[endpoint]]",
+    );
+    let (line, col) = position(&text, "\"b..example.test.\"");
+    let p = write(d.path(), "origin.toml", &text);
+    refused(
+        &p,
+        &format!("origin.toml:{line}:{col}: zone origin `b..example.test.` is not a valid domain name"),
+    );
+}

@@ -228,6 +228,7 @@ impl Loader<'_> {
             timeline,
             expect,
         };
+        self.step_zone_rules(&raw.step, &scenario)?;
         self.invariant_targets(&raw.expect.invariants, &scenario)?;
         Ok(scenario)
     }
@@ -664,43 +665,14 @@ impl Loader<'_> {
     /// with data below it: `dns::check_zones`), applied at load time so that a conflict is
     /// reported at the record that makes it. TLSA placeholders are checked with stand-in data.
     fn zone_rules(&self, raw: &[RawZone], zones: &[ZoneDecl]) -> Result<(), ScenarioError> {
-        let spec = dns::WorldDnsSpec {
-            zones: zones
-                .iter()
-                .map(|z| dns::ZoneSpec {
-                    origin: z.origin.clone(),
-                    signed: z.signed,
-                    key_pkcs8: Vec::new(),
-                    default_ttl: z.ttl,
-                    records: z
-                        .records
-                        .iter()
-                        .map(|r| {
-                            let mut line = r.template.clone();
-                            if let Some(c) = &r.cert_ref {
-                                line.replace_range(c.placeholder.clone(), "00");
-                            }
-                            line
-                        })
-                        .collect(),
-                    ds: z.ds,
-                    denial: z.denial,
-                })
-                .collect(),
-            inception: 0,
-            expiration: 0,
-            nameserver: std::net::Ipv4Addr::LOCALHOST,
-            faults: Vec::new(),
-            rogue_key_pkcs8: Vec::new(),
-        };
-        let Err(e) = dns::check_zones(&spec) else {
+        let Err(e) = dns::check_zones(&assembly_spec(zones)) else {
             return Ok(());
         };
         let raw_zone = |origin: &str| {
             raw.iter()
                 .find(|z| fqdn(z.origin.get_ref()).eq_ignore_ascii_case(&fqdn(origin)))
         };
-        let help = Some("each record is checked against the others of its zone (RFC 1034 §3.6.2, §4.2.1; RFC 2181 §10.1; RFC 6672 §2.4)".to_string());
+        let help = Some(ZONE_RULES_HELP.to_string());
         Err(match &e {
             dns::DnsError::Record {
                 origin,
@@ -729,6 +701,33 @@ impl Loader<'_> {
             }
             _ => self.err(0..0, e.to_string(), "here", help),
         })
+    }
+
+    /// The zone assembly rules after each timeline step, which can add a conflict (a CNAME
+    /// beside data it adds); reported at the step, since the conflict may involve several.
+    fn step_zone_rules(&self, raw: &[Spanned<super::file::RawStep>], s: &Scenario) -> Result<(), ScenarioError> {
+        let Some(t) = &s.timeline else {
+            return Ok(());
+        };
+        let mut current = s.clone();
+        for (n, (step, raw)) in t.steps.iter().zip(raw).enumerate() {
+            step.apply(&mut current);
+            if let Err(e) = dns::check_zones(&assembly_spec(&current.zones)) {
+                let what = match &e {
+                    dns::DnsError::Record {
+                        origin, line, message, ..
+                    } => format!("zone {origin}: record `{line}`: {message}"),
+                    other => other.to_string(),
+                };
+                return Err(self.err(
+                    raw.span().start..raw.span().start,
+                    format!("after step {}: {what}", n + 1),
+                    "this step",
+                    Some(ZONE_RULES_HELP.to_string()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn record(
@@ -1114,6 +1113,42 @@ impl Loader<'_> {
         })
     }
 }
+
+/// The zones as the assembly rules see them (no keys; TLSA placeholders as stand-in data).
+fn assembly_spec(zones: &[ZoneDecl]) -> dns::WorldDnsSpec {
+    dns::WorldDnsSpec {
+        zones: zones
+            .iter()
+            .map(|z| dns::ZoneSpec {
+                origin: z.origin.clone(),
+                signed: z.signed,
+                key_pkcs8: Vec::new(),
+                default_ttl: z.ttl,
+                records: z
+                    .records
+                    .iter()
+                    .map(|r| {
+                        let mut line = r.template.clone();
+                        if let Some(c) = &r.cert_ref {
+                            line.replace_range(c.placeholder.clone(), "00");
+                        }
+                        line
+                    })
+                    .collect(),
+                ds: z.ds,
+                denial: z.denial,
+            })
+            .collect(),
+        inception: 0,
+        expiration: 0,
+        nameserver: std::net::Ipv4Addr::LOCALHOST,
+        faults: Vec::new(),
+        rogue_key_pkcs8: Vec::new(),
+    }
+}
+
+const ZONE_RULES_HELP: &str = "each record is checked against the others of its zone (RFC 1034 §3.6.2, §4.2.1; RFC 2181 \
+                               §10.1; RFC 6672 §2.4)";
 
 /// Whether a sender could query `name` in this world: it is a name of the data (an owner, an
 /// apex, a name with records below it, CNAMEs and DNAMEs followed), or a `_port._proto.`
