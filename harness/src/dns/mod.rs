@@ -43,7 +43,7 @@ pub use anchor::TrustAnchor;
 pub use error::{DnsError, RecordLineError};
 pub use fault::{EXPIRED_WINDOW, FUTURE_WINDOW, FaultKind, FaultSpec};
 pub use handler::{Disposition, QueryView, ResponseStage};
-pub use log::{QueryEntry, QueryLog};
+pub use log::{QueriesSince, QueryEntry, QueryLog};
 pub use record::parse_record_line;
 pub(crate) use record::{dname_substitute, dname_target};
 pub use server::{serve, serve_switch};
