@@ -1,7 +1,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::ops::Bound;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::Ipv4Addr;
+use std::ops::Bound;
 
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -570,8 +570,15 @@ mod tests {
         let refs: Vec<&str> = records.iter().map(String::as_str).collect();
         let zones = assemble(&world(vec![zone("test", &[]), zone("example.test", &refs)])).unwrap();
         let example = &zones[1];
-        assert_eq!(example.types_by_name().len(), 5_000 + 3 + 1, "every owner, plus the apex");
-        let big = &example.rrsets[&(Name::from_ascii("big.example.test.").unwrap(), u16::from(RecordType::TXT))];
+        assert_eq!(
+            example.types_by_name().len(),
+            5_000 + 3 + 1,
+            "every owner, plus the apex"
+        );
+        let big = &example.rrsets[&(
+            Name::from_ascii("big.example.test.").unwrap(),
+            u16::from(RecordType::TXT),
+        )];
         assert_eq!(big.rdatas.len(), 1_000);
         assert_eq!(big.rdatas[0].to_string(), "0");
 
@@ -583,7 +590,10 @@ mod tests {
         let last = refs.len();
         for bad in ["h4999 CNAME elsewhere.test.", "x.sub A 192.0.2.1", "x.mail A 192.0.2.1"] {
             let err = failing(bad);
-            assert!(matches!(err, DnsError::Record { index, .. } if index == last), "{bad}: {err}");
+            assert!(
+                matches!(err, DnsError::Record { index, .. } if index == last),
+                "{bad}: {err}"
+            );
         }
         // Below a delegated child zone of the world.
         let mut r = refs.clone();
