@@ -44,7 +44,7 @@ pub use anchor::TrustAnchor;
 pub use error::{DnsError, RecordLineError};
 pub use fault::{EXPIRED_WINDOW, FUTURE_WINDOW, FaultKind, FaultSpec};
 pub use handler::{Disposition, QueryView, ResponseStage};
-pub use log::{QueryEntry, QueryLog};
+pub use log::{QueriesSince, QueryEntry, QueryLog};
 pub(crate) use record::{dname_substitute, dname_target};
 pub use record::{parse_record_line, record_address};
 pub use server::{serve, serve_switch};

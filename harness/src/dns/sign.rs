@@ -323,8 +323,21 @@ pub(crate) fn rrsig(
 
 fn to_record_set(rrset: &Rrset) -> RecordSet {
     let mut set = RecordSet::with_ttl(rrset.name.clone(), rrset.rtype, rrset.ttl);
-    for rdata in &rrset.rdatas {
-        set.insert(Record::from_rdata(rrset.name.clone(), rrset.ttl, rdata.clone()), 0);
+    let records = rrset
+        .rdatas
+        .iter()
+        .map(|rdata| Record::from_rdata(rrset.name.clone(), rrset.ttl, rdata.clone()));
+    match rrset.rtype {
+        // hickory's insert replaces a SOA or CNAME instead of adding one (RFC 2136 §1.1.5);
+        // keep that rule for these singletons.
+        RecordType::SOA | RecordType::CNAME | RecordType::ANAME => {
+            for record in records {
+                set.insert(record, 0);
+            }
+        }
+        // The RRset is already a set (`ZoneData::add` absorbs duplicates), so the records go in
+        // as they are: `insert` compares each with every record before it, which is quadratic.
+        _ => set.set_records(records.collect()),
     }
     set
 }

@@ -43,13 +43,19 @@ impl SignedWorld {
         let mut zones = zone::assemble(spec)?;
         let anchor_origin = zone::constant_name(ANCHOR_ZONE);
 
-        // The spec of an assembled zone (matched by normalised origin).
+        // The spec of an assembled zone (matched by normalised origin), and the position of
+        // each zone: indexed once, so that a world of many zones is not quadratic to build.
+        let specs: BTreeMap<Name, &zone::ZoneSpec> = spec
+            .zones
+            .iter()
+            .filter_map(|s| Some((normalise_origin(&s.origin).ok()?, s)))
+            .collect();
         let spec_of = |origin: &Name| {
-            spec.zones
-                .iter()
-                .find(|s| normalise_origin(&s.origin).ok().as_ref() == Some(origin))
+            *specs
+                .get(origin)
                 .expect("assembled zones come from the spec's own zones")
         };
+        let position: BTreeMap<Name, usize> = zones.iter().enumerate().map(|(i, z)| (z.origin.clone(), i)).collect();
         let mut keys: BTreeMap<Name, ZoneKey> = BTreeMap::new();
         for z in &zones {
             if !z.signed {
@@ -95,11 +101,7 @@ impl SignedWorld {
         // none, which the parent's NSEC3 then proves (an insecure delegation). A zone's
         // `ds` mode may publish a faulty DS or none instead.
         for (origin, key) in &keys {
-            let Some(parent) = zones
-                .iter()
-                .find(|z| &z.origin == origin)
-                .and_then(|z| z.parent.clone())
-            else {
+            let Some(parent) = position.get(origin).and_then(|&i| zones[i].parent.clone()) else {
                 continue;
             };
             let ds = match spec_of(origin).ds {
@@ -113,10 +115,9 @@ impl SignedWorld {
                 origin: origin.to_string(),
                 message,
             })?;
-            let parent_zone = zones
-                .iter_mut()
-                .find(|z| z.origin == parent)
-                .expect("every parent was chosen from the world's own origins");
+            let parent_zone = &mut zones[*position
+                .get(&parent)
+                .expect("every parent was chosen from the world's own origins")];
             let ttl = parent_zone.default_ttl;
             parent_zone
                 .add(origin, RecordType::DS, ttl, RData::DNSSEC(DNSSECRData::DS(ds)))

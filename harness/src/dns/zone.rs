@@ -1,5 +1,7 @@
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::Ipv4Addr;
+use std::ops::Bound;
 
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -123,6 +125,9 @@ pub(crate) struct Rrset {
     pub rtype: RecordType,
     pub ttl: u32,
     pub rdatas: Vec<RData>,
+    /// Hashes of `rdatas`, so that absorbing a duplicate costs one lookup, not a scan of the
+    /// RRset (a scan made a large RRset quadratic to assemble).
+    hashes: HashSet<u64>,
 }
 
 /// The unsigned contents of one zone: the author's records plus the generated apex and
@@ -159,6 +164,7 @@ impl ZoneData {
             rtype,
             ttl,
             rdatas: Vec::new(),
+            hashes: HashSet::new(),
         });
         // RFC 2181 §5.2: all RRs of an RRset have the same TTL.
         if rrset.ttl != ttl {
@@ -167,24 +173,48 @@ impl ZoneData {
                 rrset.ttl
             ));
         }
-        if !rrset.rdatas.contains(&rdata) {
+        // A hash seen before is compared in full: equal hashes need not be equal data.
+        if rrset.hashes.insert(rdata_hash(&rdata)) || !rrset.rdatas.contains(&rdata) {
             rrset.rdatas.push(rdata);
         }
         Ok(())
     }
 
-    /// Owner names of this zone in canonical order.
-    pub(crate) fn names(&self) -> BTreeSet<Name> {
-        self.rrsets.values().map(|r| r.name.clone()).collect()
+    /// The types at each owner name, indexed once: the checks below look names up in this
+    /// instead of scanning every RRset per name, which made assembly quadratic.
+    fn types_by_name(&self) -> BTreeMap<&Name, Vec<RecordType>> {
+        let mut out: BTreeMap<&Name, Vec<RecordType>> = BTreeMap::new();
+        for r in self.rrsets.values() {
+            out.entry(&r.name).or_default().push(r.rtype);
+        }
+        out
     }
+}
 
-    fn types_at(&self, name: &Name) -> Vec<RecordType> {
-        self.rrsets
-            .values()
-            .filter(|r| &r.name == name)
-            .map(|r| r.rtype)
-            .collect()
+/// A fixed-key hash of one RDATA (std's `DefaultHasher::new` is SipHash with zero keys): only
+/// ever used to skip a full comparison, so its value never reaches any output.
+fn rdata_hash(rdata: &RData) -> u64 {
+    let mut h = DefaultHasher::new();
+    rdata.hash(&mut h);
+    h.finish()
+}
+
+/// The highest of `name` and its ancestors up to `origin` (canonical order puts an ancestor
+/// first, RFC 4034 §6.1) that satisfies `hit`. Walking at most 127 labels per name replaces
+/// a scan of every cut or child per record.
+fn topmost_ancestor(name: &Name, origin: &Name, mut hit: impl FnMut(&Name) -> bool) -> Option<Name> {
+    let mut found = None;
+    let mut at = name.clone();
+    while origin.zone_of(&at) {
+        if hit(&at) {
+            found = Some(at.clone());
+        }
+        if at == *origin || at.is_root() {
+            break;
+        }
+        at = at.base_name();
     }
+    found
 }
 
 /// Where an author record came from, so that semantic errors can point at its line.
@@ -251,24 +281,30 @@ pub(crate) fn assemble(spec: &WorldDnsSpec) -> Result<Vec<ZoneData>, DnsError> {
         let parent = if *origin == anchor {
             None
         } else {
-            // The closest enclosing zone of the world delegates this one.
-            let parent = origins
-                .iter()
-                .filter(|o| *o != origin && o.zone_of(origin))
-                .max_by_key(|o| o.num_labels())
-                .cloned();
-            match parent {
-                Some(p) => Some(p),
-                None => {
+            // The closest enclosing zone of the world delegates this one: the first ancestor
+            // that is a zone (a walk up the labels, not a scan of every zone per zone).
+            let mut up = origin.base_name();
+            loop {
+                if by_origin.contains_key(&up) {
+                    break Some(up);
+                }
+                if up.is_root() {
                     return Err(DnsError::NoParent {
                         origin: origin.to_string(),
                     });
                 }
+                up = up.base_name();
             }
         };
-        let children: Vec<&Name> = origins.iter().filter(|o| *o != origin && origin.zone_of(o)).collect();
+        // Canonical order (RFC 4034 §6.1) keeps a name's descendants right after it.
+        let children: Vec<&Name> = by_origin
+            .range::<Name, _>((Bound::Excluded(origin), Bound::Unbounded))
+            .map(|(o, _)| o)
+            .take_while(|o| origin.zone_of(o))
+            .collect();
         zones.push(author_zone(origin, z, parent, &children)?);
     }
+    let index: BTreeMap<Name, usize> = zones.iter().enumerate().map(|(i, z)| (z.origin.clone(), i)).collect();
 
     for zone in &mut zones {
         // The serial is the fixed inception: stable across builds, never the wall clock.
@@ -281,10 +317,7 @@ pub(crate) fn assemble(spec: &WorldDnsSpec) -> Result<Vec<ZoneData>, DnsError> {
         .filter_map(|z| z.parent.clone().map(|p| (p, z.origin.clone())))
         .collect();
     for (parent, child) in cuts {
-        let zone = zones
-            .iter_mut()
-            .find(|z| z.origin == parent)
-            .expect("every parent was chosen from the world's own origins");
+        let zone = &mut zones[index[&parent]];
         let ttl = zone.default_ttl;
         zone.add(&child, RecordType::NS, ttl, RData::NS(NS(ns_host.clone())))
             .map_err(|message| zone_error(&parent, message))?;
@@ -332,19 +365,19 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
         .map(|p| p.name.clone())
         .collect();
     let ns_host = constant_name(NS_HOST);
+    let children: BTreeSet<&Name> = children.iter().copied().collect();
     for p in &provenance {
         let fail = |message: String| p.error(origin, message);
-        if let Some(child) = children.iter().find(|c| c.zone_of(&p.name)) {
+        if let Some(child) = topmost_ancestor(&p.name, origin, |a| children.contains(a)) {
             // RFC 1034 §4.2.1: data at or below a cut belongs to the child zone.
             return Err(fail(format!(
                 "`{}` is at or below the delegated zone `{child}`; declare it in that zone",
                 p.name
             )));
         }
-        if let Some(cut) = author_cuts
-            .iter()
-            .find(|c| c.zone_of(&p.name) && !(p.name == **c && p.rtype == RecordType::NS))
-        {
+        if let Some(cut) = topmost_ancestor(&p.name, origin, |a| {
+            author_cuts.contains(a) && !(p.name == *a && p.rtype == RecordType::NS)
+        }) {
             return Err(fail(format!(
                 "`{} {}` is at or below the zone cut `{cut}` (only NS may be there)",
                 p.name, p.rtype
@@ -359,12 +392,12 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
     data.delegations = author_cuts;
 
     // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME owner has no other data.
-    for name in data.names() {
-        let types = data.types_at(&name);
-        if types.contains(&RecordType::CNAME) && (types.len() > 1 || name == *origin) {
+    let types_by_name = data.types_by_name();
+    for (&name, types) in &types_by_name {
+        if types.contains(&RecordType::CNAME) && (types.len() > 1 || name == origin) {
             let p = provenance
                 .iter()
-                .find(|p| p.name == name && p.rtype == RecordType::CNAME)
+                .find(|p| p.name == *name && p.rtype == RecordType::CNAME)
                 .expect("a CNAME RRset exists only because a record line declared it");
             return Err(p.error(origin, format!("`{name}` has a CNAME and other data (RFC 2181 §10.1)")));
         }
@@ -380,6 +413,21 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
     // RFC 6672 §2.4: DNAME is a singleton beside anything but CNAME, and no data may exist
     // below its owner (a server would never answer it: every name there is redirected).
     let dnames: Vec<&Provenance> = provenance.iter().filter(|p| p.rtype == RecordType::DNAME).collect();
+    // The first record (in line order) strictly below each DNAME owner, found by walking each
+    // record's ancestors once rather than scanning every record per DNAME.
+    let owners: BTreeSet<&Name> = dnames.iter().map(|d| &d.name).collect();
+    let mut first_below: BTreeMap<Name, usize> = BTreeMap::new();
+    if !owners.is_empty() {
+        for (i, p) in provenance.iter().enumerate() {
+            let mut at = p.name.clone();
+            while at != *origin && !at.is_root() && origin.zone_of(&at) {
+                at = at.base_name();
+                if owners.contains(&at) {
+                    first_below.entry(at.clone()).or_insert(i);
+                }
+            }
+        }
+    }
     for d in &dnames {
         let at = |message: String| d.error(origin, message);
         let count = data
@@ -389,10 +437,13 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
         if count > 1 {
             return Err(at(format!("`{}` has more than one DNAME (RFC 6672 §2.4)", d.name)));
         }
-        if data.types_at(&d.name).contains(&RecordType::CNAME) {
+        if types_by_name
+            .get(&d.name)
+            .is_some_and(|types| types.contains(&RecordType::CNAME))
+        {
             return Err(at(format!("`{}` has a DNAME and a CNAME (RFC 6672 §2.4)", d.name)));
         }
-        if let Some(below) = provenance.iter().find(|p| p.name != d.name && d.name.zone_of(&p.name)) {
+        if let Some(below) = first_below.get(&d.name).map(|&i| &provenance[i]) {
             return Err(below.error(
                 origin,
                 format!(
@@ -510,6 +561,60 @@ mod tests {
         assert!(e.contains("below the DNAME"), "{e}");
         let e = err(&["mail DNAME a.test."], vec![zone("sub.mail.example.test", &[])]);
         assert!(e.contains("below the DNAME"), "{e}");
+    }
+
+    /// Issue 14: assembly looked up each name's types by scanning every RRset, so 50k records
+    /// did not finish in 150 s. The figures are in `ci/bench`; this checks that a large zone
+    /// assembles completely and that the indexed checks still find the offending line.
+    #[test]
+    fn a_large_zone_assembles_and_its_checks_still_point_at_the_line() {
+        let mut records: Vec<String> = (0..5_000).map(|i| format!("h{i} A 192.0.2.{}", i % 250 + 1)).collect();
+        // One big RRset: duplicates are absorbed, distinct data kept in order.
+        records.extend((0..2_000).map(|i| format!("big TXT \"{}\"", i % 1_000)));
+        records.push("sub NS ns1.elsewhere.test.".into());
+        records.push("mail DNAME mail.provider.test.".into());
+        let refs: Vec<&str> = records.iter().map(String::as_str).collect();
+        let zones = assemble(&world(vec![zone("test", &[]), zone("example.test", &refs)])).unwrap();
+        let example = &zones[1];
+        assert_eq!(
+            example.types_by_name().len(),
+            5_000 + 3 + 1,
+            "every owner, plus the apex"
+        );
+        let big = &example.rrsets[&(
+            Name::from_ascii("big.example.test.").unwrap(),
+            u16::from(RecordType::TXT),
+        )];
+        assert_eq!(big.rdatas.len(), 1_000);
+        assert_eq!(big.rdatas[0].to_string(), "0");
+
+        let failing = |extra: &str| {
+            let mut r = refs.clone();
+            r.push(extra);
+            assemble(&world(vec![zone("test", &[]), zone("example.test", &r)])).unwrap_err()
+        };
+        let last = refs.len();
+        for bad in ["h4999 CNAME elsewhere.test.", "x.sub A 192.0.2.1", "x.mail A 192.0.2.1"] {
+            let err = failing(bad);
+            assert!(
+                matches!(err, DnsError::Record { index, .. } if index == last),
+                "{bad}: {err}"
+            );
+        }
+        // Below a delegated child zone of the world.
+        let mut r = refs.clone();
+        r.push("a.b.child A 192.0.2.1");
+        let err = assemble(&world(vec![
+            zone("test", &[]),
+            zone("example.test", &r),
+            zone("child.example.test", &[]),
+            zone("b.child.example.test", &[]),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("delegated zone `child.example.test.`"),
+            "the topmost child is named, as before: {err}"
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use error::SmtpError;
 pub use handle::EndpointHandle;
 pub use message::{body_sha256, normalize_body};
 pub use script::{Reply, Script, Stage};
-pub use transcript::{MailFrom, TlsInfo, Transcript, TranscriptLog};
+pub use transcript::{MailFrom, TlsInfo, Transcript, TranscriptLog, TranscriptsSince};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! What an endpoint saw on each connection (the impartial witness), and the shared log that collects it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -104,7 +104,51 @@ struct LogInner {
 struct LogState {
     next: u32,
     done: BTreeMap<u32, Transcript>,
+    /// The connections in `done`, in the order they finished; the first finished as number
+    /// `finished - order.len()` (0-based), so a reader can take only what is new.
+    order: VecDeque<u32>,
+    /// Connections ever finished, kept or not.
+    finished: u64,
     errors: Vec<String>,
+    /// The most transcripts (and errors) kept; `None` keeps them all. A run's witness needs
+    /// every connection of an attempt; a long-lived `serve` keeps only the latest.
+    capacity: Option<usize>,
+}
+
+impl LogState {
+    fn record(&mut self, connection: u32, transcript: Transcript) {
+        if self.done.insert(connection, transcript).is_none() {
+            self.order.push_back(connection);
+        }
+        self.finished += 1;
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        let Some(capacity) = self.capacity else {
+            return;
+        };
+        while self.order.len() > capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.done.remove(&oldest);
+            }
+        }
+        if self.errors.len() > capacity {
+            let excess = self.errors.len() - capacity;
+            self.errors.drain(..excess);
+        }
+    }
+}
+
+/// The connections finished after a cursor ([`TranscriptLog::since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptsSince {
+    /// Connections finished after the cursor whose transcripts are no longer kept.
+    pub skipped: u64,
+    /// The kept transcripts finished after the cursor, in the order they finished.
+    pub transcripts: Vec<Transcript>,
+    /// The cursor for the next call: the number of connections ever finished.
+    pub next: u64,
 }
 
 impl std::fmt::Debug for TranscriptLog {
@@ -121,6 +165,33 @@ impl TranscriptLog {
     /// [`TranscriptLog::settle`] first.
     pub fn transcripts(&self) -> Vec<Transcript> {
         self.lock().done.values().cloned().collect()
+    }
+
+    /// Keep at most the latest `capacity` transcripts (and endpoint errors) from now on.
+    pub fn set_capacity(&self, capacity: usize) {
+        let mut state = self.lock();
+        state.capacity = Some(capacity);
+        state.trim();
+    }
+
+    /// The connections finished since `cursor` (a previous [`TranscriptsSince::next`], or 0),
+    /// in the order they finished: only those are copied, so polling an idle log costs nothing.
+    pub fn since(&self, cursor: u64) -> TranscriptsSince {
+        let state = self.lock();
+        let next = state.finished;
+        let first = next - state.order.len() as u64;
+        let from = cursor.clamp(first, next);
+        let skip = usize::try_from(from - first).unwrap_or(usize::MAX);
+        TranscriptsSince {
+            skipped: from.saturating_sub(cursor.min(next)),
+            transcripts: state
+                .order
+                .iter()
+                .skip(skip)
+                .filter_map(|c| state.done.get(c).cloned())
+                .collect(),
+            next,
+        }
     }
 
     /// Endpoint-level problems that belong to no connection (a chain that rustls refused, accept failures).
@@ -150,7 +221,9 @@ impl TranscriptLog {
     }
 
     pub(crate) fn record_error(&self, error: String) {
-        self.lock().errors.push(error);
+        let mut state = self.lock();
+        state.errors.push(error);
+        state.trim();
     }
 
     fn lock(&self) -> MutexGuard<'_, LogState> {
@@ -173,7 +246,7 @@ impl ConnectionGuard {
     }
 
     pub(crate) fn finish(mut self, transcript: Transcript) {
-        self.log.lock().done.insert(self.connection, transcript);
+        self.log.lock().record(self.connection, transcript);
         self.finished = true;
     }
 }
@@ -183,7 +256,7 @@ impl Drop for ConnectionGuard {
         if !self.finished {
             let mut t = Transcript::new(self.connection);
             t.end = "aborted".into();
-            self.log.lock().done.insert(self.connection, t);
+            self.log.lock().record(self.connection, t);
         }
         self.log.0.active.end();
     }
@@ -212,5 +285,34 @@ mod tests {
         assert!(waiter.await.expect("settle task does not panic"));
         let ends: Vec<_> = log.transcripts().into_iter().map(|t| (t.connection, t.end)).collect();
         assert_eq!(ends, vec![(1, "aborted".to_string()), (2, "quit".to_string())]);
+        // Readers get connections in the order they finished.
+        let order: Vec<u32> = log.since(0).transcripts.iter().map(|t| t.connection).collect();
+        assert_eq!(order, [2, 1]);
+    }
+
+    #[test]
+    fn a_bounded_log_keeps_the_latest_and_readers_take_only_what_is_new() {
+        let log = TranscriptLog::default();
+        log.set_capacity(2);
+        for _ in 0..5 {
+            let guard = log.begin();
+            let mut t = Transcript::new(guard.connection());
+            t.end = "quit".into();
+            guard.finish(t);
+            log.record_error("accept failed".into());
+        }
+        let numbers = |t: &[Transcript]| t.iter().map(|t| t.connection).collect::<Vec<_>>();
+        assert_eq!(numbers(&log.transcripts()), [4, 5]);
+        assert_eq!(log.errors().len(), 2);
+        let s = log.since(0);
+        assert_eq!((s.skipped, numbers(&s.transcripts), s.next), (3, vec![4, 5], 5));
+        let idle = log.since(s.next);
+        assert_eq!((idle.skipped, idle.transcripts.len(), idle.next), (0, 0, 5));
+        // Unbounded (a run): everything stays.
+        let all = TranscriptLog::default();
+        for _ in 0..100 {
+            drop(all.begin());
+        }
+        assert_eq!(all.transcripts().len(), 100);
     }
 }
