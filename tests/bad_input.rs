@@ -204,3 +204,155 @@ fn durations_are_one_bounded_syntax() {
     assert!(location.starts_with("dates.toml:10:"), "{location}");
     assert!(message.contains("not an offset from the clock"), "{message}");
 }
+
+/// A two-attempt timeline whose TLSA record has `tlsa_ttl` (may be empty) in a zone of
+/// `zone_ttl`, with `steps` appended.
+fn expiring(zone_ttl: &str, tlsa_ttl: &str, steps: &str) -> String {
+    format!(
+        "id = \"expiring\"\ntitle = \"expiring\"\nteaches = \"expiring\"\n\n[[cert]]\nname = \"mx1\"\n\
+         key = \"ed25519:mx1\"\nsans = [\"mx1.example.test\"]\n\n[[zone]]\norigin = \"example.test.\"\n{zone_ttl}\n\
+         records = [\n  \"@ MX 10 mx1\",\n  \"mx1 A 192.0.2.10\",\n  \"_25._tcp.mx1 {tlsa_ttl} TLSA 3 1 1 {{cert:mx1}}\",\n]\n\n\
+         [[endpoint]]\naddress = \"192.0.2.10\"\nhost = \"mx1.example.test\"\ncert = \"mx1\"\n\n\
+         [timeline]\nattempts = 2\nexpect = [\"AUTH\", \"AUTH\"]\n\n{steps}\n\n[expect]\nresult = \"AUTH\"\n"
+    )
+}
+
+/// `expire = true` waits for TTLs in real time (issue 14: a TTL of 2^31 s slept for 68
+/// years): a TTL it could have to wait out for more than 30 s is a load error at that
+/// record, whichever order the steps run in.
+#[test]
+fn expire_never_waits_longer_than_30_seconds() {
+    let path = Path::new("expiring.toml");
+    let expire = |edit: &str| format!("[[step]]\nwhen = \"after attempt 1\"\n{edit}\nexpire = true\n");
+    let replace = |ttl: &str| format!("replace = [\"_25._tcp.mx1 {ttl} TLSA 3 1 1 {{cert:mx1}}\"]");
+    // The step's own record (line 30 is the step's edit), and the records it takes out of
+    // the zone (line 16: the zone's TLSA record), with the zone's default TTL too.
+    for (zone_ttl, tlsa_ttl, edit, at) in [
+        ("", "1", replace("2147483648"), "expiring.toml:30:13"),
+        ("", "1", replace("29"), "expiring.toml:30:13"),
+        ("", "3600", replace("1"), "expiring.toml:16:4"),
+        (
+            "",
+            "",
+            "remove = [\"_25._tcp.mx1 TLSA\"]".to_string(),
+            "expiring.toml:16:4",
+        ),
+        (
+            "ttl = 86400",
+            "",
+            "add = [\"mx1 AAAA 2001:db8::10\"]".to_string(),
+            "expiring.toml:30:9",
+        ),
+    ] {
+        let (location, message) = refused(path, &expiring(zone_ttl, tlsa_ttl, &expire(&edit)));
+        assert_eq!(location, at, "{edit}: {message}");
+        assert!(
+            message.contains("`expire = true` (after attempt 1) would wait") && message.contains("at most 30s"),
+            "{message}"
+        );
+    }
+    // A record a later-declared step adds and this one removes: the bound does not depend
+    // on the order steps are declared in.
+    let both = format!(
+        "{}\n[[step]]\nwhen = \"start\"\nadd = [\"note 3600 TXT hello\"]\n",
+        expire("remove = [\"note TXT\"]")
+    );
+    let (location, _) = refused(path, &expiring("", "1", &both));
+    assert_eq!(location, "expiring.toml:35:9");
+    // Within the bound, or without `expire`, long TTLs are fine.
+    for (tlsa_ttl, steps) in [
+        ("1", expire(&replace("28"))),
+        (
+            "3600",
+            format!(
+                "[[step]]\nwhen = \"after attempt 1\"\n{}\nflush = true\n",
+                replace("86400")
+            ),
+        ),
+    ] {
+        scenario::load_str(path, &expiring("", tlsa_ttl, &steps)).unwrap_or_else(|e| panic!("{steps}: {e}"));
+    }
+}
+
+/// A scenario with `allow` on line 4, `mx1 {rtype} {rdata}` on line 8 and its endpoint at
+/// `endpoint` on line 11.
+fn addressed(allow: &str, rtype: &str, rdata: &str, endpoint: &str) -> String {
+    format!(
+        "id = \"addr\"\ntitle = \"addr\"\nteaches = \"addr\"\n{allow}\n\n[[zone]]\norigin = \"example.test.\"\n\
+         records = [\"@ MX 10 mx1\", \"mx1 {rtype} {rdata}\"]\n\n[[endpoint]]\naddress = \"{endpoint}\"\n\
+         host = \"mx1.example.test\"\nbehaviour = \"no-starttls\"\n\n[expect]\nresult = \"OPP\"\n"
+    )
+}
+
+/// World addresses lie in the documentation ranges unless the scenario opts in, and some
+/// never do; `::ffff:127.0.0.1` is loopback (issue 14: these all loaded, and the mapped
+/// form got past the loopback check).
+#[test]
+fn addresses_outside_the_documentation_ranges_are_located_errors() {
+    let path = Path::new("addr.toml");
+    let bad = [
+        ("8.8.8.8", "outside the documentation ranges"),
+        ("10.0.0.1", "outside the documentation ranges"),
+        ("255.255.255.255", "the broadcast address"),
+        ("2606:4700::1", "outside the documentation ranges"),
+        ("::ffff:127.0.0.1", "127.0.0.1 is loopback"),
+        ("::1", "loopback"),
+        ("169.254.0.1", "link-local"),
+        ("224.0.0.25", "multicast"),
+        ("0.0.0.0", "unspecified"),
+    ];
+    for (ip, what) in bad {
+        let (location, message) = refused(path, &addressed("", "A", "192.0.2.10", ip));
+        assert_eq!(location, "addr.toml:11:12", "endpoint {ip}: {message}");
+        assert!(
+            message.contains("endpoint address") && message.contains(what),
+            "{ip}: {message}"
+        );
+        let (rtype, col) = if ip.contains(':') { ("AAAA", 37) } else { ("A", 34) };
+        let (location, message) = refused(path, &addressed("", rtype, ip, "192.0.2.10"));
+        assert_eq!(location, format!("addr.toml:8:{col}"), "record {ip}: {message}");
+        assert!(
+            message.contains("record data") && message.contains(what),
+            "{ip}: {message}"
+        );
+    }
+    // An explicit opt-in allows what it lists, nothing else, and never loopback and the like.
+    let allow = "allow_addresses = [\"10.0.0.1\", \"2606:4700::1\"]";
+    for ip in ["10.0.0.1", "2606:4700::1", "::ffff:10.0.0.1"] {
+        let s =
+            scenario::load_str(path, &addressed(allow, "A", "192.0.2.10", ip)).unwrap_or_else(|e| panic!("{ip}: {e}"));
+        assert_eq!(
+            s.endpoints[0].address.to_string(),
+            ip.trim_start_matches("::ffff:"),
+            "kept normalised"
+        );
+    }
+    scenario::load_str(path, &addressed(allow, "A", "10.0.0.1", "192.0.2.10")).expect("an allowed A record");
+    scenario::load_str(path, &addressed(allow, "AAAA", "2606:4700::1", "192.0.2.10")).expect("an allowed AAAA record");
+    let (location, _) = refused(path, &addressed(allow, "A", "10.0.0.2", "192.0.2.10"));
+    assert_eq!(location, "addr.toml:8:34");
+    for (entry, what) in [
+        ("255.255.255.255", "never a world address"),
+        ("::ffff:127.0.0.1", "127.0.0.1 is loopback"),
+        ("fe80::1", "link-local"),
+        ("192.0.2.99", "needs no opt-in"),
+        ("ten", "not an IP address"),
+    ] {
+        let allow = format!("allow_addresses = [\"{entry}\"]");
+        let (location, message) = refused(path, &addressed(&allow, "A", "192.0.2.10", "192.0.2.10"));
+        assert_eq!(location, "addr.toml:4:21", "{entry}: {message}");
+        assert!(message.contains(what), "{entry}: {message}");
+    }
+    // An IPv4-mapped address in AAAA data is an IPv4 address: an A record says so.
+    let (location, message) = refused(path, &addressed("", "AAAA", "::ffff:192.0.2.10", "192.0.2.10"));
+    assert_eq!(location, "addr.toml:8:37");
+    assert!(message.contains("IPv4-mapped"), "{message}");
+    // Records a timeline step adds follow the same rule.
+    let stepped = addressed("", "A", "192.0.2.10", "192.0.2.10").replace(
+        "\n[expect]",
+        "\n[timeline]\nattempts = 2\nexpect = [\"OPP\", \"OPP\"]\n\n[[step]]\nwhen = \"after attempt 1\"\n\
+         add = [\"mx2 A 8.8.8.8\"]\n\n[expect]",
+    );
+    let (location, message) = refused(path, &stepped);
+    assert_eq!(location, "addr.toml:21:15", "{message}");
+}

@@ -464,3 +464,30 @@ fn exchange_online_reports_the_hybrid_outage_attempt_by_attempt() {
         "{out}"
     );
 }
+
+/// `--dns-timeout` takes a duration (a bare number stays milliseconds) and must outlast the
+/// scenarios' scripted DNS delays by 100 ms (issue 14: `--dns-timeout 300` silently flipped
+/// `transport-slow-mx`, whose MX answers take 400 ms).
+#[test]
+fn a_dns_timeout_shorter_than_a_scripted_delay_is_refused() {
+    let slow = "scenarios/dns-security/transport-slow-mx.toml";
+    for short in ["300", "300ms", "499ms"] {
+        let (code, out, err) = danesim(&["run", "--dns-timeout", short, slow]);
+        assert_eq!(code, 2, "{short}: {out}{err}");
+        assert!(
+            err.contains("scenario `transport-slow-mx`") && err.contains("400ms") && err.contains("500ms or more"),
+            "{short}: {err}"
+        );
+        assert!(out.is_empty(), "nothing runs: {out}");
+    }
+    for enough in ["500", "500ms", "2s"] {
+        let (code, out, err) = danesim(&["run", "--dns-timeout", enough, slow]);
+        assert_eq!(code, 0, "{enough}: {out}{err}");
+        assert!(out.contains("PASS       transport-slow-mx"), "{out}");
+    }
+    for bad in ["10", "31s", "soon", "999999999999999999d"] {
+        let (code, _, err) = danesim(&["run", "--dns-timeout", bad, slow]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("50ms to 30s"), "{bad}: {err}");
+    }
+}

@@ -319,3 +319,111 @@ fn a_bad_token_after_a_placeholder_is_located_in_the_text() {
     let p = write(d.path(), "ph.toml", &text);
     refused(&p, &format!("ph.toml:{line}:{col}:"));
 }
+
+// ---- Errors that had no location ----------------------------------------------------------
+
+#[test]
+fn a_cname_beside_other_data_is_located_at_the_cname() {
+    let d = temp();
+    let text = edited(
+        "  \"@             MX   10 mx1\",\n",
+        "  \"@             MX   10 mx1\",\n  \"mx1 CNAME other\",\n",
+    );
+    let (line, col) = position(&text, "mx1 CNAME other");
+    let p = write(d.path(), "cname.toml", &text);
+    let r = refused(
+        &p,
+        &format!("cname.toml:{line}:{col}: zone example.test.: `mx1.example.test.` has a CNAME and other data"),
+    );
+    assert!(!r.stderr.contains("column 0"), "{}", r.stderr);
+}
+
+#[test]
+fn data_below_a_delegation_is_located_at_its_record() {
+    let d = temp();
+    let text = edited(
+        "  \"@             MX   10 mx1\",\n",
+        "  \"@             MX   10 mx1\",\n  \"sub NS ns1.elsewhere.test.\",\n  \"a.sub A 192.0.2.77\",\n",
+    );
+    let (line, col) = position(&text, "a.sub A 192.0.2.77");
+    let p = write(d.path(), "cut.toml", &text);
+    refused(
+        &p,
+        &format!("cut.toml:{line}:{col}: zone example.test.: `a.sub.example.test. A` is at or below the zone cut"),
+    );
+}
+
+#[test]
+fn path_len_on_a_leaf_is_located_at_path_len() {
+    let d = temp();
+    let text = edited(
+        "sans = [\"mx1.example.test\"]",
+        "sans = [\"mx1.example.test\"]\npath_len = 0",
+    );
+    let (line, col) = position(&text, "0\n");
+    let p = write(d.path(), "pl.toml", &text);
+    let r = refused(
+        &p,
+        &format!("pl.toml:{line}:{col}: certificate `mx1`: path_len applies to CA certificates only"),
+    );
+    assert!(
+        r.stderr.contains("set `ca = true`, or remove `path_len`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn permitted_dns_on_a_leaf_is_located_at_permitted_dns() {
+    let d = temp();
+    let text = edited(
+        "sans = [\"mx1.example.test\"]",
+        "sans = [\"mx1.example.test\"]\npermitted_dns = [\"example.test\"]",
+    );
+    let (line, col) = position(&text, "\"example.test\"]");
+    let p = write(d.path(), "nc.toml", &text);
+    refused(
+        &p,
+        &format!("nc.toml:{line}:{col}: certificate `mx1`: permitted_dns applies to CA certificates only"),
+    );
+}
+
+#[test]
+fn an_empty_or_non_ascii_san_is_located_at_the_san() {
+    let d = temp();
+    let text = edited("sans = [\"mx1.example.test\"]", "sans = [\"mx1.example.test\", \"\"]");
+    let (line, col) = position(&text, "\"\"]");
+    let p = write(d.path(), "san.toml", &text);
+    refused(
+        &p,
+        &format!("san.toml:{line}:{col}: certificate `mx1`: empty DNS name in `sans`"),
+    );
+    let text = edited("sans = [\"mx1.example.test\"]", "sans = [\"mx1.exämple.test\"]");
+    let (line, col) = position(&text, "\"mx1.exämple");
+    let p = write(d.path(), "idn.toml", &text);
+    refused(
+        &p,
+        &format!("idn.toml:{line}:{col}: certificate `mx1`: SAN \"mx1.exämple.test\" is not an ASCII"),
+    );
+}
+
+#[test]
+fn two_files_with_one_id_are_located_at_the_second_id() {
+    let d = temp();
+    let first = write(d.path(), "a.toml", seed());
+    let text = format!("# the same scenario again\n{}", seed());
+    let (line, col) = position(&text, "\"positive-control\"");
+    write(d.path(), "b.toml", &text);
+    let r = refused(
+        d.path(),
+        &format!(
+            "b.toml:{line}:{col}: scenario id `positive-control` is already used by {}",
+            first.display()
+        ),
+    );
+    assert!(
+        !r.stderr.contains("a.toml:"),
+        "the first file is named, not blamed:\n{}",
+        r.stderr
+    );
+}

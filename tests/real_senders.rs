@@ -43,6 +43,21 @@ fn main() {
         ),
         ("a_finished_exim_run_leaves_no_process", "exim", exim_finishes_clean),
         (
+            "a_relative_workdir_works_and_is_kept_with_unbounds_log",
+            "postfix",
+            relative_workdir,
+        ),
+        (
+            "a_non_empty_workdir_or_a_symlink_is_refused_with_exit_2",
+            "postfix",
+            unsafe_workdirs_refused,
+        ),
+        (
+            "the_default_workdir_is_new_private_and_unpredictable",
+            "exim",
+            default_workdir,
+        ),
+        (
             "without_libfaketime_a_real_sender_exits_2_and_says_install_faketime",
             "postfix",
             no_libfaketime,
@@ -329,6 +344,99 @@ fn exim_finishes_clean() -> Result<(), Failed> {
         return Err(format!("unexpected report:\n{stdout}").into());
     }
     nothing_left(&dir)
+}
+
+/// `--workdir rel` from another directory: made absolute before unbound (which reads its
+/// paths relative to its own directory) starts; the log it names is there afterwards.
+fn relative_workdir() -> Result<(), Failed> {
+    let parent = workdir("relative");
+    std::fs::create_dir_all(&parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(["run", "--sender", "postfix", "--workdir", "rel"])
+        .arg(root().join("scenarios/dane-ee/positive-control.toml"))
+        .current_dir(&parent)
+        .output()
+        .map_err(|e| format!("cannot run danesim: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let dir = parent.join("rel");
+    let kept = dir.join("unbound.log").is_file();
+    let named = stderr.contains(&format!("work directory (configs and logs of the run): {}", dir.display()));
+    let left = nothing_left(&parent);
+    if out.status.code() != Some(0) || !stdout.contains("PASS       positive-control") {
+        return Err(format!("expected a pass with a relative --workdir, got {}\n{stdout}\n{stderr}", out.status).into());
+    }
+    if !(kept && named) {
+        return Err(format!("the absolute work directory with unbound.log is not kept and named: {stderr}").into());
+    }
+    left
+}
+
+/// A directory that is not new (a previous run's, or a symlink planted by someone else) is
+/// refused before anything runs, and nothing is written into it or through it.
+fn unsafe_workdirs_refused() -> Result<(), Failed> {
+    let base = workdir("refused");
+    let full = base.join("full");
+    let target = base.join("target");
+    let link = base.join("link");
+    let made = std::fs::create_dir_all(&full)
+        .and_then(|_| std::fs::write(full.join("maillog"), "a previous run"))
+        .and_then(|_| std::fs::create_dir_all(&target))
+        .and_then(|_| std::os::unix::fs::symlink(&target, &link));
+    made.map_err(|e| format!("cannot prepare {}: {e}", base.display()))?;
+    let mut result = Ok(());
+    for (dir, why) in [(&full, "is not empty"), (&link, "is a symbolic link")] {
+        let out = danesim_run(dir, &["postfix", "scenarios/dane-ee/positive-control.toml"])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() != Some(2) || !stderr.contains(why) || !stderr.contains(&dir.display().to_string()) {
+            result = Err(format!("expected exit 2 saying {} {why}, got {}: {stderr}", dir.display(), out.status));
+        }
+    }
+    let written: Vec<_> = std::fs::read_dir(&full)
+        .into_iter()
+        .flatten()
+        .chain(std::fs::read_dir(&target).into_iter().flatten())
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let _ = std::fs::remove_dir_all(&base);
+    result?;
+    if written.len() != 1 {
+        return Err(format!("files were written into a refused directory: {written:?}").into());
+    }
+    Ok(())
+}
+
+/// Without `--workdir`: a new directory with a random name (not the pid), that only its
+/// owner may list or write (the sender's own users may only pass through: mode 0711 at most).
+fn default_workdir() -> Result<(), Failed> {
+    use std::os::unix::fs::PermissionsExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(["run", "--sender", "exim", "scenarios/dane-ee/positive-control.toml"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run danesim: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("work directory (configs and logs of the run): "))
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("no work directory named: {stderr}"))?;
+    let mode = std::fs::metadata(&dir).map(|m| m.permissions().mode() & 0o777);
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let left = nothing_left(&dir);
+    if out.status.code() != Some(0) {
+        return Err(format!("expected exit 0, got {}: {stderr}", out.status).into());
+    }
+    let suffix = name.strip_prefix("danesim-exim-").unwrap_or_default();
+    if !dir.starts_with(std::env::temp_dir()) || suffix.is_empty() || suffix.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("not a fresh unpredictable name: {}", dir.display()).into());
+    }
+    match mode {
+        Ok(m) if m & 0o066 == 0 => left,
+        Ok(m) => Err(format!("{} has mode {m:o}; others may read or write it", dir.display()).into()),
+        Err(e) => Err(format!("cannot read {}: {e}", dir.display()).into()),
+    }
 }
 
 /// The world clock's preflight: no libfaketime (here: a named one that does not exist), no

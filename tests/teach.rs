@@ -423,13 +423,23 @@ fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
         lines.join("\n")
     );
     // Nothing of the namespace is left: no unbound started for it, no work directory.
-    let workdir = std::env::temp_dir().join(format!("danesim-serve-ns-{target}"));
+    // The work directory (a fresh one with a random name) is the anchor file's grandparent.
+    let workdir = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("anchor "))
+        .and_then(|a| Path::new(a).parent()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| panic!("no `anchor FILE` line:\n{}", lines.join("\n")));
+    assert!(
+        workdir.starts_with(std::env::temp_dir()) && workdir.display().to_string().contains("danesim-serve-ns-"),
+        "{}",
+        workdir.display()
+    );
     assert!(!workdir.exists(), "{} is removed", workdir.display());
     for e in std::fs::read_dir("/proc").expect("/proc is readable").flatten() {
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
         assert!(
-            !cmdline.contains(&format!("danesim-serve-ns-{target}")),
+            !cmdline.contains(&workdir.display().to_string()),
             "a process of the served namespace is left: {cmdline}"
         );
     }

@@ -11,6 +11,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`scenario`] | the TOML format, loading with file:line:col errors, the checked model, timelines (attempts and the steps between them) |
+//! | [`address`] | the world-address rule: documentation ranges (RFC 5737, RFC 3849) unless a scenario opts in, never loopback, unspecified, multicast, broadcast or link-local, IPv4-mapped read as IPv4 |
 //! | [`duration`] | the one duration syntax (humantime's: `400ms`, `1h30m`, `2d`) for files, profiles and the command line, each use with its bounds; the form reports print, which reads back |
 //! | [`vocab`] | the outcome vocabulary: AUTH, TLS, OPP, DEFER, BOUNCE, SKIP-*, invariants |
 //! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
@@ -32,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod dane;
 pub mod dns;
 pub mod duration;

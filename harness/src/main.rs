@@ -51,8 +51,9 @@ enum Command {
         /// 300ms or 2s, or a bare number of milliseconds; 50ms to 30s (default 1s).
         #[arg(long, value_name = "DURATION", value_parser = dns_timeout)]
         dns_timeout: Option<std::time::Duration>,
-        /// Work directory for a real sender's files and logs (kept after the run).
-        /// Default: a new directory under the system temp dir.
+        /// Work directory for a real sender's files and logs (kept after the run). It must
+        /// be new, or an empty directory of yours (never a symlink); it is made mode 0700.
+        /// Default: a new directory with a random name under the system temp dir.
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
     },
@@ -257,6 +258,10 @@ fn dispatch(cli: Cli) -> ExitCode {
                 dns: dns_timeout.unwrap_or(runner::DNS_TIMEOUT),
                 ..runner::Limits::default()
             };
+            if let Some(e) = list.iter().find_map(|s| limits.check(s).err()) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             run(list, sender, format, jobs.max(1), limits)
         }
     }
@@ -410,14 +415,24 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
         // `unshare` sits in the new network and mount namespaces: the target for `nsenter`.
         // Its PID is known only once it runs, so the inner process reads it on stdin.
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        return enter_namespace(&args, true);
+        // Removed when it is dropped, after the namespace is gone.
+        let dir = match danesim::world::workdir::scratch("danesim-serve-ns-") {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return enter_namespace(&args, dir.path(), true);
     }
     let host_pid = namespace::host_pid_from_stdin().unwrap_or(0);
-    let workdir = std::env::temp_dir().join(format!("danesim-serve-ns-{host_pid}"));
+    let Some(workdir) = namespace::workdir_inside() else {
+        eprintln!("error: inside the namespace without a work directory (internal)");
+        return ExitCode::from(2);
+    };
     let keys = KeyStore::embedded();
     let served =
         rt.block_on(async { teach::serve_namespace(s, &keys, host_pid, &workdir, teach::shutdown_signals()?).await });
-    let _ = std::fs::remove_dir_all(&workdir);
     match served {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
@@ -477,17 +492,10 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
             }
         }
     }
-    let mut ids = std::collections::BTreeMap::new();
-    for s in &ok {
-        if let Some(prev) = ids.insert(s.id.clone(), s.path.clone()) {
-            eprintln!(
-                "error: scenario id `{}` is used by both {} and {}",
-                s.id,
-                prev.display(),
-                s.path.display()
-            );
-            bad += 1;
-        }
+    for e in scenario::duplicate_ids(&ok) {
+        bad += 1;
+        eprintln!("error: {e}");
+        eprintln!("{:?}", miette::Report::new(e));
     }
     if bad > 0 {
         eprintln!("{bad} scenario file(s) could not be used; nothing was run");
@@ -552,15 +560,21 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        if workdir.is_none() {
-            let dir = std::env::temp_dir().join(format!("danesim-{}-{}", sender.name(), std::process::id()));
-            args.push("--workdir".into());
-            args.push(dir.into_os_string());
-        }
-        return enter_namespace(&args, false);
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        // Decided here, outside, and passed in as an absolute path (world::workdir).
+        let dir = match &workdir {
+            Some(d) => danesim::world::workdir::claim(d),
+            None => danesim::world::workdir::fresh(&format!("danesim-{}-", file_name_part(sender.name()))),
+        };
+        return match dir {
+            Ok(dir) => enter_namespace(&args, &dir, false),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
-    let Some(workdir) = workdir else {
+    let Some(workdir) = namespace::workdir_inside() else {
         eprintln!("error: inside the namespace without a work directory (internal)");
         return ExitCode::from(2);
     };
@@ -633,7 +647,7 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
 /// The top process of namespace mode: runs `args` inside fresh namespaces and waits,
 /// passing SIGTERM and SIGINT on (`world::namespace::enter`). Exit code: the inner run's,
 /// or 128 + the signal that stopped it (143 for SIGTERM, 130 for SIGINT).
-fn enter_namespace(args: &[std::ffi::OsString], tell_pid: bool) -> ExitCode {
+fn enter_namespace(args: &[std::ffi::OsString], workdir: &std::path::Path, tell_pid: bool) -> ExitCode {
     use danesim::world::namespace;
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -642,13 +656,21 @@ fn enter_namespace(args: &[std::ffi::OsString], tell_pid: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(namespace::enter(args, &[], tell_pid)) {
+    let env = [(namespace::WORKDIR_ENV, workdir.display().to_string())];
+    match rt.block_on(namespace::enter(args, &env, tell_pid)) {
         Ok(ended) => ExitCode::from(ended.exit_code()),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// A sender's name as part of a directory name (a profile's name may hold anything).
+fn file_name_part(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect()
 }
 
 fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &SenderKind, format: Format) -> ExitCode {

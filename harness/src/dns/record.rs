@@ -1,4 +1,4 @@
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use hickory_proto::rr::rdata::NULL;
@@ -61,36 +61,7 @@ pub(crate) fn parse_line(origin: &Name, default_ttl: u32, line: &str) -> Result<
         ));
     }
 
-    // [TTL] [class] TYPE in either order, as RFC 1035 §5.1 allows.
-    let mut type_at = None;
-    for (i, t) in toks.iter().enumerate().skip(1) {
-        if parse_ttl(t.text).is_ok() {
-            continue;
-        }
-        let upper = t.text.to_ascii_uppercase();
-        if let Ok(class) = DNSClass::from_str(&upper) {
-            if class != DNSClass::IN {
-                return Err(RecordLineError::new(
-                    t.start,
-                    format!("class {class} is not supported (only IN)"),
-                ));
-            }
-            continue;
-        }
-        match RecordType::from_str(&upper) {
-            Ok(rtype) => {
-                type_at = Some((i, rtype));
-                break;
-            }
-            Err(_) => {
-                return Err(RecordLineError::new(
-                    t.start,
-                    format!("unknown record type `{}`", t.text),
-                ));
-            }
-        }
-    }
-    let Some((type_index, rtype)) = type_at else {
+    let Some((type_index, rtype)) = find_type(&toks)? else {
         return Err(RecordLineError::new(line.len(), "missing record type"));
     };
     let type_col = toks[type_index].start;
@@ -131,6 +102,49 @@ pub(crate) fn parse_line(origin: &Name, default_ttl: u32, line: &str) -> Result<
         ));
     }
     Ok(ParsedRecord { record })
+}
+
+/// The type token after the owner: `[TTL] [class] TYPE` in either order, as RFC 1035 §5.1
+/// allows; its index and type.
+fn find_type(toks: &[Tok<'_>]) -> Result<Option<(usize, RecordType)>, RecordLineError> {
+    for (i, t) in toks.iter().enumerate().skip(1) {
+        if parse_ttl(t.text).is_ok() {
+            continue;
+        }
+        let upper = t.text.to_ascii_uppercase();
+        if let Ok(class) = DNSClass::from_str(&upper) {
+            if class != DNSClass::IN {
+                return Err(RecordLineError::new(
+                    t.start,
+                    format!("class {class} is not supported (only IN)"),
+                ));
+            }
+            continue;
+        }
+        return match RecordType::from_str(&upper) {
+            Ok(rtype) => Ok(Some((i, rtype))),
+            Err(_) => Err(RecordLineError::new(
+                t.start,
+                format!("unknown record type `{}`", t.text),
+            )),
+        };
+    }
+    Ok(None)
+}
+
+/// The address an A or AAAA record line publishes and its byte offset in the line, for the
+/// scenario loader's address rule (`crate::address`); `None` for other lines (and for lines
+/// [`parse_record_line`] refuses).
+pub fn record_address(line: &str) -> Option<(IpAddr, usize)> {
+    let toks = lex(line).ok()?;
+    let (i, rtype) = find_type(&toks).ok()??;
+    let data = toks.get(i + 1)?;
+    let ip = match rtype {
+        RecordType::A => IpAddr::V4(data.text.parse().ok()?),
+        RecordType::AAAA => IpAddr::V6(data.text.parse().ok()?),
+        _ => return None,
+    };
+    Some((ip, data.start))
 }
 
 /// Types the zone builder generates itself, and pseudo-types that are no zone data.
@@ -394,6 +408,19 @@ mod tests {
         ] {
             parse_record_line("example.test.", 300, line).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
+    }
+
+    #[test]
+    fn address_records_give_their_address_and_its_column() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(record_address("mx1 A 192.0.2.10"), Some((ip("192.0.2.10"), 6)));
+        assert_eq!(
+            record_address("mx1 60 IN AAAA ::ffff:127.0.0.1"),
+            Some((ip("::ffff:127.0.0.1"), 15))
+        );
+        assert_eq!(record_address("mx1 IN 1h a 8.8.8.8"), Some((ip("8.8.8.8"), 12)));
+        assert_eq!(record_address("@ MX 10 mx1"), None);
+        assert_eq!(record_address("mx1 A not-an-address"), None);
     }
 
     #[test]

@@ -208,6 +208,12 @@ impl Provenance {
     }
 }
 
+/// The assembly rules alone (no keys, no signing), for the scenario loader: a conflict
+/// between records is then reported at load time, at the record (`DnsError::Record::index`).
+pub fn check_zones(spec: &WorldDnsSpec) -> Result<(), DnsError> {
+    assemble(spec).map(|_| ())
+}
+
 /// Assemble every zone of the world (unsigned), in canonical origin order.
 ///
 /// Applies the assembly rules: SOA and NS (`ns.test.`) at every apex, `ns.test. A` in `test.`,

@@ -177,25 +177,58 @@ impl Pki {
     }
 }
 
+/// The part of a [`CertSpec`] a problem is about, so that a caller that knows where each
+/// field was written (the scenario loader) can point at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecField {
+    Name,
+    /// The SAN at this index.
+    San(usize),
+    /// The permitted subtree at this index.
+    PermittedDns(usize),
+    PathLen,
+}
+
+impl CertSpec {
+    /// The rules a spec keeps on its own, whatever the other specs: the field at fault and why.
+    pub fn check(&self) -> Result<(), (SpecField, String)> {
+        if self.name.is_empty() {
+            return Err((SpecField::Name, "empty certificate name".into()));
+        }
+        if let Some(i) = self.sans.iter().position(|n| n.is_empty()) {
+            return Err((SpecField::San(i), "empty DNS name in `sans`".into()));
+        }
+        if let Some(i) = self.sans.iter().position(|n| !n.is_ascii()) {
+            // A dNSName is an IA5String (RFC 5280 §4.2.1.6); IDNs go in as A-labels.
+            return Err((
+                SpecField::San(i),
+                format!("SAN {:?} is not an ASCII (IA5) DNS name", self.sans[i]),
+            ));
+        }
+        if let Some(i) = self.permitted_dns.iter().position(|n| n.is_empty()) {
+            return Err((SpecField::PermittedDns(i), "empty DNS name in `permitted_dns`".into()));
+        }
+        if !self.ca && self.path_len.is_some() {
+            return Err((
+                SpecField::PathLen,
+                "path_len applies to CA certificates only (RFC 5280 §4.2.1.9)".into(),
+            ));
+        }
+        if !self.ca && !self.permitted_dns.is_empty() {
+            return Err((
+                SpecField::PermittedDns(0),
+                "permitted_dns applies to CA certificates only (RFC 5280 §4.2.1.10)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn check_spec(s: &CertSpec) -> Result<(), PkiError> {
-    let invalid = |reason: &str| PkiError::InvalidSpec {
+    s.check().map_err(|(_, reason)| PkiError::InvalidSpec {
         cert: s.name.clone(),
-        reason: reason.to_string(),
-    };
-    if s.name.is_empty() {
-        return Err(invalid("empty certificate name"));
-    }
-    if s.sans.iter().chain(&s.permitted_dns).any(|n| n.is_empty()) {
-        return Err(invalid("empty DNS name"));
-    }
-    if !s.ca && s.path_len.is_some() {
-        return Err(invalid("path_len applies to CA certificates only (RFC 5280 §4.2.1.9)"));
-    }
-    if !s.ca && !s.permitted_dns.is_empty() {
-        return Err(invalid(
-            "permitted_dns applies to CA certificates only (RFC 5280 §4.2.1.10)",
-        ));
-    }
+        reason,
+    })?;
     if s.issuer.as_deref() == Some(s.name.as_str()) {
         // A certificate naming itself would loop in chain(); self-signed is `issuer = None`.
         return Err(PkiError::Cycle {

@@ -45,6 +45,50 @@ impl Default for Limits {
     }
 }
 
+/// How much longer than a scenario's slowest scripted DNS answer the DNS timeout must be: a
+/// slow answer must arrive, not race the timer (issue 14: `--dns-timeout 300` silently
+/// turned `transport-slow-mx`'s 400 ms answers into timeouts and flipped its verdict).
+pub const DNS_MARGIN: Duration = Duration::from_millis(100);
+
+/// The longest delay of a `slow` fault the scenario declares, at the start or in any step,
+/// and that fault.
+pub fn longest_dns_delay(s: &Scenario) -> Option<(Duration, &crate::dns::FaultSpec)> {
+    let steps = s.timeline.iter().flat_map(|t| &t.steps).flat_map(|st| &st.faults);
+    s.faults
+        .iter()
+        .chain(steps)
+        .filter_map(|f| match f.kind {
+            crate::dns::FaultKind::Slow(d) => Some((d, f)),
+            _ => None,
+        })
+        .max_by_key(|(d, _)| *d)
+}
+
+impl Limits {
+    /// Refuses a DNS timeout that does not outlast `s`'s scripted DNS delays by
+    /// [`DNS_MARGIN`]; the message names the scenario, the fault and a timeout that works.
+    pub fn check(&self, s: &Scenario) -> Result<(), String> {
+        let Some((delay, fault)) = longest_dns_delay(s) else {
+            return Ok(());
+        };
+        if self.dns >= delay + DNS_MARGIN {
+            return Ok(());
+        }
+        use crate::duration::format;
+        Err(format!(
+            "a DNS timeout of {} does not outlast the scripted DNS delay of scenario `{}` ({}, {}) by {}: \
+             the reference sender would time out on an answer the scenario means to arrive; give \
+             --dns-timeout {} or more, or leave that scenario out",
+            format(self.dns),
+            s.id,
+            fault.describe(),
+            format(delay),
+            format(DNS_MARGIN),
+            format(delay + DNS_MARGIN),
+        ))
+    }
+}
+
 pub struct RunResult {
     pub outcome: Outcome,
     pub redactions: Redactions,
@@ -226,9 +270,9 @@ impl timeline::Driver for External<'_> {
     }
 
     /// unbound counts TTLs in whole seconds and keeps an entry through the second it
-    /// expires in: one more second, plus a margin.
+    /// expires in: one more second, plus a margin (the most the loader allows for).
     fn ttl_slack(&self) -> Duration {
-        Duration::from_millis(1150)
+        crate::scenario::timeline::MAX_TTL_SLACK
     }
 }
 

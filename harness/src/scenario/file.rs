@@ -20,6 +20,10 @@ pub struct RawScenario {
     /// RFC references ("RFC 7672 §3.2").
     #[serde(default)]
     pub refs: Vec<String>,
+    /// Addresses outside the documentation ranges that endpoints and A/AAAA records may use
+    /// (`crate::address`): an explicit opt-in, never loopback, multicast and the like.
+    #[serde(default)]
+    pub allow_addresses: Vec<Spanned<String>>,
     /// The world clock (RFC 3339). Certificate validity is relative to it, and
     /// the reference sender judges dates with it.
     pub clock: Option<Spanned<String>>,
@@ -129,16 +133,16 @@ pub struct RawCert {
     pub issuer: Option<Spanned<String>>,
     #[serde(default)]
     pub ca: bool,
-    pub path_len: Option<u8>,
+    pub path_len: Option<Spanned<u8>>,
     pub cn: Option<String>,
     #[serde(default)]
-    pub sans: Vec<String>,
+    pub sans: Vec<Spanned<String>>,
     /// RFC 3339 time, or an offset from the world clock such as "-30d" or "+365d".
     pub not_before: Option<Spanned<String>>,
     pub not_after: Option<Spanned<String>>,
     /// Name constraints (permitted DNS subtrees), CA certificates only.
     #[serde(default)]
-    pub permitted_dns: Vec<String>,
+    pub permitted_dns: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,7 @@ use super::model::*;
 use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::duration;
-use crate::pki::{CertSpec, KeyRef};
+use crate::pki::{CertSpec, KeyRef, SpecField};
 use crate::smtp::{Behaviour, InjectAt, Reply, Script, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use crate::world::Published;
@@ -34,6 +34,38 @@ pub const DEFAULT_TTL: u32 = 300;
 /// Load one scenario file: read within the input limits ([`super::read`]), then resolve.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     load_str(path, &super::read::read_source(path)?)
+}
+
+/// Scenarios that reuse an id already taken by an earlier one in `list` (ids name snapshots
+/// and report lines, so they are unique across a run): an error at each later file's `id`,
+/// naming the file that has it first.
+pub fn duplicate_ids(list: &[Scenario]) -> Vec<ScenarioError> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Spanned<String>,
+    }
+    let mut first: BTreeMap<&str, &Path> = BTreeMap::new();
+    let mut out = Vec::new();
+    for s in list {
+        let Some(prev) = first.get(s.id.as_str()).copied() else {
+            first.insert(&s.id, &s.path);
+            continue;
+        };
+        let message = format!("scenario id `{}` is already used by {}", s.id, prev.display());
+        let help = Some("ids are unique across the scenarios a run loads: rename one of them".to_string());
+        // The file loaded a moment ago; read it again for the position of its id.
+        let source = super::read::read_source(&s.path).unwrap_or_default();
+        let span = toml::from_str::<IdOnly>(&source).map_or(0..0, |r| r.id.span());
+        out.push(ScenarioError::at(
+            &s.path,
+            &source,
+            span,
+            message,
+            "second use of this id",
+            help,
+        ));
+    }
+    out
 }
 
 pub fn load_str(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
@@ -168,7 +200,9 @@ impl Loader<'_> {
         let certs = self.certs(&raw.cert, clock)?;
         let cert_names: BTreeMap<String, &CertSpec> = certs.iter().map(|c| (c.name.clone(), c)).collect();
         let zones = self.zones(&raw.zone, &cert_names)?;
-        let endpoints = self.endpoints(&raw.endpoint, &cert_names)?;
+        let allowed = self.allowed_addresses(&raw.allow_addresses)?;
+        self.zone_rules(&raw.zone, &zones)?;
+        let endpoints = self.endpoints(&raw.endpoint, &cert_names, &allowed)?;
         let faults = self.faults(&raw.fault, &zones)?;
         let timeline = self.timeline(
             raw.timeline.as_ref(),
@@ -179,6 +213,7 @@ impl Loader<'_> {
             &cert_names,
             &|leaf| chain_up(&cert_names, leaf),
         )?;
+        self.record_addresses(&zones, timeline.as_ref(), &allowed)?;
         let expect = self.expect(&raw)?;
         let scenario = Scenario {
             path: self.path.to_path_buf(),
@@ -445,18 +480,46 @@ impl Loader<'_> {
             }
             let not_before = self.time(&c.not_before, clock, Duration::days(-30))?;
             let not_after = self.time(&c.not_after, clock, Duration::days(365))?;
-            out.push(CertSpec {
+            let spec = CertSpec {
                 name: name.clone(),
                 key,
                 issuer: c.issuer.as_ref().map(|i| i.get_ref().clone()),
                 ca: c.ca,
-                path_len: c.path_len,
+                path_len: c.path_len.as_ref().map(|n| *n.get_ref()),
                 common_name: c.cn.clone(),
-                sans: c.sans.clone(),
+                sans: c.sans.iter().map(|n| n.get_ref().clone()).collect(),
                 not_before,
                 not_after,
-                permitted_dns: c.permitted_dns.clone(),
-            });
+                permitted_dns: c.permitted_dns.iter().map(|n| n.get_ref().clone()).collect(),
+            };
+            // The spec's own rules live in pki; here they point at the field.
+            spec.check().map_err(|(field, reason)| {
+                let (span, help) = match field {
+                    SpecField::Name => (c.name.span(), "give the certificate a name"),
+                    SpecField::San(i) => (
+                        c.sans[i].span(),
+                        "write DNS names such as \"mx1.example.test\" (an IDN as its xn-- A-label), or omit `sans`",
+                    ),
+                    SpecField::PermittedDns(i) if !c.ca => (
+                        c.permitted_dns[i].span(),
+                        "name constraints belong on a CA: set `ca = true`, or remove `permitted_dns`",
+                    ),
+                    SpecField::PermittedDns(i) => {
+                        (c.permitted_dns[i].span(), "write DNS subtrees such as \"example.test\"")
+                    }
+                    SpecField::PathLen => (
+                        c.path_len.as_ref().map_or(c.name.span(), |n| n.span()),
+                        "a path length constrains a CA: set `ca = true`, or remove `path_len`",
+                    ),
+                };
+                self.err(
+                    span,
+                    format!("certificate `{name}`: {reason}"),
+                    "here",
+                    Some(help.into()),
+                )
+            })?;
+            out.push(spec);
         }
         // Issuer chains must end in a self-signed root (RFC 5280 §6.1); a cycle never does.
         for c in raw {
@@ -600,6 +663,77 @@ impl Loader<'_> {
         Ok(out)
     }
 
+    /// The zone assembly rules (a CNAME beside other data, data at or below a cut, a DNAME
+    /// with data below it: `dns::check_zones`), applied at load time so that a conflict is
+    /// reported at the record that makes it. TLSA placeholders are checked with stand-in data.
+    fn zone_rules(&self, raw: &[RawZone], zones: &[ZoneDecl]) -> Result<(), ScenarioError> {
+        let spec = dns::WorldDnsSpec {
+            zones: zones
+                .iter()
+                .map(|z| dns::ZoneSpec {
+                    origin: z.origin.clone(),
+                    signed: z.signed,
+                    key_pkcs8: Vec::new(),
+                    default_ttl: z.ttl,
+                    records: z
+                        .records
+                        .iter()
+                        .map(|r| {
+                            let mut line = r.template.clone();
+                            if let Some(c) = &r.cert_ref {
+                                line.replace_range(c.placeholder.clone(), "00");
+                            }
+                            line
+                        })
+                        .collect(),
+                    ds: z.ds,
+                    denial: z.denial,
+                })
+                .collect(),
+            inception: 0,
+            expiration: 0,
+            nameserver: std::net::Ipv4Addr::LOCALHOST,
+            faults: Vec::new(),
+            rogue_key_pkcs8: Vec::new(),
+        };
+        let Err(e) = dns::check_zones(&spec) else {
+            return Ok(());
+        };
+        let raw_zone = |origin: &str| {
+            raw.iter()
+                .find(|z| fqdn(z.origin.get_ref()).eq_ignore_ascii_case(&fqdn(origin)))
+        };
+        let help = Some("each record is checked against the others of its zone (RFC 1034 §3.6.2, §4.2.1; RFC 2181 §10.1; RFC 6672 §2.4)".to_string());
+        Err(match &e {
+            dns::DnsError::Record {
+                origin,
+                index,
+                column,
+                message,
+                ..
+            } => match raw_zone(origin).and_then(|z| z.records.get(*index)) {
+                Some(r) if *column == 0 => {
+                    self.err(self.inner(r), format!("zone {origin}: {message}"), "this record", help)
+                }
+                Some(r) => {
+                    let col = super::error::floor_char_boundary(r.get_ref(), *column);
+                    self.err(
+                        self.in_string(r, col..col),
+                        format!("zone {origin}: {message}"),
+                        "here",
+                        help,
+                    )
+                }
+                None => self.err(0..0, e.to_string(), "here", help),
+            },
+            dns::DnsError::Zone { origin, .. } | dns::DnsError::InvalidOrigin { origin, .. } => {
+                let span = raw_zone(origin).map_or(0..0, |z| z.origin.span());
+                self.err(span, e.to_string(), "this zone", help)
+            }
+            _ => self.err(0..0, e.to_string(), "here", help),
+        })
+    }
+
     pub(super) fn record(
         &self,
         origin: &str,
@@ -691,26 +825,14 @@ impl Loader<'_> {
         &self,
         raw: &[RawEndpoint],
         certs: &BTreeMap<String, &CertSpec>,
+        allowed: &BTreeSet<IpAddr>,
     ) -> Result<Vec<EndpointDecl>, ScenarioError> {
         let names: BTreeSet<&str> = certs.keys().map(String::as_str).collect();
         let mut out: Vec<EndpointDecl> = Vec::new();
         for e in raw {
-            let address: IpAddr = e.address.get_ref().parse().map_err(|_| {
-                self.err(
-                    self.inner(&e.address),
-                    format!("`{}` is not an IP address", e.address.get_ref()),
-                    "here",
-                    None,
-                )
-            })?;
-            if address.is_loopback() || address.is_unspecified() {
-                return Err(self.err(
-                    self.inner(&e.address),
-                    "endpoint addresses are world addresses, not loopback",
-                    "here",
-                    Some("use documentation addresses such as 192.0.2.10 or 2001:db8::10; the harness maps them to loopback".into()),
-                ));
-            }
+            // A world address (`crate::address`), IPv4-mapped ones read as IPv4.
+            let address = self.ip(&e.address)?;
+            let address = self.world_address(address, self.inner(&e.address), "endpoint address", allowed)?;
             if out.iter().any(|o| o.address == address) {
                 return Err(self.err(e.address.span(), format!("two endpoints at {address}"), "here", None));
             }

@@ -1,7 +1,7 @@
 //! Loading `[timeline]` and `[[step]]`: the same spanned errors as the rest of the file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::time::Duration;
 
 use toml::Spanned;
 
@@ -9,7 +9,7 @@ use super::error::ScenarioError;
 use super::file::{RawStep, RawTimeline};
 use super::load::{Loader, list};
 use super::model::{EndpointDecl, ZoneDecl};
-use super::timeline::{EditKind, Lint, Renew, Step, Timeline, When, ZoneEdit, normalize};
+use super::timeline::{EditKind, Lint, MAX_TTL_SLACK, Renew, Step, Timeline, When, ZoneEdit, normalize};
 use crate::duration;
 use crate::pki::CertSpec;
 use crate::vocab::{ResultCode, fqdn};
@@ -114,14 +114,50 @@ impl Loader<'_> {
         for s in steps {
             out.push(self.step(s, steps, attempts, domain, zones, endpoints, certs, &names, chain_up)?);
         }
-        Ok(Some(Timeline {
+        let timeline = Timeline {
             attempts,
             retry,
             expect,
             via,
             lints,
             steps: out,
-        }))
+        };
+        self.expire_wait(&timeline, zones)?;
+        Ok(Some(timeline))
+    }
+
+    /// `expire = true` really waits for the TTLs of the edited records (the caches keep
+    /// them that long, RFC 4035 §5.3.3; the reference sender's cache runs on `Instant`, so no
+    /// world clock can be moved instead): a TTL whose wait would pass [`duration::REAL_WAIT`]
+    /// is refused at that record (issue 14: a TTL of 2^31 s slept for 68 years).
+    fn expire_wait(&self, t: &Timeline, zones: &[ZoneDecl]) -> Result<(), ScenarioError> {
+        let Some(step) = t.steps.iter().find(|s| s.expire) else {
+            return Ok(());
+        };
+        let Some((ttl, record)) = t.longest_edited_ttl(zones) else {
+            return Ok(());
+        };
+        let max = duration::REAL_WAIT.max;
+        if Duration::from_secs(ttl.into()) + MAX_TTL_SLACK <= max {
+            return Ok(());
+        }
+        let longest_ok = (max - MAX_TTL_SLACK).as_secs();
+        Err(self.err(
+            record.span.clone(),
+            format!(
+                "`expire = true` ({}) would wait {} for this record's TTL of {ttl} s, in real time; an \
+                 expire wait is at most {} (the TTL plus up to {} of cache slack)",
+                step.when,
+                duration::format(Duration::from_secs(ttl.into()) + MAX_TTL_SLACK),
+                duration::format(max),
+                duration::format(MAX_TTL_SLACK),
+            ),
+            "TTL too long to wait out",
+            Some(format!(
+                "give this record a TTL of at most {longest_ok} (e.g. `owner {longest_ok} TYPE data`, or the \
+                 zone's `ttl`), or empty the caches with `flush = true` instead of `expire`"
+            )),
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -171,14 +207,8 @@ impl Loader<'_> {
         let renew = match &s.renew {
             None => None,
             Some(r) => {
-                let address: IpAddr = r.endpoint.get_ref().parse().map_err(|_| {
-                    self.err(
-                        self.inner(&r.endpoint),
-                        format!("`{}` is not an IP address", r.endpoint.get_ref()),
-                        "here",
-                        None,
-                    )
-                })?;
+                // Endpoints are kept normalised (`crate::address`): so is the name of one.
+                let address = crate::address::normalise(self.ip(&r.endpoint)?);
                 if !endpoints.iter().any(|e| e.address == address) {
                     return Err(self.err(
                         self.inner(&r.endpoint),

@@ -1,6 +1,8 @@
 //! Scenario files: the TOML format (`file`), discovery and reading within the input limits
-//! (`read`), loading with spanned errors (`load`, `load_timeline`, `error`, whose excerpts are
-//! bounded; `span` maps offsets in a string's value back to the file), the checked model everything else consumes (`model`) and timelines of several attempts with steps between them (`timeline`).
+//! (`read`), loading with spanned errors (`load`, `load_timeline`, `load_address`, `error`, whose
+//! excerpts are bounded; `span` maps offsets in a string's value back to the file), the checked
+//! model everything else consumes (`model`) and timelines of several attempts with steps between
+//! them (`timeline`).
 //!
 //! The format is documented for authors in `scenarios/README.md`.
 
@@ -11,6 +13,7 @@
 pub mod error;
 pub mod file;
 pub mod load;
+mod load_address;
 mod load_timeline;
 pub mod model;
 pub mod read;
@@ -18,7 +21,7 @@ pub mod span;
 pub mod timeline;
 
 pub use error::ScenarioError;
-pub use load::{load, load_str};
+pub use load::{duplicate_ids, load, load_str};
 pub use model::{AttackerDecl, CertRef, EndpointDecl, Expectation, Message, RecordDecl, Scenario, ZoneDecl};
 pub use read::discover;
 pub use timeline::{Timeline, When};

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-use super::model::{RecordDecl, Scenario};
+use super::model::{RecordDecl, Scenario, ZoneDecl};
 use crate::dns::FaultSpec;
 use crate::vocab::ResultCode;
 
@@ -40,7 +40,49 @@ pub enum Lint {
     ExoInbound,
 }
 
+/// The most any sender's cache keeps an entry past its TTL: unbound counts whole seconds
+/// and keeps an entry through the second it expires in, plus a margin (the reference
+/// sender's cache needs less). An `expire` step waits the TTL plus this, in real time.
+pub const MAX_TTL_SLACK: Duration = Duration::from_millis(1150);
+
 impl Timeline {
+    /// The longest TTL an `expire` step of this timeline can wait for, and the record that
+    /// has it: the TTLs of every record a step may add, remove or replace, whatever order
+    /// the events come in (a record present at any time is declared in its zone or added by
+    /// a step), so the bound holds for every run. `None` when no step edits a record.
+    pub fn longest_edited_ttl<'a>(&'a self, zones: &'a [ZoneDecl]) -> Option<(u32, &'a RecordDecl)> {
+        let added = |zone: usize| {
+            self.steps
+                .iter()
+                .flat_map(|s| &s.edits)
+                .filter_map(move |e| match &e.kind {
+                    EditKind::Add(r) | EditKind::Replace(r) if e.zone == zone => Some(r),
+                    _ => None,
+                })
+        };
+        let mut touched: Vec<(usize, &RecordDecl)> = Vec::new();
+        for e in self.steps.iter().flat_map(|s| &s.edits) {
+            let pool = || zones[e.zone].records.iter().chain(added(e.zone));
+            match &e.kind {
+                EditKind::Add(r) => touched.push((e.zone, r)),
+                EditKind::RemoveRrset { .. } | EditKind::RemoveRecord(_) => {
+                    touched.extend(pool().filter(|r| e.kind.removes(&r.template)).map(|r| (e.zone, r)));
+                }
+                EditKind::Replace(r) => {
+                    touched.push((e.zone, r));
+                    if let Some((owner, rtype)) = record_key(&r.template) {
+                        let rrset = EditKind::RemoveRrset { owner, rtype };
+                        touched.extend(pool().filter(|x| rrset.removes(&x.template)).map(|x| (e.zone, x)));
+                    }
+                }
+            }
+        }
+        touched
+            .into_iter()
+            .map(|(z, r)| (record_ttl(&r.template).unwrap_or(zones[z].ttl), r))
+            .max_by_key(|(ttl, _)| *ttl)
+    }
+
     /// The simulated time of attempt `n` (1-based) after the first one.
     pub fn offset(&self, n: u32) -> Duration {
         offset_on(&self.retry, n)

@@ -168,18 +168,10 @@ struct Plan {
     interceptor: Option<(Arc<rustls::ServerConfig>, String)>,
 }
 
-/// Loopback, or the documentation ranges the world's zones use (only ever bound inside a private namespace).
+/// Loopback, or the documentation ranges the world's zones use (only ever bound inside a
+/// private namespace); an IPv4-mapped address counts as its IPv4 address ([`crate::address`]).
 fn dialable(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback() || matches!((o[0], o[1], o[2]), (192, 0, 2) | (198, 51, 100) | (203, 0, 113))
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            v6.is_loopback() || (s[0] == 0x2001 && s[1] == 0x0db8)
-        }
-    }
+    crate::address::dialable_upstream(ip)
 }
 
 /// What the next complete upstream reply answers.
@@ -791,10 +783,18 @@ mod tests {
             "203.0.113.9",
             "::1",
             "2001:db8::25",
+            "::ffff:127.0.0.1",
         ] {
             assert!(dialable(ok.parse().expect("literal")), "{ok}");
         }
-        for bad in ["10.0.0.1", "192.168.1.1", "8.8.8.8", "2001:4860::8888", "192.0.3.1"] {
+        for bad in [
+            "10.0.0.1",
+            "192.168.1.1",
+            "8.8.8.8",
+            "2001:4860::8888",
+            "192.0.3.1",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(!dialable(bad.parse().expect("literal")), "{bad}");
         }
     }

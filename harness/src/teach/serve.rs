@@ -50,17 +50,33 @@ pub async fn serve(
     keys: &KeyStore,
     shutdown: impl Future<Output = &'static str>,
 ) -> Result<Served, TeachError> {
+    serve_in(&std::env::temp_dir(), s, keys, shutdown).await
+}
+
+/// As [`serve`], with its scratch directory (new, 0700, random name: world::workdir) under `parent`.
+async fn serve_in(
+    parent: &Path,
+    s: &Scenario,
+    keys: &KeyStore,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<Served, TeachError> {
     let world = World::start(s, keys).await?;
-    let dir = std::env::temp_dir().join(format!("danesim-serve-{}", std::process::id()));
-    let anchors = dir.join("delv.anchors");
-    if let Err(e) = write_anchor(&world, &dir, &anchors) {
+    let dir = match crate::world::workdir::scratch_in(parent, "danesim-serve-") {
+        Ok(d) => d,
+        Err(e) => {
+            world.stop().await;
+            return Err(e.into());
+        }
+    };
+    let anchors = dir.path().join("delv.anchors");
+    if let Err(e) = write_anchor(&world, dir.path(), &anchors) {
         world.stop().await;
         return Err(e);
     }
     announce(s, &world, &anchors);
     let (signal, served) = watch(&world, shutdown).await;
     world.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = dir.close();
     crate::outln!(
         "# {signal}: stopped the world of {} after {} DNS queries and {} SMTP connections",
         s.id, served.queries, served.connections
@@ -223,11 +239,12 @@ mod tests {
     async fn serve_stops_when_told_and_leaves_no_files() {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dane-ee/positive-control.toml");
         let s = crate::scenario::load(&file).expect("the seed scenario loads");
-        let served = serve(&s, &KeyStore::embedded(), async { "a test" })
+        let parent = tempfile::tempdir().expect("a temp dir");
+        let served = serve_in(parent.path(), &s, &KeyStore::embedded(), async { "a test" })
             .await
             .expect("the world starts and stops");
         assert_eq!(served, Served::default());
-        let dir = std::env::temp_dir().join(format!("danesim-serve-{}", std::process::id()));
-        assert!(!dir.exists(), "{} is removed", dir.display());
+        let left: Vec<_> = std::fs::read_dir(parent.path()).expect("listable").flatten().collect();
+        assert!(left.is_empty(), "the scratch directory is removed: {left:?}");
     }
 }

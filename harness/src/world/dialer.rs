@@ -23,13 +23,13 @@ impl Dialer {
     /// The loopback listener that stands for a world address (`danesim serve` prints it, so
     /// that tools outside the harness can reach the endpoint).
     pub fn route(&self, addr: SocketAddr) -> Option<SocketAddr> {
-        self.map.get(&addr).copied()
+        self.map.get(&canonical(addr)).copied()
     }
 
     /// Connect to a world address. An address without an endpoint behaves like a host
     /// that is down (connection refused), which is what a sender would see.
     pub async fn dial(&self, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        let Some(local) = self.map.get(&addr) else {
+        let Some(local) = self.map.get(&canonical(addr)) else {
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 format!("connection refused: no server listens at {addr} in this world"),
@@ -49,6 +49,12 @@ impl Dialer {
             )),
         }
     }
+}
+
+/// An IPv4-mapped address (`[::ffff:192.0.2.10]:25`) is the IPv4 address a dual-stack
+/// socket would dial: it reaches the same endpoint, and nothing the map does not hold.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(crate::address::normalise(addr.ip()), addr.port())
 }
 
 #[cfg(test)]
@@ -76,5 +82,19 @@ mod tests {
             l.accept()
         );
         assert!(c.is_ok() && a.is_ok());
+        // The IPv4-mapped form is the same world address; a mapped outside address is
+        // refused like the address itself, never dialled.
+        let (c, a) = tokio::join!(
+            d.dial("[::ffff:192.0.2.10]:25".parse().unwrap(), Duration::from_secs(1)),
+            l.accept()
+        );
+        assert!(c.is_ok() && a.is_ok());
+        for outside in ["[::ffff:127.0.0.1]:25", "[::ffff:8.8.8.8]:25", "8.8.8.8:25"] {
+            let e = d
+                .dial(outside.parse().unwrap(), Duration::from_secs(1))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{outside}");
+        }
     }
 }

@@ -62,6 +62,10 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "work directory {path} {why}; name a new directory with `--workdir`, or leave it out and danesim makes a fresh one"
+    )]
+    Workdir { path: std::path::PathBuf, why: String },
     #[error("{what} did not become ready within {seconds} s; see {log}")]
     NotReady { what: String, seconds: u64, log: String },
     #[error("{0}")]

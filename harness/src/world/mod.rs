@@ -12,6 +12,8 @@
 //! - `clock`: the world clock for the programs of namespace mode (libfaketime), so real
 //!   senders and unbound judge certificates and RRSIGs at the scenario's time.
 //! - `lab`: namespace + unbound + one world at a time (and its clock), for a whole run.
+//! - `workdir`: work directories that are new, private (0700) and never reused; `--workdir`
+//!   made absolute and checked.
 
 pub mod build;
 pub mod clock;
@@ -22,6 +24,7 @@ pub mod namespace;
 pub mod process;
 pub mod published;
 pub mod unbound;
+pub mod workdir;
 
 pub use build::{
     NAMESPACE_DNS, Placement, Prepared, RunningEndpoint, SIGNATURE_EXPIRATION, SIGNATURE_INCEPTION, World, prepare,

@@ -26,6 +26,15 @@ pub const MARKER_ENV: &str = "DANESIM_NAMESPACE";
 /// Directories searched for system tools besides `PATH` (sudo and cron often drop /usr/sbin).
 const SBIN: [&str; 4] = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
 
+/// The work directory, absolute and already checked or created by the top process
+/// (`world::workdir`), for the process inside.
+pub const WORKDIR_ENV: &str = "DANESIM_WORKDIR";
+
+/// Inside: the work directory the top process chose.
+pub fn workdir_inside() -> Option<PathBuf> {
+    std::env::var_os(WORKDIR_ENV).map(PathBuf::from).filter(|p| p.is_absolute())
+}
+
 /// True in the process re-executed inside its own namespaces.
 pub fn inside() -> bool {
     std::env::var_os(MARKER_ENV).is_some() && std::process::id() == 1

@@ -54,6 +54,11 @@ impl Unbound {
             &conf,
             &config(dir, &log, &anchor_file, &socket, listen, authoritative, zones),
         )?;
+        let stderr = dir.join("unbound.stderr");
+        let stderr_file = std::fs::File::create(&stderr).map_err(|source| LabError::Write {
+            path: stderr.clone(),
+            source,
+        })?;
         let mut cmd = std::process::Command::new(daemon);
         // RRSIG validity (RFC 4035 §5.3.1) at the world's time, not the host's.
         clock.apply(&mut cmd);
@@ -63,7 +68,8 @@ impl Unbound {
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // What unbound says before its logfile is open (a config error) lands here.
+            .stderr(Stdio::from(stderr_file))
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| LabError::Command {
@@ -90,14 +96,17 @@ impl Unbound {
             if let Ok(Some(status)) = u.child.try_wait() {
                 return Err(LabError::Command {
                     command: format!("unbound -d -c {}", u.conf.display()),
-                    detail: format!("exited with {status}; see {}", u.log.display()),
+                    detail: format!("exited with {status}; {}", said(&[&stderr, &u.log])),
                 });
             }
             if started.elapsed() > READY_WITHIN {
-                return Err(LabError::NotReady {
-                    what: "unbound".into(),
-                    seconds: READY_WITHIN.as_secs(),
-                    log: u.log.display().to_string(),
+                return Err(LabError::Command {
+                    command: format!("unbound -d -c {}", u.conf.display()),
+                    detail: format!(
+                        "its control socket did not answer within {} s; {}",
+                        READY_WITHIN.as_secs(),
+                        said(&[&stderr, &u.log])
+                    ),
                 });
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -165,6 +174,29 @@ impl Unbound {
         {
             let _ = self.child.kill().await;
         }
+    }
+}
+
+/// What unbound left in `files` for a failed start: the last lines of each file that
+/// exists and is not empty, named by path, or that it wrote nothing at all.
+fn said(files: &[&Path]) -> String {
+    let mut parts = Vec::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+        parts.push(format!("{} says: {tail}", f.display()));
+    }
+    if parts.is_empty() {
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        format!("it wrote nothing ({} are empty or missing)", names.join(", "))
+    } else {
+        parts.join("; ")
     }
 }
 
@@ -251,4 +283,24 @@ remote-control:
         port = listen.port(),
     );
     text + &stubs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_start_quotes_the_files_that_exist_or_says_there_are_none() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (stderr, log) = (dir.path().join("unbound.stderr"), dir.path().join("unbound.log"));
+        let none = said(&[&stderr, &log]);
+        assert!(none.starts_with("it wrote nothing"), "{none}");
+        std::fs::write(&stderr, "[1:0] error: syntax error\nread unbound.conf failed: 1 errors\n").expect("written");
+        let some = said(&[&stderr, &log]);
+        assert!(
+            some.contains(&format!("{} says:", stderr.display())) && some.contains("syntax error"),
+            "{some}"
+        );
+        assert!(!some.contains("unbound.log"), "a missing log is not named: {some}");
+    }
 }
