@@ -185,10 +185,21 @@ fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<(Vec<u8>,
     })
 }
 
-/// Runs danesim with `args` in its own process group, under the bounds.
-fn run_bounded(args: &[&std::ffi::OsStr], cwd: &Path) -> Ran {
+/// `setpriv` arguments that run the rest of a command as `nobody`: root reads every file,
+/// so an unreadable file is only unreadable to another user.
+const AS_NOBODY: [&str; 4] = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+
+/// Runs danesim with `args` in its own process group, under the bounds; as `nobody` when
+/// `as_nobody` (root only).
+fn run_bounded(args: &[&std::ffi::OsStr], cwd: &Path, as_nobody: bool) -> Ran {
     use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new("prlimit");
+    let mut cmd = if as_nobody {
+        let mut c = Command::new("setpriv");
+        c.args(AS_NOBODY).arg("prlimit");
+        c
+    } else {
+        Command::new("prlimit")
+    };
     cmd.arg(format!("--as={MEMORY}"))
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_danesim"))
@@ -210,7 +221,7 @@ fn run_bounded(args: &[&std::ffi::OsStr], cwd: &Path) -> Ran {
             Ok(Some(s)) => break Some(s),
             Ok(None) if start.elapsed() > WALL => {
                 timed_out = true;
-                // prlimit execs danesim, so the child is the group's leader: kill the group
+                // setpriv and prlimit exec, so danesim is the group's leader: kill the group
                 // (a runaway's helpers too), then reap.
                 let _ = Command::new("kill")
                     .args(["-s", "KILL", "--", &format!("-{}", child.id())])
@@ -250,7 +261,7 @@ struct Tally {
     passed: usize,
     failed: usize,
     over: usize,
-    /// Not run here (an unreadable file cannot be made for root).
+    /// Not run here (root, and `nobody` cannot run the binary).
     skipped: usize,
 }
 
@@ -467,9 +478,10 @@ fn committed(summary: &Summary) -> Vec<Trial> {
                             control().as_os_str(),
                         ],
                         &root(),
+                        false,
                     )
                 } else {
-                    run_bounded(&["run".as_ref(), case.as_os_str()], &root())
+                    run_bounded(&["run".as_ref(), case.as_os_str()], &root(), false)
                 };
                 judge(&ran, &expect, &case)
             }));
@@ -925,23 +937,40 @@ fn generated_sizes() -> Vec<(&'static str, Build)> {
     ]
 }
 
-fn generated(summary: &Summary, class: &str, cases: Vec<(&'static str, Build)>, root_ok: bool) -> Vec<Trial> {
+/// Whether `nobody` can run danesim through `setpriv` (util-linux): the binary's path must be
+/// open to other users.
+fn nobody_can_run() -> bool {
+    Command::new("setpriv")
+        .args(AS_NOBODY)
+        .args(["test", "-x", env!("CARGO_BIN_EXE_danesim")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn generated(summary: &Summary, class: &str, cases: Vec<(&'static str, Build)>) -> Vec<Trial> {
+    let root = is_root();
+    let nobody = root && nobody_can_run();
     cases
         .into_iter()
         .map(|(name, build)| {
-            let skip = !root_ok && name.starts_with("unreadable") && is_root();
+            // Root reads every file: an unreadable file is tried as `nobody`, or skipped.
+            let drop_root = name.starts_with("unreadable") && root;
+            let skip = drop_root && !nobody;
             let t = trial(summary, class, name.to_string(), move || {
                 let dir = tmp()?;
                 let path = io(std::fs::canonicalize(dir.path()))?;
                 let (args, expect) = build(&path)?;
+                if drop_root {
+                    use std::os::unix::fs::PermissionsExt;
+                    io(std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)))?;
+                }
                 let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-                let ran = run_bounded(&args, &path);
+                let ran = run_bounded(&args, &path, drop_root);
                 let result = judge(&ran, &expect, &path);
                 // Let the temp dir be removed even when a case made parts of it unreadable.
                 let _ = Command::new("chmod").args(["-R", "u+rwx"]).arg(&path).status();
                 result
             });
-            // Root reads every file: an unreadable file cannot be made.
             if skip {
                 let mut m = summary.lock().unwrap_or_else(|e| e.into_inner());
                 let tally = m.entry(class.to_string()).or_default();
@@ -959,13 +988,13 @@ fn main() {
     let args = Arguments::from_args();
     let summary: Summary = Arc::default();
     let mut trials = committed(&summary);
-    trials.extend(generated(&summary, "discovery", discovery_cases(), false));
-    trials.extend(generated(&summary, "sizes", generated_sizes(), true));
+    trials.extend(generated(&summary, "discovery", discovery_cases()));
+    trials.extend(generated(&summary, "sizes", generated_sizes()));
     let conclusion = libtest_mimic::run(&args, trials);
     let m = summary.lock().unwrap_or_else(|e| e.into_inner());
     let line = |name: &str, t: &Tally| {
         let skipped = if t.skipped > 0 {
-            format!(", {} skipped (run as root)", t.skipped)
+            format!(", {} skipped (root, and nobody cannot run danesim)", t.skipped)
         } else {
             String::new()
         };
