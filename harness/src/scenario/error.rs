@@ -321,7 +321,7 @@ mod tests {
         let line = format!("k = \"{}X{}\"", "a".repeat(5_000_000), "b".repeat(5_000_000));
         let source = format!("id = \"x\"\n{line}\n");
         let at = source.find('X').unwrap();
-        let t = std::time::Instant::now();
+        // Linear time is measured in ci/bench, never asserted here (a loaded host is slow).
         let e = ScenarioError::at(
             Path::new("big.toml"),
             &source,
@@ -331,7 +331,6 @@ mod tests {
             None,
         );
         let out = render(&e);
-        assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
         assert!(out.len() < 4096, "{} bytes", out.len());
         assert!(out.starts_with("big.toml:2:5000006:"), "{out}");
         assert!(out.contains("[big.toml:2:5000006]"), "{out}");

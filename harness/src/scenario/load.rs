@@ -334,7 +334,9 @@ impl Loader<'_> {
                 })?),
             };
             let delay = match &f.delay {
-                None => StdDuration::from_millis(1500),
+                // Slow, yet inside the default 1 s DNS timeout with room to spare: a slow answer
+                // that arrives (a later one is `drop`, or an explicit delay with --dns-timeout).
+                None => StdDuration::from_millis(400),
                 Some(d) => self.duration(d, &duration::REAL_WAIT)?,
             };
             if let Some(d) = f.delay.as_ref()
