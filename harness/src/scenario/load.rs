@@ -229,6 +229,7 @@ impl Loader<'_> {
             expect,
         };
         self.invariant_targets(&raw.expect.invariants, &scenario)?;
+        self.expire_waits(&scenario)?;
         Ok(scenario)
     }
 
