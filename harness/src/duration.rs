@@ -2,7 +2,8 @@
 //!
 //! Scenario files (`retry`, `delay`, `delays`, certificate offsets), sender profiles
 //! (`timeout`) and the command line (`--dns-timeout`) all read [`parse`], humantime's
-//! syntax (`400ms`, `90s`, `1h30m`, `2d`); reports print with [`format`] (`1h30m`, the
+//! syntax (`400ms`, `90s`, `1h30m`, `2d`) in whole numbers and without its months and
+//! years (averages, not calendar units); reports print with [`format`] (`1h30m`, the
 //! `T+1h30m` of a timeline), so whatever a report prints can be pasted back into a file.
 //!
 //! Every use has its own [`Bounds`], and a value outside them is an error that names them.
@@ -17,6 +18,9 @@ pub const MAX_LEN: usize = 64;
 /// The most significant digits of one number: 999999999 years is about 2^55 seconds, so
 /// the sum of every number that fits in [`MAX_LEN`] stays below 2^64.
 pub const MAX_DIGITS: usize = 9;
+
+/// humantime's month and year units, which this syntax does not read.
+const CALENDAR_UNITS: [&str; 8] = ["months", "month", "M", "years", "year", "yr", "yrs", "y"];
 
 /// What a duration is for, and the values it may take (both ends included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +152,20 @@ pub fn parse(text: &str, bounds: &Bounds) -> Result<Duration, DurationError> {
     if longest > MAX_DIGITS {
         return Err(out_of_range());
     }
+    // Whole numbers only: what `format` prints, and no question of rounding.
+    if t.contains('.') {
+        return Err(malformed("whole numbers only: write 1500ms, not 1.5s".into()));
+    }
+    // humantime's months and years are averages (30.44 d, 365.25 d), not calendar ones: a
+    // certificate offset of "+5y" would not land on a date anyone expects.
+    if let Some(unit) = t
+        .split(|c: char| !c.is_alphabetic())
+        .find(|u| CALENDAR_UNITS.contains(u))
+    {
+        return Err(malformed(format!(
+            "`{unit}` has no fixed length: write days, e.g. 365d"
+        )));
+    }
     let d = humantime::parse_duration(t).map_err(|e| match e {
         humantime::DurationError::NumberOverflow => out_of_range(),
         other => malformed(other.to_string()),
@@ -194,7 +212,6 @@ mod tests {
             ("400ms", 0, 400),
             ("2d", 172_800, 0),
             ("90s", 90, 0),
-            ("1.5s", 1, 500),
             (" 15m ", 900, 0),
             ("0s", 0, 0),
         ] {
@@ -205,7 +222,9 @@ mod tests {
 
     #[test]
     fn malformed_text_is_refused_and_names_the_bounds() {
-        for text in ["", "soon", "10", "-5s", "1x", "5s!", "1h30", "1.s"] {
+        for text in [
+            "", "soon", "10", "-5s", "1x", "5s!", "1h30", "1.s", "1.5s", "5y", "2 months", "1M",
+        ] {
             let e = parse(text, &RETRY).unwrap_err();
             assert!(matches!(e, DurationError::Malformed { .. }), "{text}: {e}");
             assert!(e.to_string().contains("0s to 400d"), "{e}");

@@ -230,6 +230,7 @@ impl Loader<'_> {
         };
         self.step_zone_rules(&raw.step, &scenario)?;
         self.invariant_targets(&raw.expect.invariants, &scenario)?;
+        self.expire_waits(&scenario)?;
         Ok(scenario)
     }
 

@@ -47,7 +47,7 @@ impl Loader<'_> {
 
     /// An IP address written in the file.
     pub(super) fn ip(&self, s: &Spanned<String>) -> Result<IpAddr, ScenarioError> {
-        s.get_ref().trim().parse().map_err(|_| {
+        s.get_ref().parse().map_err(|_| {
             self.err(
                 self.inner(s),
                 format!("`{}` is not an IP address", s.get_ref()),

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-use super::model::{RecordDecl, Scenario, ZoneDecl};
+use super::model::{RecordDecl, Scenario};
 use crate::dns::FaultSpec;
 use crate::vocab::ResultCode;
 
@@ -46,46 +46,33 @@ pub enum Lint {
 pub const MAX_TTL_SLACK: Duration = Duration::from_millis(1150);
 
 impl Timeline {
-    /// The longest TTL an `expire` step of this timeline can wait for, and the record that
-    /// has it: the TTLs of every record a step may add, remove or replace, whatever order
-    /// the events come in (a record present at any time is declared in its zone or added by
-    /// a step), so the bound holds for every run. `None` when no step edits a record.
-    pub fn longest_edited_ttl<'a>(&'a self, zones: &'a [ZoneDecl]) -> Option<(u32, &'a RecordDecl)> {
-        let added = |zone: usize| {
-            self.steps
-                .iter()
-                .flat_map(|s| &s.edits)
-                .filter_map(move |e| match &e.kind {
-                    EditKind::Add(r) | EditKind::Replace(r) if e.zone == zone => Some(r),
-                    _ => None,
-                })
-        };
-        let mut touched: Vec<(usize, &RecordDecl)> = Vec::new();
-        for e in self.steps.iter().flat_map(|s| &s.edits) {
-            let pool = || zones[e.zone].records.iter().chain(added(e.zone));
-            match &e.kind {
-                EditKind::Add(r) => touched.push((e.zone, r)),
-                EditKind::RemoveRrset { .. } | EditKind::RemoveRecord(_) => {
-                    touched.extend(pool().filter(|r| e.kind.removes(&r.template)).map(|r| (e.zone, r)));
-                }
-                EditKind::Replace(r) => {
-                    touched.push((e.zone, r));
-                    if let Some((owner, rtype)) = record_key(&r.template) {
-                        let rrset = EditKind::RemoveRrset { owner, rtype };
-                        touched.extend(pool().filter(|x| rrset.removes(&x.template)).map(|x| (e.zone, x)));
-                    }
-                }
-            }
-        }
-        touched
-            .into_iter()
-            .map(|(z, r)| (record_ttl(&r.template).unwrap_or(zones[z].ttl), r))
-            .max_by_key(|(ttl, _)| *ttl)
-    }
-
     /// The simulated time of attempt `n` (1-based) after the first one.
     pub fn offset(&self, n: u32) -> Duration {
         offset_on(&self.retry, n)
+    }
+
+    /// Every order the runner may apply the steps in: the events come in a fixed order
+    /// (start, after attempt 1, 2, ...), except `after delivery`, which follows whichever
+    /// attempt delivers first, or never comes.
+    pub fn step_orders(&self) -> Vec<Vec<&Step>> {
+        let deliveries: Vec<Option<u32>> = if self.steps.iter().any(|s| s.when == When::AfterDelivery) {
+            std::iter::once(None).chain((1..self.attempts).map(Some)).collect()
+        } else {
+            vec![None]
+        };
+        deliveries
+            .into_iter()
+            .map(|delivered| {
+                let mut events = vec![When::Start];
+                for n in 1..self.attempts {
+                    events.push(When::AfterAttempt(n));
+                    if delivered == Some(n) {
+                        events.push(When::AfterDelivery);
+                    }
+                }
+                events.into_iter().flat_map(|e| self.steps_at(e)).collect()
+            })
+            .collect()
     }
 
     /// The steps an event triggers, in declaration order.
@@ -191,14 +178,22 @@ impl Step {
     /// Applies the record and fault edits to `s`; returns the longest TTL among the RRsets
     /// it changed (what a cache may still hold), for `expire`.
     pub fn apply(&self, s: &mut Scenario) -> u32 {
-        let mut longest = 0;
+        self.apply_noting(s).map_or(0, |(ttl, _)| ttl)
+    }
+
+    /// [`Step::apply`], with the record that has the longest TTL (for the loader's errors).
+    pub fn apply_noting(&self, s: &mut Scenario) -> Option<(u32, RecordDecl)> {
+        let mut longest: Option<(u32, RecordDecl)> = None;
         let mut replaced: Vec<(usize, String, String)> = Vec::new();
         for e in &self.edits {
             let zone = &mut s.zones[e.zone];
             let default_ttl = zone.ttl;
             let mut touch = |records: &[RecordDecl]| {
                 for r in records {
-                    longest = longest.max(record_ttl(&r.template).unwrap_or(default_ttl));
+                    let ttl = record_ttl(&r.template).unwrap_or(default_ttl);
+                    if longest.as_ref().is_none_or(|(l, _)| ttl > *l) {
+                        longest = Some((ttl, r.clone()));
+                    }
                 }
             };
             // Takes the records `gone` says out of the zone, noting their TTLs.
