@@ -321,7 +321,10 @@ mod tests {
         assert!(!text.contains("root-hints") && !text.contains("forward-zone"), "{text}");
         let servers: Vec<&str> = text.lines().filter(|l| l.contains("-addr:")).collect();
         assert_eq!(servers.len(), 3, "{text}");
-        assert!(servers.iter().all(|l| l.trim() == "stub-addr: 127.0.0.2@53"), "{servers:?}");
+        assert!(
+            servers.iter().all(|l| l.trim() == "stub-addr: 127.0.0.2@53"),
+            "{servers:?}"
+        );
         // Validation stays on, with the world's anchor.
         assert!(text.contains("module-config: \"validator iterator\""), "{text}");
         assert!(text.contains("trust-anchor-file: \"/w/anchor.key\""), "{text}");
@@ -339,7 +342,11 @@ mod tests {
         let (stderr, log) = (dir.path().join("unbound.stderr"), dir.path().join("unbound.log"));
         let none = said(&[&stderr, &log]);
         assert!(none.starts_with("it wrote nothing"), "{none}");
-        std::fs::write(&stderr, "[1:0] error: syntax error\nread unbound.conf failed: 1 errors\n").expect("written");
+        std::fs::write(
+            &stderr,
+            "[1:0] error: syntax error\nread unbound.conf failed: 1 errors\n",
+        )
+        .expect("written");
         let some = said(&[&stderr, &log]);
         assert!(
             some.contains(&format!("{} says:", stderr.display())) && some.contains("syntax error"),
