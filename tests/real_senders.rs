@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use danesim::world::NAMESPACE_DNS;
+
 fn main() {
     let args = Arguments::from_args();
     let ci = std::env::var_os("CI").is_some();
@@ -51,6 +53,11 @@ fn main() {
             "a_non_empty_workdir_or_a_symlink_is_refused_with_exit_2",
             "postfix",
             unsafe_workdirs_refused,
+        ),
+        (
+            "unbound_asks_only_the_world_even_for_a_name_outside_it",
+            "reference",
+            unbound_stays_in_the_world,
         ),
         (
             "the_default_workdir_is_new_private_and_unpredictable",
@@ -361,10 +368,17 @@ fn relative_workdir() -> Result<(), Failed> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let dir = parent.join("rel");
     let kept = dir.join("unbound.log").is_file();
-    let named = stderr.contains(&format!("work directory (configs and logs of the run): {}", dir.display()));
+    let named = stderr.contains(&format!(
+        "work directory (configs and logs of the run): {}",
+        dir.display()
+    ));
     let left = nothing_left(&parent);
     if out.status.code() != Some(0) || !stdout.contains("PASS       positive-control") {
-        return Err(format!("expected a pass with a relative --workdir, got {}\n{stdout}\n{stderr}", out.status).into());
+        return Err(format!(
+            "expected a pass with a relative --workdir, got {}\n{stdout}\n{stderr}",
+            out.status
+        )
+        .into());
     }
     if !(kept && named) {
         return Err(format!("the absolute work directory with unbound.log is not kept and named: {stderr}").into());
@@ -389,7 +403,11 @@ fn unsafe_workdirs_refused() -> Result<(), Failed> {
         let out = danesim_run(dir, &["postfix", "scenarios/dane-ee/positive-control.toml"])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.code() != Some(2) || !stderr.contains(why) || !stderr.contains(&dir.display().to_string()) {
-            result = Err(format!("expected exit 2 saying {} {why}, got {}: {stderr}", dir.display(), out.status));
+            result = Err(format!(
+                "expected exit 2 saying {} {why}, got {}: {stderr}",
+                dir.display(),
+                out.status
+            ));
         }
     }
     let written: Vec<_> = std::fs::read_dir(&full)
@@ -423,7 +441,10 @@ fn default_workdir() -> Result<(), Failed> {
         .map(PathBuf::from)
         .ok_or_else(|| format!("no work directory named: {stderr}"))?;
     let mode = std::fs::metadata(&dir).map(|m| m.permissions().mode() & 0o777);
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let left = nothing_left(&dir);
     if out.status.code() != Some(0) {
         return Err(format!("expected exit 0, got {}: {stderr}", out.status).into());
@@ -437,6 +458,90 @@ fn default_workdir() -> Result<(), Failed> {
         Ok(m) => Err(format!("{} has mode {m:o}; others may read or write it", dir.display()).into()),
         Err(e) => Err(format!("cannot read {}: {e}", dir.display()).into()),
     }
+}
+
+/// A name outside the world (`www.example.com.`): without root hints of its own, the
+/// namespace's unbound asks only the world's server (before, its infrastructure cache
+/// listed the 13 root servers, reached for and missed only because there is no route).
+/// `serve --namespace` keeps the namespace up for `nsenter`; a SIGTERM to its top PID stops it.
+fn unbound_stays_in_the_world() -> Result<(), Failed> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args(["serve", "--namespace", "scenarios/dane-ee/positive-control.toml"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run danesim: {e}"))?;
+    // Read on until it exits: a serve whose reader leaves stops (a closed stdout).
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        let ready = line == "ready";
+        lines.push(line);
+        if ready {
+            break;
+        }
+    }
+    let field = |key: &str| lines.iter().find_map(|l| l.strip_prefix(key).map(str::to_string));
+    let (Some(target), Some(anchor)) = (field("namespace "), field("anchor ")) else {
+        let _ = child.kill();
+        return Err(format!("serve --namespace did not get ready: {lines:?}").into());
+    };
+    let dir = Path::new(&anchor)
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let inside = |tool: &str, args: &[&str]| {
+        Command::new("nsenter")
+            .args(["--target", &target, "--net", "--mount", "--", tool])
+            .args(args)
+            .output()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+    };
+    let asked = inside("dig", &["+tries=1", "+time=5", "www.example.com", "A"]);
+    let conf = dir.join("unbound.conf").display().to_string();
+    let infra = inside("unbound-control", &["-c", &conf, "dump_infra"]);
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            return Err("serve --namespace did not stop within 20 s of SIGTERM to its top PID".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let asked = asked.map_err(|e| format!("cannot run dig in the namespace: {e}"))?;
+    let infra = infra.map_err(|e| format!("cannot run unbound-control in the namespace: {e}"))?;
+    if !asked.contains("status: SERVFAIL") && !asked.contains("status: REFUSED") {
+        return Err(format!("a name outside the world resolved?\n{asked}").into());
+    }
+    let servers: Vec<&str> = infra.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let world = NAMESPACE_DNS.to_string();
+    if servers.is_empty() || servers.iter().any(|s| *s != world) {
+        return Err(format!("unbound asked servers outside the world ({world}): {servers:?}\n{infra}\n{asked}").into());
+    }
+    if status.code() != Some(0) {
+        return Err(format!("serve --namespace exited {status} after SIGTERM (it stops in order: 0)").into());
+    }
+    nothing_left(&dir)
 }
 
 /// The world clock's preflight: no libfaketime (here: a named one that does not exist), no

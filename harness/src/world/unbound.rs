@@ -220,7 +220,13 @@ fn config(
     // One stub per zone, all at the one authoritative server: unbound then never follows a
     // referral to the NS glue address, which in process is 127.0.0.1 on a port nobody serves.
     let mut stubs = String::new();
-    for z in zones {
+    // The root too: a stub for "." takes the place of unbound's compiled-in hints for the 13
+    // root servers (they are used only when no root stub or hints file is configured), so a
+    // name or a delegation outside the world is asked of the world's server, which refuses
+    // it, and unbound never tries to leave, route or no route (issue 14).
+    let root_in_world = zones.iter().any(|z| z == ".");
+    let world_only = std::iter::once(".").filter(|_| !root_in_world);
+    for z in zones.iter().map(String::as_str).chain(world_only) {
         stubs.push_str(&format!(
             "\nstub-zone:\n    name: \"{z}\"\n    stub-addr: {}@{}\n",
             authoritative.ip(),
@@ -289,13 +295,58 @@ remote-control:
 mod tests {
     use super::*;
 
+    fn conf(zones: &[&str]) -> String {
+        let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
+        let p = Path::new("/w");
+        config(
+            p,
+            &p.join("unbound.log"),
+            &p.join("anchor.key"),
+            &p.join("unbound.ctl"),
+            SocketAddr::from(([127, 0, 0, 1], 53)),
+            SocketAddr::from(([127, 0, 0, 2], 53)),
+            &zones,
+        )
+    }
+
+    #[test]
+    fn the_root_is_the_worlds_server_and_no_other_server_is_named() {
+        let text = conf(&["test.", "example.test."]);
+        assert!(
+            text.contains("stub-zone:\n    name: \".\"\n    stub-addr: 127.0.0.2@53\n"),
+            "{text}"
+        );
+        // No hints file (unbound's own lists the 13 root servers), no forwarder, and every
+        // server unbound may ask is the world's.
+        assert!(!text.contains("root-hints") && !text.contains("forward-zone"), "{text}");
+        let servers: Vec<&str> = text.lines().filter(|l| l.contains("-addr:")).collect();
+        assert_eq!(servers.len(), 3, "{text}");
+        assert!(
+            servers.iter().all(|l| l.trim() == "stub-addr: 127.0.0.2@53"),
+            "{servers:?}"
+        );
+        // Validation stays on, with the world's anchor.
+        assert!(text.contains("module-config: \"validator iterator\""), "{text}");
+        assert!(text.contains("trust-anchor-file: \"/w/anchor.key\""), "{text}");
+    }
+
+    #[test]
+    fn a_world_with_a_root_zone_gets_one_root_stub() {
+        let text = conf(&[".", "test."]);
+        assert_eq!(text.matches("name: \".\"").count(), 1, "{text}");
+    }
+
     #[test]
     fn a_failed_start_quotes_the_files_that_exist_or_says_there_are_none() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (stderr, log) = (dir.path().join("unbound.stderr"), dir.path().join("unbound.log"));
         let none = said(&[&stderr, &log]);
         assert!(none.starts_with("it wrote nothing"), "{none}");
-        std::fs::write(&stderr, "[1:0] error: syntax error\nread unbound.conf failed: 1 errors\n").expect("written");
+        std::fs::write(
+            &stderr,
+            "[1:0] error: syntax error\nread unbound.conf failed: 1 errors\n",
+        )
+        .expect("written");
         let some = said(&[&stderr, &log]);
         assert!(
             some.contains(&format!("{} says:", stderr.display())) && some.contains("syntax error"),
