@@ -392,6 +392,40 @@ mod tests {
         assert_eq!(world.zone_text("nope.test"), None);
     }
 
+    /// A large zone is signed in chunks on several threads (`sign::sign_all`): the RRsets
+    /// must still come out in canonical order, each signed once, with the same signatures as
+    /// a small zone that holds the same RRset.
+    #[test]
+    fn a_zone_signed_in_parallel_keeps_order_and_signatures() {
+        let mut spec = fixture::sample_spec();
+        spec.zones[1]
+            .records
+            .extend((0..3_000).map(|i| format!("h{i} A 192.0.2.{}", i % 250 + 1)));
+        let big = SignedWorld::build(&spec).unwrap();
+        let zone = &big.zones()[1];
+        assert!(zone.rrsets.len() > 6_000, "{}", zone.rrsets.len());
+        let keys: Vec<(Name, u16)> = zone
+            .rrsets
+            .iter()
+            .map(|s| (s.name().clone(), u16::from(s.record_type())))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "canonical order, no duplicates");
+        assert!(
+            zone.rrsets.iter().all(|s| s.rrsigs().len() == 1),
+            "each RRset signed once"
+        );
+        // The MX RRset's signature is the one the small world has.
+        let small = SignedWorld::build(&fixture::sample_spec()).unwrap();
+        let mx = |w: &SignedWorld| {
+            w.zones()[1]
+                .rrsets
+                .iter()
+                .find(|s| s.record_type() == RecordType::MX)
+                .map(|s| s.rrsigs().to_vec())
+        };
+        assert_eq!(mx(&big), mx(&small));
+    }
+
     #[test]
     fn build_errors() {
         let mut spec = fixture::sample_spec();
