@@ -126,8 +126,17 @@ exec "$@""#;
 /// `danesim run --sender SENDER --format json FILES...` on a host whose clock reads
 /// `clock`: the outcomes by id.
 fn run_under(root: &Path, clock: &str, sender: &str, files: &[PathBuf]) -> Result<BTreeMap<String, Value>, String> {
-    let base = std::env::temp_dir().join(format!("danesim-host-{}-{sender}-{}", &clock[..4], std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    // A new private directory (tempfile: random name, 0700), removed when this returns.
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!("danesim-host-{}-{sender}-", &clock[..4]))
+        .tempdir()
+        .map_err(|e| format!("cannot create a scratch directory: {e}"))?;
+    // Search-only for others: Postfix and Exim drop to their own users and must reach the
+    // work directory inside (which danesim makes 0700 or 0711 itself).
+    let search_only = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o711);
+    std::fs::set_permissions(scratch.path(), search_only)
+        .map_err(|e| format!("cannot chmod the scratch directory: {e}"))?;
+    let base = scratch.path().to_path_buf();
     for d in ["upper", "work"] {
         std::fs::create_dir_all(base.join(d)).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
     }
@@ -154,7 +163,6 @@ fn run_under(root: &Path, clock: &str, sender: &str, files: &[PathBuf]) -> Resul
         .current_dir(root)
         .output()
         .map_err(|e| format!("cannot run unshare: {e}"))?;
-    let _ = std::fs::remove_dir_all(&base);
     // 0: all pass; 1: some outcome is a violation (compared with its snapshot per trial).
     if !matches!(out.status.code(), Some(0 | 1)) {
         return Err(format!(

@@ -111,7 +111,17 @@ fn unavailable(sender: &str) -> Option<String> {
 
 /// The whole catalogue against one real sender, through the binary (it enters its own namespace).
 fn run_catalogue(root: &Path, sender: &str) -> Result<BTreeMap<String, Value>, String> {
-    let workdir = std::env::temp_dir().join(format!("danesim-test-{sender}-{}", std::process::id()));
+    // A new private directory (tempfile: random name, 0700); danesim creates `workdir` in it.
+    let scratch = tempfile::Builder::new()
+        .prefix("danesim-test-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a scratch directory: {e}"))?;
+    // Search-only for others: Postfix and Exim drop to their own users and must reach the
+    // work directory inside (which danesim makes 0700 or 0711 itself).
+    let search_only = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o711);
+    std::fs::set_permissions(scratch.path(), search_only)
+        .map_err(|e| format!("cannot chmod the scratch directory: {e}"))?;
+    let workdir = scratch.path().join(sender);
     let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
         .args(["run", "--sender", sender, "--format", "json", "--workdir"])
         .arg(&workdir)
@@ -120,13 +130,15 @@ fn run_catalogue(root: &Path, sender: &str) -> Result<BTreeMap<String, Value>, S
         .map_err(|e| format!("cannot run danesim: {e}"))?;
     // 0: all pass; 1: some outcome is a violation (a finding about the MTA, checked per trial).
     if !matches!(out.status.code(), Some(0 | 1)) {
+        // Kept for its logs.
+        let kept = scratch.keep();
         return Err(format!(
-            "danesim --sender {sender} failed ({}): {}",
+            "danesim --sender {sender} failed ({}; its files are in {}): {}",
             out.status,
+            kept.display(),
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let _ = std::fs::remove_dir_all(&workdir);
     common::outcomes_by_id(&out.stdout)
 }
 
