@@ -23,6 +23,9 @@ const MAX_RECIPIENTS: usize = 100;
 const MAX_ERRORS: u32 = 20;
 /// Over-long lines tolerated before the endpoint closes with 421.
 const MAX_LONG_LINES: u32 = 3;
+/// Events one session may record (a normal delivery records about 20); past this the
+/// endpoint closes with 421, so memory stays bounded and the transcript stays whole.
+pub(crate) const MAX_EVENTS: usize = 10_000;
 /// Longest command text copied into an event.
 const EVENT_TEXT_MAX: usize = 200;
 /// RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including its CRLF, "not counting the leading dot
@@ -144,6 +147,14 @@ impl Session {
             return r;
         }
         loop {
+            if self.t.events.len() >= MAX_EVENTS {
+                // A peer that never ends its session (NOOP or RSET forever) would grow the
+                // transcript without bound; end it instead of dropping evidence silently.
+                self.event(format!("S: <{MAX_EVENTS} events in one session: closing>"));
+                let text = format!("4.7.0 {} Error: too many commands in one session", self.config.name);
+                let _ = self.reply(421, &text).await;
+                return "too many commands";
+            }
             let flow = match self.next_line(self.config.limits.max_line).await {
                 Incoming::Line(line) => self.command(&line).await,
                 Incoming::TooLong => self.too_long().await,

@@ -1194,3 +1194,24 @@ async fn undeclared_8bit_content_is_witnessed() {
     let noted = t.events.iter().filter(|e| e.contains("without BODY=8BITMIME")).count();
     assert_eq!(noted, 1, "{t:?}");
 }
+
+#[tokio::test]
+async fn a_session_that_never_ends_is_closed_before_its_transcript_grows_without_bound() {
+    let ep = Running::start(endpoint(Behaviour::Normal, false)).await;
+    let mut tcp = TcpStream::connect(ep.addr).await.expect("connect");
+    assert_eq!(raw_reply(&mut tcp).await, Some(220));
+    // One at a time: unread pipelined commands would make the close a reset that loses the 421.
+    let mut noops = 0;
+    let last = loop {
+        raw_send(&mut tcp, b"NOOP\r\n").await;
+        match raw_reply(&mut tcp).await {
+            Some(250) if noops < 6000 => noops += 1,
+            other => break other,
+        }
+    };
+    assert_eq!(last, Some(421), "after {noops} NOOPs");
+    assert!(noops < 6000, "{noops}");
+    let t = ep.finish().await.remove(0);
+    assert_eq!(t.end, "too many commands");
+    assert!(t.events.len() <= super::session::MAX_EVENTS + 4, "{}", t.events.len());
+}
