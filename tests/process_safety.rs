@@ -118,9 +118,7 @@ fn run_tap_into_a_closed_pipe_keeps_the_verdicts_exit_code() {
 
 /// SIGTERM by pid, the way a supervisor stops serve.
 fn terminate(child: &Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
 }
 
 #[test]

@@ -361,10 +361,17 @@ fn relative_workdir() -> Result<(), Failed> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let dir = parent.join("rel");
     let kept = dir.join("unbound.log").is_file();
-    let named = stderr.contains(&format!("work directory (configs and logs of the run): {}", dir.display()));
+    let named = stderr.contains(&format!(
+        "work directory (configs and logs of the run): {}",
+        dir.display()
+    ));
     let left = nothing_left(&parent);
     if out.status.code() != Some(0) || !stdout.contains("PASS       positive-control") {
-        return Err(format!("expected a pass with a relative --workdir, got {}\n{stdout}\n{stderr}", out.status).into());
+        return Err(format!(
+            "expected a pass with a relative --workdir, got {}\n{stdout}\n{stderr}",
+            out.status
+        )
+        .into());
     }
     if !(kept && named) {
         return Err(format!("the absolute work directory with unbound.log is not kept and named: {stderr}").into());
@@ -389,7 +396,11 @@ fn unsafe_workdirs_refused() -> Result<(), Failed> {
         let out = danesim_run(dir, &["postfix", "scenarios/dane-ee/positive-control.toml"])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.code() != Some(2) || !stderr.contains(why) || !stderr.contains(&dir.display().to_string()) {
-            result = Err(format!("expected exit 2 saying {} {why}, got {}: {stderr}", dir.display(), out.status));
+            result = Err(format!(
+                "expected exit 2 saying {} {why}, got {}: {stderr}",
+                dir.display(),
+                out.status
+            ));
         }
     }
     let written: Vec<_> = std::fs::read_dir(&full)
@@ -423,7 +434,10 @@ fn default_workdir() -> Result<(), Failed> {
         .map(PathBuf::from)
         .ok_or_else(|| format!("no work directory named: {stderr}"))?;
     let mode = std::fs::metadata(&dir).map(|m| m.permissions().mode() & 0o777);
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let left = nothing_left(&dir);
     if out.status.code() != Some(0) {
         return Err(format!("expected exit 0, got {}: {stderr}", out.status).into());

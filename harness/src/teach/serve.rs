@@ -87,7 +87,9 @@ async fn serve_in(
     let _ = dir.close();
     crate::outln!(
         "# {signal}: stopped the world of {} after {} DNS queries and {} SMTP connections",
-        s.id, served.queries, served.connections
+        s.id,
+        served.queries,
+        served.connections
     );
     Ok(served)
 }
@@ -185,7 +187,8 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
         let (lip, lport) = (local.ip(), local.port());
         crate::outln!(
             "#   swaks --server {lip}:{lport} --from {} --to {} --tls",
-            s.message.from, s.message.to
+            s.message.from,
+            s.message.to
         );
         let pf = format!("MAIL_CONFIG={}", anchors.with_file_name("postfix").display());
         crate::outln!("#   {pf} posttls-finger -c -C -L summary \"[{lip}]:{lport}\"   (the chain it presents, in PEM)");
@@ -204,7 +207,9 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
         }
     }
     if s.timeline.is_some() {
-        crate::outln!("# This scenario is a timeline: serve shows its world before any step; `danesim explain` plays it.");
+        crate::outln!(
+            "# This scenario is a timeline: serve shows its world before any step; `danesim explain` plays it."
+        );
     }
 }
 

@@ -48,7 +48,9 @@ pub async fn serve_namespace(
     lab.close().await;
     crate::outln!(
         "# {signal}: stopped the world of {} and its resolver after {} DNS queries and {} SMTP connections",
-        s.id, served.queries, served.connections
+        s.id,
+        served.queries,
+        served.connections
     );
     Ok(served)
 }
@@ -65,7 +67,9 @@ fn announce(s: &Scenario, host_pid: u32, anchors: &Path, workdir: &Path) {
     let enter = format!("nsenter --target {host_pid} --net --mount --");
     crate::outln!("# danesim serve --namespace: {} ({})", s.id, s.title);
     crate::outln!("# The world runs on its own addresses in a private namespace, behind a validating unbound");
-    crate::outln!("# ({RESOLVER}, the namespace's resolv.conf), until Ctrl-C (SIGINT) or SIGTERM. Enter it with nsenter:");
+    crate::outln!(
+        "# ({RESOLVER}, the namespace's resolv.conf), until Ctrl-C (SIGINT) or SIGTERM. Enter it with nsenter:"
+    );
     crate::outln!("#   {enter} dig +dnssec MX {domain}          (the ad flag: unbound validated it)");
     crate::outln!("#   {enter} delv -a {} +root=test. MX {domain}", anchors.display());
     for e in &s.endpoints {
@@ -74,11 +78,14 @@ fn announce(s: &Scenario, host_pid: u32, anchors: &Path, workdir: &Path) {
     }
     crate::outln!(
         "#   {enter} swaks --from {} --to {} --tls          (MX lookup and port 25, as a real client)",
-        s.message.from, s.message.to
+        s.message.from,
+        s.message.to
     );
     let pf = format!("MAIL_CONFIG={}", workdir.join("serve").join("postfix").display());
     crate::outln!("#   {enter} env {pf} posttls-finger -c -l dane {domain}   (Postfix's own DANE check)");
     if s.timeline.is_some() {
-        crate::outln!("# This scenario is a timeline: serve shows its world before any step; `danesim explain` plays it.");
+        crate::outln!(
+            "# This scenario is a timeline: serve shows its world before any step; `danesim explain` plays it."
+        );
     }
 }

@@ -12,10 +12,10 @@
 
 use super::error::LabError;
 use super::process::run;
+use rustix::process::{Pid, Signal};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::net::IpAddr;
-use rustix::process::{Pid, Signal};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -32,7 +32,9 @@ pub const WORKDIR_ENV: &str = "DANESIM_WORKDIR";
 
 /// Inside: the work directory the top process chose.
 pub fn workdir_inside() -> Option<PathBuf> {
-    std::env::var_os(WORKDIR_ENV).map(PathBuf::from).filter(|p| p.is_absolute())
+    std::env::var_os(WORKDIR_ENV)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
 }
 
 /// True in the process re-executed inside its own namespaces.

@@ -295,7 +295,11 @@ mod tests {
         let (stderr, log) = (dir.path().join("unbound.stderr"), dir.path().join("unbound.log"));
         let none = said(&[&stderr, &log]);
         assert!(none.starts_with("it wrote nothing"), "{none}");
-        std::fs::write(&stderr, "[1:0] error: syntax error\nread unbound.conf failed: 1 errors\n").expect("written");
+        std::fs::write(
+            &stderr,
+            "[1:0] error: syntax error\nread unbound.conf failed: 1 errors\n",
+        )
+        .expect("written");
         let some = said(&[&stderr, &log]);
         assert!(
             some.contains(&format!("{} says:", stderr.display())) && some.contains("syntax error"),

@@ -106,7 +106,10 @@ mod tests {
         assert_ne!(a.path(), b.path());
         assert_eq!(mode(a.path()), 0o700);
         let name = a.path().file_name().and_then(|n| n.to_str()).expect("a name");
-        assert!(name.starts_with("danesim-x-") && name.len() > "danesim-x-".len(), "{name}");
+        assert!(
+            name.starts_with("danesim-x-") && name.len() > "danesim-x-".len(),
+            "{name}"
+        );
     }
 
     #[test]
