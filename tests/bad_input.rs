@@ -382,3 +382,30 @@ fn addresses_outside_the_documentation_ranges_are_located_errors() {
     let (location, message) = refused(path, &stepped);
     assert_eq!(location, "addr.toml:21:15", "{message}");
 }
+
+/// An invariant that names nothing is a load error at the invariant (issue 14: `SNI(host) =`
+/// loaded as a check that the ClientHello names `.`, and every run was a violation).
+#[test]
+fn an_invariant_without_a_name_is_located_at_the_invariant() {
+    let path = Path::new("sni.toml");
+    let text = |inv: &str| {
+        format!(
+            "id = \"sni\"\ntitle = \"sni\"\nteaches = \"sni\"\n\n[[zone]]\norigin = \"example.test.\"\n\
+             records = [\"@ MX 10 mx1\", \"mx1 A 192.0.2.10\"]\n\n[[endpoint]]\naddress = \"192.0.2.10\"\n\
+             host = \"mx1.example.test\"\nbehaviour = \"no-starttls\"\n\n[expect]\nresult = \"OPP\"\n\
+             invariants = [\"ONCE\", \"{inv}\"]\n"
+        )
+    };
+    for (inv, want) in [
+        ("SNI(mx1.example.test) =", "needs the name every ClientHello must carry"),
+        ("SNI(mx1.example.test) = .", "`.` is not one name"),
+        ("SNI() = mx1.example.test", "needs the MX host"),
+        ("NOMAIL( )", "NOMAIL(host) needs the host"),
+    ] {
+        let (location, message) = refused(path, &text(inv));
+        // Line 16 holds the invariants; the second one's text begins in column 24.
+        assert_eq!(location, "sni.toml:16:24", "{inv}: {message}");
+        assert!(message.contains(want), "{inv}: {message}");
+    }
+    scenario::load_str(path, &text("SNI(mx1.example.test) = mx1.example.test")).expect("a named SNI loads");
+}

@@ -478,3 +478,74 @@ fn a_zone_origin_that_is_no_domain_name_is_located_at_the_origin() {
         &format!("origin.toml:{line}:{col}: zone origin `b..example.test.` is not a valid domain name"),
     );
 }
+
+/// A `{cert:NAME}` placeholder whose data cannot be computed (RFC 6698 §2.1.2, §2.1.3) was
+/// refused only when the world was built, with no position: now at the selector or the
+/// matching type.
+#[test]
+fn a_placeholder_with_no_defined_computation_is_located_at_the_parameter() {
+    let d = temp();
+    for (tlsa, at, what) in [
+        ("TLSA 3 7 1 {cert:mx1}", "7 1 {", "selector 7"),
+        ("TLSA 3 1 9 {cert:mx1}", "9 {", "matching type 9"),
+        ("TLSA 3 2 255 {cert:mx1}", "2 255 {", "selector 2"),
+    ] {
+        let text = edited("TLSA 3 1 1 {cert:mx1}", tlsa);
+        let (line, col) = position(&text, at);
+        let p = write(d.path(), "ph.toml", &text);
+        refused(
+            &p,
+            &format!("ph.toml:{line}:{col}: cannot compute TLSA data for {what}: `{{cert:mx1}}` needs"),
+        );
+    }
+}
+
+/// What hickory's zone-file parser accepts but no wire form carries failed only when the
+/// zone was signed, with no position: a TXT <character-string> over 255 octets (RFC 1035
+/// §3.3), RDATA over 65535 octets (RFC 1035 §3.2.1); in a zone and in a timeline step.
+#[test]
+fn records_over_the_wire_limits_are_located_at_the_record() {
+    let d = temp();
+    let s255 = "a".repeat(255);
+    let big_txt = format!("big TXT {}", vec![s255.as_str(); 260].join(" "));
+    let big_tlsa = format!("_25._tcp.big TLSA 3 1 0 {}", "ab".repeat(65533));
+    for (record, at, want) in [
+        (
+            format!("big TXT \\\"{s255}\\\" \\\"a{s255}\\\""),
+            format!("\\\"a{s255}"),
+            "a TXT <character-string> is at most 255 octets (RFC 1035 §3.3), this one is 256",
+        ),
+        (
+            big_txt.clone(),
+            s255.clone(),
+            "TXT data over 65535 octets: RDLENGTH is 16 bits",
+        ),
+        (
+            big_tlsa.clone(),
+            "3 1 0 abab".into(),
+            "TLSA data over 65535 octets: RDLENGTH is 16 bits",
+        ),
+    ] {
+        let text = edited(
+            "  \"@             MX   10 mx1\",\n",
+            &format!("  \"@             MX   10 mx1\",\n  \"{record}\",\n"),
+        );
+        let (line, col) = position(&text, &at);
+        let p = write(d.path(), "wire.toml", &text);
+        refused(
+            &p,
+            &format!("wire.toml:{line}:{col}: bad record in zone example.test.: {want}"),
+        );
+    }
+    // A step's record is checked as a zone's is (the timeline seed).
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("scenarios/timeline/ttl-01-cached-old-tlsa.toml"))
+        .expect("the seed scenario exists");
+    let text = format!("{text}\n[[step]]\nwhen = \"start\"\nadd = [\"{big_txt}\"]\n");
+    let (line, col) = position(&text, &format!("{s255} "));
+    let p = write(d.path(), "step.toml", &text);
+    refused(
+        &p,
+        &format!("step.toml:{line}:{col}: bad record in zone example.test.: TXT data over 65535"),
+    );
+}

@@ -159,7 +159,7 @@ impl Invariant {
             _ => {}
         }
         if let Some(h) = arg("NOMAIL") {
-            return Ok(Invariant::NoMail(fqdn(&h)));
+            return name_arg(&h, "NOMAIL(host) needs the host, e.g. NOMAIL(mx1.example.test)").map(Invariant::NoMail);
         }
         if let Some(a) = arg("NOCONNECT") {
             return connect_address(&a).map(Invariant::NoConnect);
@@ -178,9 +178,15 @@ impl Invariant {
             if let Some((host, name)) = rest.split_once('=')
                 && let Some(h) = host.trim().strip_prefix('(').and_then(|h| h.strip_suffix(')'))
             {
+                let example = "e.g. SNI(mx1.example.test) = mx1.example.test";
                 return Ok(Invariant::Sni {
-                    host: fqdn(h.trim()),
-                    name: fqdn(name.trim()),
+                    host: name_arg(h, &format!("SNI(host) = name needs the MX host, {example}"))?,
+                    // RFC 7672 §8.1: the client sends the MX host's name; an empty HostName is
+                    // not allowed either (RFC 6066 §3), so "no name" is never what to expect.
+                    name: name_arg(
+                        name,
+                        &format!("SNI(host) = name needs the name every ClientHello must carry, {example}"),
+                    )?,
                 });
             }
             return Err("SNI is written SNI(host) = name".into());
@@ -217,6 +223,21 @@ impl fmt::Display for Invariant {
             Invariant::NoAuthLog => f.write_str("NOAUTH-LOG"),
         }
     }
+}
+
+/// The host or name an invariant names, as [`fqdn`]: one name, never nothing (issue 14:
+/// `SNI(host) =` became a check that the server name is `.`, which no sender sends).
+fn name_arg(written: &str, needs: &str) -> Result<String, String> {
+    let n = written.trim();
+    if n.is_empty() || n == "." || n.contains(char::is_whitespace) {
+        let what = if n.is_empty() {
+            "no name is given".to_string()
+        } else {
+            format!("`{n}` is not one name")
+        };
+        return Err(format!("{needs}; {what}"));
+    }
+    Ok(fqdn(n))
 }
 
 /// The address of `NOCONNECT(addr)` or `NOCONNECT(addr:25)` (`[v6]:25` for IPv6).
@@ -278,6 +299,24 @@ mod tests {
         assert!(port.contains("only on port 25"), "{port}");
         assert!(Invariant::parse("NOCONNECT(mx1.example.test)").is_err());
         assert!(Invariant::parse("NOQUERY(x)").is_err());
+    }
+
+    /// Every name an invariant takes is one name (issue 14: `SNI(host) =` was read as the
+    /// name `.`, and became a violation at run time).
+    #[test]
+    fn invariants_name_something() {
+        for (s, want) in [
+            ("SNI(mx1.example.test) =", "needs the name every ClientHello must carry"),
+            ("SNI(mx1.example.test) =   ", "no name is given"),
+            ("SNI(mx1.example.test) = .", "`.` is not one name"),
+            ("SNI(mx1.example.test) = a b", "`a b` is not one name"),
+            ("SNI() = mx1.example.test", "needs the MX host"),
+            ("NOMAIL()", "NOMAIL(host) needs the host"),
+            ("NOMAIL( . )", "`.` is not one name"),
+        ] {
+            let e = Invariant::parse(s).unwrap_err();
+            assert!(e.contains(want), "{s}: {e}");
+        }
     }
 
     #[test]

@@ -101,7 +101,48 @@ pub(crate) fn parse_line(origin: &Name, default_ttl: u32, line: &str) -> Result<
             ),
         ));
     }
+    check_wire(&record, rdata, rdata_col)?;
     Ok(ParsedRecord { record })
+}
+
+/// The limits of the wire form that hickory's zone-file parser does not apply (it accepts
+/// both, and the record then fails only when it is signed or served): a
+/// `<character-string>` is one length octet and at most 255 octets (RFC 1035 §3.3), and
+/// RDLENGTH is 16 bits, so RDATA is at most 65535 octets (RFC 1035 §3.2.1).
+fn check_wire(record: &Record, rdata: &[Tok<'_>], rdata_col: usize) -> Result<(), RecordLineError> {
+    if let RData::TXT(txt) = &record.data
+        && let Some((i, long)) = txt.txt_data.iter().enumerate().find(|(_, s)| s.len() > 255)
+    {
+        // One token per <character-string>, as the zone-file syntax has it (RFC 1035 §5.1).
+        let col = if rdata.len() == txt.txt_data.len() {
+            rdata[i].start
+        } else {
+            rdata_col
+        };
+        return Err(RecordLineError::new(
+            col,
+            format!(
+                "a TXT <character-string> is at most 255 octets (RFC 1035 §3.3), this one is {}: split it \
+                 into several quoted strings",
+                long.len()
+            ),
+        ));
+    }
+    // hickory's encoder stops at 65535 octets, so an error of that kind is what says "longer".
+    match record.data.to_bytes() {
+        Ok(_) => Ok(()),
+        Err(hickory_proto::ProtoError::MaxBufferSizeExceeded(_)) => Err(RecordLineError::new(
+            rdata_col,
+            format!(
+                "{} data over 65535 octets: RDLENGTH is 16 bits (RFC 1035 §3.2.1)",
+                record.record_type()
+            ),
+        )),
+        Err(e) => Err(RecordLineError::new(
+            rdata_col,
+            format!("{} data has no wire form: {e}", record.record_type()),
+        )),
+    }
 }
 
 /// The type token after the owner: `[TTL] [class] TYPE` in either order, as RFC 1035 §5.1
@@ -483,6 +524,38 @@ mod tests {
         assert_eq!(col("sub DS 1 15 2 AB").0, 4);
         // Two records in one entry.
         assert!(col("a TXT x\nb TXT y").1.contains("one record"));
+    }
+
+    /// What hickory's parser accepts but the wire form cannot carry (issue 14: these failed
+    /// only when the zone was signed, with no position).
+    #[test]
+    fn wire_limits_are_line_errors() {
+        let s255 = "a".repeat(255);
+        let ok = format!("t TXT \"{s255}\" {s255}");
+        parse_record_line("example.test.", 300, &ok).unwrap_or_else(|e| panic!("{e}"));
+        // The second string is 256 octets: its column.
+        let (c, m) = col(&format!("t TXT \"{s255}\" \"a{s255}\""));
+        assert_eq!(c, 6 + 257 + 1);
+        assert!(
+            m.contains("at most 255 octets (RFC 1035 §3.3)") && m.contains("is 256"),
+            "{m}"
+        );
+        // RDATA of 257 strings of 255 octets: 65792 octets; 256 of them are 65536.
+        for (n, bad) in [(256, true), (257, true), (255, false)] {
+            let strings = vec![s255.as_str(); n].join(" ");
+            let r = parse_record_line("example.test.", 300, &format!("t TXT {strings}"));
+            assert_eq!(r.is_err(), bad, "{n}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.column, 6);
+                assert!(e.message.contains("TXT data over 65535 octets"), "{}", e.message);
+            }
+        }
+        // TLSA: three octets of parameters and the data; 65532 octets of data fit.
+        let tlsa = |octets: usize| format!("_25._tcp.mx1 TLSA 3 1 0 {}", "ab".repeat(octets));
+        parse_record_line("example.test.", 300, &tlsa(65532)).unwrap_or_else(|e| panic!("{e}"));
+        let (c, m) = col(&tlsa(65533));
+        assert_eq!(c, 18);
+        assert!(m.contains("TLSA data over 65535 octets: RDLENGTH is 16 bits"), "{m}");
     }
 
     proptest::proptest! {

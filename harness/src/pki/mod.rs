@@ -23,5 +23,5 @@ mod unchecked;
 pub use error::PkiError;
 pub use issue::{CertSpec, IssuedCert, Pki, SpecField};
 pub use keys::{KeyAlg, KeyRef, KeyStore};
-pub use tlsa::{Tlsa, Usability, spki_der, spki_sha256};
+pub use tlsa::{Tlsa, Usability, check_computable, spki_der, spki_sha256};
 pub use unchecked::UncheckedVerifier;

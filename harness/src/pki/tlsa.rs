@@ -173,16 +173,32 @@ fn decodes_as_selected(selector: u8, data: &[u8]) -> bool {
     }
 }
 
+/// Whether association data can be computed for a selector and matching type: only the
+/// selectors Cert(0) and SPKI(1) (RFC 6698 §2.1.2) and the matching types Full(0),
+/// SHA2-256(1) and SHA2-512(2) (§2.1.3) say what to select and how to hash it. The
+/// scenario loader asks before any certificate exists, so that a `{cert:NAME}` placeholder
+/// with other parameters is refused at its line.
+pub fn check_computable(selector: u8, matching: u8) -> Result<(), PkiError> {
+    if !matches!(selector, Tlsa::CERT | Tlsa::SPKI) {
+        return Err(PkiError::UnsupportedTlsa {
+            what: format!("selector {selector}"),
+        });
+    }
+    if !matches!(matching, Tlsa::FULL | Tlsa::SHA2_256 | Tlsa::SHA2_512) {
+        return Err(PkiError::UnsupportedTlsa {
+            what: format!("matching type {matching}"),
+        });
+    }
+    Ok(())
+}
+
 /// The association data for a selector and matching type.
 fn association(selector: u8, matching: u8, cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {
-    let selected: &[u8] = match selector {
-        Tlsa::CERT => cert_der,
-        Tlsa::SPKI => spki_der(cert_der)?,
-        other => {
-            return Err(PkiError::UnsupportedTlsa {
-                what: format!("selector {other}"),
-            });
-        }
+    check_computable(selector, matching)?;
+    let selected: &[u8] = if selector == Tlsa::CERT {
+        cert_der
+    } else {
+        spki_der(cert_der)?
     };
     digest(matching, selected).ok_or_else(|| PkiError::UnsupportedTlsa {
         what: format!("matching type {matching}"),

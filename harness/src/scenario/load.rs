@@ -7,7 +7,7 @@ use super::model::*;
 use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::duration;
-use crate::pki::{CertSpec, KeyRef, SpecField};
+use crate::pki::{CertSpec, KeyRef, SpecField, Tlsa, check_computable};
 use crate::smtp::{Behaviour, InjectAt, Reply, Script, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use crate::world::Published;
@@ -764,14 +764,19 @@ impl Loader<'_> {
                     Some(format!("declared certificates: {}", list(names.into_iter()))),
                 ));
             }
-            // The placeholder stands for the data of a TLSA record: read its parameters.
-            let tokens: Vec<&str> = text[..open].split_whitespace().collect();
+            // The placeholder stands for the data of a TLSA record: read its parameters
+            // (with their offsets, to point at one the data cannot be computed for).
+            let before = &text[..open];
+            let tokens: Vec<(usize, &str)> = before
+                .split_whitespace()
+                .map(|t| (t.as_ptr() as usize - before.as_ptr() as usize, t))
+                .collect();
             let n = tokens.len();
-            let params = (n >= 4 && tokens[n - 4].eq_ignore_ascii_case("TLSA")).then(|| {
+            let params = (n >= 4 && tokens[n - 4].1.eq_ignore_ascii_case("TLSA")).then(|| {
                 (
-                    tokens[n - 3].parse::<u8>(),
-                    tokens[n - 2].parse::<u8>(),
-                    tokens[n - 1].parse::<u8>(),
+                    tokens[n - 3].1.parse::<u8>(),
+                    tokens[n - 2].1.parse::<u8>(),
+                    tokens[n - 1].1.parse::<u8>(),
                 )
             });
             let Some((Ok(usage), Ok(selector), Ok(matching))) = params else {
@@ -782,6 +787,25 @@ impl Loader<'_> {
                     Some("write e.g. \"_25._tcp.mx1 TLSA 3 1 1 {cert:mx1}\"".into()),
                 ));
             };
+            if let Err(e) = check_computable(selector, matching) {
+                // The selector if it is the one at fault, else the matching type.
+                let bad = if check_computable(selector, Tlsa::FULL).is_err() {
+                    n - 2
+                } else {
+                    n - 1
+                };
+                let (at, what) = tokens[bad];
+                return Err(self.err(
+                    self.in_string(r, at..at + what.len()),
+                    format!("{e}: `{{cert:{name}}}` needs a selector 0 or 1 and a matching type 0, 1 or 2"),
+                    "here",
+                    Some(
+                        "RFC 6698 §2.1.2 and §2.1.3 define no other way to select or hash; write the data in hex \
+                         instead of the placeholder to publish such a record"
+                            .into(),
+                    ),
+                ));
+            }
             // Check the syntax with stand-in data; the real hash is computed once the certificate exists.
             check_line.replace_range(ph.clone(), "00");
             cert_ref = Some(CertRef {
