@@ -389,7 +389,28 @@ impl Loader<'_> {
         Ok(out)
     }
 
+    /// RFC 5321 §4.1.2: a path's address has no controls, spaces or angle brackets (the
+    /// sender adds the brackets); a CR LF would smuggle another SMTP command in after it.
+    fn mailbox(&self, s: &Spanned<String>) -> Result<(), ScenarioError> {
+        let Some((at, c)) = s
+            .get_ref()
+            .char_indices()
+            .find(|&(_, c)| c.is_control() || c.is_whitespace() || c == '<' || c == '>')
+        else {
+            return Ok(());
+        };
+        Err(self.err(
+            self.in_string(s, at..at + c.len_utf8()),
+            format!("{c:?} has no place in a mail address (RFC 5321 §4.1.2)"),
+            "here",
+            Some("write the bare address, e.g. \"user@example.test\"; danesim adds the angle brackets".into()),
+        ))
+    }
+
     fn message(&self, raw: &RawScenario) -> Result<Message, ScenarioError> {
+        for s in [&raw.message.from, &raw.message.to].into_iter().flatten() {
+            self.mailbox(s)?;
+        }
         let from = raw
             .message
             .from
