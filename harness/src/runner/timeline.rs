@@ -338,7 +338,7 @@ async fn apply(
             // A cache may hold the old RRsets for their TTL: wait that long, the one wait a
             // timeline allows (RFC 4035 §5.3.3: cached data is used until its TTL runs out),
             // plus the cache clock's slack. The loader refused every TTL whose wait would pass
-            // `duration::REAL_WAIT` (`Timeline::longest_edited_ttl` bounds `cached_ttl`).
+            // `duration::REAL_WAIT` (playing the steps in every order `Timeline::step_orders` gives).
             let wait = Duration::from_secs(*cached_ttl as u64) + driver.ttl_slack();
             debug_assert!(wait <= crate::duration::REAL_WAIT.max, "the loader bounds expire waits");
             tokio::time::sleep(wait.min(crate::duration::REAL_WAIT.max)).await;

@@ -326,4 +326,60 @@ mod tests {
         assert_eq!(t.offset(2), Duration::from_secs(900));
         assert_eq!(t.offset(4), Duration::from_secs(900 + 3600 + 3600));
     }
+
+    fn step(when: When) -> Step {
+        Step {
+            when,
+            note: None,
+            renew: None,
+            edits: Vec::new(),
+            faults: Vec::new(),
+            clear_faults: false,
+            flush: false,
+            expire: false,
+            span: 0..0,
+        }
+    }
+
+    /// The orders the loader's expire bound plays are the runner's: events in time order,
+    /// a step declared later but triggered earlier first, and `after delivery` wherever the
+    /// first delivery may come, or nowhere (issue 14: a step after attempt 3 was counted
+    /// against an expire after attempt 2).
+    #[test]
+    fn step_orders_follow_the_events() {
+        let declared = [
+            When::AfterAttempt(3),
+            When::AfterAttempt(2),
+            When::AfterDelivery,
+            When::Start,
+        ];
+        let t = Timeline {
+            attempts: 4,
+            retry: Vec::new(),
+            expect: Vec::new(),
+            via: Vec::new(),
+            lints: Vec::new(),
+            steps: declared.into_iter().map(step).collect(),
+        };
+        let orders: Vec<Vec<String>> = t
+            .step_orders()
+            .iter()
+            .map(|o| o.iter().map(|s| s.when.to_string()).collect())
+            .collect();
+        let d = "after delivery";
+        let (s, a2, a3) = ("start", "after attempt 2", "after attempt 3");
+        assert_eq!(
+            orders,
+            [
+                vec![s, a2, a3],
+                vec![s, d, a2, a3],
+                vec![s, a2, d, a3],
+                vec![s, a2, a3, d],
+            ]
+        );
+        // Without an `after delivery` step there is one order.
+        let mut t = t;
+        t.steps.retain(|s| s.when != When::AfterDelivery);
+        assert_eq!(t.step_orders().len(), 1);
+    }
 }
