@@ -183,3 +183,28 @@ fn serve_whose_reader_leaves_after_ready_stops_at_the_next_query_line() {
     let status = status.unwrap_or_else(|e| panic!("serve after its reader left: {e}\n{stderr}"));
     assert_quiet(&["serve"], status.code(), Some(0), &stderr);
 }
+
+/// A stderr whose reader is gone (`danesim run x 2>&1 | head -0`): an error is still exit 2
+/// and a pass still 0, never the panic of `eprintln!` on EPIPE (exit 101). (A stderr closed
+/// with `2>&-` is EBADF, which Rust's stderr already ignores.)
+#[test]
+fn a_stderr_into_a_closed_pipe_keeps_the_exit_code() {
+    for (args, expected) in [
+        (&["run", "tests/hostile/message/to-nul.toml"][..], 2),
+        (&["run", "/nonexistent-danesim-path"][..], 2),
+        (&["run", "scenarios/dane-ee/positive-control.toml"][..], 0),
+    ] {
+        let mut child = danesim(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("danesim starts");
+        drop(child.stderr.take());
+        let status = wait(&mut child, Duration::from_secs(60)).expect("danesim ends");
+        assert_eq!(
+            status.code(),
+            Some(expected),
+            "danesim {args:?} with stderr into a closed pipe"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use danesim::runner;
 use danesim::scenario::{self, Scenario};
 use danesim::sender::SenderKind;
 use danesim::teach;
-use danesim::{out, outln};
+use danesim::{errln, out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -177,7 +177,7 @@ fn main() -> ExitCode {
         Ok(()) | Err(std::io::ErrorKind::BrokenPipe) => code,
         Err(_) => {
             let why = danesim::output::failure().unwrap_or_default();
-            eprintln!("error: cannot write to stdout: {why}");
+            errln!("error: cannot write to stdout: {why}");
             ExitCode::from(2)
         }
     }
@@ -239,7 +239,7 @@ fn dispatch(cli: Cli) -> ExitCode {
             let sender = match SenderKind::parse(&sender) {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
@@ -248,7 +248,7 @@ fn dispatch(cli: Cli) -> ExitCode {
                 Err(code) => return code,
             };
             if list.is_empty() {
-                eprintln!("error: no scenario files (*.toml) under {}", show(&paths));
+                errln!("error: no scenario files (*.toml) under {}", show(&paths));
                 return ExitCode::from(2);
             }
             if sender.is_external() {
@@ -259,7 +259,7 @@ fn dispatch(cli: Cli) -> ExitCode {
                 ..runner::Limits::default()
             };
             if let Some(e) = list.iter().find_map(|s| limits.check(s).err()) {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return ExitCode::from(2);
             }
             run(list, sender, format, jobs.max(1), limits)
@@ -271,15 +271,15 @@ fn anchor(path: &std::path::Path, delv: Option<PathBuf>, unbound: Option<PathBuf
     let s = match scenario::load(path) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("{:?}", miette::Report::new(e));
+            errln!("error: {e}");
+            errln!("{:?}", miette::Report::new(e));
             return ExitCode::from(2);
         }
     };
     let prepared = match danesim::world::prepare(&s, &KeyStore::embedded()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -296,10 +296,10 @@ fn anchor(path: &std::path::Path, delv: Option<PathBuf>, unbound: Option<PathBuf
     ] {
         if let Some(f) = file {
             if let Err(e) = std::fs::write(&f, text) {
-                eprintln!("error: cannot write {}: {e}", f.display());
+                errln!("error: cannot write {}: {e}", f.display());
                 return ExitCode::from(2);
             }
-            eprintln!("wrote {what} to {}", f.display());
+            errln!("wrote {what} to {}", f.display());
         }
     }
     ExitCode::SUCCESS
@@ -309,13 +309,13 @@ fn tlsa(req: inspect::TlsaRequest) -> ExitCode {
     match inspect::tlsa_line(&req) {
         Ok(line) => {
             for note in &line.notes {
-                eprintln!("note: {note}");
+                errln!("note: {note}");
             }
             outln!("{line}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(2)
         }
     }
@@ -347,7 +347,7 @@ fn check(
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(2)
         }
     }
@@ -357,7 +357,7 @@ fn explain(path: &std::path::Path, sender: &str) -> ExitCode {
     let sender = match SenderKind::parse(sender) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -376,7 +376,7 @@ fn explain(path: &std::path::Path, sender: &str) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(2)
         }
     }
@@ -394,7 +394,7 @@ fn serve(path: &std::path::Path, namespace: bool) -> ExitCode {
     match rt.block_on(async { teach::serve(&s, &keys, teach::shutdown_signals()?).await }) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(2)
         }
     }
@@ -409,7 +409,7 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
         if let Err(e) = namespace::require_root("`serve --namespace`")
             .and_then(|_| danesim::sender::external::preflight(&SenderKind::Reference))
         {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(2);
         }
         // `unshare` sits in the new network and mount namespaces: the target for `nsenter`.
@@ -419,7 +419,7 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
         let dir = match danesim::world::workdir::scratch("danesim-serve-ns-") {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return ExitCode::from(2);
             }
         };
@@ -427,7 +427,7 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
     }
     let host_pid = namespace::host_pid_from_stdin().unwrap_or(0);
     let Some(workdir) = namespace::workdir_inside() else {
-        eprintln!("error: inside the namespace without a work directory (internal)");
+        errln!("error: inside the namespace without a work directory (internal)");
         return ExitCode::from(2);
     };
     let keys = KeyStore::embedded();
@@ -436,7 +436,7 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
     match served {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(2)
         }
     }
@@ -446,7 +446,7 @@ fn serve_namespace(s: &Scenario, rt: tokio::runtime::Runtime) -> ExitCode {
 fn load_one(path: &std::path::Path) -> Result<Scenario, ExitCode> {
     let mut list = load_all(&[path.to_path_buf()])?;
     if list.len() != 1 {
-        eprintln!(
+        errln!(
             "error: {} holds {} scenarios; name one scenario file",
             path.display(),
             list.len()
@@ -461,7 +461,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             ExitCode::from(2)
         })
 }
@@ -477,7 +477,7 @@ fn show(paths: &[PathBuf]) -> String {
 /// Load every scenario; report every broken file (not just the first) and exit 2.
 fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
     let files = scenario::discover(paths).map_err(|e| {
-        eprintln!("{:?}", miette::Report::new(e));
+        errln!("{:?}", miette::Report::new(e));
         ExitCode::from(2)
     })?;
     let mut ok = Vec::new();
@@ -487,18 +487,18 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
             Ok(s) => ok.push(s),
             Err(e) => {
                 bad += 1;
-                eprintln!("error: {e}");
-                eprintln!("{:?}", miette::Report::new(e));
+                errln!("error: {e}");
+                errln!("{:?}", miette::Report::new(e));
             }
         }
     }
     for e in scenario::duplicate_ids(&ok) {
         bad += 1;
-        eprintln!("error: {e}");
-        eprintln!("{:?}", miette::Report::new(e));
+        errln!("error: {e}");
+        errln!("{:?}", miette::Report::new(e));
     }
     if bad > 0 {
-        eprintln!("{bad} scenario file(s) could not be used; nothing was run");
+        errln!("{bad} scenario file(s) could not be used; nothing was run");
         return Err(ExitCode::from(2));
     }
     Ok(ok)
@@ -508,7 +508,7 @@ fn run(list: Vec<Scenario>, sender: SenderKind, format: Format, jobs: usize, lim
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
@@ -538,11 +538,11 @@ fn run(list: Vec<Scenario>, sender: SenderKind, format: Format, jobs: usize, lim
             Ok((_, Ok(run))) => outcomes.push(run),
             Ok((s, Err(e))) => {
                 faults += 1;
-                eprintln!("error: {}: {e}", s.path.display());
+                errln!("error: {}: {e}", s.path.display());
             }
             Err(e) => {
                 faults += 1;
-                eprintln!("error: a scenario task failed: {e}");
+                errln!("error: a scenario task failed: {e}");
             }
         }
     }
@@ -557,7 +557,7 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
         if let Err(e) = namespace::require_root(&format!("`--sender {sender}`"))
             .and_then(|_| danesim::sender::external::preflight(&sender))
         {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(2);
         }
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
@@ -569,19 +569,19 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
         return match dir {
             Ok(dir) => enter_namespace(&args, &dir, false),
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 ExitCode::from(2)
             }
         };
     }
     let Some(workdir) = namespace::workdir_inside() else {
-        eprintln!("error: inside the namespace without a work directory (internal)");
+        errln!("error: inside the namespace without a work directory (internal)");
         return ExitCode::from(2);
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
@@ -599,11 +599,11 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
             _ = term.recv() => Err("terminated (SIGTERM); every process of the run is stopped with the namespace".into()),
         }
     });
-    eprintln!("work directory (configs and logs of the run): {}", workdir.display());
+    errln!("work directory (configs and logs of the run): {}", workdir.display());
     let (results, timings) = match done {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             // 128 + the signal, as the top process reports it too (world::namespace::enter).
             let code = if e.starts_with("interrupted") {
                 namespace::signal_exit_code(rustix::process::Signal::INT)
@@ -622,13 +622,13 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
             Ok(run) => outcomes.push(run),
             Err(e) => {
                 faults += 1;
-                eprintln!("error: {}: {e}", s.path.display());
+                errln!("error: {}: {e}", s.path.display());
             }
         }
     }
     if std::env::var_os("DANESIM_TIMINGS").is_some() {
         let total: f64 = timings.scenarios.iter().map(|(_, d)| d.as_secs_f64()).sum();
-        eprintln!(
+        errln!(
             "timings: namespace+unbound {:.3} s, {} start {:.3} s, {} scenario(s) {:.3} s ({:.3} s each)",
             timings.lab_setup.as_secs_f64(),
             sender.name(),
@@ -638,7 +638,7 @@ fn namespace_run(list: Vec<Scenario>, sender: SenderKind, format: Format, workdi
             total / timings.scenarios.len().max(1) as f64
         );
         for (id, d) in &timings.scenarios {
-            eprintln!("timing: {id} {:.3} s", d.as_secs_f64());
+            errln!("timing: {id} {:.3} s", d.as_secs_f64());
         }
     }
     print_results(outcomes, faults, &sender, format)
@@ -652,7 +652,7 @@ fn enter_namespace(args: &[std::ffi::OsString], workdir: &std::path::Path, tell_
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
@@ -660,7 +660,7 @@ fn enter_namespace(args: &[std::ffi::OsString], workdir: &std::path::Path, tell_
     match rt.block_on(namespace::enter(args, &env, tell_pid)) {
         Ok(ended) => ExitCode::from(ended.exit_code()),
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(2)
         }
     }

@@ -69,3 +69,21 @@ macro_rules! outln {
         $crate::output::write(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
+
+/// Writes `args` to stderr; a failure is ignored (there is nowhere left to report it), never a
+/// panic as `eprintln!` would on a closed stderr (`danesim run x 2>&-`).
+pub fn write_err(args: fmt::Arguments) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|_| err.flush());
+}
+
+/// `eprintln!` that never panics (see [`write_err`]).
+#[macro_export]
+macro_rules! errln {
+    () => {
+        $crate::output::write_err(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_err(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}

@@ -255,7 +255,7 @@ mod tests {
     fn a_running_process_reads_each_world_clock() {
         use std::io::{BufRead, BufReader, Write};
         if library().is_err() && std::env::var_os("CI").is_none() {
-            eprintln!("note: libfaketime is not installed ({INSTALL}); probe not run");
+            crate::errln!("note: libfaketime is not installed ({INSTALL}); probe not run");
             return;
         }
         let dir = std::env::temp_dir().join(format!("danesim-clock-{}", std::process::id()));
