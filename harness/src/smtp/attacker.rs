@@ -61,6 +61,9 @@ struct AttackerState {
     /// STARTTLS commands the interceptor answered with 220 itself: the client then began TLS
     /// with the attacker, which the endpoint behind never sees.
     client_handshakes: u32,
+    /// Keep only the latest this many connections (`serve`, which may run for days); a run
+    /// keeps them all, the witness reads every one.
+    capacity: Option<usize>,
 }
 
 impl AttackerLog {
@@ -72,6 +75,13 @@ impl AttackerLog {
             .iter()
             .flat_map(|(n, evs)| evs.iter().map(move |e| format!("{n}: {e}")))
             .collect()
+    }
+
+    /// Keep the events of the latest `capacity` connections only (counters stay whole).
+    pub fn set_capacity(&self, capacity: usize) {
+        let mut state = self.lock();
+        state.capacity = Some(capacity.max(1));
+        state.trim();
     }
 
     /// How many messages reached the endpoint through an intercepted TLS session: each one
@@ -96,6 +106,7 @@ impl AttackerLog {
             state.next += 1;
             let n = state.next;
             state.events.insert(n, Vec::new());
+            state.trim();
             n
         };
         self.0.active.begin();
@@ -103,12 +114,27 @@ impl AttackerLog {
     }
 
     fn push(&self, connection: u32, event: impl Into<String>) {
-        self.lock().events.entry(connection).or_default().push(event.into());
+        // Connection 0 is the relay's own (a refused interceptor chain); a connection trimmed
+        // away by the capacity stays away.
+        let mut state = self.lock();
+        if connection == 0 || state.events.contains_key(&connection) {
+            state.events.entry(connection).or_default().push(event.into());
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, AttackerState> {
         // Single pushes cannot leave the state half-updated, so a poisoned lock is still usable.
         self.0.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl AttackerState {
+    fn trim(&mut self) {
+        if let Some(cap) = self.capacity {
+            while self.events.len() > cap {
+                self.events.pop_first();
+            }
+        }
     }
 }
 
@@ -739,6 +765,28 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, line: &[u8]) -> std::io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_log_keeps_the_latest_connections_only() {
+        let log = AttackerLog::default();
+        let first = log.begin();
+        log.push(first.n, "relaying");
+        log.set_capacity(2);
+        let guards: Vec<RelayGuard> = (0..3).map(|_| log.begin()).collect();
+        for g in &guards {
+            log.push(g.n, "relaying");
+        }
+        // A connection already trimmed away records nothing more.
+        log.push(first.n, "closed: quit");
+        assert_eq!(log.events(), vec!["3: relaying", "4: relaying"]);
+        // Unbounded (a run): every connection stays.
+        let all = AttackerLog::default();
+        let gs: Vec<RelayGuard> = (0..5).map(|_| all.begin()).collect();
+        for g in &gs {
+            all.push(g.n, "x");
+        }
+        assert_eq!(all.events().len(), 5);
+    }
 
     fn lines(text: &str) -> Vec<Vec<u8>> {
         text.split("\r\n")

@@ -102,6 +102,9 @@ pub(super) async fn watch(world: &World, shutdown: impl Future<Output = &'static
     world.queries.set_capacity(QUERY_HISTORY);
     for e in &world.endpoints {
         e.transcripts.set_capacity(TRANSCRIPT_HISTORY);
+        if let Some(a) = &e.attacker {
+            a.set_capacity(TRANSCRIPT_HISTORY);
+        }
     }
     let mut seen = Seen {
         queries: 0,
