@@ -344,14 +344,36 @@ fn rcode_name(code: ResponseCode) -> String {
     }
 }
 
-/// A response handler that keeps the catalog's answer (unlimited size) for editing.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Option<Vec<u8>>>>);
+/// A response handler that keeps the encoded response: the catalog's answer at unlimited
+/// size for editing here, or (`dns::wire`) the final response cut to the transport's size as
+/// hickory's listener cuts it.
+#[derive(Clone)]
+pub(super) struct Capture {
+    bytes: Arc<Mutex<Option<Vec<u8>>>>,
+    max: u16,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Capture::limited(u16::MAX)
+    }
+}
 
 impl Capture {
+    pub(super) fn limited(max: u16) -> Self {
+        Capture {
+            bytes: Arc::default(),
+            max,
+        }
+    }
+
+    /// The bytes sent, if a response was.
+    pub(super) fn take_bytes(&self) -> Option<Vec<u8>> {
+        self.bytes.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
     fn take(&self) -> Option<Message> {
-        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner).take()?;
-        Message::from_vec(&bytes).ok()
+        Message::from_vec(&self.take_bytes()?).ok()
     }
 }
 
@@ -370,8 +392,9 @@ impl ResponseHandler for Capture {
     ) -> Result<ResponseInfo, NetError> {
         let mut bytes = Vec::with_capacity(512);
         let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_max_size(self.max);
         let info = response.destructive_emit(&mut encoder)?;
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
+        *self.bytes.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
         Ok(info)
     }
 }

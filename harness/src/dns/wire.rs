@@ -6,16 +6,12 @@
 //! hickory workarounds, the scenario's faults and the query log.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
 
-use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::BinEncoder;
-use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
+use hickory_server::server::{Request, RequestHandler};
 
+use super::handler::Capture;
 use super::switch::ZoneSwitch;
 
 /// Where a socketless request claims to come from (documentation range, RFC 5737).
@@ -36,41 +32,9 @@ impl ZoneSwitch {
             (false, Some(edns)) => edns.max_payload(),
             (false, None) => UDP_PLAIN,
         };
-        let out = Collect {
-            bytes: Arc::default(),
-            max,
-        };
+        let out = Capture::limited(max);
         self.handle_request::<_, TokioTime>(&request, out.clone()).await;
-        out.bytes.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
-
-/// Keeps the encoded response, cut to the transport's size as hickory's listener cuts it.
-#[derive(Clone)]
-struct Collect {
-    bytes: Arc<Mutex<Option<Vec<u8>>>>,
-    max: u16,
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for Collect {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let mut bytes = Vec::with_capacity(512);
-        let mut encoder = BinEncoder::new(&mut bytes);
-        encoder.set_max_size(self.max);
-        let info = response.destructive_emit(&mut encoder)?;
-        *self.bytes.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
-        Ok(info)
+        out.take_bytes()
     }
 }
 
