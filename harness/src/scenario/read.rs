@@ -122,7 +122,7 @@ pub fn read_source(path: &Path) -> Result<String, ScenarioError> {
     // writer; it has no effect on a regular file.
     let file = File::options()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .map_err(read_err)?;
     let meta = file.metadata().map_err(read_err)?;
