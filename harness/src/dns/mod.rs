@@ -12,6 +12,7 @@
 //! - `record`: one record line → one hickory `Record`, with best-effort error columns.
 //! - `zone`: the specs and the assembly rules (apex SOA/NS, delegations, DS, checks).
 //! - `sign`: key loading, the NSEC3 chain and RRSIGs with fixed inception/expiration.
+//! - `rrsigs`: a zone's RRsets, indexed, with each RRSIG made on first use (answers, dumps).
 //! - `world`: [`SignedWorld`]: the built zones, zone text, and zone handlers for serving.
 //! - `anchor`: [`TrustAnchor`] in the formats delv, unbound and hickory want.
 //! - `fault`: declared faults ([`FaultSpec`]) and the response stage that applies them.
@@ -28,6 +29,7 @@ mod fault;
 mod handler;
 mod log;
 mod record;
+mod rrsigs;
 mod server;
 mod sign;
 mod switch;

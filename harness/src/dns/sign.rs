@@ -143,15 +143,12 @@ pub(crate) fn unsigned(zone: &ZoneData) -> Vec<RecordSet> {
     zone.rrsets.values().map(to_record_set).collect()
 }
 
-/// Sign a zone: DNSKEY and NSEC3PARAM at the apex, the NSEC3 chain (RFC 5155 §7.1), and one
-/// RRSIG per authoritative RRset with the fixed inception/expiration (RFC 4035 §2.2).
-pub(crate) fn secure(
-    zone: &ZoneData,
-    key: &ZoneKey,
-    denial: Denial,
-    inception: u32,
-    expiration: u32,
-) -> Result<Vec<RecordSet>, String> {
+/// The records of a signed zone: DNSKEY and NSEC3PARAM at the apex and the NSEC3 chain
+/// (RFC 5155 §7.1), or the NSEC chain, beside the zone's own RRsets; each with whether it
+/// gets an RRSIG (RFC 4035 §2.2). The RRSIGs themselves are made on first use
+/// (`rrsigs::ZoneRecords`): the same fixed key and times give the same bytes whenever they
+/// are made (RFC 8032 §5.1.6), and a large zone then loads without ~100k signatures first.
+pub(crate) fn secure(zone: &ZoneData, key: &ZoneKey, denial: Denial) -> Result<(Vec<RecordSet>, Vec<bool>), String> {
     let mut zone = zone.clone();
     let origin = zone.origin.clone();
     let ttl = zone.default_ttl;
@@ -165,7 +162,7 @@ pub(crate) fn secure(
         for record in nsec_chain(&zone) {
             zone.add(&record.name, RecordType::NSEC, record.ttl, record.data)?;
         }
-        return sign_all(&zone, key, inception, expiration);
+        return Ok(with_signable(&zone));
     }
     // RFC 5155 §4: NSEC3PARAM flags 0 (opt-out is never used here).
     zone.add(
@@ -183,52 +180,19 @@ pub(crate) fn secure(
     for record in chain {
         zone.add(&record.name, RecordType::NSEC3, record.ttl, record.data)?;
     }
-    sign_all(&zone, key, inception, expiration)
+    Ok(with_signable(&zone))
 }
 
-/// RRsets below this are signed on the calling thread: a thread costs more than they do.
-const PARALLEL_SIGNING_FROM: usize = 2048;
-
-/// One RRSIG per authoritative RRset (RFC 4035 §2.2).
-///
-/// Signing is most of the cost of a large zone (one Ed25519 signature per RRset, about 25 µs),
-/// so a large zone is signed in contiguous chunks on every core. Ed25519 is deterministic
-/// (RFC 8032 §5.1.6) and the chunks are joined in order: the output does not depend on it.
-fn sign_all(zone: &ZoneData, key: &ZoneKey, inception: u32, expiration: u32) -> Result<Vec<RecordSet>, String> {
-    let rrsets: Vec<&Rrset> = zone.rrsets.values().collect();
-    let sign_chunk = |chunk: &[&Rrset]| -> Result<Vec<RecordSet>, String> {
-        let mut sets = Vec::with_capacity(chunk.len());
-        for rrset in chunk {
-            let mut set = to_record_set(rrset);
-            // RFC 4035 §2.2: NS at a zone cut (and glue) is not authoritative and is not signed.
+/// Every RRset of a zone with whether it is signed: all but NS at a zone cut (RFC 4035 §2.2:
+/// the NS RRset at a delegation point, like glue, is not authoritative).
+fn with_signable(zone: &ZoneData) -> (Vec<RecordSet>, Vec<bool>) {
+    zone.rrsets
+        .values()
+        .map(|rrset| {
             let cut_ns = rrset.rtype == RecordType::NS && zone.delegations.contains(&rrset.name);
-            if !cut_ns {
-                set.insert_rrsig(rrsig(&set, key, &zone.origin, inception, expiration)?);
-            }
-            sets.push(set);
-        }
-        Ok(sets)
-    };
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads < 2 || rrsets.len() < PARALLEL_SIGNING_FROM {
-        return sign_chunk(&rrsets);
-    }
-    let chunk = rrsets.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<RecordSet>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rrsets
-            .chunks(chunk)
-            .map(|c| scope.spawn(move || sign_chunk(c)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a signing thread panicked".into())))
-            .collect()
-    });
-    let mut sets = Vec::with_capacity(rrsets.len());
-    for part in parts {
-        sets.extend(part?);
-    }
-    Ok(sets)
+            (to_record_set(rrset), !cut_ns)
+        })
+        .unzip()
 }
 
 /// The NSEC records of a zone (RFC 4035 §2.3): one per owner name in canonical order
@@ -318,14 +282,14 @@ fn nsec3_chain(zone: &ZoneData) -> Result<Vec<Record>, String> {
     Ok(records)
 }
 
-/// One RRSIG over `set` with the given times (RFC 4034 §3).
-pub(crate) fn rrsig(
+/// What an RRSIG over `set` signs (RFC 4034 §3.1.8.1), and its RDATA fields.
+fn signed_data(
     set: &RecordSet,
     key: &ZoneKey,
     signer: &Name,
     inception: u32,
     expiration: u32,
-) -> Result<Record, String> {
+) -> Result<(SigInput, TBS), String> {
     let input = SigInput {
         type_covered: set.record_type(),
         algorithm: Algorithm::ED25519,
@@ -339,6 +303,25 @@ pub(crate) fn rrsig(
     };
     let tbs = TBS::from_input(set.name(), DNSClass::IN, &input, set.records_without_rrsigs())
         .map_err(|e| format!("RRSIG input for {} {}: {e}", set.name(), set.record_type()))?;
+    Ok((input, tbs))
+}
+
+/// Whether `set` can be signed: its signed data must encode (at most 65535 octets in
+/// hickory's encoder), which a large RRset near the RDATA limit does not. Checked when the
+/// zone is built, so that a signature made on first use cannot fail while serving.
+pub(crate) fn check_signable(set: &RecordSet, key: &ZoneKey, signer: &Name) -> Result<(), String> {
+    signed_data(set, key, signer, 0, 0).map(|_| ())
+}
+
+/// One RRSIG over `set` with the given times (RFC 4034 §3).
+pub(crate) fn rrsig(
+    set: &RecordSet,
+    key: &ZoneKey,
+    signer: &Name,
+    inception: u32,
+    expiration: u32,
+) -> Result<Record, String> {
+    let (input, tbs) = signed_data(set, key, signer, inception, expiration)?;
     let signature = key
         .key
         .sign(&tbs)
