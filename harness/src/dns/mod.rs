@@ -10,6 +10,7 @@
 //!
 //! Map:
 //! - `record`: one record line → one hickory `Record`, with best-effort error columns.
+//! - `canonical`: canonical name order (RFC 4034 §6.1) as byte keys.
 //! - `zone`: the specs and the assembly rules (apex SOA/NS, delegations, DS, checks).
 //! - `sign`: key loading, the NSEC3 chain and RRSIGs with fixed inception/expiration.
 //! - `rrsigs`: a zone's RRsets, indexed, with each RRSIG made on first use (answers, dumps).
@@ -23,6 +24,7 @@
 //! - `log`: [`QueryLog`].
 
 mod anchor;
+mod canonical;
 mod dname;
 mod error;
 mod fault;

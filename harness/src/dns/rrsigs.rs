@@ -12,16 +12,18 @@ use std::sync::{Arc, OnceLock};
 
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
+use rayon::prelude::*;
 
 use super::sign::{self, ZoneKey};
 
-/// RRsets below this many are signed on the calling thread: a thread costs more than they do.
-const PARALLEL_SIGNING_FROM: usize = 2048;
+/// RRsets a thread signs at least at a time: fewer cost more to hand over than to sign.
+const PARALLEL_SIGNING_CHUNK: usize = 256;
 
 /// The RRsets of one built zone (canonical order, RFC 4034 §6.1), indexed by owner and type.
 pub(crate) struct ZoneRecords {
     origin: Name,
-    rrsets: Vec<RecordSet>,
+    /// Shared with the hickory zone handler that serves them (no copy of a large zone).
+    rrsets: Vec<Arc<RecordSet>>,
     index: HashMap<RrKey, usize>,
     /// `None` for an unsigned zone.
     signer: Option<Signer>,
@@ -40,6 +42,7 @@ struct Signer {
 impl ZoneRecords {
     /// The RRsets of an unsigned zone.
     pub(crate) fn unsigned(origin: Name, rrsets: Vec<RecordSet>) -> Self {
+        let rrsets: Vec<Arc<RecordSet>> = rrsets.into_iter().map(Arc::new).collect();
         let index = index(&rrsets);
         Self {
             origin,
@@ -64,6 +67,7 @@ impl ZoneRecords {
             }
         }
         let made = rrsets.iter().map(|_| OnceLock::new()).collect();
+        let rrsets: Vec<Arc<RecordSet>> = rrsets.into_iter().map(Arc::new).collect();
         Ok(Self {
             index: index(&rrsets),
             origin,
@@ -79,7 +83,7 @@ impl ZoneRecords {
     }
 
     /// Every RRset, without RRSIGs, in canonical order.
-    pub(crate) fn rrsets(&self) -> &[RecordSet] {
+    pub(crate) fn rrsets(&self) -> &[Arc<RecordSet>] {
         &self.rrsets
     }
 
@@ -109,25 +113,13 @@ impl ZoneRecords {
             .map_err(Clone::clone)
     }
 
-    /// Make every RRSIG of the zone (for a dump of it). A large zone is signed in contiguous
-    /// chunks on every core; each RRSIG is the same whoever makes it.
+    /// Make every RRSIG of the zone (for a dump of it), on every core; each RRSIG is the
+    /// same whoever makes it.
     pub(crate) fn sign_all(&self) -> Result<(), String> {
-        let n = self.rrsets.len();
-        let sign_range = |range: std::ops::Range<usize>| range.into_iter().try_for_each(|i| self.rrsig(i).map(drop));
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        if self.signer.is_none() || threads < 2 || n < PARALLEL_SIGNING_FROM {
-            return sign_range(0..n);
-        }
-        let chunk = n.div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n)
-                .step_by(chunk)
-                .map(|start| scope.spawn(move || sign_range(start..(start + chunk).min(n))))
-                .collect();
-            handles
-                .into_iter()
-                .try_for_each(|h| h.join().unwrap_or_else(|_| Err("a signing thread panicked".into())))
-        })
+        (0..self.rrsets.len())
+            .into_par_iter()
+            .with_min_len(PARALLEL_SIGNING_CHUNK)
+            .try_for_each(|i| self.rrsig(i).map(drop))
     }
 
     /// Give every RRset in `records` (one section of a response from this zone) its RRSIG,
@@ -194,7 +186,7 @@ impl ZoneRecords {
     }
 }
 
-fn index(rrsets: &[RecordSet]) -> HashMap<RrKey, usize> {
+fn index(rrsets: &[Arc<RecordSet>]) -> HashMap<RrKey, usize> {
     rrsets
         .iter()
         .enumerate()

@@ -129,17 +129,18 @@ impl SignedWorld {
         }
 
         let mut built = Vec::with_capacity(zones.len());
-        for z in &zones {
+        for z in zones {
             let denial = spec_of(&z.origin).denial;
+            let (origin, signed, parent) = (z.origin.clone(), z.signed, z.parent.clone());
             let signing = |message: String| DnsError::Signing {
-                origin: z.origin.to_string(),
+                origin: origin.to_string(),
                 message,
             };
-            let records = match keys.get(&z.origin) {
+            let records = match keys.get(&origin) {
                 Some(key) => {
                     let (rrsets, signable) = sign::secure(z, key, denial).map_err(signing)?;
                     let records = ZoneRecords::signed(
-                        z.origin.clone(),
+                        origin.clone(),
                         rrsets,
                         signable,
                         key.clone(),
@@ -154,13 +155,13 @@ impl SignedWorld {
                     }
                     records
                 }
-                None => ZoneRecords::unsigned(z.origin.clone(), sign::unsigned(z)),
+                None => ZoneRecords::unsigned(origin.clone(), sign::unsigned(z)),
             };
             built.push(BuiltZone {
-                origin: z.origin.clone(),
-                signed: z.signed,
+                origin,
+                signed,
                 denial,
-                parent: z.parent.clone(),
+                parent,
                 records: Arc::new(records),
             });
         }
@@ -258,10 +259,7 @@ impl BuiltZone {
         // The records are inserted as built: `secure_zone_mut` would sign with the wall clock.
         let records = handler.records_get_mut();
         for set in self.records.rrsets() {
-            records.insert(
-                RrKey::new(LowerName::new(set.name()), set.record_type()),
-                Arc::new(set.clone()),
-            );
+            records.insert(RrKey::new(LowerName::new(set.name()), set.record_type()), set.clone());
         }
         Arc::new(handler)
     }
