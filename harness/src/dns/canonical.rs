@@ -37,24 +37,23 @@ mod tests {
     /// octet and in label length; the keys sort as hickory's canonical comparison does.
     #[test]
     fn keys_sort_in_canonical_name_order() {
-        let mut names: Vec<Name> = [
-            "example.",
-            "a.example.",
-            "yljkjljk.a.example.",
-            "Z.a.example.",
-            "zABC.a.EXAMPLE.",
-            "z.example.",
-            "\\001.z.example.",
-            "*.z.example.",
-            "\\200.z.example.",
-            "a\\000.example.",
-            "a\\000b.example.",
-            "ab.example.",
-            "b\\000.example.",
-        ]
-        .iter()
-        .map(|s| Name::from_ascii(s).unwrap())
-        .collect();
+        // Labels as bytes: `\001`, `\200` and zero octets are not ASCII names.
+        let name = |labels: &[&[u8]]| Name::from_labels(labels.iter().map(|l| l.to_vec())).unwrap();
+        let mut names: Vec<Name> = vec![
+            name(&[b"example"]),
+            name(&[b"a", b"example"]),
+            name(&[b"yljkjljk", b"a", b"example"]),
+            name(&[b"Z", b"a", b"example"]),
+            name(&[b"zABC", b"a", b"EXAMPLE"]),
+            name(&[b"z", b"example"]),
+            name(&[b"\x01", b"z", b"example"]),
+            name(&[b"*", b"z", b"example"]),
+            name(&[b"\xc8", b"z", b"example"]),
+            name(&[b"a\x00", b"example"]),
+            name(&[b"a\x00b", b"example"]),
+            name(&[b"ab", b"example"]),
+            name(&[b"b\x00", b"example"]),
+        ];
         names.push(Name::root());
         let mut by_key = names.clone();
         by_key.sort_by_key(CanonicalKey::of);
