@@ -247,8 +247,14 @@ fn nsec3_chain(zone: &ZoneData) -> Result<Vec<Record>, String> {
         }
     }
     // Empty non-terminals get NSEC3 records with empty type maps (RFC 5155 §7.1).
-    let names: Vec<Name> = types.values().map(|(name, _)| name.clone()).collect();
     let apex_labels = origin.num_labels();
+    // Only a name two or more labels below the apex can have an empty non-terminal above it
+    // (counting a leading `*`, which `num_labels` leaves out: RFC 4034 §3.1.3).
+    let names: Vec<Name> = types
+        .values()
+        .filter(|(name, _)| name.iter().count() > usize::from(apex_labels) + 1)
+        .map(|(name, _)| name.clone())
+        .collect();
     for name in names {
         let mut up = name.base_name();
         // Every owner is in the zone, so its ancestors down to the apex are too.

@@ -257,10 +257,14 @@ impl BuiltZone {
         let mut handler: InMemoryZoneHandler =
             InMemoryZoneHandler::empty(self.origin.clone(), ZoneType::Primary, AxfrPolicy::Deny, nx_proof);
         // The records are inserted as built: `secure_zone_mut` would sign with the wall clock.
-        let records = handler.records_get_mut();
-        for set in self.records.rrsets() {
-            records.insert(RrKey::new(LowerName::new(set.name()), set.record_type()), set.clone());
-        }
+        // Built in one go from RRsets already in canonical order: the sort finds one run and
+        // the map is filled without a search per insert (half a second for a 50k zone).
+        *handler.records_get_mut() = self
+            .records
+            .rrsets()
+            .iter()
+            .map(|set| (RrKey::new(LowerName::new(set.name()), set.record_type()), set.clone()))
+            .collect();
         Arc::new(handler)
     }
 }

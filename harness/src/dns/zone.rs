@@ -24,6 +24,9 @@ pub struct ZoneSpec {
     /// One RFC 1035 record per entry, names relative to `origin`
     /// ("@ MX 10 mx1", "mx1 300 A 192.0.2.10", "_25._tcp.mx1 TLSA 3 1 1 ABCD...").
     pub records: Vec<String>,
+    /// `records` already parsed by [`super::parse_record_line`] with this origin and default
+    /// TTL, by position; a line without one (or past the end) is parsed here.
+    pub parsed: Vec<Option<super::ParsedLine>>,
     /// What the parent publishes as DS for a signed zone (ignored for `test.` and unsigned zones).
     pub ds: DsMode,
     /// How a signed zone proves non-existence.
@@ -355,11 +358,14 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
     let mut provenance = Vec::with_capacity(z.records.len());
     // Parsing is most of assembly and each line stands alone: a large zone parses on every
     // core, and the lines are then taken in order (the first bad one is the one reported).
-    let parse = |line: &String| record::parse_line(origin, z.default_ttl, line);
+    let parse = |(i, line): (usize, &String)| match z.parsed.get(i).and_then(Option::as_ref) {
+        Some(done) => Ok(done.record().clone()),
+        None => record::parse_line(origin, z.default_ttl, line).map(|p| p.record),
+    };
     let parsed: Vec<_> = if z.records.len() < PARALLEL_PARSING_FROM {
-        z.records.iter().map(parse).collect()
+        z.records.iter().enumerate().map(parse).collect()
     } else {
-        z.records.par_iter().map(parse).collect()
+        z.records.par_iter().enumerate().map(parse).collect()
     };
     for (index, (line, parsed)) in z.records.iter().zip(parsed).enumerate() {
         let record_error = |column: usize, message: String| DnsError::Record {
@@ -369,8 +375,7 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
             column,
             message,
         };
-        let parsed = parsed.map_err(|e| record_error(e.column, e.message))?;
-        let rec = parsed.record;
+        let rec = parsed.map_err(|e| record_error(e.column, e.message))?;
         let rtype = rec.record_type();
         data.add(&rec.name, rtype, rec.ttl, rec.data)
             .map_err(|m| record_error(0, m))?;
@@ -508,6 +513,7 @@ mod tests {
             key_pkcs8: Vec::new(),
             default_ttl: 300,
             records: records.iter().map(|s| s.to_string()).collect(),
+            parsed: Vec::new(),
             ds: DsMode::Secure,
             denial: Denial::Nsec3,
         }
