@@ -549,3 +549,50 @@ fn records_over_the_wire_limits_are_located_at_the_record() {
         &format!("step.toml:{line}:{col}: bad record in zone example.test.: TXT data over 65535"),
     );
 }
+
+// ---- Faults on denial proofs (issue 15) ---------------------------------------------------
+
+/// Each misuse of `on` / `no-denial` is located at the key at fault.
+#[test]
+fn denial_fault_misuse_is_located_at_its_key() {
+    let base = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/tlsa-lookup/tlsa-l-06-tlsa-denial-bad-signature.toml"),
+    )
+    .expect("the denial scenario exists");
+    let cases: [(&str, &str, &str, &str); 5] = [
+        // (replace, with, locate, message)
+        (
+            "on = \"denial\"",
+            "on = \"proof\"",
+            "\"proof\"",
+            "unknown fault target `proof`",
+        ),
+        (
+            "kind = \"bad-signature\"\non = \"denial\"",
+            "kind = \"servfail\"\non = \"denial\"",
+            "\"denial\"",
+            "applies to signature faults, not `servfail`",
+        ),
+        (
+            "kind = \"bad-signature\"\non = \"denial\"",
+            "kind = \"no-denial\"\non = \"answer\"",
+            "\"answer\"",
+            "cannot act on the answer",
+        ),
+        ("qtype = \"TLSA\"\n", "", "\"denial\"", "needs `qtype`"),
+        ("qtype = \"TLSA\"", "qtype = \"TXT\"", "\"TXT\"", "exists in the world"),
+    ];
+    let d = temp();
+    for (i, (from, to, locate, want)) in cases.iter().enumerate() {
+        assert!(base.contains(from), "`{from}` is not in the scenario");
+        let text = base.replacen(from, to, 1);
+        // Located inside the quotes: at the value itself.
+        let (line, col) = position(&text, locate);
+        let col = col + 1;
+        let name = format!("denial-{i}.toml");
+        let p = write(d.path(), &name, &text);
+        refused(&p, &format!("{name}:{line}:{col}: "));
+        refused(&p, want);
+    }
+}

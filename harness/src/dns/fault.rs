@@ -7,17 +7,23 @@
 //!   window lies wholly before or after the world's fixed signing window, no RRSIG, or an
 //!   RRSIG made by a key that is not in the zone's DNSKEY RRset.
 //!
+//! - denial proofs (`on = "denial"`): the same signature faults on the NSEC or NSEC3 records
+//!   that prove a negative answer (RFC 4035 §3.1.3, RFC 5155 §7.2), or the proof left out
+//!   (`no-denial`); either way the negative answer is bogus (RFC 4035 §5.4).
+//!
 //! A fault may apply to the first N matching queries only (a transient failure). A signature
 //! fault on a DNAME RRset applies to every answer that carries it (RFC 6672 §3.1).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordSet, RecordType};
 
 use super::handler::{Disposition, QueryView};
+use super::sign::{self, ZoneKey};
 
 /// Validity window of an "expired" RRSIG: 2023-01-01 to 2024-01-01, wholly before the
 /// regular window (which starts 2025-01-01) and so before any world clock (RFC 4035 §5.3.1).
@@ -46,10 +52,12 @@ pub enum FaultKind {
     NoSignature,
     /// Signed by a key that is not in the zone's DNSKEY RRset.
     WrongKey,
+    /// A negative answer without its NSEC/NSEC3 records and their RRSIGs.
+    NoDenial,
 }
 
 impl FaultKind {
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "servfail",
         "refused",
         "drop",
@@ -60,6 +68,7 @@ impl FaultKind {
         "future-signature",
         "no-signature",
         "wrong-key",
+        "no-denial",
     ];
 
     /// `slow` takes its delay from the caller.
@@ -75,6 +84,7 @@ impl FaultKind {
             "future-signature" => Self::FutureSignature,
             "no-signature" => Self::NoSignature,
             "wrong-key" => Self::WrongKey,
+            "no-denial" => Self::NoDenial,
             _ => return None,
         })
     }
@@ -91,14 +101,20 @@ impl FaultKind {
             Self::FutureSignature => "future-signature",
             Self::NoSignature => "no-signature",
             Self::WrongKey => "wrong-key",
+            Self::NoDenial => "no-denial",
         }
     }
 
-    /// Faults that change the RRSIGs over an RRset (they need a signed RRset to act on).
+    /// Faults that change the RRSIGs over an RRset or a denial proof (they need a signed zone).
     pub fn is_signature(self) -> bool {
         matches!(
             self,
-            Self::BadSignature | Self::ExpiredSignature | Self::FutureSignature | Self::NoSignature | Self::WrongKey
+            Self::BadSignature
+                | Self::ExpiredSignature
+                | Self::FutureSignature
+                | Self::NoSignature
+                | Self::WrongKey
+                | Self::NoDenial
         )
     }
 }
@@ -113,6 +129,9 @@ pub struct FaultSpec {
     pub kind: FaultKind,
     /// Some(n): only the first n matching queries.
     pub first: Option<u32>,
+    /// A signature fault on the denial proof of a negative answer (`on = "denial"`) instead
+    /// of the RRSIGs over the answer; always true for `no-denial`.
+    pub on_denial: bool,
 }
 
 impl FaultSpec {
@@ -120,7 +139,12 @@ impl FaultSpec {
     pub fn describe(&self) -> String {
         let qtype = self.qtype.map(|t| format!(" {t}")).unwrap_or_default();
         let first = self.first.map(|n| format!(" (first {n})")).unwrap_or_default();
-        format!("{} at {}{qtype}{first}", self.kind.name(), self.qname)
+        let on = if self.on_denial && self.kind != FaultKind::NoDenial {
+            " on the denial"
+        } else {
+            ""
+        };
+        format!("{}{on} at {}{qtype}{first}", self.kind.name(), self.qname)
     }
 
     fn matches(&self, q: &QueryView) -> bool {
@@ -138,17 +162,38 @@ struct ActiveFault {
     spec: FaultSpec,
     /// Replacement RRSIGs for signature faults (computed when the world was signed).
     rrsigs: Vec<Record>,
+    /// What re-signs a denial proof (expired, future and wrong-key faults on the denial).
+    resign: Option<Resign>,
     seen: AtomicU32,
 }
 
+/// How a fault on a denial proof re-signs it: the proof depends on the query, so its RRSIGs
+/// are made when it is served.
+#[derive(Clone)]
+pub(crate) struct Resign {
+    pub key: Arc<ZoneKey>,
+    /// The zone whose proof it is (the RRSIG's signer name).
+    pub signer: Name,
+    pub window: (u32, u32),
+}
+
+/// What the world build prepared for one declared fault.
+#[derive(Clone)]
+pub(crate) struct PreparedFault {
+    pub spec: FaultSpec,
+    pub rrsigs: Vec<Record>,
+    pub resign: Option<Resign>,
+}
+
 impl FaultStage {
-    pub(crate) fn new(faults: Vec<(FaultSpec, Vec<Record>)>) -> Self {
+    pub(crate) fn new(faults: Vec<PreparedFault>) -> Self {
         FaultStage {
             faults: faults
                 .into_iter()
-                .map(|(spec, rrsigs)| ActiveFault {
-                    spec,
-                    rrsigs,
+                .map(|f| ActiveFault {
+                    spec: f.spec,
+                    rrsigs: f.rrsigs,
+                    resign: f.resign,
                     seen: AtomicU32::new(0),
                 })
                 .collect(),
@@ -159,6 +204,11 @@ impl FaultStage {
     pub(crate) fn apply(&self, q: &QueryView, response: &mut Message) -> (Disposition, Option<&'static str>) {
         for f in &self.faults {
             if !f.spec.matches(q) && !f.rides_on_dname(response) {
+                continue;
+            }
+            // A denial fault acts on negative answers only: with no proof there is nothing
+            // to break, and the query log must not say that it applied.
+            if f.spec.on_denial && !response.authorities.iter().any(is_proof) {
                 continue;
             }
             let n = f.seen.fetch_add(1, Ordering::SeqCst) + 1;
@@ -191,6 +241,7 @@ impl FaultStage {
                     Disposition::Send
                 }
                 FaultKind::Slow(d) => Disposition::SendAfter(d),
+                _ if f.spec.on_denial => f.break_denial(response),
                 FaultKind::NoSignature => {
                     response.answers.retain(|r| !covers(r, &f.spec));
                     Disposition::Send
@@ -211,13 +262,81 @@ impl FaultStage {
 }
 
 impl ActiveFault {
+    /// Break the NSEC/NSEC3 proof in the authority section (RFC 4035 §3.1.3, RFC 5155 §7.2).
+    fn break_denial(&self, response: &mut Message) -> Disposition {
+        let authorities = &mut response.authorities;
+        match self.spec.kind {
+            FaultKind::NoDenial => authorities.retain(|r| !is_proof(r) && !covers_proof(r)),
+            FaultKind::NoSignature => authorities.retain(|r| !covers_proof(r)),
+            FaultKind::BadSignature => {
+                for r in authorities.iter_mut().filter(|r| covers_proof(r)) {
+                    *r = corrupted(r);
+                }
+            }
+            _ => {
+                let Some(resign) = &self.resign else {
+                    return Disposition::Send;
+                };
+                let (inception, expiration) = resign.window;
+                let mut made = Vec::new();
+                for r in authorities.iter().filter(|r| is_proof(r)) {
+                    // Each NSEC or NSEC3 owner holds one record: its RRset (RFC 4034 §4, RFC 5155 §3).
+                    let mut set = RecordSet::with_ttl(r.name.clone(), r.record_type(), r.ttl);
+                    set.set_records(vec![r.clone()]);
+                    match sign::rrsig(&set, &resign.key, &resign.signer, inception, expiration) {
+                        Ok(sig) => made.push(sig),
+                        // Never for the proofs of a zone that signed: say so rather than lie.
+                        Err(_) => {
+                            response.metadata.response_code = ResponseCode::ServFail;
+                            return Disposition::Send;
+                        }
+                    }
+                }
+                authorities.retain(|r| !covers_proof(r));
+                authorities.extend(made);
+            }
+        }
+        Disposition::Send
+    }
+
     /// A DNAME RRset travels in the answer to every name below its owner (RFC 6672 §3.1), so
     /// a signature fault on it applies wherever it is sent, not only to `DNAME` queries.
     fn rides_on_dname(&self, response: &Message) -> bool {
         self.spec.kind.is_signature()
+            && !self.spec.on_denial
             && self.spec.qtype == Some(RecordType::DNAME)
             && response.answers.iter().any(|r| covers(r, &self.spec))
     }
+}
+
+/// An NSEC or NSEC3 record: part of a denial proof.
+fn is_proof(r: &Record) -> bool {
+    matches!(r.record_type(), RecordType::NSEC | RecordType::NSEC3)
+}
+
+/// An RRSIG over an NSEC or NSEC3 record.
+fn covers_proof(r: &Record) -> bool {
+    match &r.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => {
+            matches!(sig.input().type_covered, RecordType::NSEC | RecordType::NSEC3)
+        }
+        _ => false,
+    }
+}
+
+/// The RRSIG `r` with one bit in the middle of its signature flipped: still well-formed, no
+/// longer valid (RFC 4035 §5.3.3). Any other record comes back as it is.
+pub(crate) fn corrupted(r: &Record) -> Record {
+    let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &r.data else {
+        return r.clone();
+    };
+    let mut bytes = sig.sig().to_vec();
+    let middle = bytes.len() / 2;
+    if let Some(b) = bytes.get_mut(middle) {
+        *b ^= 0x01;
+    }
+    let bad = RRSIG::from_sig(sig.input().clone(), bytes);
+    Record::from_rdata(r.name.clone(), r.ttl, RData::DNSSEC(DNSSECRData::RRSIG(bad)))
 }
 
 /// An RRSIG in the answer over the faulted RRset.

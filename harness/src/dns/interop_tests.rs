@@ -151,3 +151,79 @@ async fn ldns_verify_zone_accepts_the_zone_text() {
         );
     }
 }
+
+/// Issue 15: a fault on a denial proof must make the negative answer bogus for a real
+/// validator, for NSEC3 and NSEC zones and every kind, while the same query without the
+/// fault validates (so the check can fail in both directions).
+#[tokio::test]
+async fn delv_finds_a_broken_denial_bogus() {
+    use super::fault::{FaultKind, FaultSpec};
+    use super::zone::Denial;
+    use hickory_proto::rr::RecordType;
+
+    let kinds = [
+        FaultKind::BadSignature,
+        FaultKind::ExpiredSignature,
+        FaultKind::FutureSignature,
+        FaultKind::NoSignature,
+        FaultKind::WrongKey,
+        FaultKind::NoDenial,
+    ];
+    for denial in [Denial::Nsec3, Denial::Nsec] {
+        for kind in kinds {
+            let mut spec = fixture::sample_spec();
+            spec.zones[1].denial = denial;
+            // NODATA (mx1 has no AAAA) is faulted; NXDOMAIN (nope) is left alone.
+            spec.faults.push(FaultSpec {
+                qname: "mx1.example.test.".into(),
+                qtype: Some(RecordType::AAAA),
+                kind,
+                first: None,
+                on_denial: true,
+            });
+            let served = fixture::serve_spec(&spec).await;
+            let scratch = Scratch::new("denial");
+            let anchors = scratch.file("anchors.conf", &served.world.trust_anchor().delv_anchors());
+            let broken = delv(&served, &anchors, "mx1.example.test.", "AAAA").await;
+            assert!(
+                !broken.contains("fully validated") && broken.contains("resolution failed"),
+                "{denial:?} {}: delv accepted a broken denial:\n{broken}",
+                kind.name()
+            );
+            let intact = delv(&served, &anchors, "nope.example.test.", "A").await;
+            assert!(
+                intact.contains("; negative response, fully validated"),
+                "{denial:?} {}: an unfaulted denial no longer validates:\n{intact}",
+                kind.name()
+            );
+            let log = served.log.entries();
+            assert!(
+                log.iter()
+                    .any(|e| e.qname == "mx1.example.test." && e.fault.as_deref() == Some(kind.name())),
+                "{denial:?} {}: the fault is not in the query log: {log:?}",
+                kind.name()
+            );
+            served.stop().await.unwrap();
+        }
+    }
+}
+
+/// A denial fault on a name and type the zone has would never act: the build refuses it.
+#[test]
+fn a_denial_fault_on_a_positive_answer_is_refused() {
+    use super::fault::{FaultKind, FaultSpec};
+    use hickory_proto::rr::RecordType;
+    let mut spec = fixture::sample_spec();
+    spec.faults.push(FaultSpec {
+        qname: "mx1.example.test.".into(),
+        qtype: Some(RecordType::A),
+        kind: FaultKind::BadSignature,
+        first: None,
+        on_denial: true,
+    });
+    let err = SignedWorld::build(&spec)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("needs a negative answer"), "{err}");
+}

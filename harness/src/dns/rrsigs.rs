@@ -92,6 +92,11 @@ impl ZoneRecords {
         self.signer.as_ref().map(|s| &*s.key)
     }
 
+    /// The zone's key, shared, if it is signed.
+    pub(crate) fn shared_key(&self) -> Option<Arc<ZoneKey>> {
+        self.signer.as_ref().map(|s| s.key.clone())
+    }
+
     /// The position of the RRset `name`/`rtype` in [`Self::rrsets`].
     pub(crate) fn find(&self, name: &Name, rtype: RecordType) -> Option<usize> {
         self.index.get(&RrKey::new(LowerName::new(name), rtype)).copied()

@@ -3,7 +3,6 @@ use std::sync::Arc;
 
 use hickory_proto::dnssec::Nsec3HashAlgorithm;
 use hickory_proto::dnssec::rdata::DNSSECRData;
-use hickory_proto::dnssec::rdata::RRSIG;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType, RrKey};
 use hickory_proto::serialize::binary::BinEncodable;
 use hickory_server::dnssec::NxProofKind;
@@ -12,7 +11,7 @@ use hickory_server::zone_handler::{AxfrPolicy, ZoneType};
 
 use super::anchor::TrustAnchor;
 use super::error::DnsError;
-use super::fault::{EXPIRED_WINDOW, FUTURE_WINDOW, FaultKind, FaultSpec};
+use super::fault::{self, EXPIRED_WINDOW, FUTURE_WINDOW, FaultKind, FaultSpec, PreparedFault, Resign};
 use super::rrsigs::ZoneRecords;
 use super::sign::{self, NSEC3_ITERATIONS, NSEC3_SALT, ZoneKey};
 use super::zone::{self, ANCHOR_ZONE, Denial, DsMode, WorldDnsSpec, normalise_origin};
@@ -24,8 +23,8 @@ use super::zone::{self, ANCHOR_ZONE, Denial, DsMode, WorldDnsSpec, normalise_ori
 pub struct SignedWorld {
     zones: Vec<BuiltZone>,
     anchor: TrustAnchor,
-    /// The declared faults, each with its replacement RRSIGs (signature faults only).
-    faults: Vec<(FaultSpec, Vec<Record>)>,
+    /// The declared faults, each with its replacement RRSIGs or what re-signs a denial.
+    faults: Vec<PreparedFault>,
 }
 
 /// One finished zone.
@@ -167,12 +166,18 @@ impl SignedWorld {
         }
         let mut faults = Vec::with_capacity(spec.faults.len());
         for f in &spec.faults {
-            let rrsigs = if f.kind.is_signature() && f.kind != FaultKind::NoSignature {
-                fault_rrsigs(f, &built, spec, &rogue)?
+            let (rrsigs, resign) = if f.on_denial {
+                (Vec::new(), denial_resign(f, &built, spec, &rogue)?)
+            } else if f.kind.is_signature() && f.kind != FaultKind::NoSignature {
+                (fault_rrsigs(f, &built, spec, &rogue)?, None)
             } else {
-                Vec::new()
+                (Vec::new(), None)
             };
-            faults.push((f.clone(), rrsigs));
+            faults.push(PreparedFault {
+                spec: f.clone(),
+                rrsigs,
+                resign,
+            });
         }
         Ok(SignedWorld {
             zones: built,
@@ -182,7 +187,7 @@ impl SignedWorld {
     }
 
     /// The declared faults with their replacement RRSIGs, for the server's fault stage.
-    pub(crate) fn faults(&self) -> &[(FaultSpec, Vec<Record>)] {
+    pub(crate) fn faults(&self) -> &[PreparedFault] {
         &self.faults
     }
 
@@ -274,6 +279,61 @@ fn canonical_rdata(rdata: &RData) -> Vec<u8> {
     rdata.to_bytes().unwrap_or_default()
 }
 
+/// What re-signs the denial proof for a fault on it, after checking that the fault can act:
+/// the name's zone is signed and the queried RRset does not exist there, so that the answer
+/// is negative and carries a proof (a fault that never applies would pass vacuously).
+fn denial_resign(
+    f: &FaultSpec,
+    zones: &[BuiltZone],
+    spec: &WorldDnsSpec,
+    rogue: &dyn Fn() -> Result<ZoneKey, DnsError>,
+) -> Result<Option<Resign>, DnsError> {
+    let fault_err = |message: String| DnsError::Zone {
+        origin: f.qname.clone(),
+        message,
+    };
+    let qname = Name::from_ascii(&f.qname).map_err(|e| fault_err(e.to_string()))?;
+    // The zone that answers: the closest enclosing one, or the parent for DS at a child apex
+    // (RFC 4035 §3.1.4.1).
+    let zone = zones
+        .iter()
+        .filter(|z| z.origin.zone_of(&qname))
+        .filter(|z| !(f.qtype == Some(RecordType::DS) && z.origin == qname && z.parent.is_some()))
+        .max_by_key(|z| z.origin.num_labels());
+    let Some(zone) = zone else {
+        return Err(fault_err(format!("fault `{}` names a name in no zone", f.describe())));
+    };
+    let Some(key) = zone.records.shared_key() else {
+        return Err(fault_err(format!(
+            "fault `{}` breaks a denial proof, but `{}` is unsigned",
+            f.describe(),
+            zone.origin
+        )));
+    };
+    if let Some(t) = f.qtype
+        && zone.records.find(&qname, t).is_some()
+    {
+        return Err(fault_err(format!(
+            "fault `{}` needs a negative answer, but `{qname} {t}` exists in `{}`",
+            f.describe(),
+            zone.origin
+        )));
+    }
+    let resign = |key: Arc<ZoneKey>, window| {
+        Some(Resign {
+            key,
+            signer: zone.origin.clone(),
+            window,
+        })
+    };
+    Ok(match f.kind {
+        FaultKind::ExpiredSignature => resign(key, EXPIRED_WINDOW),
+        FaultKind::FutureSignature => resign(key, FUTURE_WINDOW),
+        FaultKind::WrongKey => resign(Arc::new(rogue()?), (spec.inception, spec.expiration)),
+        _ => None,
+    })
+}
+
 /// The RRSIGs a signature fault serves instead of the real ones over its RRset. The RRset
 /// must exist and be signed, or the fault could not do what the scenario says.
 fn fault_rrsigs(
@@ -303,22 +363,7 @@ fn fault_rrsigs(
                 sign::rrsig(set, key, &z.origin, inception, expiration).map_err(fault_err)
             };
             match f.kind {
-                FaultKind::BadSignature => {
-                    if let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &real.data {
-                        let mut bytes = sig.sig().to_vec();
-                        // Flip one bit in the middle: still well-formed, no longer valid.
-                        let middle = bytes.len() / 2;
-                        if let Some(b) = bytes.get_mut(middle) {
-                            *b ^= 0x01;
-                        }
-                        let bad = RRSIG::from_sig(sig.input().clone(), bytes);
-                        out.push(Record::from_rdata(
-                            real.name.clone(),
-                            real.ttl,
-                            RData::DNSSEC(DNSSECRData::RRSIG(bad)),
-                        ));
-                    }
-                }
+                FaultKind::BadSignature => out.push(fault::corrupted(real)),
                 FaultKind::ExpiredSignature => out.push(signed(key, EXPIRED_WINDOW)?),
                 FaultKind::FutureSignature => out.push(signed(key, FUTURE_WINDOW)?),
                 FaultKind::WrongKey => out.push(signed(&rogue()?, (spec.inception, spec.expiration))?),

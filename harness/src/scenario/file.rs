@@ -113,6 +113,8 @@ pub struct RawFault {
     pub kind: Spanned<String>,
     pub first: Option<Spanned<u32>>,
     pub delay: Option<Spanned<String>>,
+    /// "answer" (default) or "denial": what a signature fault breaks.
+    pub on: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -383,14 +383,86 @@ impl Loader<'_> {
                 }
                 n => n.as_ref().map(|n| *n.get_ref()),
             };
+            let on_denial = self.fault_target(f, kind, &qname, qtype, zones)?;
             out.push(FaultSpec {
                 qname,
                 qtype,
                 kind,
                 first,
+                on_denial,
             });
         }
         Ok(out)
+    }
+
+    /// Whether a fault breaks the denial proof of a negative answer (`on = "denial"`, and
+    /// always for `no-denial`), checked so that it can act: a signature fault, one type, and
+    /// an RRset the world does not have (RFC 4035 §3.1.3: only a negative answer has a proof).
+    fn fault_target(
+        &self,
+        f: &RawFault,
+        kind: FaultKind,
+        qname: &str,
+        qtype: Option<RecordType>,
+        zones: &[ZoneDecl],
+    ) -> Result<bool, ScenarioError> {
+        let on_denial = match &f.on {
+            None => kind == FaultKind::NoDenial,
+            Some(on) => match on.get_ref().as_str() {
+                "answer" if kind == FaultKind::NoDenial => {
+                    return Err(self.err(
+                        self.inner(on),
+                        "`no-denial` removes a denial proof: it cannot act on the answer",
+                        "here",
+                        Some("omit `on`, or use kind = \"no-signature\" for the answer's RRSIGs".into()),
+                    ));
+                }
+                "answer" => false,
+                "denial" if !kind.is_signature() => {
+                    return Err(self.err(
+                        self.inner(on),
+                        format!("`on = \"denial\"` applies to signature faults, not `{}`", kind.name()),
+                        "here",
+                        Some(
+                            "bad-signature, expired-signature, future-signature, no-signature, wrong-key or \
+                             no-denial"
+                                .into(),
+                        ),
+                    ));
+                }
+                "denial" => true,
+                other => {
+                    return Err(self.err(
+                        self.inner(on),
+                        format!("unknown fault target `{other}`"),
+                        "here",
+                        Some("on = \"answer\" (the default) or on = \"denial\" (the NSEC/NSEC3 proof)".into()),
+                    ));
+                }
+            },
+        };
+        if !on_denial {
+            return Ok(false);
+        }
+        let at = f.on.as_ref().map_or_else(|| self.inner(&f.kind), |on| self.inner(on));
+        let Some(qtype) = qtype else {
+            return Err(self.err(
+                at,
+                "a fault on a denial proof needs `qtype`: the proof is for one name and type",
+                "here",
+                Some("e.g. qtype = \"TLSA\" for the NXDOMAIN or NODATA answer to that TLSA lookup".into()),
+            ));
+        };
+        if world_has_rrset(zones, qname, qtype) {
+            let span = f.qtype.as_ref().map_or_else(|| self.inner(&f.qname), |t| self.inner(t));
+            return Err(self.err(
+                span,
+                format!("`{qname} {qtype}` exists in the world: its answer is positive and has no denial proof"),
+                "here",
+                Some("name an RRset the world does not publish, so that the answer is NXDOMAIN or NODATA".into()),
+            ));
+        }
+        Ok(true)
     }
 
     /// RFC 5321 §4.1.2: a path's address has no controls, spaces or angle brackets (the
@@ -1205,6 +1277,41 @@ fn assembly_spec(zones: &[ZoneDecl]) -> dns::WorldDnsSpec {
         faults: Vec::new(),
         rogue_key_pkcs8: Vec::new(),
     }
+}
+
+/// Whether the world publishes the RRset `qname`/`qtype`: a record line of its zone, or one
+/// the assembly generates (SOA, NS, DNSKEY, NSEC3PARAM at an apex, NS and DS of a child,
+/// `ns.test. A`).
+fn world_has_rrset(zones: &[ZoneDecl], qname: &str, qtype: RecordType) -> bool {
+    let in_zone = |z: &ZoneDecl| qname == z.origin || qname.ends_with(&format!(".{}", z.origin));
+    if zones.iter().any(|z| z.origin == qname) {
+        let apex = zones.iter().find(|z| z.origin == qname);
+        let generated = match qtype {
+            RecordType::SOA | RecordType::NS => true,
+            RecordType::DNSKEY | RecordType::NSEC3PARAM => apex.is_some_and(|z| z.signed),
+            RecordType::DS => apex.is_some_and(|z| z.signed && z.ds != DsMode::None) && qname != "test.",
+            _ => false,
+        };
+        if generated {
+            return true;
+        }
+    }
+    if qname == "ns.test." && qtype == RecordType::A {
+        return true;
+    }
+    let Some(zone) = zones.iter().filter(|z| in_zone(z)).max_by_key(|z| z.origin.len()) else {
+        return false;
+    };
+    zone.records.iter().any(|r| {
+        let parsed = match &r.parsed {
+            Some(p) => Some(p.clone()),
+            None => dns::parse_record_line(&zone.origin, zone.ttl, &r.stand_in()).ok(),
+        };
+        parsed.is_some_and(|p| {
+            let record = p.record();
+            record.record_type() == qtype && record.name.to_string().eq_ignore_ascii_case(qname)
+        })
+    })
 }
 
 const ZONE_RULES_HELP: &str = "each record is checked against the others of its zone (RFC 1034 §3.6.2, §4.2.1; RFC 2181 \
