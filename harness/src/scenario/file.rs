@@ -184,6 +184,8 @@ pub struct RawEndpoint {
     pub replies: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// `drop = "data"`: close the connection in the middle of the message.
     pub drop: Option<Spanned<String>>,
+    /// With `drop = "data"`: close once this many octets of the message have arrived.
+    pub drop_after_body_bytes: Option<Spanned<i64>>,
     /// `long_lines = true`: accept DATA lines over RFC 5321's 1000 octets instead of refusing the message.
     #[serde(default)]
     pub long_lines: bool,
@@ -194,6 +196,21 @@ pub struct RawEndpoint {
     pub sni: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// An on-path attacker in front of the endpoint.
     pub attacker: Option<Spanned<RawAttacker>>,
+    /// `[[endpoint.session]]`: the script of single connections, by ordinal.
+    #[serde(default)]
+    pub session: Vec<Spanned<RawSession>>,
+}
+
+/// One connection's script: `{ connection = 1, drop = "data", drop_after_body_bytes = 4096 }`.
+/// The connection is an integer or "rest", so it is read as a value and checked by the loader.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    pub connection: Spanned<toml::Value>,
+    pub replies: Option<std::collections::BTreeMap<String, Spanned<String>>>,
+    pub drop: Option<Spanned<String>>,
+    pub drop_after_body_bytes: Option<Spanned<i64>>,
+    pub delays: Option<std::collections::BTreeMap<String, Spanned<String>>>,
 }
 
 /// `attacker = { mode = "strip-starttls" }`, `{ mode = "inject", stage = "rcpt", reply = "550 ..." }`

@@ -8,7 +8,7 @@ use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::duration;
 use crate::pki::{CertSpec, KeyRef, SpecField, Tlsa, check_computable};
-use crate::smtp::{Behaviour, InjectAt, Reply, Script, Stage};
+use crate::smtp::{Behaviour, InjectAt, Reply, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use crate::world::Published;
 use hickory_proto::rr::RecordType;
@@ -96,6 +96,11 @@ impl Loader<'_> {
         help: Option<String>,
     ) -> ScenarioError {
         ScenarioError::at(self.path, self.source, span, msg, label, help)
+    }
+
+    /// The 1-based line and column of a byte offset of the file.
+    pub(super) fn line_col(&self, offset: usize) -> (usize, usize) {
+        super::error::line_col(self.source, offset)
     }
 
     /// The span of a string's content, without its opening quote, so columns land on the text.
@@ -200,6 +205,7 @@ impl Loader<'_> {
         let allowed = self.allowed_addresses(&raw.allow_addresses)?;
         self.zone_rules(&raw.zone, &zones)?;
         let endpoints = self.endpoints(&raw.endpoint, &cert_names, &allowed)?;
+        self.drop_points_fit(&raw.endpoint, &message.body)?;
         let faults = self.faults(&raw.fault, &zones)?;
         let timeline = self.timeline(
             raw.timeline.as_ref(),
@@ -941,7 +947,7 @@ impl Loader<'_> {
                     Some("add `cert = \"NAME\"`, or `behaviour = \"no-starttls\"`".into()),
                 ));
             }
-            let script = self.script(e)?;
+            let (script, sessions) = self.scripts(e)?;
             let mut sni_chains = Vec::new();
             for (name, leaf) in e.sni.iter().flatten() {
                 if !certs.contains_key(leaf.get_ref()) {
@@ -964,6 +970,7 @@ impl Loader<'_> {
                 behaviour,
                 attacker,
                 script,
+                sessions,
                 sni_chains,
             });
         }
@@ -1070,7 +1077,7 @@ impl Loader<'_> {
 
     /// The stage a `replies` or `delays` key names; an unknown one is reported at its value
     /// (TOML keys carry no position).
-    fn stage(&self, key: &str, value: &Spanned<String>, table: &str) -> Result<Stage, ScenarioError> {
+    pub(super) fn stage(&self, key: &str, value: &Spanned<String>, table: &str) -> Result<Stage, ScenarioError> {
         Stage::parse(key).ok_or_else(|| {
             self.err(
                 value.span(),
@@ -1079,41 +1086,6 @@ impl Loader<'_> {
                 Some(format!("stages: {}", list(Stage::ALL.iter().map(|s| s.name())))),
             )
         })
-    }
-
-    /// `replies = { mail = "451 4.3.0 Try later" }`, `delays` and `drop = "data"`.
-    fn script(&self, e: &RawEndpoint) -> Result<Script, ScenarioError> {
-        let mut script = Script::default();
-        for (stage, reply) in e.replies.iter().flatten() {
-            let st = self.stage(stage, reply, "replies")?;
-            let r = Reply::parse(reply.get_ref()).map_err(|m| {
-                self.err(
-                    self.inner(reply),
-                    m,
-                    "here",
-                    Some("e.g. \"451 4.3.0 Try again later\"".into()),
-                )
-            })?;
-            script.replies.insert(st, r);
-        }
-        for (stage, delay) in e.delays.iter().flatten() {
-            let st = self.stage(stage, delay, "delays")?;
-            let d = self.duration(delay, &duration::REAL_WAIT)?;
-            script.delays.insert(st, d);
-        }
-        if let Some(d) = &e.drop {
-            if d.get_ref() != "data" {
-                return Err(self.err(
-                    self.inner(d),
-                    format!("unknown drop point `{}`", d.get_ref()),
-                    "here",
-                    Some("the one drop point is `drop = \"data\"` (in the middle of the message)".into()),
-                ));
-            }
-            script.drop_in_data = true;
-        }
-        script.long_lines = e.long_lines;
-        Ok(script)
     }
 
     fn expect(&self, raw: &RawScenario) -> Result<Expectation, ScenarioError> {

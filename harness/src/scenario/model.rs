@@ -5,7 +5,7 @@
 use super::timeline::Timeline;
 use crate::dns::{Denial, DsMode, FaultSpec};
 use crate::pki::{CertSpec, Tlsa};
-use crate::smtp::{Behaviour, InjectAt, Reply, Script};
+use crate::smtp::{Behaviour, InjectAt, Reply, Script, Sessions};
 use crate::vocab::{HostCode, Invariant, ResultCode};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -140,8 +140,10 @@ pub struct EndpointDecl {
     pub behaviour: Behaviour,
     /// An attacker between the senders and this endpoint.
     pub attacker: Option<AttackerDecl>,
-    /// Scripted SMTP replies and drops.
+    /// Scripted SMTP replies and drops, for every connection `sessions` does not name.
     pub script: Script,
+    /// `[[endpoint.session]]`: scripts of single connections, by ordinal.
+    pub sessions: Sessions,
     /// Chains served instead of `chain` when the ClientHello names this server (SNI), in
     /// order; lowercase FQDNs without the trailing dot.
     pub sni_chains: Vec<(String, Vec<String>)>,
