@@ -143,6 +143,8 @@ pub struct RawCert {
     /// Name constraints (permitted DNS subtrees), CA certificates only.
     #[serde(default)]
     pub permitted_dns: Vec<Spanned<String>>,
+    /// The serial number in hex (`"1001"`, `"0a:f3"`); absent: derived from the name.
+    pub serial: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +244,23 @@ pub struct RawExpect {
     /// Security notes the sender must raise (e.g. "downgrade-path").
     #[serde(default)]
     pub notes: Vec<Spanned<String>>,
+    /// The RFC 3463 status code of the sender's report: "4.7.5", "5.7.x".
+    pub status: Option<Spanned<String>>,
+    /// The status code the sender gives per host.
+    #[serde(default)]
+    pub host_status: std::collections::BTreeMap<String, Spanned<String>>,
+    /// What the leaf presented at a host must be, per host.
+    #[serde(default)]
+    pub presented: std::collections::BTreeMap<String, Spanned<RawPresented>>,
+}
+
+/// `presented = { "mx1.example.test" = { serial = "1001", different_key_from = "old" } }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPresented {
+    pub serial: Option<Spanned<String>>,
+    pub same_key_as: Option<Spanned<String>>,
+    pub different_key_from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

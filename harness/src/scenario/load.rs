@@ -236,6 +236,7 @@ impl Loader<'_> {
         };
         self.step_zone_rules(&raw.step, &scenario)?;
         self.invariant_targets(&raw.expect.invariants, &scenario)?;
+        self.presented_targets(&raw.expect, &scenario)?;
         self.expire_waits(&scenario)?;
         Ok(scenario)
     }
@@ -288,7 +289,7 @@ impl Loader<'_> {
     }
 
     /// The endpoints a scenario declares, with the names that route to each, for errors.
-    fn declared(&self, s: &Scenario, p: &Published) -> String {
+    pub(super) fn declared(&self, s: &Scenario, p: &Published) -> String {
         let routed = p.routed_names(&[s.message.domain.as_str()]);
         let each: Vec<String> = s
             .endpoints
@@ -519,6 +520,7 @@ impl Loader<'_> {
                 not_before,
                 not_after,
                 permitted_dns: c.permitted_dns.iter().map(|n| n.get_ref().clone()).collect(),
+                serial: c.serial.as_ref().map(|s| self.serial(s)).transpose()?,
             };
             // The spec's own rules live in pki; here they point at the field.
             spec.check().map_err(|(field, reason)| {
@@ -1124,12 +1126,16 @@ impl Loader<'_> {
         for i in &e.invariants {
             invariants.push(Invariant::parse(i.get_ref()).map_err(|m| self.err(self.inner(i), m, "here", None))?);
         }
+        let (status, host_status, presented) = self.expect_details(e, &results, &raw.cert)?;
         Ok(Expectation {
             results,
             via: e.via.as_ref().map(|v| fqdn(v.get_ref())),
             hosts,
             invariants,
             notes: e.notes.iter().map(|n| n.get_ref().clone()).collect(),
+            status,
+            host_status,
+            presented,
         })
     }
 }
