@@ -130,6 +130,23 @@ fn presented_fails_when_the_server_never_switches_keys() {
 }
 
 #[test]
+fn a_leaf_the_client_refused_was_presented_too() {
+    // renewed-cert: the sender refuses the new leaf with a certificate alert; the leaf it was
+    // shown is still judged (the endpoint's chain for that ClientHello).
+    const RENEWED: &str = "scenarios/dane-ee/renewed-cert.toml";
+    assert!(run(RENEWED, &[]).verdict.passed());
+    let o = run(
+        RENEWED,
+        &[("different_key_from = \"mx1-old\"", "different_key_from = \"mx1-new\"")],
+    );
+    let d = violated(&o, "PRESENTED");
+    assert!(
+        d[0].contains("connection 1: the leaf `mx1-new` (refused by the client) has the same key as `mx1-new`"),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn presented_fails_when_no_handshake_happened() {
     let o = run(
         SWITCH,
@@ -146,7 +163,7 @@ fn presented_fails_when_no_handshake_happened() {
             ("invariants = [\"NOCLEAR\", \"ONCE\"]", "invariants = [\"NOCLEAR\"]"),
         ],
     );
-    assert!(violated(&o, "PRESENTED")[0].contains("no TLS handshake completed at mx1.example.test."));
+    assert!(violated(&o, "PRESENTED")[0].contains("no leaf was presented at mx1.example.test."));
 }
 
 /// The location and message of a load error.
