@@ -111,6 +111,28 @@ impl Script {
     pub(crate) fn delay(&self, stage: Stage) -> Option<Duration> {
         self.delays.get(&stage).copied()
     }
+
+    /// What the script does, in words for `danesim explain` ("unscripted" when nothing).
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for (stage, r) in &self.replies {
+            parts.push(format!("{} answered `{} {}`", stage.name(), r.code, r.text));
+        }
+        for (stage, d) in &self.delays {
+            parts.push(format!("waits {} before {}", crate::duration::format(*d), stage.name()));
+        }
+        if self.drop_in_data {
+            parts.push(match self.drop_after_body_bytes {
+                Some(n) => format!("drops the connection after {n} octets of the body"),
+                None => "drops the connection after the message's first line".into(),
+            });
+        }
+        if parts.is_empty() {
+            "unscripted".into()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 /// Scripts for single connections of an endpoint, by ordinal: the endpoint's 1st, 2nd, ...
@@ -163,5 +185,7 @@ mod tests {
         assert_eq!(sessions.pick(&every, 1), (&every, false));
         assert_eq!(sessions.pick(&every, 2), (&second, true));
         assert_eq!(sessions.pick(&every, 3), (&every, false));
+        assert_eq!(second.describe(), "unscripted");
+        assert_eq!(every.describe(), "drops the connection after the message's first line");
     }
 }
