@@ -252,7 +252,13 @@ fn every_misuse_is_located() {
         SWITCH,
         &pr("{ serial = \"0102030405060708090a0b0c0d0e0f101112131415\" }"),
         "0102030405",
-        "a serial number of 21 octets is over 20",
+        "a serial number of 21 octets (as DER encodes it) is over 20",
+    );
+    refused(
+        SWITCH,
+        &pr("{ serial = \"8102030405060708090a0b0c0d0e0f1011121314\" }"),
+        "8102030405",
+        "a serial number of 21 octets (as DER encodes it) is over 20",
     );
     refused(
         SWITCH,

@@ -47,10 +47,13 @@ impl Loader<'_> {
             return Err(self.err(self.inner(s), "a serial number of zero", "here", help()));
         };
         let octets = octets[start..].to_vec();
-        if octets.len() > MAX_SERIAL_OCTETS {
+        // A first octet with its top bit set takes a 00 in front in DER (X.690 §8.3.2), and
+        // that octet counts towards the 20.
+        let encoded = octets.len() + usize::from(octets[0] & 0x80 != 0);
+        if encoded > MAX_SERIAL_OCTETS {
             return Err(self.err(
                 self.inner(s),
-                format!("a serial number of {} octets is over {MAX_SERIAL_OCTETS}", octets.len()),
+                format!("a serial number of {encoded} octets (as DER encodes it) is over {MAX_SERIAL_OCTETS}"),
                 "here",
                 help(),
             ));
