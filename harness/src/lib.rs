@@ -16,7 +16,7 @@
 //! | [`vocab`] | the outcome vocabulary: AUTH, TLS, OPP, DEFER, BOUNCE, SKIP-*, invariants |
 //! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
 //! | [`dane`] | RFC 7672 §3 DANE-EE/DANE-TA checks, digest agility, name checks and the rustls verifier; the witness's chain match (a leaf over `pki`, used by the reference sender, `check`, `explain` and the witness) |
-//! | [`dns`] | zone assembly (n log n), DNSSEC signing with a fixed clock, the authoritative server (zones replaceable while serving), the handler without sockets for fuzzing (`dns::wire`), the query log (bounded for `serve`) |
+//! | [`dns`] | zone assembly (n log n, canonical byte keys, each line parsed once, on every core), DNSSEC signing with a fixed clock (each RRSIG made on first use), the authoritative server (zones replaceable while serving), the handler without sockets for fuzzing (`dns::wire`), the query log (bounded for `serve`) |
 //! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, scripted replies and drops (per connection by ordinal: `Sessions`), the attacker relay (strip, inject, intercept), transcripts |
 //! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; what the world publishes and where its names route (the hosts invariants name, at load time and in verdicts); namespace mode, unbound, and the world clock the real programs run on (`world::clock`, libfaketime) |
 //! | [`sender`] | senders under test: the reference RFC 7672 sender (its validating stub on the world clock, `sender::reference::world_time`), its decision trace and its exchange-online profile; Postfix, Exim and command adapters |

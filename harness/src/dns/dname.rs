@@ -64,7 +64,11 @@ impl DnameIndex {
     pub(crate) fn new(world: &SignedWorld) -> Self {
         let mut by_owner = BTreeMap::new();
         for zone in world.zones() {
-            for rrset in zone.rrsets.iter().filter(|s| s.record_type() == RecordType::DNAME) {
+            let records = &zone.records;
+            for (i, rrset) in records.rrsets().iter().enumerate() {
+                if rrset.record_type() != RecordType::DNAME {
+                    continue;
+                }
                 // The zone checks allow one DNAME per owner (RFC 6672 §2.4).
                 let Some(record) = rrset.records_without_rrsigs().next() else {
                     continue;
@@ -79,7 +83,8 @@ impl DnameIndex {
                         target,
                         ttl: record.ttl,
                         record: record.clone(),
-                        rrsigs: rrset.rrsigs().to_vec(),
+                        // `SignedWorld::build` made the DNAME RRSIGs (or failed on them).
+                        rrsigs: records.rrsig(i).ok().flatten().into_iter().cloned().collect(),
                     },
                 );
             }

@@ -26,6 +26,7 @@ fn zone(origin: &str, signed: bool, seed: u8, records: &[&str]) -> ZoneSpec {
         key_pkcs8: ed25519_pkcs8_v1(seed),
         default_ttl: 300,
         records: records.iter().map(|s| s.to_string()).collect(),
+        parsed: Vec::new(),
         ds: super::zone::DsMode::Secure,
         denial: super::zone::Denial::Nsec3,
     }

@@ -16,6 +16,7 @@ use hickory_server::zone_handler::{Catalog, MessageResponse, MessageResponseBuil
 use super::dname::{DnameIndex, MAX_DNAMES, TooLong};
 use super::fault::FaultStage;
 use super::log::{QueryEntry, QueryLog};
+use super::rrsigs::ZoneRecords;
 use super::world::SignedWorld;
 
 /// What the server knows about one query: the input of every response stage and of the log.
@@ -55,8 +56,10 @@ pub trait ResponseStage: Send + Sync {
 /// decode → response stages (hickory defect 2, then faults) → send → log.
 pub(crate) struct WorldHandler {
     catalog: Catalog,
-    /// Child apex → a catalog holding only the parent zone.
-    ds_parents: HashMap<LowerName, Catalog>,
+    /// Child apex → a catalog holding only the parent zone, and that zone's origin.
+    ds_parents: HashMap<LowerName, (Catalog, Name)>,
+    /// Each zone's records, for the RRSIGs of its answers (made on first use).
+    records: BTreeMap<Name, Arc<ZoneRecords>>,
     stages: Vec<Box<dyn ResponseStage>>,
     /// The scenario's faults, applied after the workaround stages.
     faults: FaultStage,
@@ -87,11 +90,16 @@ impl WorldHandler {
                 .clone();
             let mut parent_only = Catalog::new();
             parent_only.upsert(LowerName::new(parent), vec![handler]);
-            ds_parents.insert(LowerName::new(&zone.origin), parent_only);
+            ds_parents.insert(LowerName::new(&zone.origin), (parent_only, parent.clone()));
         }
         Self {
             catalog,
             ds_parents,
+            records: world
+                .zones()
+                .iter()
+                .map(|z| (z.origin.clone(), z.records.clone()))
+                .collect(),
             stages: vec![Box::new(Nsec3OffPositiveAnswers)],
             faults: FaultStage::new(world.faults().to_vec()),
             dnames: DnameIndex::new(world),
@@ -104,31 +112,55 @@ impl WorldHandler {
     /// with NODATA, breaking the chain of trust. The DS RRset lives in the parent (RFC 4035
     /// §3.1.4.1), so route exactly those queries there. Routing every DS query to a parent
     /// would break QNAME-minimising validators (delv asks DS for names inside a zone too).
-    fn route(&self, request: &Request, view: &QueryView) -> &Catalog {
+    fn route(&self, request: &Request, view: &QueryView) -> (&Catalog, Option<&ZoneRecords>) {
+        let qname = request.queries.queries().first().map(|q| q.name());
         if view.qtype == Some(RecordType::DS)
-            && let Some(parent) = request
-                .queries
-                .queries()
-                .first()
-                .and_then(|q| self.ds_parents.get(q.name()))
+            && let Some((parent, origin)) = qname.and_then(|name| self.ds_parents.get(name))
         {
-            return parent;
+            return (parent, self.records.get(origin).map(|r| &**r));
         }
-        &self.catalog
+        // The catalog answers from the closest enclosing zone of the query name.
+        let zone = qname.and_then(|name| {
+            let mut at = Name::from(name);
+            loop {
+                if let Some(records) = self.records.get(&at) {
+                    break Some(&**records);
+                }
+                if at.is_root() {
+                    break None;
+                }
+                at = at.base_name();
+            }
+        });
+        (&self.catalog, zone)
     }
 
-    /// The catalog's answer to `request`, decoded for editing.
+    /// The catalog's answer to `request`, decoded for editing, with the RRSIGs of the zone
+    /// that answered when the client asked for them (RFC 4035 §3.1.1).
     async fn catalog_answer<T: Time>(&self, request: &Request, view: &QueryView) -> Message {
         let capture = Capture::default();
-        self.route(request, view)
-            .handle_request::<_, T>(request, capture.clone())
-            .await;
-        capture.take().unwrap_or_else(|| {
-            // The catalog always answers; if its answer did not round-trip, say SERVFAIL.
+        let (catalog, zone) = self.route(request, view);
+        catalog.handle_request::<_, T>(request, capture.clone()).await;
+        let servfail = || {
             let mut m = Message::error_msg(request.metadata.id, request.metadata.op_code, ResponseCode::ServFail);
             m.metadata.recursion_desired = request.metadata.recursion_desired;
             m
-        })
+        };
+        // The catalog always answers; if its answer did not round-trip, say SERVFAIL.
+        let mut message = capture.take().unwrap_or_else(servfail);
+        if view.dnssec_ok
+            && let Some(zone) = zone
+        {
+            let signed = zone
+                .add_rrsigs(&mut message.answers)
+                .and_then(|()| zone.add_rrsigs(&mut message.authorities))
+                .and_then(|()| zone.add_rrsigs(&mut message.additionals));
+            // Every RRset was checked to be signable when the zone was built.
+            if signed.is_err() {
+                return servfail();
+            }
+        }
+        message
     }
 
     /// RFC 6672 §3.2 (the server algorithm): below a DNAME owner, answer with the DNAME, a
@@ -430,12 +462,14 @@ mod tests {
             .iter()
             .find(|z| z.origin.to_string() == "example.test.")
             .unwrap();
-        let nsec3: Vec<Record> = example
-            .rrsets
+        let records = &example.records;
+        let mut nsec3: Vec<Record> = records
+            .rrsets()
             .iter()
             .filter(|s| s.record_type() == RecordType::NSEC3)
-            .flat_map(|s| s.records_with_rrsigs().cloned().collect::<Vec<_>>())
+            .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>())
             .collect();
+        records.add_rrsigs(&mut nsec3).unwrap();
         assert!(nsec3.len() >= 2);
 
         let mut negative = Message::new(1, MessageType::Response, OpCode::Query);

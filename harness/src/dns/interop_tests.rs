@@ -138,7 +138,7 @@ async fn ldns_verify_zone_accepts_the_zone_text() {
     let world = SignedWorld::build(&fixture::sample_spec()).unwrap();
     let scratch = Scratch::new("ldns");
     for origin in ["example.test.", "test."] {
-        let text = world.zone_text(origin).unwrap();
+        let text = world.zone_text(origin).unwrap().unwrap();
         let path = scratch.file(&format!("{origin}zone"), &text);
         let path = path.to_str().expect("temp paths are UTF-8");
         // The fixed window is 2023-11-14 .. 2030-03-17: validate at a time inside it.

@@ -10,8 +10,10 @@
 //!
 //! Map:
 //! - `record`: one record line → one hickory `Record`, with best-effort error columns.
+//! - `canonical`: canonical name order (RFC 4034 §6.1) as byte keys.
 //! - `zone`: the specs and the assembly rules (apex SOA/NS, delegations, DS, checks).
 //! - `sign`: key loading, the NSEC3 chain and RRSIGs with fixed inception/expiration.
+//! - `rrsigs`: a zone's RRsets, indexed, with each RRSIG made on first use (answers, dumps).
 //! - `world`: [`SignedWorld`]: the built zones, zone text, and zone handlers for serving.
 //! - `anchor`: [`TrustAnchor`] in the formats delv, unbound and hickory want.
 //! - `fault`: declared faults ([`FaultSpec`]) and the response stage that applies them.
@@ -22,12 +24,14 @@
 //! - `log`: [`QueryLog`].
 
 mod anchor;
+mod canonical;
 mod dname;
 mod error;
 mod fault;
 mod handler;
 mod log;
 mod record;
+mod rrsigs;
 mod server;
 mod sign;
 mod switch;
@@ -45,8 +49,8 @@ pub use error::{DnsError, RecordLineError};
 pub use fault::{EXPIRED_WINDOW, FUTURE_WINDOW, FaultKind, FaultSpec};
 pub use handler::{Disposition, QueryView, ResponseStage};
 pub use log::{QueriesSince, QueryEntry, QueryLog};
+pub use record::{ParsedLine, parse_record_line, record_address};
 pub(crate) use record::{dname_substitute, dname_target};
-pub use record::{parse_record_line, record_address};
 pub use server::{serve, serve_switch};
 pub use switch::ZoneSwitch;
 pub use world::SignedWorld;

@@ -8,15 +8,30 @@ use hickory_proto::serialize::txt::{Parser, parse_ttl};
 
 use super::error::RecordLineError;
 use super::zone::{NS_HOST, normalise_origin};
+use std::sync::Arc;
 
 /// Check one record line in isolation, so that the scenario loader can point at file:line:col.
 ///
 /// Accepts exactly what [`super::SignedWorld::build`] accepts for one line of a zone with this
 /// origin and default TTL (the world-level checks, such as data below a child zone, come later).
-pub fn parse_record_line(origin: &str, default_ttl: u32, line: &str) -> Result<(), RecordLineError> {
+///
+/// The result can be handed back with the line (`ZoneSpec::parsed`), so that a large zone is
+/// parsed once, not again by each later check and by the build.
+pub fn parse_record_line(origin: &str, default_ttl: u32, line: &str) -> Result<ParsedLine, RecordLineError> {
     let origin = normalise_origin(origin)
         .map_err(|m| RecordLineError::new(0, format!("invalid zone origin `{origin}`: {m}")))?;
-    parse_line(&origin, default_ttl, line).map(|_| ())
+    parse_line(&origin, default_ttl, line).map(|p| ParsedLine(Arc::new(p.record)))
+}
+
+/// One record line as [`parse_record_line`] read it, for the zone of that origin and default
+/// TTL only (the line alone does not say them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedLine(Arc<Record>);
+
+impl ParsedLine {
+    pub(crate) fn record(&self) -> &Record {
+        &self.0
+    }
 }
 
 /// One parsed record line; the owner name is lowercased.

@@ -6,6 +6,7 @@ use hickory_proto::dnssec::{Algorithm, DigestType, Nsec3HashAlgorithm, PublicKey
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordSet, RecordType, SerialNumber};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 
+use super::canonical::CanonicalKey;
 use super::zone::{Denial, Rrset, ZoneData};
 
 /// RFC 9276 §3.1: NSEC3 with 0 extra iterations and an empty salt.
@@ -139,20 +140,16 @@ pub(crate) fn base32hex(data: &[u8]) -> String {
 }
 
 /// Turn an unsigned zone into hickory record sets, in canonical order, without DNSSEC.
-pub(crate) fn unsigned(zone: &ZoneData) -> Vec<RecordSet> {
-    zone.rrsets.values().map(to_record_set).collect()
+pub(crate) fn unsigned(zone: ZoneData) -> Vec<RecordSet> {
+    zone.rrsets.into_values().map(to_record_set).collect()
 }
 
-/// Sign a zone: DNSKEY and NSEC3PARAM at the apex, the NSEC3 chain (RFC 5155 §7.1), and one
-/// RRSIG per authoritative RRset with the fixed inception/expiration (RFC 4035 §2.2).
-pub(crate) fn secure(
-    zone: &ZoneData,
-    key: &ZoneKey,
-    denial: Denial,
-    inception: u32,
-    expiration: u32,
-) -> Result<Vec<RecordSet>, String> {
-    let mut zone = zone.clone();
+/// The records of a signed zone: DNSKEY and NSEC3PARAM at the apex and the NSEC3 chain
+/// (RFC 5155 §7.1), or the NSEC chain, beside the zone's own RRsets; each with whether it
+/// gets an RRSIG (RFC 4035 §2.2). The RRSIGs themselves are made on first use
+/// (`rrsigs::ZoneRecords`): the same fixed key and times give the same bytes whenever they
+/// are made (RFC 8032 §5.1.6), and a large zone then loads without ~100k signatures first.
+pub(crate) fn secure(mut zone: ZoneData, key: &ZoneKey, denial: Denial) -> Result<(Vec<RecordSet>, Vec<bool>), String> {
     let origin = zone.origin.clone();
     let ttl = zone.default_ttl;
     zone.add(
@@ -165,7 +162,7 @@ pub(crate) fn secure(
         for record in nsec_chain(&zone) {
             zone.add(&record.name, RecordType::NSEC, record.ttl, record.data)?;
         }
-        return sign_all(&zone, key, inception, expiration);
+        return Ok(with_signable(zone));
     }
     // RFC 5155 §4: NSEC3PARAM flags 0 (opt-out is never used here).
     zone.add(
@@ -183,52 +180,20 @@ pub(crate) fn secure(
     for record in chain {
         zone.add(&record.name, RecordType::NSEC3, record.ttl, record.data)?;
     }
-    sign_all(&zone, key, inception, expiration)
+    Ok(with_signable(zone))
 }
 
-/// RRsets below this are signed on the calling thread: a thread costs more than they do.
-const PARALLEL_SIGNING_FROM: usize = 2048;
-
-/// One RRSIG per authoritative RRset (RFC 4035 §2.2).
-///
-/// Signing is most of the cost of a large zone (one Ed25519 signature per RRset, about 25 µs),
-/// so a large zone is signed in contiguous chunks on every core. Ed25519 is deterministic
-/// (RFC 8032 §5.1.6) and the chunks are joined in order: the output does not depend on it.
-fn sign_all(zone: &ZoneData, key: &ZoneKey, inception: u32, expiration: u32) -> Result<Vec<RecordSet>, String> {
-    let rrsets: Vec<&Rrset> = zone.rrsets.values().collect();
-    let sign_chunk = |chunk: &[&Rrset]| -> Result<Vec<RecordSet>, String> {
-        let mut sets = Vec::with_capacity(chunk.len());
-        for rrset in chunk {
-            let mut set = to_record_set(rrset);
-            // RFC 4035 §2.2: NS at a zone cut (and glue) is not authoritative and is not signed.
-            let cut_ns = rrset.rtype == RecordType::NS && zone.delegations.contains(&rrset.name);
-            if !cut_ns {
-                set.insert_rrsig(rrsig(&set, key, &zone.origin, inception, expiration)?);
-            }
-            sets.push(set);
-        }
-        Ok(sets)
-    };
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads < 2 || rrsets.len() < PARALLEL_SIGNING_FROM {
-        return sign_chunk(&rrsets);
-    }
-    let chunk = rrsets.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<RecordSet>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rrsets
-            .chunks(chunk)
-            .map(|c| scope.spawn(move || sign_chunk(c)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a signing thread panicked".into())))
-            .collect()
-    });
-    let mut sets = Vec::with_capacity(rrsets.len());
-    for part in parts {
-        sets.extend(part?);
-    }
-    Ok(sets)
+/// Every RRset of a zone with whether it is signed: all but NS at a zone cut (RFC 4035 §2.2:
+/// the NS RRset at a delegation point, like glue, is not authoritative).
+fn with_signable(zone: ZoneData) -> (Vec<RecordSet>, Vec<bool>) {
+    let delegations = zone.delegations;
+    zone.rrsets
+        .into_values()
+        .map(|rrset| {
+            let cut_ns = rrset.rtype == RecordType::NS && delegations.contains(&rrset.name);
+            (to_record_set(rrset), !cut_ns)
+        })
+        .unzip()
 }
 
 /// The NSEC records of a zone (RFC 4035 §2.3): one per owner name in canonical order
@@ -236,21 +201,25 @@ fn sign_all(zone: &ZoneData, key: &ZoneKey, inception: u32, expiration: u32) -> 
 /// NSEC; the last points back to the apex. At an unsigned delegation the NS RRset is not
 /// signed, but the NSEC there is, so its bitmap still has RRSIG.
 fn nsec_chain(zone: &ZoneData) -> Vec<Record> {
-    let mut types: BTreeMap<Name, BTreeSet<RecordType>> = BTreeMap::new();
-    for rrset in zone.rrsets.values() {
-        types.entry(rrset.name.clone()).or_default().insert(rrset.rtype);
+    // The RRsets of one owner are adjacent in canonical order.
+    let mut types: Vec<(&Name, BTreeSet<RecordType>)> = Vec::new();
+    let mut last = None;
+    for ((key, _), rrset) in &zone.rrsets {
+        match types.last_mut() {
+            Some((_, set)) if last == Some(key) => {
+                set.insert(rrset.rtype);
+            }
+            _ => types.push((&rrset.name, BTreeSet::from([rrset.rtype]))),
+        }
+        last = Some(key);
     }
-    let names: Vec<&Name> = types.keys().collect();
     let ttl = zone.default_ttl;
-    names
+    types
         .iter()
         .enumerate()
-        .map(|(i, name)| {
-            let next = names[(i + 1) % names.len()].clone();
-            let set = types[*name]
-                .iter()
-                .copied()
-                .chain([RecordType::RRSIG, RecordType::NSEC]);
+        .map(|(i, (name, set))| {
+            let next = types[(i + 1) % types.len()].0.clone();
+            let set = set.iter().copied().chain([RecordType::RRSIG, RecordType::NSEC]);
             Record::from_rdata(
                 (*name).clone(),
                 ttl,
@@ -264,9 +233,11 @@ fn nsec_chain(zone: &ZoneData) -> Vec<Record> {
 /// non-terminal, hashed with SHA-1, 0 iterations, no salt; ordered by hash, linked in a ring.
 fn nsec3_chain(zone: &ZoneData) -> Result<Vec<Record>, String> {
     let origin = &zone.origin;
-    let mut types: BTreeMap<Name, BTreeSet<RecordType>> = BTreeMap::new();
-    for rrset in zone.rrsets.values() {
-        let entry = types.entry(rrset.name.clone()).or_default();
+    let mut types: BTreeMap<CanonicalKey, (Name, BTreeSet<RecordType>)> = BTreeMap::new();
+    for ((key, _), rrset) in &zone.rrsets {
+        let (_, entry) = types
+            .entry(key.clone())
+            .or_insert_with(|| (rrset.name.clone(), BTreeSet::new()));
         entry.insert(rrset.rtype);
         // Every RRset is signed except NS at a cut (RFC 4035 §2.2); an unsigned delegation
         // therefore shows NS alone, which is what proves it insecure (RFC 5155 §8.6).
@@ -276,17 +247,27 @@ fn nsec3_chain(zone: &ZoneData) -> Result<Vec<Record>, String> {
         }
     }
     // Empty non-terminals get NSEC3 records with empty type maps (RFC 5155 §7.1).
-    let names: Vec<Name> = types.keys().cloned().collect();
+    let apex_labels = origin.num_labels();
+    // Only a name two or more labels below the apex can have an empty non-terminal above it
+    // (counting a leading `*`, which `num_labels` leaves out: RFC 4034 §3.1.3).
+    let names: Vec<Name> = types
+        .values()
+        .filter(|(name, _)| name.iter().count() > usize::from(apex_labels) + 1)
+        .map(|(name, _)| name.clone())
+        .collect();
     for name in names {
         let mut up = name.base_name();
-        while origin.zone_of(&up) && up != *origin {
-            types.entry(up.clone()).or_default();
+        // Every owner is in the zone, so its ancestors down to the apex are too.
+        while up.num_labels() > apex_labels {
+            types
+                .entry(CanonicalKey::of(&up))
+                .or_insert_with(|| (up.clone(), BTreeSet::new()));
             up = up.base_name();
         }
     }
 
     let mut hashed: Vec<(Vec<u8>, BTreeSet<RecordType>)> = Vec::with_capacity(types.len());
-    for (name, set) in types {
+    for (_, (name, set)) in types {
         let digest = Nsec3HashAlgorithm::SHA1
             .hash(&NSEC3_SALT, &name, NSEC3_ITERATIONS)
             .map_err(|e| format!("NSEC3 hash of {name}: {e}"))?;
@@ -318,14 +299,14 @@ fn nsec3_chain(zone: &ZoneData) -> Result<Vec<Record>, String> {
     Ok(records)
 }
 
-/// One RRSIG over `set` with the given times (RFC 4034 §3).
-pub(crate) fn rrsig(
+/// What an RRSIG over `set` signs (RFC 4034 §3.1.8.1), and its RDATA fields.
+fn signed_data(
     set: &RecordSet,
     key: &ZoneKey,
     signer: &Name,
     inception: u32,
     expiration: u32,
-) -> Result<Record, String> {
+) -> Result<(SigInput, TBS), String> {
     let input = SigInput {
         type_covered: set.record_type(),
         algorithm: Algorithm::ED25519,
@@ -339,6 +320,25 @@ pub(crate) fn rrsig(
     };
     let tbs = TBS::from_input(set.name(), DNSClass::IN, &input, set.records_without_rrsigs())
         .map_err(|e| format!("RRSIG input for {} {}: {e}", set.name(), set.record_type()))?;
+    Ok((input, tbs))
+}
+
+/// Whether `set` can be signed: its signed data must encode (at most 65535 octets in
+/// hickory's encoder), which a large RRset near the RDATA limit does not. Checked when the
+/// zone is built, so that a signature made on first use cannot fail while serving.
+pub(crate) fn check_signable(set: &RecordSet, key: &ZoneKey, signer: &Name) -> Result<(), String> {
+    signed_data(set, key, signer, 0, 0).map(|_| ())
+}
+
+/// One RRSIG over `set` with the given times (RFC 4034 §3).
+pub(crate) fn rrsig(
+    set: &RecordSet,
+    key: &ZoneKey,
+    signer: &Name,
+    inception: u32,
+    expiration: u32,
+) -> Result<Record, String> {
+    let (input, tbs) = signed_data(set, key, signer, inception, expiration)?;
     let signature = key
         .key
         .sign(&tbs)
@@ -350,12 +350,13 @@ pub(crate) fn rrsig(
     ))
 }
 
-fn to_record_set(rrset: &Rrset) -> RecordSet {
+fn to_record_set(rrset: Rrset) -> RecordSet {
     let mut set = RecordSet::with_ttl(rrset.name.clone(), rrset.rtype, rrset.ttl);
+    let (name, ttl) = (rrset.name, rrset.ttl);
     let records = rrset
         .rdatas
-        .iter()
-        .map(|rdata| Record::from_rdata(rrset.name.clone(), rrset.ttl, rdata.clone()));
+        .into_iter()
+        .map(|rdata| Record::from_rdata(name.clone(), ttl, rdata));
     match rrset.rtype {
         // hickory's insert replaces a SOA or CNAME instead of adding one (RFC 2136 §1.1.5);
         // keep that rule for these singletons.

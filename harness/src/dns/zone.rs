@@ -5,7 +5,9 @@ use std::ops::Bound;
 
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, RecordType};
+use rayon::prelude::*;
 
+use super::canonical::CanonicalKey;
 use super::error::DnsError;
 use super::record;
 
@@ -22,6 +24,9 @@ pub struct ZoneSpec {
     /// One RFC 1035 record per entry, names relative to `origin`
     /// ("@ MX 10 mx1", "mx1 300 A 192.0.2.10", "_25._tcp.mx1 TLSA 3 1 1 ABCD...").
     pub records: Vec<String>,
+    /// `records` already parsed by [`super::parse_record_line`] with this origin and default
+    /// TTL, by position; a line without one (or past the end) is parsed here.
+    pub parsed: Vec<Option<super::ParsedLine>>,
     /// What the parent publishes as DS for a signed zone (ignored for `test.` and unsigned zones).
     pub ds: DsMode,
     /// How a signed zone proves non-existence.
@@ -138,8 +143,8 @@ pub(crate) struct ZoneData {
     pub signed: bool,
     pub default_ttl: u32,
     pub parent: Option<Name>,
-    /// Keyed by (owner, type code); `Name`'s order is the canonical order of RFC 4034 §6.1.
-    pub rrsets: BTreeMap<(Name, u16), Rrset>,
+    /// Keyed by (owner, type code), in the canonical order of RFC 4034 §6.1.
+    pub rrsets: BTreeMap<(CanonicalKey, u16), Rrset>,
     /// Non-apex owners with NS records (zone cuts); their NS sets are not authoritative.
     pub delegations: BTreeSet<Name>,
 }
@@ -158,7 +163,7 @@ impl ZoneData {
 
     /// Add one record; an identical record is absorbed (an RRset is a set, RFC 2181 §5).
     pub(crate) fn add(&mut self, name: &Name, rtype: RecordType, ttl: u32, rdata: RData) -> Result<(), String> {
-        let key = (name.clone(), u16::from(rtype));
+        let key = (CanonicalKey::of(name), u16::from(rtype));
         let rrset = self.rrsets.entry(key).or_insert_with(|| Rrset {
             name: name.clone(),
             rtype,
@@ -180,12 +185,23 @@ impl ZoneData {
         Ok(())
     }
 
-    /// The types at each owner name, indexed once: the checks below look names up in this
-    /// instead of scanning every RRset per name, which made assembly quadratic.
-    fn types_by_name(&self) -> BTreeMap<&Name, Vec<RecordType>> {
-        let mut out: BTreeMap<&Name, Vec<RecordType>> = BTreeMap::new();
-        for r in self.rrsets.values() {
-            out.entry(&r.name).or_default().push(r.rtype);
+    /// The RRset `name`/`rtype`, if the zone has it.
+    pub(crate) fn rrset(&self, name: &Name, rtype: RecordType) -> Option<&Rrset> {
+        self.rrsets.get(&(CanonicalKey::of(name), u16::from(rtype)))
+    }
+
+    /// The types at each owner name, in canonical order: the RRsets of one owner are
+    /// adjacent in the map, so this is one pass (a scan of every RRset per name made
+    /// assembly quadratic).
+    fn types_by_name(&self) -> Vec<(&Name, Vec<RecordType>)> {
+        let mut out: Vec<(&Name, Vec<RecordType>)> = Vec::new();
+        let mut last: Option<&CanonicalKey> = None;
+        for ((key, _), r) in &self.rrsets {
+            match out.last_mut() {
+                Some((_, types)) if last == Some(key) => types.push(r.rtype),
+                _ => out.push((&r.name, vec![r.rtype])),
+            }
+            last = Some(key);
         }
         out
     }
@@ -216,6 +232,9 @@ fn topmost_ancestor(name: &Name, origin: &Name, mut hit: impl FnMut(&Name) -> bo
     }
     found
 }
+
+/// Zones with fewer record lines than this are parsed on the calling thread.
+const PARALLEL_PARSING_FROM: usize = 2048;
 
 /// Where an author record came from, so that semantic errors can point at its line.
 struct Provenance {
@@ -337,7 +356,18 @@ fn zone_error(origin: &Name, message: String) -> DnsError {
 fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&Name]) -> Result<ZoneData, DnsError> {
     let mut data = ZoneData::new(origin.clone(), z.signed, z.default_ttl, parent);
     let mut provenance = Vec::with_capacity(z.records.len());
-    for (index, line) in z.records.iter().enumerate() {
+    // Parsing is most of assembly and each line stands alone: a large zone parses on every
+    // core, and the lines are then taken in order (the first bad one is the one reported).
+    let parse = |(i, line): (usize, &String)| match z.parsed.get(i).and_then(Option::as_ref) {
+        Some(done) => Ok(done.record().clone()),
+        None => record::parse_line(origin, z.default_ttl, line).map(|p| p.record),
+    };
+    let parsed: Vec<_> = if z.records.len() < PARALLEL_PARSING_FROM {
+        z.records.iter().enumerate().map(parse).collect()
+    } else {
+        z.records.par_iter().enumerate().map(parse).collect()
+    };
+    for (index, (line, parsed)) in z.records.iter().zip(parsed).enumerate() {
         let record_error = |column: usize, message: String| DnsError::Record {
             origin: origin.to_string(),
             index,
@@ -345,8 +375,7 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
             column,
             message,
         };
-        let parsed = record::parse_line(origin, z.default_ttl, line).map_err(|e| record_error(e.column, e.message))?;
-        let rec = parsed.record;
+        let rec = parsed.map_err(|e| record_error(e.column, e.message))?;
         let rtype = rec.record_type();
         data.add(&rec.name, rtype, rec.ttl, rec.data)
             .map_err(|m| record_error(0, m))?;
@@ -393,18 +422,15 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
 
     // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME owner has no other data.
     let types_by_name = data.types_by_name();
-    for (&name, types) in &types_by_name {
-        if types.contains(&RecordType::CNAME) && (types.len() > 1 || name == origin) {
+    for (name, types) in &types_by_name {
+        if types.contains(&RecordType::CNAME) && (types.len() > 1 || *name == origin) {
             let p = provenance
                 .iter()
-                .find(|p| p.name == *name && p.rtype == RecordType::CNAME)
+                .find(|p| p.name == **name && p.rtype == RecordType::CNAME)
                 .expect("a CNAME RRset exists only because a record line declared it");
             return Err(p.error(origin, format!("`{name}` has a CNAME and other data (RFC 2181 §10.1)")));
         }
-        let cname = data
-            .rrsets
-            .get(&(name.clone(), u16::from(RecordType::CNAME)))
-            .map_or(0, |r| r.rdatas.len());
+        let cname = data.rrset(name, RecordType::CNAME).map_or(0, |r| r.rdatas.len());
         if cname > 1 {
             return Err(zone_error(origin, format!("`{name}` has more than one CNAME")));
         }
@@ -430,17 +456,11 @@ fn author_zone(origin: &Name, z: &ZoneSpec, parent: Option<Name>, children: &[&N
     }
     for d in &dnames {
         let at = |message: String| d.error(origin, message);
-        let count = data
-            .rrsets
-            .get(&(d.name.clone(), u16::from(RecordType::DNAME)))
-            .map_or(0, |r| r.rdatas.len());
+        let count = data.rrset(&d.name, RecordType::DNAME).map_or(0, |r| r.rdatas.len());
         if count > 1 {
             return Err(at(format!("`{}` has more than one DNAME (RFC 6672 §2.4)", d.name)));
         }
-        if types_by_name
-            .get(&d.name)
-            .is_some_and(|types| types.contains(&RecordType::CNAME))
-        {
+        if data.rrset(&d.name, RecordType::CNAME).is_some() {
             return Err(at(format!("`{}` has a DNAME and a CNAME (RFC 6672 §2.4)", d.name)));
         }
         if let Some(below) = first_below.get(&d.name).map(|&i| &provenance[i]) {
@@ -493,6 +513,7 @@ mod tests {
             key_pkcs8: Vec::new(),
             default_ttl: 300,
             records: records.iter().map(|s| s.to_string()).collect(),
+            parsed: Vec::new(),
             ds: DsMode::Secure,
             denial: Denial::Nsec3,
         }
@@ -581,10 +602,9 @@ mod tests {
             5_000 + 3 + 1,
             "every owner, plus the apex"
         );
-        let big = &example.rrsets[&(
-            Name::from_ascii("big.example.test.").unwrap(),
-            u16::from(RecordType::TXT),
-        )];
+        let big = example
+            .rrset(&Name::from_ascii("big.example.test.").unwrap(), RecordType::TXT)
+            .unwrap();
         assert_eq!(big.rdatas.len(), 1_000);
         assert_eq!(big.rdatas[0].to_string(), "0");
 

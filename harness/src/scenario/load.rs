@@ -12,6 +12,7 @@ use crate::smtp::{Behaviour, InjectAt, Reply, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use crate::world::Published;
 use hickory_proto::rr::RecordType;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Range;
@@ -81,6 +82,9 @@ pub fn load_str(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
     })?;
     Loader { path, source }.resolve(raw)
 }
+
+/// Zones with fewer record lines than this are checked on the calling thread.
+const PARALLEL_CHECK_FROM: usize = 2048;
 
 pub(super) struct Loader<'a> {
     path: &'a Path,
@@ -604,10 +608,15 @@ impl Loader<'_> {
                 ));
             }
             let ttl = z.ttl.unwrap_or(DEFAULT_TTL);
-            let mut records = Vec::new();
-            for r in &z.records {
-                records.push(self.record(&origin, ttl, r, certs)?);
-            }
+            // Each line is checked alone, so a large zone is checked on every core; the results
+            // are taken in order, so the first bad line is still the one reported.
+            let check = |r: &Spanned<String>| self.record(&origin, ttl, r, certs);
+            let checked: Vec<Result<RecordDecl, ScenarioError>> = if z.records.len() < PARALLEL_CHECK_FROM {
+                z.records.iter().map(check).collect()
+            } else {
+                z.records.par_iter().map(check).collect()
+            };
+            let records = checked.into_iter().collect::<Result<Vec<_>, _>>()?;
             let ds = match &z.ds {
                 None => DsMode::Secure,
                 Some(d) => {
@@ -845,7 +854,7 @@ impl Loader<'_> {
                 placeholder: ph,
             });
         }
-        dns::parse_record_line(origin, ttl, &check_line).map_err(|e| {
+        let parsed = dns::parse_record_line(origin, ttl, &check_line).map_err(|e| {
             // The column is into `check_line`: past the stand-in data, it is that much further
             // into the text.
             let col = match &cert_ref {
@@ -869,6 +878,8 @@ impl Loader<'_> {
         Ok(RecordDecl {
             template: text.clone(),
             span: self.inner(r),
+            // With a placeholder, what was parsed is the stand-in line, not the record.
+            parsed: cert_ref.is_none().then_some(parsed),
             cert_ref,
         })
     }
@@ -1161,6 +1172,7 @@ fn assembly_spec(zones: &[ZoneDecl]) -> dns::WorldDnsSpec {
                         line
                     })
                     .collect(),
+                parsed: z.records.iter().map(|r| r.parsed.clone()).collect(),
                 ds: z.ds,
                 denial: z.denial,
             })

@@ -65,6 +65,9 @@ pub struct RecordDecl {
     /// Where the text sits in the scenario file (for errors found later).
     pub span: Range<usize>,
     pub cert_ref: Option<CertRef>,
+    /// The line as the loader parsed it, when it is final (no placeholder): the zone checks
+    /// and the build take it instead of parsing the line again.
+    pub parsed: Option<crate::dns::ParsedLine>,
 }
 
 impl RecordDecl {

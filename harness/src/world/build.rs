@@ -122,6 +122,7 @@ fn sign(
             key_pkcs8: keys.ed25519_pkcs8(&format!("zone:{}", z.origin)),
             default_ttl: z.ttl,
             records,
+            parsed: z.records.iter().map(|r| r.parsed.clone()).collect(),
             ds: z.ds,
             denial: z.denial,
         });
