@@ -444,3 +444,15 @@ fn serve_in_a_namespace_answers_real_lookups_and_leaves_nothing_behind() {
         );
     }
 }
+
+#[test]
+fn explain_lists_each_connections_own_script() {
+    let (code, out, err) = danesim(&["explain", "scenarios/smtp-replies/session-2-greeting-421.toml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "      connection 2: greeting answered `421 4.3.2 Service not available, try later`\n      every other connection: unscripted\n"
+        ),
+        "{out}"
+    );
+}

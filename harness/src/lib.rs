@@ -10,18 +10,18 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`scenario`] | the TOML format, discovery and reading within the input limits (regular files, 8 MiB, no directory cycles), loading with file:line:col errors (bounded excerpts, offsets mapped through TOML escapes), the checked model, timelines (attempts and the steps between them) |
+//! | [`scenario`] | the TOML format, discovery and reading within the input limits (regular files, 8 MiB, no directory cycles), loading with file:line:col errors (bounded excerpts, offsets mapped through TOML escapes), the checked model, timelines (attempts and the steps between them), endpoint scripts and per-connection sessions (`load_script`), status codes and presented certificates in `[expect]` (`load_expect`) |
 //! | [`address`] | the world-address rule: documentation ranges (RFC 5737, RFC 3849) unless a scenario opts in, never loopback, unspecified, multicast, broadcast or link-local, IPv4-mapped read as IPv4 |
 //! | [`duration`] | the one duration syntax (humantime's: `400ms`, `1h30m`, `2d`) for files, profiles and the command line, each use with its bounds; the form reports print, which reads back |
 //! | [`vocab`] | the outcome vocabulary: AUTH, TLS, OPP, DEFER, BOUNCE, SKIP-*, invariants |
 //! | [`pki`] | fixed keys, certificate issuing (rcgen), TLSA computation and matching (a leaf) |
 //! | [`dane`] | RFC 7672 §3 DANE-EE/DANE-TA checks, digest agility, name checks and the rustls verifier; the witness's chain match (a leaf over `pki`, used by the reference sender, `check`, `explain` and the witness) |
 //! | [`dns`] | zone assembly (n log n, canonical byte keys, each line parsed once, on every core), DNSSEC signing with a fixed clock (each RRSIG made on first use), the authoritative server (zones replaceable while serving), the handler without sockets for fuzzing (`dns::wire`), the query log (bounded for `serve`) |
-//! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, scripted replies, the attacker relay (strip, inject, intercept), transcripts |
+//! | [`smtp`] | the endpoint state machine, STARTTLS, behaviours, scripted replies and drops (per connection by ordinal: `Sessions`), the attacker relay (strip, inject, intercept), transcripts |
 //! | [`world`] | builds and runs one world: binds loopback (or real addresses in a private namespace), wires dns + smtp + pki, the address map; what the world publishes and where its names route (the hosts invariants name, at load time and in verdicts); namespace mode, unbound, and the world clock the real programs run on (`world::clock`, libfaketime) |
 //! | [`sender`] | senders under test: the reference RFC 7672 sender (its validating stub on the world clock, `sender::reference::world_time`), its decision trace and its exchange-online profile; Postfix, Exim and command adapters |
-//! | [`witness`] | the impartial witness: observations of one attempt, commitment by route (MX RRset, CNAME expansion, TLSA base domains; never a greeting name), NOCLEAR, DANE-MATCH, REPORT and the explicit invariants over every message, a real sender's report from what the endpoints saw |
-//! | [`outcome`] | verdicts (the expectation plus the witness's checks), documented deviations, the snapshot form, the redaction table, report lines |
+//! | [`witness`] | the impartial witness: observations of one attempt, commitment by route (MX RRset, CNAME expansion, TLSA base domains; never a greeting name), NOCLEAR, DANE-MATCH, REPORT and the explicit invariants over every message, PRESENTED (the leaf each handshake presented: serial, same or different key), a real sender's report from what the endpoints saw |
+//! | [`outcome`] | verdicts (the expectation plus the witness's checks), RFC 3463 status codes (STATUS, HOST-STATUS), documented deviations, the snapshot form, the redaction table, report lines |
 //! | [`runner`] | one scenario × one sender, start to finish (in process, or a whole list in one namespace lab); timelines attempt by attempt |
 //! | [`inspect`] | `danesim tlsa` and `danesim check`: TLSA lines for certificate files, an offline review of a real zone file against served chains (uses `pki` and `dane`) |
 //! | [`output`] | stdout that a closed pipe (`danesim list \| head -1`) cannot crash: `outln!`, `out!`, the first write error for the exit code |

@@ -95,6 +95,7 @@ pub fn claimed(result: danesim::vocab::ResultCode, host: &str) -> danesim::sende
             },
             address: Some("192.0.2.10".into()),
             reason: String::new(),
+            status: None,
             failure: None,
         }],
         notes: Vec::new(),

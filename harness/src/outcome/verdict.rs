@@ -1,6 +1,6 @@
-//! The verdict: the expectation (RESULT, VIA, HOST, NOTE) against the sender's report,
+//! The verdict: the expectation (RESULT, VIA, HOST, NOTE, STATUS, HOST-STATUS) against the sender's report,
 //! plus the witness's checks ([`crate::witness::checks`]: NOCLEAR, DANE-MATCH, REPORT and
-//! the explicit invariants), then the deviation catalogue's classification.
+//! the explicit invariants; PRESENTED, [`crate::witness::presented`]), then the deviation catalogue's classification.
 
 use crate::scenario::Scenario;
 use crate::sender::SenderReport;
@@ -120,8 +120,12 @@ pub fn judge_retried(
         }
     }
 
+    // RFC 3463 codes, as the sender reported them (STATUS, HOST-STATUS).
+    v.extend(super::status::judge(s, report));
+
     // What the witnesses saw: never excused by what the sender said.
     v.extend(crate::witness::checks::judge(s, world, report, obs, earlier));
+    v.extend(crate::witness::presented::judge(s, world, obs));
 
     if v.is_empty() {
         Verdict::Pass

@@ -35,6 +35,9 @@ pub struct CertSpec {
     pub not_after: OffsetDateTime,
     /// Permitted dNSName subtrees (RFC 5280 §4.2.1.10); CA only.
     pub permitted_dns: Vec<String>,
+    /// The serial number's octets (big-endian, 1 to 20, not all zero: RFC 5280 §4.1.2.2);
+    /// `None` derives one from the name.
+    pub serial: Option<Vec<u8>>,
 }
 
 impl CertSpec {
@@ -57,6 +60,7 @@ impl CertSpec {
             not_before,
             not_after,
             permitted_dns: Vec::new(),
+            serial: None,
         }
     }
 }
@@ -283,9 +287,26 @@ fn serial_for(name: &str) -> SerialNumber {
     SerialNumber::from_slice(&s)
 }
 
+/// A declared serial as a positive DER INTEGER: a 00 octet in front when the first has its
+/// top bit set (X.690 §8.3.2), leading zero octets dropped.
+fn declared_serial(octets: &[u8]) -> SerialNumber {
+    let start = octets
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(octets.len().saturating_sub(1));
+    let mut s = octets[start..].to_vec();
+    if s.first().is_some_and(|b| b & 0x80 != 0) {
+        s.insert(0, 0);
+    }
+    SerialNumber::from_slice(&s)
+}
+
 fn params_for(s: &CertSpec) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
-    params.serial_number = Some(serial_for(&s.name));
+    params.serial_number = Some(match &s.serial {
+        Some(octets) => declared_serial(octets),
+        None => serial_for(&s.name),
+    });
     // DER times carry whole seconds; drop anything finer so the spec is what is encoded.
     params.not_before = s.not_before.replace_nanosecond(0).unwrap_or(s.not_before);
     params.not_after = s.not_after.replace_nanosecond(0).unwrap_or(s.not_after);
@@ -430,6 +451,23 @@ mod tests {
                 r#"[DNSName("mx1.example.test")]"#
             );
             assert_eq!(leaf_c.raw_serial(), serial_for("leaf").to_bytes());
+        }
+    }
+
+    #[test]
+    fn a_declared_serial_is_the_certificates_and_stays_positive() {
+        for (declared, der) in [
+            (vec![0x10, 0x01], vec![0x10, 0x01]),
+            (vec![0x00, 0x00, 0x2a], vec![0x2a]),
+            (vec![0x80, 0x01], vec![0x00, 0x80, 0x01]),
+        ] {
+            let s = CertSpec {
+                serial: Some(declared),
+                ..spec("s", "ed25519:s")
+            };
+            let pki = Pki::issue(&[s], &KeyStore::embedded()).unwrap();
+            let (_, c) = x509_parser::parse_x509_certificate(&pki.get("s").unwrap().der).unwrap();
+            assert_eq!(c.raw_serial(), der.as_slice());
         }
     }
 

@@ -62,6 +62,9 @@ pub(crate) fn attempt_scenario(s: &Scenario, t: &Timeline, n: u32, message: u32)
         a.expect.hosts.clear();
         a.expect.invariants.clear();
         a.expect.notes.clear();
+        a.expect.status = None;
+        a.expect.host_status.clear();
+        a.expect.presented.clear();
     }
     a.expect.results = expected;
     if let Some(Some(via)) = t.via.get((n - 1) as usize) {
@@ -405,6 +408,7 @@ mod tests {
                         HostCode::TempFail
                     },
                     address: Some("192.0.2.10".into()),
+                    status: None,
                     reason: String::new(),
                     failure: None,
                 }],

@@ -145,6 +145,8 @@ pub struct RawCert {
     /// Name constraints (permitted DNS subtrees), CA certificates only.
     #[serde(default)]
     pub permitted_dns: Vec<Spanned<String>>,
+    /// The serial number in hex (`"1001"`, `"0a:f3"`); absent: derived from the name.
+    pub serial: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,6 +188,8 @@ pub struct RawEndpoint {
     pub replies: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// `drop = "data"`: close the connection in the middle of the message.
     pub drop: Option<Spanned<String>>,
+    /// With `drop = "data"`: close once this many octets of the message have arrived.
+    pub drop_after_body_bytes: Option<Spanned<i64>>,
     /// `long_lines = true`: accept DATA lines over RFC 5321's 1000 octets instead of refusing the message.
     #[serde(default)]
     pub long_lines: bool,
@@ -196,6 +200,21 @@ pub struct RawEndpoint {
     pub sni: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     /// An on-path attacker in front of the endpoint.
     pub attacker: Option<Spanned<RawAttacker>>,
+    /// `[[endpoint.session]]`: the script of single connections, by ordinal.
+    #[serde(default)]
+    pub session: Vec<Spanned<RawSession>>,
+}
+
+/// One connection's script: `{ connection = 1, drop = "data", drop_after_body_bytes = 4096 }`.
+/// The connection is an integer or "rest", so it is read as a value and checked by the loader.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    pub connection: Spanned<toml::Value>,
+    pub replies: Option<std::collections::BTreeMap<String, Spanned<String>>>,
+    pub drop: Option<Spanned<String>>,
+    pub drop_after_body_bytes: Option<Spanned<i64>>,
+    pub delays: Option<std::collections::BTreeMap<String, Spanned<String>>>,
 }
 
 /// `attacker = { mode = "strip-starttls" }`, `{ mode = "inject", stage = "rcpt", reply = "550 ..." }`
@@ -227,6 +246,23 @@ pub struct RawExpect {
     /// Security notes the sender must raise (e.g. "downgrade-path").
     #[serde(default)]
     pub notes: Vec<Spanned<String>>,
+    /// The RFC 3463 status code of the sender's report: "4.7.5", "5.7.x".
+    pub status: Option<Spanned<String>>,
+    /// The status code the sender gives per host.
+    #[serde(default)]
+    pub host_status: std::collections::BTreeMap<String, Spanned<String>>,
+    /// What the leaf presented at a host must be, per host.
+    #[serde(default)]
+    pub presented: std::collections::BTreeMap<String, Spanned<RawPresented>>,
+}
+
+/// `presented = { "mx1.example.test" = { serial = "1001", different_key_from = "old" } }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPresented {
+    pub serial: Option<Spanned<String>>,
+    pub same_key_as: Option<Spanned<String>>,
+    pub different_key_from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

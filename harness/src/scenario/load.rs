@@ -8,7 +8,7 @@ use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::duration;
 use crate::pki::{CertSpec, KeyRef, SpecField, Tlsa, check_computable};
-use crate::smtp::{Behaviour, InjectAt, Reply, Script, Stage};
+use crate::smtp::{Behaviour, InjectAt, Reply, Stage};
 use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
 use crate::world::Published;
 use hickory_proto::rr::RecordType;
@@ -100,6 +100,11 @@ impl Loader<'_> {
         help: Option<String>,
     ) -> ScenarioError {
         ScenarioError::at(self.path, self.source, span, msg, label, help)
+    }
+
+    /// The 1-based line and column of a byte offset of the file.
+    pub(super) fn line_col(&self, offset: usize) -> (usize, usize) {
+        super::error::line_col(self.source, offset)
     }
 
     /// The span of a string's content, without its opening quote, so columns land on the text.
@@ -204,6 +209,7 @@ impl Loader<'_> {
         let allowed = self.allowed_addresses(&raw.allow_addresses)?;
         self.zone_rules(&raw.zone, &zones)?;
         let endpoints = self.endpoints(&raw.endpoint, &cert_names, &allowed)?;
+        self.drop_points_fit(&raw.endpoint, &message.body)?;
         let faults = self.faults(&raw.fault, &zones)?;
         let timeline = self.timeline(
             raw.timeline.as_ref(),
@@ -234,6 +240,7 @@ impl Loader<'_> {
         };
         self.step_zone_rules(&raw.step, &scenario)?;
         self.invariant_targets(&raw.expect.invariants, &scenario)?;
+        self.presented_targets(&raw.expect, &scenario)?;
         self.expire_waits(&scenario)?;
         Ok(scenario)
     }
@@ -286,7 +293,7 @@ impl Loader<'_> {
     }
 
     /// The endpoints a scenario declares, with the names that route to each, for errors.
-    fn declared(&self, s: &Scenario, p: &Published) -> String {
+    pub(super) fn declared(&self, s: &Scenario, p: &Published) -> String {
         let routed = p.routed_names(&[s.message.domain.as_str()]);
         let each: Vec<String> = s
             .endpoints
@@ -589,6 +596,7 @@ impl Loader<'_> {
                 not_before,
                 not_after,
                 permitted_dns: c.permitted_dns.iter().map(|n| n.get_ref().clone()).collect(),
+                serial: c.serial.as_ref().map(|s| self.serial(s)).transpose()?,
             };
             // The spec's own rules live in pki; here they point at the field.
             spec.check().map_err(|(field, reason)| {
@@ -1024,7 +1032,7 @@ impl Loader<'_> {
                     Some("add `cert = \"NAME\"`, or `behaviour = \"no-starttls\"`".into()),
                 ));
             }
-            let script = self.script(e)?;
+            let (script, sessions) = self.scripts(e)?;
             let mut sni_chains = Vec::new();
             for (name, leaf) in e.sni.iter().flatten() {
                 if !certs.contains_key(leaf.get_ref()) {
@@ -1047,6 +1055,7 @@ impl Loader<'_> {
                 behaviour,
                 attacker,
                 script,
+                sessions,
                 sni_chains,
             });
         }
@@ -1153,7 +1162,7 @@ impl Loader<'_> {
 
     /// The stage a `replies` or `delays` key names; an unknown one is reported at its value
     /// (TOML keys carry no position).
-    fn stage(&self, key: &str, value: &Spanned<String>, table: &str) -> Result<Stage, ScenarioError> {
+    pub(super) fn stage(&self, key: &str, value: &Spanned<String>, table: &str) -> Result<Stage, ScenarioError> {
         Stage::parse(key).ok_or_else(|| {
             self.err(
                 value.span(),
@@ -1162,41 +1171,6 @@ impl Loader<'_> {
                 Some(format!("stages: {}", list(Stage::ALL.iter().map(|s| s.name())))),
             )
         })
-    }
-
-    /// `replies = { mail = "451 4.3.0 Try later" }`, `delays` and `drop = "data"`.
-    fn script(&self, e: &RawEndpoint) -> Result<Script, ScenarioError> {
-        let mut script = Script::default();
-        for (stage, reply) in e.replies.iter().flatten() {
-            let st = self.stage(stage, reply, "replies")?;
-            let r = Reply::parse(reply.get_ref()).map_err(|m| {
-                self.err(
-                    self.inner(reply),
-                    m,
-                    "here",
-                    Some("e.g. \"451 4.3.0 Try again later\"".into()),
-                )
-            })?;
-            script.replies.insert(st, r);
-        }
-        for (stage, delay) in e.delays.iter().flatten() {
-            let st = self.stage(stage, delay, "delays")?;
-            let d = self.duration(delay, &duration::REAL_WAIT)?;
-            script.delays.insert(st, d);
-        }
-        if let Some(d) = &e.drop {
-            if d.get_ref() != "data" {
-                return Err(self.err(
-                    self.inner(d),
-                    format!("unknown drop point `{}`", d.get_ref()),
-                    "here",
-                    Some("the one drop point is `drop = \"data\"` (in the middle of the message)".into()),
-                ));
-            }
-            script.drop_in_data = true;
-        }
-        script.long_lines = e.long_lines;
-        Ok(script)
     }
 
     fn expect(&self, raw: &RawScenario) -> Result<Expectation, ScenarioError> {
@@ -1235,12 +1209,16 @@ impl Loader<'_> {
         for i in &e.invariants {
             invariants.push(Invariant::parse(i.get_ref()).map_err(|m| self.err(self.inner(i), m, "here", None))?);
         }
+        let (status, host_status, presented) = self.expect_details(e, &results, &raw.cert)?;
         Ok(Expectation {
             results,
             via: e.via.as_ref().map(|v| fqdn(v.get_ref())),
             hosts,
             invariants,
             notes: e.notes.iter().map(|n| n.get_ref().clone()).collect(),
+            status,
+            host_status,
+            presented,
         })
     }
 }

@@ -4,8 +4,9 @@
 
 use super::timeline::Timeline;
 use crate::dns::{Denial, DsMode, FaultSpec};
+use crate::outcome::status::StatusPattern;
 use crate::pki::{CertSpec, Tlsa};
-use crate::smtp::{Behaviour, InjectAt, Reply, Script};
+use crate::smtp::{Behaviour, InjectAt, Reply, Script, Sessions};
 use crate::vocab::{HostCode, Invariant, ResultCode};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -143,8 +144,10 @@ pub struct EndpointDecl {
     pub behaviour: Behaviour,
     /// An attacker between the senders and this endpoint.
     pub attacker: Option<AttackerDecl>,
-    /// Scripted SMTP replies and drops.
+    /// Scripted SMTP replies and drops, for every connection `sessions` does not name.
     pub script: Script,
+    /// `[[endpoint.session]]`: scripts of single connections, by ordinal.
+    pub sessions: Sessions,
     /// Chains served instead of `chain` when the ClientHello names this server (SNI), in
     /// order; lowercase FQDNs without the trailing dot.
     pub sni_chains: Vec<(String, Vec<String>)>,
@@ -170,4 +173,23 @@ pub struct Expectation {
     pub hosts: BTreeMap<String, HostCode>,
     pub invariants: Vec<Invariant>,
     pub notes: Vec<String>,
+    /// The RFC 3463 code of the sender's report (STATUS).
+    pub status: Option<StatusPattern>,
+    /// The code the sender gives per host (HOST-STATUS).
+    pub host_status: BTreeMap<String, StatusPattern>,
+    /// What the leaf presented at a host must be (PRESENTED).
+    pub presented: BTreeMap<String, Presented>,
+}
+
+/// Facts about the leaf certificate the endpoints a host leads to presented in every TLS
+/// handshake of the attempt: a serial number, and its key's relation to named certificates
+/// (rollover cases: RFC 7671 §8.1, RFC 7672 §3.1.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presented {
+    /// The serial's octets without leading zeros (RFC 5280 §4.1.2.2).
+    pub serial: Option<Vec<u8>>,
+    /// The leaf's SubjectPublicKeyInfo is this certificate's.
+    pub same_key_as: Option<String>,
+    /// The leaf's SubjectPublicKeyInfo is not this certificate's.
+    pub different_key_from: Option<String>,
 }

@@ -30,6 +30,11 @@ pub struct HostReport {
     /// The world address dialled, when one was.
     pub address: Option<String>,
     pub reason: String,
+    /// The RFC 3463 status code the sender gives for this host (the reference sender's own,
+    /// the server's for a refusal; for a real sender the code its log gives for the address).
+    /// Not snapshotted: `reason` says it in words; HOST-STATUS checks it.
+    #[serde(skip)]
+    pub status: Option<String>,
     /// Why the host was not used, by category (reference sender only; not snapshotted:
     /// `reason` says it in words).
     #[serde(skip)]

@@ -7,7 +7,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::behaviour::Behaviour;
 use super::error::SmtpError;
-use super::script::Script;
+use super::script::{Script, Sessions};
 
 /// A certificate chain an endpoint presents in its TLS handshake.
 pub struct TlsChain {
@@ -75,8 +75,11 @@ pub struct EndpointConfig {
     /// Without a chain, STARTTLS is never offered.
     pub chain: Option<TlsChain>,
     pub limits: Limits,
-    /// Scripted replies and drops (nothing by default).
+    /// Scripted replies and drops (nothing by default), for every connection `sessions` does
+    /// not name.
     pub script: Script,
+    /// Scripts of single connections, by ordinal (none by default).
+    pub sessions: Sessions,
     /// Chains served instead of `chain` to a ClientHello whose SNI names the server (RFC 6066
     /// §3): lowercase host names without the trailing dot. `chain` stays the default.
     pub sni_chains: Vec<(String, TlsChain)>,
@@ -91,6 +94,7 @@ impl EndpointConfig {
             chain,
             limits: Limits::default(),
             script: Script::default(),
+            sessions: Sessions::default(),
             sni_chains: Vec::new(),
         }
     }

@@ -29,6 +29,18 @@ pub fn normalize_body(body: &[u8]) -> Vec<u8> {
 /// is hashed whole. Empty lines at the end of the body are left out (some clients add one).
 /// Given a submitted message, this computes the same value the receiving endpoint records.
 pub fn body_sha256(message: &[u8]) -> String {
+    received(message).finish().expect("an unlimited sink never refuses")
+}
+
+/// Octets of the message *body* (after the header section, RFC 5322 §2.1) as the receiving
+/// endpoint counts them for `drop_after_body_bytes`: dot-unstuffed, every line ending CRLF.
+/// A message with no header/body separator has no body: 0.
+pub fn body_len(message: &[u8]) -> usize {
+    received(message).body_size()
+}
+
+/// The submitted message as an endpoint's sink receives it.
+fn received(message: &[u8]) -> MessageSink {
     let mut sink = MessageSink::new(usize::MAX);
     let normalized = normalize_body(message);
     let mut rest: &[u8] = &normalized;
@@ -45,7 +57,7 @@ pub fn body_sha256(message: &[u8]) -> String {
         }
         rest = &rest[i + 2..];
     }
-    sink.finish().expect("an unlimited sink never refuses")
+    sink
 }
 
 /// Accumulates DATA lines on the receiving side (RFC 5321 §4.5.2 transparency) without storing the message.
@@ -58,6 +70,8 @@ pub(crate) struct MessageSink {
     /// (swaks) end every message with an extra CRLF.
     pending_empty: usize,
     size: usize,
+    /// Octets of the body so far (lines after the header section, each with its CRLF).
+    body_size: usize,
     max: usize,
     oversize: bool,
     /// An octet above 127 arrived (RFC 6152: 8-bit content).
@@ -72,6 +86,7 @@ impl MessageSink {
             in_header: true,
             pending_empty: 0,
             size: 0,
+            body_size: 0,
             max,
             oversize: false,
             eight_bit: false,
@@ -89,6 +104,9 @@ impl MessageSink {
         self.size = self.size.saturating_add(content.len() + 2);
         if self.size > self.max {
             self.oversize = true;
+        }
+        if !self.in_header {
+            self.body_size = self.body_size.saturating_add(content.len() + 2);
         }
         if !self.oversize {
             self.whole.update(content);
@@ -129,6 +147,11 @@ impl MessageSink {
     /// Bytes of content received so far (counted even past the limit).
     pub(crate) fn size(&self) -> usize {
         self.size
+    }
+
+    /// Octets of the body received so far (see [`body_len`]).
+    pub(crate) fn body_size(&self) -> usize {
+        self.body_size
     }
 
     /// The body hash (see [`body_sha256`]), or None when the message exceeded the limit.
@@ -197,6 +220,14 @@ mod tests {
         }
         assert!(sink.push_line(b"."));
         assert_eq!(sink.finish(), Some(body_sha256(body)));
+    }
+
+    #[test]
+    fn body_length_counts_after_the_header_section_only() {
+        assert_eq!(body_len(b"Subject: t\n\nab\n.c\n"), 4 + 4);
+        assert_eq!(body_len(b"Subject: t\n\n"), 0);
+        assert_eq!(body_len(b"no separator\n"), 0);
+        assert_eq!(body_len(b"S: t\r\n\r\n\r\nx\r\n"), 2 + 3);
     }
 
     #[test]

@@ -35,8 +35,8 @@ pub use config::{EndpointConfig, Limits, TlsChain, server_tls_config};
 pub use endpoint::serve;
 pub use error::SmtpError;
 pub use handle::EndpointHandle;
-pub use message::{body_sha256, normalize_body};
-pub use script::{Reply, Script, Stage};
+pub use message::{body_len, body_sha256, normalize_body};
+pub use script::{Reply, Script, Sessions, Stage};
 pub use transcript::{MailFrom, TlsInfo, Transcript, TranscriptLog, TranscriptsSince};
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Scripted SMTP replies: a scenario replaces the endpoint's usual reply at a stage of the
 //! dialogue (RFC 5321 §4.3.2 lists which codes each command may get), delays it, or drops
-//! the connection in the middle of DATA.
+//! the connection in the middle of DATA. [`Sessions`] gives single connections of an endpoint
+//! their own script, by the connection's ordinal.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -86,8 +87,14 @@ impl Reply {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Script {
     pub replies: BTreeMap<Stage, Reply>,
-    /// Close the connection once the first line of the message has arrived, without a reply.
+    /// Close the connection in the middle of the message, without a reply (RFC 5321 §6.1:
+    /// the client cannot know whether the message was taken).
     pub drop_in_data: bool,
+    /// With `drop_in_data`: close once this many octets of the message *body* have arrived
+    /// (after the header section, which each sender writes differently; counted as
+    /// [`super::body_len`] counts), at the end of the line that reaches it; `None` closes
+    /// after the first line. A shorter body is not dropped.
+    pub drop_after_body_bytes: Option<usize>,
     /// Accept DATA lines longer than RFC 5321 §4.5.3.1.6's 1000 octets (a lenient server, as Postfix is with
     /// `smtpd` splitting long lines); by default such a message is refused with 500.
     pub long_lines: bool,
@@ -103,6 +110,48 @@ impl Script {
 
     pub(crate) fn delay(&self, stage: Stage) -> Option<Duration> {
         self.delays.get(&stage).copied()
+    }
+
+    /// What the script does, in words for `danesim explain` ("unscripted" when nothing).
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for (stage, r) in &self.replies {
+            parts.push(format!("{} answered `{} {}`", stage.name(), r.code, r.text));
+        }
+        for (stage, d) in &self.delays {
+            parts.push(format!("waits {} before {}", crate::duration::format(*d), stage.name()));
+        }
+        if self.drop_in_data {
+            parts.push(match self.drop_after_body_bytes {
+                Some(n) => format!("drops the connection after {n} octets of the body"),
+                None => "drops the connection after the message's first line".into(),
+            });
+        }
+        if parts.is_empty() {
+            "unscripted".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Scripts for single connections of an endpoint, by ordinal: the endpoint's 1st, 2nd, ...
+/// accepted connection over the whole run (a timeline's attempts share the count). A
+/// connection not named here runs the endpoint's own script.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sessions(pub BTreeMap<u32, Script>);
+
+impl Sessions {
+    /// The script of connection `connection`, and whether it is one of its own.
+    pub(crate) fn pick<'a>(&'a self, every: &'a Script, connection: u32) -> (&'a Script, bool) {
+        match self.0.get(&connection) {
+            Some(s) => (s, true),
+            None => (every, false),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -123,5 +172,20 @@ mod tests {
         for st in Stage::ALL {
             assert_eq!(Stage::parse(st.name()), Some(st));
         }
+    }
+
+    #[test]
+    fn a_connection_without_its_own_script_runs_the_endpoints() {
+        let every = Script {
+            drop_in_data: true,
+            ..Script::default()
+        };
+        let second = Script::default();
+        let sessions = Sessions([(2, second.clone())].into_iter().collect());
+        assert_eq!(sessions.pick(&every, 1), (&every, false));
+        assert_eq!(sessions.pick(&every, 2), (&second, true));
+        assert_eq!(sessions.pick(&every, 3), (&every, false));
+        assert_eq!(second.describe(), "unscripted");
+        assert_eq!(every.describe(), "drops the connection after the message's first line");
     }
 }

@@ -13,7 +13,7 @@ use super::command::{self, Command, Param};
 use super::config::EndpointConfig;
 use super::line::{Line, LineIo};
 use super::message::MessageSink;
-use super::script::{Reply, Stage};
+use super::script::{Reply, Script, Stage};
 use super::stream::{Stream, TlsFailure, classify, version_name};
 use super::transcript::{MailFrom, TlsInfo, Transcript};
 
@@ -84,6 +84,8 @@ async fn guarded<F: Future>(stop: &mut watch::Receiver<bool>, idle: Duration, fu
 pub(crate) struct Session {
     io: LineIo<Stream>,
     config: Arc<EndpointConfig>,
+    /// This connection's script: its own by ordinal, or the endpoint's (`EndpointConfig::sessions`).
+    script: Script,
     tls: TlsSetup,
     stop: watch::Receiver<bool>,
     t: Transcript,
@@ -109,8 +111,11 @@ impl Session {
         stop: watch::Receiver<bool>,
         connection: u32,
     ) -> Transcript {
+        let (script, own) = config.sessions.pick(&config.script, connection);
+        let script = script.clone();
         let mut s = Session {
             io: LineIo::new(Stream::Plain(tcp)),
+            script,
             config,
             tls,
             stop,
@@ -123,6 +128,15 @@ impl Session {
             tls_fresh: false,
             no_service: false,
         };
+        if !s.config.sessions.is_empty() {
+            // Which script ran is evidence: a retry that succeeded must show it met another one.
+            let whose = if own {
+                format!("connection {connection}'s own")
+            } else {
+                "the endpoint's".to_string()
+            };
+            s.event(format!("S: <session script: {whose}>"));
+        }
         let end = s.converse().await;
         s.t.end = end.to_string();
         // Best effort: on TLS this sends close_notify (after 221 to QUIT in particular).
@@ -136,7 +150,7 @@ impl Session {
         if let Flow::Close(r) = self.pause(Stage::Greeting).await {
             return r;
         }
-        let flow = match self.config.script.reply(Stage::Greeting).cloned() {
+        let flow = match self.script.reply(Stage::Greeting).cloned() {
             Some(r) => {
                 self.no_service = !r.is_positive();
                 self.scripted(&r).await
@@ -262,7 +276,7 @@ impl Session {
 
     /// The scripted wait before the reply at `stage`, if any; recorded in the transcript.
     async fn pause(&mut self, stage: Stage) -> Flow {
-        let Some(delay) = self.config.script.delay(stage) else {
+        let Some(delay) = self.script.delay(stage) else {
             return Flow::Continue;
         };
         self.event(format!(
@@ -386,7 +400,7 @@ impl Session {
         if let Flow::Close(r) = self.pause(Stage::Ehlo).await {
             return Flow::Close(r);
         }
-        if let Some(r) = self.config.script.reply(Stage::Ehlo).cloned() {
+        if let Some(r) = self.script.reply(Stage::Ehlo).cloned() {
             return self.scripted(&r).await;
         }
         let mut lines = vec![
@@ -441,7 +455,7 @@ impl Session {
         if let Flow::Close(r) = self.pause(Stage::Mail).await {
             return Flow::Close(r);
         }
-        if let Some(r) = self.config.script.reply(Stage::Mail).cloned() {
+        if let Some(r) = self.script.reply(Stage::Mail).cloned() {
             if r.is_positive() {
                 self.txn = Some(0);
             }
@@ -464,7 +478,7 @@ impl Session {
         if let Flow::Close(r) = self.pause(Stage::Rcpt).await {
             return Flow::Close(r);
         }
-        if let Some(r) = self.config.script.reply(Stage::Rcpt).cloned() {
+        if let Some(r) = self.script.reply(Stage::Rcpt).cloned() {
             if r.is_positive() {
                 self.txn = Some(count + 1);
                 self.t.rcpt_to.push(path);
@@ -486,7 +500,7 @@ impl Session {
         if let Flow::Close(r) = self.pause(Stage::Data).await {
             return Flow::Close(r);
         }
-        let flow = match self.config.script.reply(Stage::Data).cloned() {
+        let flow = match self.script.reply(Stage::Data).cloned() {
             Some(r) if r.code != 354 => return self.scripted(&r).await,
             Some(r) => self.scripted(&r).await,
             None => self.reply(354, "End data with <CR><LF>.<CR><LF>").await,
@@ -499,7 +513,7 @@ impl Session {
         // Past this the client is just flooding us; stop reading.
         let hard_cap = max.saturating_mul(2).saturating_add(1024 * 1024);
         // The RFC limit holds unless the scenario scripts a lenient server (`long_lines = true`).
-        let line_limit = if self.config.script.long_lines {
+        let line_limit = if self.script.long_lines {
             max.saturating_add(2)
         } else {
             MAX_TEXT_LINE
@@ -507,7 +521,7 @@ impl Session {
         let mut over_long = false;
         loop {
             match self.next_line(line_limit).await {
-                Incoming::Line(line) if !self.config.script.long_lines && text_len(&line) > MAX_TEXT_LINE - 1 => {
+                Incoming::Line(line) if !self.script.long_lines && text_len(&line) > MAX_TEXT_LINE - 1 => {
                     if !over_long {
                         self.event("C: <DATA line over 1000 octets (RFC 5321 §4.5.3.1.6)>".into());
                     }
@@ -518,12 +532,19 @@ impl Session {
                     if sink.push_line(&line) {
                         break;
                     }
-                    if self.config.script.drop_in_data {
-                        self.event(format!("S: <connection dropped during DATA, {} bytes in>", sink.size()));
+                    if self.script.drop_in_data && sink.body_size() >= self.script.drop_after_body_bytes.unwrap_or(0) {
+                        let body = match self.script.drop_after_body_bytes {
+                            Some(_) => format!(" ({} of the body)", sink.body_size()),
+                            None => String::new(),
+                        };
+                        self.event(format!(
+                            "S: <connection dropped during DATA, {} bytes in{body}>",
+                            sink.size()
+                        ));
                         return Flow::Close("dropped during DATA");
                     }
                 }
-                Incoming::TooLong if !self.config.script.long_lines => {
+                Incoming::TooLong if !self.script.long_lines => {
                     // Read on to the final dot (the client is still sending), then refuse the message.
                     if !over_long {
                         self.event("C: <DATA line over 1000 octets (RFC 5321 §4.5.3.1.6)>".into());
@@ -544,6 +565,13 @@ impl Session {
             }
         }
         self.event(format!("C: <message, {} bytes>", sink.size()));
+        if self.script.drop_in_data {
+            // A drop point past the message's end: say so, or the scenario reads as if it dropped.
+            self.event(format!(
+                "S: <drop point not reached: the body ended at {} bytes>",
+                sink.body_size()
+            ));
+        }
         if sink.has_8bit() && !self.declared_8bit {
             // RFC 6152 §3: a client MUST NOT send octets above 127 without BODY=8BITMIME.
             self.event("C: <8-bit message without BODY=8BITMIME (RFC 6152 §3)>".into());
@@ -562,7 +590,7 @@ impl Session {
         if let Flow::Close(r) = self.pause(Stage::EndOfData).await {
             return Flow::Close(r);
         }
-        let scripted = self.config.script.reply(Stage::EndOfData).cloned();
+        let scripted = self.script.reply(Stage::EndOfData).cloned();
         match sink.finish() {
             // RFC 5321 §4.1.1.4: a 4xx/5xx after the final dot means the message was not taken.
             Some(_) if scripted.as_ref().is_some_and(|r| !r.is_positive()) => {

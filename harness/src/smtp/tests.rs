@@ -75,6 +75,7 @@ fn endpoint(behaviour: Behaviour, with_chain: bool) -> EndpointConfig {
         chain: with_chain.then(|| chain("mx1-ee", "mx1.example.test")),
         limits: Limits::default(),
         script: Script::default(),
+        sessions: Default::default(),
         sni_chains: Vec::new(),
     }
 }
@@ -1214,4 +1215,92 @@ async fn a_session_that_never_ends_is_closed_before_its_transcript_grows_without
     let t = ep.finish().await.remove(0);
     assert_eq!(t.end, "too many commands");
     assert!(t.events.len() <= super::session::MAX_EVENTS + 4, "{}", t.events.len());
+}
+
+/// MAIL and RCPT accepted, then the body; the final reply or the error of a dropped connection.
+async fn mail_and_data(c: &mut SmtpClient, body: &[u8]) -> Option<u16> {
+    assert_eq!(
+        c.command("MAIL FROM:<alice@sender.test>").await.expect("MAIL").code,
+        250
+    );
+    assert_eq!(c.command("RCPT TO:<bob@example.test>").await.expect("RCPT").code, 250);
+    c.data(body).await.ok().map(|r| r.code)
+}
+
+#[tokio::test]
+async fn a_drop_after_n_bytes_reads_that_far_and_a_short_message_is_not_dropped() {
+    // A header line, the separator, and a body of 40 lines of 50 octets (48 + CRLF): the drop
+    // point falls inside the body's line 21.
+    let line = "x".repeat(48);
+    let body = format!("Subject: t\n\n{}", format!("{line}\n").repeat(40)).into_bytes();
+    let mut config = endpoint(Behaviour::Normal, false);
+    config.script.drop_in_data = true;
+    config.script.drop_after_body_bytes = Some(1010);
+    let ep = Running::start(config).await;
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert_eq!(mail_and_data(&mut c, &body).await, None, "no final reply: dropped");
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert_eq!(
+        mail_and_data(&mut c, BODY).await,
+        Some(250),
+        "shorter than the drop point"
+    );
+    c.quit().await.expect("QUIT");
+    let ts = ep.finish().await;
+    assert_eq!(ts[0].end, "dropped during DATA");
+    assert!(
+        has_event(&ts[0], "dropped during DATA, 1064 bytes in (1050 of the body)"),
+        "{:?}",
+        ts[0].events
+    );
+    assert!(ts[1].accepted, "{:?}", ts[1].events);
+    assert!(has_event(&ts[1], "drop point not reached"), "{:?}", ts[1].events);
+}
+
+#[tokio::test]
+async fn each_connection_runs_its_own_script_and_the_rest_the_endpoints() {
+    let mut config = endpoint(Behaviour::Normal, false);
+    // The endpoint's own script: every connection drops during DATA ...
+    config.script.drop_in_data = true;
+    // ... except the second, which gets 421 at the greeting, and the third, which is unscripted.
+    let mut second = Script::default();
+    second
+        .replies
+        .insert(Stage::Greeting, Reply::parse("421 4.3.2 Busy").unwrap());
+    config.sessions = crate::smtp::Sessions([(2, second), (3, Script::default())].into_iter().collect());
+    let ep = Running::start(config).await;
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert_eq!(mail_and_data(&mut c, BODY).await, None, "connection 1: dropped");
+    let mut tcp = TcpStream::connect(ep.addr).await.expect("connect");
+    assert_eq!(raw_reply(&mut tcp).await, Some(421), "connection 2: 421");
+    assert_eq!(raw_reply(&mut tcp).await, None, "closed after 421");
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert_eq!(mail_and_data(&mut c, BODY).await, Some(250), "connection 3: unscripted");
+    c.quit().await.expect("QUIT");
+    let mut c = connect(ep.addr).await;
+    c.ehlo("client.test").await.expect("EHLO");
+    assert_eq!(
+        mail_and_data(&mut c, BODY).await,
+        None,
+        "connection 4: the endpoint's script"
+    );
+    let ts = ep.finish().await;
+    let ends: Vec<&str> = ts.iter().map(|t| t.end.as_str()).collect();
+    assert_eq!(
+        ends,
+        [
+            "dropped during DATA",
+            "closed by a scripted 421",
+            "quit",
+            "dropped during DATA"
+        ]
+    );
+    assert_eq!(ts[0].events[0], "S: <session script: the endpoint's>");
+    assert_eq!(ts[1].events[0], "S: <session script: connection 2's own>");
+    assert_eq!(ts[1].scripted_refusal, Some(421));
+    assert!(ts[2].accepted);
 }

@@ -99,6 +99,13 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
             e.address,
             e.label()
         ));
+        // Per-connection scripts decide what each attempt meets, so a learner sees them all.
+        if !e.sessions.is_empty() {
+            for (n, script) in &e.sessions.0 {
+                w.push(format!("      connection {n}: {}", script.describe()));
+            }
+            w.push(format!("      every other connection: {}", e.script.describe()));
+        }
     }
 
     // Each server's own leaf, for hints where the sender saw none (or an interceptor's).

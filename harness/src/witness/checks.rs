@@ -191,7 +191,7 @@ fn accepted_copies(obs: &Observations) -> impl Iterator<Item = (&str, &str)> {
 /// The witnesses' records at the endpoints `host` leads to in the world as it stood
 /// ([`crate::world::Published::route`], the loader's rule); `None` when it leads to none
 /// (a timeline step took its route away), so that the check says so instead of passing.
-fn routed<'a>(
+pub(super) fn routed<'a>(
     host: &str,
     world: &World,
     obs: &'a Observations,

@@ -154,6 +154,18 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
                 )
             }
         };
+        // RFC 3463: the code the sender's words about this address carry, or, for the peer its
+        // terminal line names, that line's code (Postfix's dsn=).
+        let status = sender_words
+            .as_deref()
+            .and_then(crate::outcome::status::code_in)
+            .or_else(|| {
+                attempt
+                    .relay
+                    .as_ref()
+                    .filter(|(_, a)| Some(*a) == address)
+                    .and_then(|_| attempt.dsn.clone())
+            });
         if let Some(w) = sender_words {
             reason = format!("{reason}; sender: {w}");
         }
@@ -163,6 +175,7 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
             code,
             address: address.map(|a| a.to_string()),
             reason,
+            status,
             failure: None,
         });
     }

@@ -9,12 +9,15 @@
 //! - `checks`: NOCLEAR, DANE-MATCH and REPORT on every run, and the scenario's explicit
 //!   invariants; every accepted message of every connection (and of a retried message's
 //!   earlier attempts) is judged.
+//! - `presented`: the leaf each TLS handshake at a host presented, against `[expect]
+//!   presented` (serial number, same or different key as a named certificate).
 //! - `external`: a real sender's report built from what the endpoints saw, the sender's log
 //!   adding only what the wire cannot show (DANE verification claims, its own reasons).
 
 pub mod checks;
 pub mod external;
 pub mod observe;
+pub mod presented;
 pub mod route;
 
 pub use observe::{EndpointObservation, Observations, observe};

@@ -200,6 +200,7 @@ impl World {
                 chain,
                 limits: Limits::default(),
                 script: e.script.clone(),
+                sessions: e.sessions.clone(),
                 sni_chains,
             });
             let handle = smtp::EndpointHandle::from(config);

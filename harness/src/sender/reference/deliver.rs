@@ -129,6 +129,7 @@ pub async fn deliver_with(ctx: &SenderContext, validator: &Validator, msg: &Mess
                 code: HostCode::Unused,
                 address: None,
                 reason: "not tried: an earlier host already settled the message".into(),
+                status: None,
                 failure: None,
             });
             continue;
@@ -150,6 +151,7 @@ pub async fn deliver_with(ctx: &SenderContext, validator: &Validator, msg: &Mess
                     code,
                     address: Some(address.ip().to_string()),
                     reason: format!("accepted: {}", reply_text(&reply)),
+                    status: Some(reply.enhanced().unwrap_or_else(|| "2.0.0".into())),
                     failure: None,
                 });
                 delivered = Some((host.clone(), code, reply));
@@ -176,6 +178,7 @@ pub async fn deliver_with(ctx: &SenderContext, validator: &Validator, msg: &Mess
                     code,
                     address: address.map(|a| a.ip().to_string()),
                     reason,
+                    status: Some(status),
                     failure,
                 });
             }
@@ -599,10 +602,16 @@ async fn session(
     };
     if greeting.code != 220 {
         let _ = client.quit().await;
+        // RFC 3463 §2: the server's own enhanced code says more than ours ("4.3.2 system not
+        // accepting network messages"); only a transient one, since this host is only skipped.
+        let status = greeting
+            .enhanced()
+            .filter(|c| c.starts_with("4."))
+            .unwrap_or_else(|| "4.4.2".into());
         return failed(
             HostCode::TempFail,
             Some(addr),
-            "4.4.2",
+            &status,
             format!("greeting was {}", reply_text(&greeting)),
             dane,
         );

@@ -99,6 +99,7 @@ mod tests {
                 code: HostCode::SkipTls,
                 address: Some("192.0.2.10".into()),
                 reason: "DANE authentication failed".into(),
+                status: None,
                 failure,
             }],
             notes: Vec::new(),
