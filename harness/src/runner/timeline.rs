@@ -58,13 +58,19 @@ pub(crate) fn attempt_scenario(s: &Scenario, t: &Timeline, n: u32, message: u32)
         .extend_from_slice(format!("Timeline message {message}.\r\n").as_bytes());
     let expected = t.expect[(n - 1) as usize].clone();
     if n < t.attempts {
-        a.expect.via = None;
-        a.expect.hosts.clear();
-        a.expect.invariants.clear();
-        a.expect.notes.clear();
-        a.expect.status = None;
-        a.expect.host_status.clear();
-        a.expect.presented.clear();
+        // An earlier attempt is judged on its result and via, plus its `[[timeline.check]]`.
+        match t.checks.get((n - 1) as usize).cloned().flatten() {
+            Some(check) => a.expect = check,
+            None => {
+                a.expect.via = None;
+                a.expect.hosts.clear();
+                a.expect.invariants.clear();
+                a.expect.notes.clear();
+                a.expect.status = None;
+                a.expect.host_status.clear();
+                a.expect.presented.clear();
+            }
+        }
     }
     a.expect.results = expected;
     if let Some(Some(via)) = t.via.get((n - 1) as usize) {

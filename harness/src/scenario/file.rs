@@ -61,6 +61,28 @@ pub struct RawTimeline {
     /// Optional lints run on the world before every attempt: "exo-inbound".
     #[serde(default)]
     pub lint: Vec<Spanned<String>>,
+    /// `[[timeline.check]]`: what an earlier attempt must show besides its result and via.
+    #[serde(default)]
+    pub check: Vec<Spanned<RawAttemptCheck>>,
+}
+
+/// `[[timeline.check]]`: the keys of `[expect]` other than `result` and `via` (which the
+/// timeline's `expect` and `via` give per attempt), for one attempt before the last.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttemptCheck {
+    pub attempt: Spanned<u32>,
+    #[serde(default)]
+    pub hosts: std::collections::BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub invariants: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub notes: Vec<Spanned<String>>,
+    pub status: Option<Spanned<String>>,
+    #[serde(default)]
+    pub host_status: std::collections::BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub presented: std::collections::BTreeMap<String, Spanned<RawPresented>>,
 }
 
 /// `[[step]]`: changes applied when an event happens.
@@ -257,7 +279,7 @@ pub struct RawExpect {
 }
 
 /// `presented = { "mx1.example.test" = { serial = "1001", different_key_from = "old" } }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPresented {
     pub serial: Option<Spanned<String>>,
@@ -265,7 +287,7 @@ pub struct RawPresented {
     pub different_key_from: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),

@@ -2,7 +2,7 @@
 //! and every complaint points at file:line:col.
 
 use super::error::ScenarioError;
-use super::file::{RawAttacker, RawCert, RawEndpoint, RawFault, RawScenario, RawZone};
+use super::file::{RawAttacker, RawCert, RawEndpoint, RawExpect, RawFault, RawScenario, RawZone};
 use super::model::*;
 use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
@@ -92,6 +92,12 @@ pub(super) struct Loader<'a> {
 }
 
 impl Loader<'_> {
+    /// The 1-based line of a byte offset in the file (for "first at line N" in messages).
+    pub(super) fn line_of(&self, offset: usize) -> usize {
+        let end = super::error::floor_char_boundary(self.source, offset.min(self.source.len()));
+        self.source[..end].matches('\n').count() + 1
+    }
+
     pub(super) fn err(
         &self,
         span: Range<usize>,
@@ -242,6 +248,8 @@ impl Loader<'_> {
         self.invariant_targets(&raw.expect.invariants, &scenario)?;
         self.presented_targets(&raw.expect, &scenario)?;
         self.expire_waits(&scenario)?;
+        let mut scenario = scenario;
+        self.attempt_checks(raw.timeline.as_ref(), &raw.cert, &mut scenario)?;
         Ok(scenario)
     }
 
@@ -249,7 +257,7 @@ impl Loader<'_> {
     /// name an invariant names must be in the world, or the check could never fail. Hosts
     /// are decided by route ([`Published::route`], the verdict's rule too), never by a
     /// greeting name alone.
-    fn invariant_targets(&self, raw: &[Spanned<String>], s: &Scenario) -> Result<(), ScenarioError> {
+    pub(super) fn invariant_targets(&self, raw: &[Spanned<String>], s: &Scenario) -> Result<(), ScenarioError> {
         // The world before the first attempt and after each timeline step: a host that a
         // step routes to an endpoint is in the world as well.
         let mut states = vec![Published::from_templates(&s.zones)];
@@ -1174,7 +1182,11 @@ impl Loader<'_> {
     }
 
     fn expect(&self, raw: &RawScenario) -> Result<Expectation, ScenarioError> {
-        let e = &raw.expect;
+        self.expectation(&raw.expect, &raw.cert)
+    }
+
+    /// One expectation: `[expect]`, or an attempt's `[[timeline.check]]` with its result.
+    pub(super) fn expectation(&self, e: &RawExpect, certs: &[RawCert]) -> Result<Expectation, ScenarioError> {
         let mut results = Vec::new();
         for r in e.result.get_ref().items() {
             let code = ResultCode::parse(r).ok_or_else(|| {
@@ -1209,7 +1221,7 @@ impl Loader<'_> {
         for i in &e.invariants {
             invariants.push(Invariant::parse(i.get_ref()).map_err(|m| self.err(self.inner(i), m, "here", None))?);
         }
-        let (status, host_status, presented) = self.expect_details(e, &results, &raw.cert)?;
+        let (status, host_status, presented) = self.expect_details(e, &results, certs)?;
         Ok(Expectation {
             results,
             via: e.via.as_ref().map(|v| fqdn(v.get_ref())),

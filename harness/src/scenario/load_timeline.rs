@@ -119,6 +119,8 @@ impl Loader<'_> {
             retry,
             expect,
             via,
+            // Filled once the whole scenario is known (`Loader::attempt_checks`).
+            checks: Vec::new(),
             lints,
             steps: out,
         }))

@@ -1,5 +1,6 @@
 //! Scenario files: the TOML format (`file`), discovery and reading within the input limits
-//! (`read`), loading with spanned errors (`load`, `load_timeline`, `load_address`, `load_script`
+//! (`read`), loading with spanned errors (`load`, `load_timeline`, `load_attempts` for the checks
+//! of earlier attempts, `load_address`, `load_script`
 //! for endpoint scripts and per-connection sessions, `load_expect` for status codes and presented
 //! certificates, `error`, whose
 //! excerpts are bounded; `span` maps offsets in a string's value back to the file), the checked
@@ -16,6 +17,7 @@ pub mod error;
 pub mod file;
 pub mod load;
 mod load_address;
+mod load_attempts;
 mod load_expect;
 mod load_script;
 mod load_timeline;

@@ -27,6 +27,9 @@ pub struct Timeline {
     pub expect: Vec<Vec<ResultCode>>,
     /// Per attempt, the host that must take the message (empty: not checked).
     pub via: Vec<Option<String>>,
+    /// Per attempt before the last, what else it must show (`[[timeline.check]]`: hosts,
+    /// invariants, notes, status codes, presented certificates); the last has `[expect]`.
+    pub checks: Vec<Option<super::model::Expectation>>,
     /// Lints run on the published world before every attempt.
     pub lints: Vec<Lint>,
     pub steps: Vec<Step>,
