@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Header, HeaderCounts, Message, ResponseCode};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::BinEncoder;
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
@@ -245,6 +245,8 @@ impl RequestHandler for WorldHandler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
+        let rebuilt = without_question_pointers(request);
+        let request = rebuilt.as_ref().unwrap_or(request);
         let view = QueryView::of(request);
         let mut response = self.answer_with_dnames::<T>(request, &view).await;
 
@@ -341,6 +343,29 @@ fn is_nsec3_or_its_rrsig(record: &Record) -> bool {
         RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().type_covered == RecordType::NSEC3,
         _ => false,
     }
+}
+
+/// `request` with its question section free of compression pointers, or `None` if it was
+/// already (the usual case) or cannot be re-encoded.
+///
+/// Hickory defect 3: a response echoes the request's question octets as they came, and a
+/// compression pointer among them points at an offset of the *request* (RFC 1035 §4.1.4).
+/// Copied into the response, it points into the response's header, and the answer does not
+/// decode (`ci/fuzz` found it: `test.` followed by a pointer to offset 0). Re-encoding the
+/// message writes the names in full (the first time each occurs) and keeps their case, which
+/// a resolver may check (draft-vixie-dnsext-dns0x20).
+fn without_question_pointers(request: &Request) -> Option<Request> {
+    let mut plain = Vec::new();
+    let mut encoder = BinEncoder::new(&mut plain);
+    encoder.set_name_encoding(NameEncoding::Uncompressed);
+    for q in request.queries.queries() {
+        q.original().emit(&mut encoder).ok()?;
+    }
+    if plain == request.queries.as_bytes() {
+        return None;
+    }
+    let bytes = Message::from_vec(request.as_slice()).ok()?.to_vec().ok()?;
+    Request::from_bytes(bytes, request.src(), request.protocol()).ok()
 }
 
 /// Encode the (edited) response and hand it to the real response handle, which applies the

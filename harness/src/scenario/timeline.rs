@@ -322,6 +322,7 @@ mod tests {
             retry: vec![Duration::from_secs(900), Duration::from_secs(3600)],
             expect: Vec::new(),
             via: Vec::new(),
+            checks: Vec::new(),
             lints: Vec::new(),
             steps: Vec::new(),
         };
@@ -361,6 +362,7 @@ mod tests {
             retry: Vec::new(),
             expect: Vec::new(),
             via: Vec::new(),
+            checks: Vec::new(),
             lints: Vec::new(),
             steps: declared.into_iter().map(step).collect(),
         };
