@@ -62,6 +62,16 @@ fn typo(name: &str) -> String {
 }
 
 /// The reference run of a scenario as written (its last attempt is what invariants judge).
+/// The name with its host label (the first not under `_port._proto.`) misspelled.
+fn typo_host(name: &str) -> String {
+    let labels: Vec<&str> = name.split('.').collect();
+    let i = labels.iter().position(|l| !l.starts_with('_')).unwrap_or(0);
+    let typoed = format!("typo-{}", labels[i]);
+    let mut mis = labels.clone();
+    mis[i] = &typoed;
+    mis.join(".")
+}
+
 fn run(rt: &tokio::runtime::Runtime, keys: &KeyStore, s: &scenario::Scenario) -> Outcome {
     rt.block_on(runner::run(s, &SenderKind::Reference, keys))
         .unwrap_or_else(|e| panic!("{}: the world runs: {e}", s.id))
@@ -141,6 +151,27 @@ fn mutants(file: &Path, source: &str, s: &scenario::Scenario, outcome: &Outcome)
                 push(format!("NOQUERY({} {rtype})", mis.join(".")), Caught::Load);
                 // Every sender asks for the next-hop domain's MX first (RFC 7672 §2.2.1).
                 push(format!("NOQUERY({} MX)", s.message.domain), Caught::Violation);
+            }
+            Invariant::Query { name, .. } | Invariant::Tcp { name, .. } => {
+                let what = if matches!(inv, Invariant::Query { .. }) {
+                    "QUERY"
+                } else {
+                    "TCP"
+                };
+                push(format!("{what}({} A)", typo_host(name)), Caught::Load);
+                // A type nobody asks for at the same name.
+                push(format!("{what}({name} HINFO)"), Caught::Violation);
+            }
+            Invariant::Order { before, after } => {
+                // The same two lookups the other way round.
+                push(
+                    format!("ORDER({} {} < {} {})", after.0, after.1, before.0, before.1),
+                    Caught::Violation,
+                );
+                push(
+                    format!("ORDER({} {} < {} {})", typo_host(&before.0), before.1, after.0, after.1),
+                    Caught::Load,
+                );
             }
             Invariant::NoClear | Invariant::Once | Invariant::NoAuthLog => {}
         }
@@ -461,4 +492,45 @@ fn undeclared_names_fail_to_load_at_the_invariant() {
         );
         scenario::load_str(Path::new("crafted.toml"), &src).unwrap_or_else(|e| panic!("{inv}: {e}"));
     }
+}
+
+/// QUERY fails when the lookup never happens: with insecure address records a DANE sender
+/// must not ask for the TLSA RRset (RFC 7672 §2.2.2), and an unsigned zone makes them so.
+#[test]
+fn query_fails_when_the_lookup_is_skipped() {
+    let source = crafted(
+        r#""@ MX 10 mx1", "mx1 A 192.0.2.10", "_25._tcp.mx1 TLSA 3 1 1 {cert:mx1}""#,
+        r#"cert = "mx1""#,
+        "OPP",
+        r#""QUERY(_25._tcp.mx1.example.test TLSA)""#,
+    )
+    .replace(
+        "origin = \"example.test.\"\n",
+        "origin = \"example.test.\"\nsigned = false\n",
+    );
+    assert_eq!(violated(&source), vec!["QUERY(_25._tcp.mx1.example.test. TLSA)"]);
+}
+
+/// TCP fails when every query for it went over UDP (nothing truncated the answer).
+#[test]
+fn tcp_fails_when_the_query_stayed_on_udp() {
+    let v = violated(&crafted(
+        r#""@ MX 10 mx1", "mx1 A 192.0.2.10", "_25._tcp.mx1 TLSA 3 1 1 {cert:mx1}""#,
+        r#"cert = "mx1""#,
+        "AUTH",
+        r#""TCP(_25._tcp.mx1.example.test TLSA)""#,
+    ));
+    assert_eq!(v, vec!["TCP(_25._tcp.mx1.example.test. TLSA)"]);
+}
+
+/// ORDER fails when one side never happens: no vacuous order.
+#[test]
+fn order_fails_when_a_side_is_never_asked() {
+    let v = violated(&crafted(
+        r#""@ MX 10 mx1", "mx1 A 192.0.2.10""#,
+        r#"behaviour = "no-starttls""#,
+        "OPP",
+        r#""ORDER(mx1.example.test A < _25._tcp.mx1.example.test HINFO)""#,
+    ));
+    assert_eq!(v, vec!["ORDER(mx1.example.test. A < _25._tcp.mx1.example.test. HINFO)"]);
 }

@@ -7,6 +7,7 @@
 use serde::Serialize;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
 
 /// What happened to the message as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -134,8 +135,21 @@ pub enum Invariant {
     NoConnect(IpAddr),
     /// Every ClientHello to this host carries this server name (RFC 7672 §8.1).
     Sni { host: String, name: String },
-    /// This query never reaches the authoritative server.
+    /// This query never reaches the authoritative server; for an underscored name
+    /// (`_25._tcp.mx1...`), no query at all for it or an underscored ancestor either, which
+    /// only a lookup heading for it asks (a qname-minimised step, RFC 9156 §2.3).
     NoQuery { name: String, rtype: String },
+    /// This query reaches the authoritative server at least once.
+    Query { name: String, rtype: String },
+    /// The first query for `before` reaches the server before the first for `after`, and
+    /// both are asked.
+    Order {
+        before: (String, String),
+        after: (String, String),
+    },
+    /// This query reaches the server over TCP (e.g. the retry after a truncated UDP answer,
+    /// RFC 7766 §5).
+    Tcp { name: String, rtype: String },
     /// The message was accepted exactly once, with the submitted body hash.
     Once,
     /// The sender's own report does not claim DANE-authenticated delivery.
@@ -165,14 +179,28 @@ impl Invariant {
             return connect_address(&a).map(Invariant::NoConnect);
         }
         if let Some(q) = arg("NOQUERY") {
-            let mut parts = q.split_whitespace();
-            if let (Some(name), Some(rtype), None) = (parts.next(), parts.next(), parts.next()) {
-                return Ok(Invariant::NoQuery {
-                    name: fqdn(name),
-                    rtype: rtype.to_ascii_uppercase(),
-                });
+            let (name, rtype) = query_arg(&q, "NOQUERY")?;
+            return Ok(Invariant::NoQuery { name, rtype });
+        }
+        if let Some(q) = arg("QUERY") {
+            let (name, rtype) = query_arg(&q, "QUERY")?;
+            return Ok(Invariant::Query { name, rtype });
+        }
+        if let Some(q) = arg("TCP") {
+            let (name, rtype) = query_arg(&q, "TCP")?;
+            return Ok(Invariant::Tcp { name, rtype });
+        }
+        if let Some(q) = arg("ORDER") {
+            let example = "e.g. ORDER(mx1.example.test A < _25._tcp.mx1.example.test TLSA)";
+            let Some((before, after)) = q.split_once('<') else {
+                return Err(format!("ORDER takes two queries separated by `<`, {example}"));
+            };
+            let before = query_arg(before, "ORDER")?;
+            let after = query_arg(after, "ORDER")?;
+            if before == after {
+                return Err(format!("ORDER names the same query twice, {example}"));
             }
-            return Err("NOQUERY takes a name and a type, e.g. NOQUERY(_25._tcp.mx1.example.test TLSA)".into());
+            return Ok(Invariant::Order { before, after });
         }
         if let Some(rest) = s.strip_prefix("SNI") {
             if let Some((host, name)) = rest.split_once('=')
@@ -193,7 +221,8 @@ impl Invariant {
         }
         Err(format!(
             "unknown invariant `{s}`; known: NOCLEAR, ONCE, NOAUTH-LOG, NOMAIL(host), NOCONNECT(addr), \
-             SNI(host) = name, NOQUERY(name TYPE)"
+             SNI(host) = name, NOQUERY(name TYPE), QUERY(name TYPE), TCP(name TYPE), \
+             ORDER(name TYPE < name TYPE)"
         ))
     }
 
@@ -205,6 +234,9 @@ impl Invariant {
             Invariant::NoConnect(_) => "RFC 7672 §2.2.1",
             Invariant::Sni { .. } => "RFC 7672 §8.1",
             Invariant::NoQuery { .. } => "RFC 7672 §2.2.2",
+            // The lookups RFC 7672 §2.2.2 orders: addresses first, TLSA only when secure.
+            Invariant::Query { .. } | Invariant::Order { .. } => "RFC 7672 §2.2.2",
+            Invariant::Tcp { .. } => "RFC 7766 §5",
             Invariant::Once => "RFC 5321 §6.1",
             Invariant::NoAuthLog => "RFC 7672 §2.2.3",
         }
@@ -219,9 +251,31 @@ impl fmt::Display for Invariant {
             Invariant::NoConnect(a) => write!(f, "NOCONNECT({a})"),
             Invariant::Sni { host, name } => write!(f, "SNI({host}) = {name}"),
             Invariant::NoQuery { name, rtype } => write!(f, "NOQUERY({name} {rtype})"),
+            Invariant::Query { name, rtype } => write!(f, "QUERY({name} {rtype})"),
+            Invariant::Tcp { name, rtype } => write!(f, "TCP({name} {rtype})"),
+            Invariant::Order { before, after } => {
+                write!(f, "ORDER({} {} < {} {})", before.0, before.1, after.0, after.1)
+            }
             Invariant::Once => f.write_str("ONCE"),
             Invariant::NoAuthLog => f.write_str("NOAUTH-LOG"),
         }
+    }
+}
+
+/// `name TYPE` of a query invariant: a name and a record type mnemonic.
+fn query_arg(written: &str, what: &str) -> Result<(String, String), String> {
+    let mut parts = written.split_whitespace();
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(name), Some(rtype), None) if !name.trim_end_matches('.').is_empty() => {
+            let rtype = rtype.to_ascii_uppercase();
+            if hickory_proto::rr::RecordType::from_str(&rtype).is_err() {
+                return Err(format!("{what}: `{rtype}` is not a record type"));
+            }
+            Ok((fqdn(name), rtype))
+        }
+        _ => Err(format!(
+            "{what} takes a name and a type, e.g. {what}(_25._tcp.mx1.example.test TLSA)"
+        )),
     }
 }
 
@@ -299,6 +353,33 @@ mod tests {
         assert!(port.contains("only on port 25"), "{port}");
         assert!(Invariant::parse("NOCONNECT(mx1.example.test)").is_err());
         assert!(Invariant::parse("NOQUERY(x)").is_err());
+        // The query-log invariants (issue 15).
+        assert_eq!(
+            Invariant::parse("ORDER(mx1.example.test a < _25._tcp.mx1.example.test tlsa)")
+                .unwrap()
+                .to_string(),
+            "ORDER(mx1.example.test. A < _25._tcp.mx1.example.test. TLSA)"
+        );
+        assert_eq!(
+            Invariant::parse("TCP(_25._tcp.mx1.example.test TLSA)")
+                .unwrap()
+                .to_string(),
+            "TCP(_25._tcp.mx1.example.test. TLSA)"
+        );
+        assert_eq!(
+            Invariant::parse("QUERY(example.test MX)").unwrap().to_string(),
+            "QUERY(example.test. MX)"
+        );
+        for bad in [
+            "ORDER(mx1.example.test A)",
+            "ORDER(mx1.example.test A < mx1.example.test A)",
+            "ORDER(mx1.example.test A < )",
+            "QUERY(mx1.example.test NOTATYPE)",
+            "TCP(. A)",
+            "QUERY()",
+        ] {
+            assert!(Invariant::parse(bad).is_err(), "{bad}");
+        }
     }
 
     /// Every name an invariant takes is one name (issue 14: `SNI(host) =` was read as the

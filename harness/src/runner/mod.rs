@@ -159,6 +159,8 @@ fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
         now,
         helo: "client.test".into(),
         timeout: limits.smtp,
+        #[cfg(test)]
+        tlsa_first: false,
     }
 }
 
@@ -363,4 +365,43 @@ async fn one(
         outcome: Outcome::new(s, sender.name(), report, obs, verdict),
         redactions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Verdict;
+
+    /// Issue 15: `ORDER` must catch a sender that asks for the TLSA RRset before the address
+    /// records (RFC 7672 §2.2.2). The reference sender has a switch for this that exists only
+    /// in tests; the catalogue scenario passes without it and fails ORDER with it.
+    #[tokio::test]
+    async fn order_fails_when_the_tlsa_is_asked_before_the_addresses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/dns-security/lookup-order-addresses-before-tlsa.toml");
+        let text = std::fs::read_to_string(&path).expect("the catalogue scenario");
+        let s = crate::scenario::load_str(&path, &text).expect("it loads");
+        let keys = KeyStore::embedded();
+        for tlsa_first in [false, true] {
+            let world = World::start(&s, &keys).await.expect("the world starts");
+            let mut ctx = context(&world, &s, Limits::default());
+            ctx.tlsa_first = tlsa_first;
+            let report = reference::deliver(&ctx, &s.message).await;
+            let obs = observe(&world).await;
+            let verdict = judge(&s, &world, "reference", &report, &obs);
+            world.stop().await;
+            match (tlsa_first, &verdict) {
+                (false, Verdict::Pass) => {}
+                (true, Verdict::Violation(v)) => {
+                    let order: Vec<_> = v.iter().filter(|v| v.invariant.starts_with("ORDER(")).collect();
+                    assert_eq!(order.len(), 1, "{v:?}");
+                    assert!(
+                        order[0].detail.contains("after _25._tcp.mx1.example.test. TLSA"),
+                        "{v:?}"
+                    );
+                }
+                _ => panic!("tlsa_first = {tlsa_first}: {verdict:?}"),
+            }
+        }
+    }
 }

@@ -281,6 +281,34 @@ impl Loader<'_> {
                 Invariant::NoConnect(a) if !s.endpoints.iter().any(|e| e.address == *a) => {
                     (format!("no endpoint is declared at {a}"), self.declared(s, &states[0]))
                 }
+                Invariant::Query { name, rtype } | Invariant::Tcp { name, rtype }
+                    if !states.iter().any(|p| queryable(p, name, rtype)) =>
+                {
+                    (
+                        format!("`{name}` is no name of this world's data (nor `_port._proto.` under one)"),
+                        format!(
+                            "a sender only queries names the world leads it to; the world's zones: {}",
+                            list(s.zones.iter().map(|z| z.origin.as_str()))
+                        ),
+                    )
+                }
+                Invariant::Order { before, after }
+                    if [before, after]
+                        .iter()
+                        .any(|(n, t)| !states.iter().any(|p| queryable(p, n, t))) =>
+                {
+                    let (n, _) = [before, after]
+                        .into_iter()
+                        .find(|(n, t)| !states.iter().any(|p| queryable(p, n, t)))
+                        .expect("the guard found one");
+                    (
+                        format!("`{n}` is no name of this world's data (nor `_port._proto.` under one)"),
+                        format!(
+                            "a sender only queries names the world leads it to; the world's zones: {}",
+                            list(s.zones.iter().map(|z| z.origin.as_str()))
+                        ),
+                    )
+                }
                 Invariant::NoQuery { name, rtype } if !states.iter().any(|p| queryable(p, name, rtype)) => (
                     format!("`{name}` is no name of this world's data (nor `_port._proto.` under one)"),
                     format!(
@@ -292,7 +320,18 @@ impl Loader<'_> {
             };
             return Err(self.err(
                 self.inner(text),
-                format!("{inv}: {problem}, so the check could never fail"),
+                format!(
+                    "{inv}: {problem}, so the check could never {}",
+                    // A check that a lookup happens fails for ever instead.
+                    if matches!(
+                        inv,
+                        Invariant::Query { .. } | Invariant::Tcp { .. } | Invariant::Order { .. }
+                    ) {
+                        "pass"
+                    } else {
+                        "fail"
+                    }
+                ),
                 "names nothing in this world",
                 Some(help),
             ));

@@ -290,12 +290,119 @@ fn check(
                     )
                 })
         }
-        Invariant::NoQuery { name, rtype } => obs
-            .queries
-            .iter()
-            .find(|q| crate::vocab::fqdn(&q.qname) == *name && q.qtype.eq_ignore_ascii_case(rtype))
-            .map(|_| format!("the authoritative server saw a query for {name} {rtype}")),
+        Invariant::NoQuery { name, rtype } => obs.queries.iter().find_map(|q| {
+            if asks(q, name, rtype) {
+                return Some(format!("the authoritative server saw a query for {name} {rtype}"));
+            }
+            heads_for(q, name).then(|| {
+                format!(
+                    "the authoritative server saw a query for {} {}: a lookup heading for {name} {rtype} \
+                     (qname minimisation, RFC 9156 §2.3)",
+                    q.qname, q.qtype
+                )
+            })
+        }),
+        Invariant::Query { name, rtype } => (!obs.queries.iter().any(|q| asks(q, name, rtype)))
+            .then(|| format!("the authoritative server saw no query for {name} {rtype}")),
+        Invariant::Tcp { name, rtype } => {
+            let asked: Vec<_> = obs.queries.iter().filter(|q| asks(q, name, rtype)).collect();
+            match asked.iter().any(|q| q.tcp) {
+                true => None,
+                false if asked.is_empty() => Some(format!("the authoritative server saw no query for {name} {rtype}")),
+                false => Some(format!(
+                    "{} quer{} for {name} {rtype}, none over TCP",
+                    asked.len(),
+                    if asked.len() == 1 { "y" } else { "ies" }
+                )),
+            }
+        }
+        Invariant::Order { before, after } => {
+            let first = |(n, t): &(String, String)| obs.queries.iter().position(|q| asks(q, n, t));
+            match (first(before), first(after)) {
+                (Some(b), Some(a)) if b < a => None,
+                (Some(b), Some(a)) => Some(format!(
+                    "{} {} was first asked as query {} of the attempt, after {} {} (query {})",
+                    before.0,
+                    before.1,
+                    b + 1,
+                    after.0,
+                    after.1,
+                    a + 1
+                )),
+                // No vacuous order: both lookups must have happened.
+                (b, a) => Some(format!(
+                    "the authoritative server saw no query for {}",
+                    [(b, before), (a, after)]
+                        .iter()
+                        .filter(|(i, _)| i.is_none())
+                        .map(|(_, (n, t))| format!("{n} {t}"))
+                        .collect::<Vec<_>>()
+                        .join(" nor for ")
+                )),
+            }
+        }
         Invariant::NoAuthLog => (report.result == ResultCode::Auth)
             .then(|| "the sender's report claims DANE-authenticated delivery".to_string()),
+    }
+}
+
+/// Whether the logged query `q` asks for `name` `rtype`.
+fn asks(q: &crate::dns::QueryEntry, name: &str, rtype: &str) -> bool {
+    crate::vocab::fqdn(&q.qname) == name && q.qtype.eq_ignore_ascii_case(rtype)
+}
+
+/// Whether `q` is a step of a lookup heading for the underscored name `name`: a query of any
+/// type for it or for an ancestor that is still underscored (`_tcp.mx1...` on the way to
+/// `_25._tcp.mx1...`). Underscored names are service names, never host names (RFC 8552 §1),
+/// so only such a lookup asks for them; a plain ancestor (`mx1...`) proves nothing.
+fn heads_for(q: &crate::dns::QueryEntry, name: &str) -> bool {
+    let asked = crate::vocab::fqdn(&q.qname);
+    let mut at = name;
+    while at.starts_with('_') {
+        if asked == at {
+            return true;
+        }
+        let Some((_, rest)) = at.split_once('.') else {
+            break;
+        };
+        at = rest;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::QueryEntry;
+
+    fn query(qname: &str, qtype: &str) -> QueryEntry {
+        QueryEntry {
+            qname: qname.into(),
+            qtype: qtype.into(),
+            dnssec_ok: true,
+            checking_disabled: false,
+            tcp: false,
+            rcode: "NOERROR".into(),
+            answers: 0,
+            fault: None,
+        }
+    }
+
+    /// NOQUERY of an underscored name also catches the qname-minimised steps towards it
+    /// (RFC 9156 §2.3), never a plain host name on the way.
+    #[test]
+    fn a_minimised_step_heads_for_the_underscored_name_a_host_name_does_not() {
+        let tlsa = "_25._tcp.mx1.example.test.";
+        assert!(heads_for(&query("_tcp.mx1.example.test.", "A"), tlsa));
+        assert!(heads_for(&query("_25._tcp.mx1.example.test.", "NS"), tlsa));
+        assert!(!heads_for(&query("mx1.example.test.", "A"), tlsa));
+        assert!(!heads_for(&query("example.test.", "NS"), tlsa));
+        assert!(!heads_for(&query("_tcp.mx2.example.test.", "A"), tlsa));
+        assert!(!heads_for(
+            &query("_25._tcp.mx1.example.test.", "A"),
+            "mx1.example.test."
+        ));
+        assert!(asks(&query("_25._tcp.mx1.example.test.", "TLSA"), tlsa, "TLSA"));
+        assert!(!asks(&query("_25._tcp.mx1.example.test.", "A"), tlsa, "TLSA"));
     }
 }

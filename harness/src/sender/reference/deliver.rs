@@ -33,6 +33,10 @@ pub struct SenderContext {
     pub helo: String,
     /// Limit for each connect and each SMTP reply.
     pub timeout: Duration,
+    /// Tests only: ask for the TLSA RRset before the address records, the order RFC 7672
+    /// §2.2.2 rules out, so that a test can watch `ORDER` catch it.
+    #[cfg(test)]
+    pub tlsa_first: bool,
 }
 
 /// How a host must be treated once its TLSA lookup is done (RFC 7672 §2.2).
@@ -398,6 +402,10 @@ async fn try_host(
     next_hop_ids: &[String],
     trace: &mut Trace,
 ) -> HostResult {
+    #[cfg(test)]
+    if ctx.tlsa_first {
+        let _ = validator.lookup(&format!("_25._tcp.{host}"), RType::Tlsa).await;
+    }
     // RFC 7672 §2.2.2: address records first; TLSA only when they are secure.
     let a = validator.lookup(host, RType::A).await;
     trace.answer(&a, "RFC 7672 §2.2.2");
