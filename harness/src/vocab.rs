@@ -136,7 +136,7 @@ pub enum Invariant {
     /// Every ClientHello to this host carries this server name (RFC 7672 §8.1).
     Sni { host: String, name: String },
     /// This query never reaches the authoritative server; for an underscored name
-    /// (`_25._tcp.mx1...`), no query at all for it or an underscored ancestor either, which
+    /// (`_25._tcp.mx1...`), no query of any type for an underscored proper ancestor either, which
     /// only a lookup heading for it asks (a qname-minimised step, RFC 9156 §2.3).
     NoQuery { name: String, rtype: String },
     /// This query reaches the authoritative server at least once.

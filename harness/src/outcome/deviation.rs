@@ -157,6 +157,8 @@ pub const KNOWN: &[Known] = &[
             "HOST",
             "SNI(mx1.example.test.) = mx1.example.test.",
             "SNI(smtp.example.test.) = mx1.example.test.",
+            // The same behaviour seen in the query log: the original name is never asked.
+            "ORDER(_25._tcp.smtp.example.test. TLSA < _25._tcp.mx1.example.test. TLSA)",
         ],
         evidence: &[Clue {
             source: Source::Sender,

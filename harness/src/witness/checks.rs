@@ -302,7 +302,10 @@ fn check(
                 )
             })
         }),
-        Invariant::Query { name, rtype } => (!obs.queries.iter().any(|q| asks(q, name, rtype)))
+        // The lookup counts when the server saw it or a step heading for it: a minimising
+        // resolver that learns an NXDOMAIN at `_tcp.mx1...` never asks the full name
+        // (RFC 8020 §2), and NOQUERY counts the same steps, so QUERY is its exact negation.
+        Invariant::Query { name, rtype } => (!obs.queries.iter().any(|q| looks_up(q, name, rtype)))
             .then(|| format!("the authoritative server saw no query for {name} {rtype}")),
         Invariant::Tcp { name, rtype } => {
             let asked: Vec<_> = obs.queries.iter().filter(|q| asks(q, name, rtype)).collect();
@@ -317,7 +320,7 @@ fn check(
             }
         }
         Invariant::Order { before, after } => {
-            let first = |(n, t): &(String, String)| obs.queries.iter().position(|q| asks(q, n, t));
+            let first = |(n, t): &(String, String)| obs.queries.iter().position(|q| looks_up(q, n, t));
             match (first(before), first(after)) {
                 (Some(b), Some(a)) if b < a => None,
                 (Some(b), Some(a)) => Some(format!(
@@ -351,20 +354,27 @@ fn asks(q: &crate::dns::QueryEntry, name: &str, rtype: &str) -> bool {
     crate::vocab::fqdn(&q.qname) == name && q.qtype.eq_ignore_ascii_case(rtype)
 }
 
+/// Whether `q` asks for `name` `rtype` or is a step of a lookup heading for it.
+fn looks_up(q: &crate::dns::QueryEntry, name: &str, rtype: &str) -> bool {
+    asks(q, name, rtype) || heads_for(q, name)
+}
+
 /// Whether `q` is a step of a lookup heading for the underscored name `name`: a query of any
-/// type for it or for an ancestor that is still underscored (`_tcp.mx1...` on the way to
+/// type for a proper ancestor that is still underscored (`_tcp.mx1...` on the way to
 /// `_25._tcp.mx1...`). Underscored names are service names, never host names (RFC 8552 §1),
 /// so only such a lookup asks for them; a plain ancestor (`mx1...`) proves nothing.
 fn heads_for(q: &crate::dns::QueryEntry, name: &str) -> bool {
     let asked = crate::vocab::fqdn(&q.qname);
+    // Proper ancestors only: the last step asks the name itself with the original type
+    // (RFC 9156 §2.3), which `asks` matches; any other type there is another lookup.
     let mut at = name;
-    while at.starts_with('_') {
-        if asked == at {
+    while let Some((_, rest)) = at.split_once('.') {
+        if !rest.starts_with('_') {
+            break;
+        }
+        if asked == rest {
             return true;
         }
-        let Some((_, rest)) = at.split_once('.') else {
-            break;
-        };
         at = rest;
     }
     false
@@ -394,7 +404,10 @@ mod tests {
     fn a_minimised_step_heads_for_the_underscored_name_a_host_name_does_not() {
         let tlsa = "_25._tcp.mx1.example.test.";
         assert!(heads_for(&query("_tcp.mx1.example.test.", "A"), tlsa));
-        assert!(heads_for(&query("_25._tcp.mx1.example.test.", "NS"), tlsa));
+        assert!(
+            !heads_for(&query("_25._tcp.mx1.example.test.", "NS"), tlsa),
+            "the name itself: its type counts"
+        );
         assert!(!heads_for(&query("mx1.example.test.", "A"), tlsa));
         assert!(!heads_for(&query("example.test.", "NS"), tlsa));
         assert!(!heads_for(&query("_tcp.mx2.example.test.", "A"), tlsa));
