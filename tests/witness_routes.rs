@@ -27,7 +27,7 @@ async fn noclear(rel: &str, mx_host: &str) -> (Vec<String>, String) {
     let s = load(rel);
     let world = World::start(&s, &KeyStore::embedded()).await.expect("the world starts");
     let routes = Routes::of(&world.published, &s.message.domain);
-    let commitment = format!("{:?}", routes.commitment("192.0.2.10".parse().expect("an address")));
+    let commitment = format!("{:?}", routes.commitment("192.0.2.10".parse().expect("an address"), 25));
     let body = s.message.body.clone();
     common::cleartext_session(&world, &s.message.from, &s.message.to, "192.0.2.10", &[&body]).await;
     let obs = observe(&world).await;

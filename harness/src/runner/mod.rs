@@ -159,6 +159,7 @@ fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
         now,
         helo: "client.test".into(),
         timeout: limits.smtp,
+        relay: s.relay.clone(),
     }
 }
 
