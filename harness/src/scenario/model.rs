@@ -175,6 +175,16 @@ pub struct EndpointDecl {
 }
 
 impl EndpointDecl {
+    /// Where it listens, as people write it: the address alone on port 25, else
+    /// `192.0.2.10:2525` (`[2001:db8::10]:2525`).
+    pub fn shown_address(&self) -> String {
+        if self.port == 25 {
+            self.address.to_string()
+        } else {
+            std::net::SocketAddr::new(self.address, self.port).to_string()
+        }
+    }
+
     /// How the endpoint and anything in front of it behave, as observations show it:
     /// `normal`, `starttls-454`, `strip-starttls`, `intercept`, `rcpt-scripted behind inject`...
     pub fn label(&self) -> String {
