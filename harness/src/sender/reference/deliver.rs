@@ -36,6 +36,10 @@ pub struct SenderContext {
     /// The administrator's relay for all mail (Postfix `relayhost = [host]:port`): no MX
     /// lookup then. Configuration a real MTA has, not knowledge of the world.
     pub relay: Option<crate::scenario::Relay>,
+    /// Only for the negative test of RELAY-02 (tests/relay_mistakes.rs): look TLSA up at
+    /// `_25._tcp` whatever port is dialled, the mistake RFC 7672 §2.2.3 forbids. Always false
+    /// outside that test.
+    pub danger_tlsa_port_25: bool,
 }
 
 /// How a host must be treated once its TLSA lookup is done (RFC 7672 §2.2).
@@ -482,7 +486,8 @@ async fn try_host(
     let mut tlsa_base = host.to_string();
     for base in &bases {
         // RFC 7672 §2.2.3, RFC 6698 §3: the port dialled is in the TLSA name.
-        let qname = format!("_{port}._tcp.{base}");
+        let tlsa_port = if ctx.danger_tlsa_port_25 { 25 } else { port };
+        let qname = format!("_{tlsa_port}._tcp.{base}");
         let t = validator.lookup(&qname, RType::Tlsa).await;
         trace.answer(&t, "RFC 7672 §2.2.3");
         if is_failure(&t) {
