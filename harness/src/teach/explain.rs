@@ -223,6 +223,8 @@ struct Seen<'a> {
 }
 
 /// One attempt: the trace with explanations, the witness, the result, the fix.
+// The attempt's parts and whether the scenario relays (the host's role in the result lines).
+#[allow(clippy::too_many_arguments)]
 fn attempt(
     w: &mut Vec<String>,
     pki: &Pki,
