@@ -12,7 +12,7 @@ use danesim::pki::KeyStore;
 use danesim::runner;
 use danesim::scenario::{self, ScenarioError};
 use danesim::sender::SenderKind;
-use danesim::vocab::{Invariant, fqdn};
+use danesim::vocab::{ConnectTarget, Invariant, fqdn};
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -123,7 +123,18 @@ fn mutants(file: &Path, source: &str, s: &scenario::Scenario, outcome: &Outcome)
                     push(format!("NOMAIL({m})"), Caught::Violation);
                 }
             }
-            Invariant::NoConnect(a) => {
+            Invariant::NoConnect {
+                at: ConnectTarget::Host(h),
+                port,
+            } => {
+                let p = port.map(|p| format!(":{p}")).unwrap_or_default();
+                push(format!("NOCONNECT({}{p})", typo(h)), Caught::Load);
+                push(format!("NOCONNECT({h}:587)"), Caught::Load);
+            }
+            Invariant::NoConnect {
+                at: ConnectTarget::Address(a),
+                ..
+            } => {
                 let free = (1..=254u8)
                     .map(|i| IpAddr::from([192, 0, 2, i]))
                     .find(|x| !declared.contains(x))
@@ -149,8 +160,12 @@ fn mutants(file: &Path, source: &str, s: &scenario::Scenario, outcome: &Outcome)
                 let typoed = format!("typo-{}", labels[i]);
                 mis[i] = &typoed;
                 push(format!("NOQUERY({} {rtype})", mis.join(".")), Caught::Load);
-                // Every sender asks for the next-hop domain's MX first (RFC 7672 §2.2.1).
-                push(format!("NOQUERY({} MX)", s.message.domain), Caught::Violation);
+                match &s.relay {
+                    // Every sender asks for the next-hop domain's MX first (RFC 7672 §2.2.1).
+                    None => push(format!("NOQUERY({} MX)", s.message.domain), Caught::Violation),
+                    // A relay skips MX, but asks for the TLSA RRset of its port (§2.2.3).
+                    Some(r) => push(format!("NOQUERY(_{}._tcp.{} TLSA)", r.port, r.host), Caught::Violation),
+                }
             }
             Invariant::Query { name, .. } | Invariant::Tcp { name, .. } => {
                 let what = if matches!(inv, Invariant::Query { .. }) {
@@ -201,7 +216,7 @@ fn judge_mutant(rt: &tokio::runtime::Runtime, keys: &KeyStore, m: &Mutant) -> Op
             // A port other than 25 is refused for its reason; an undeclared name with what
             // the world declares instead.
             let port = !m.written.starts_with("NOQUERY") && m.written.contains(":587");
-            if port && !message.contains("only on port 25") {
+            if port && !message.contains("listens on port 587") {
                 return Some(format!("{what}: the error does not say why: {message}"));
             }
             if !port && !help.contains("declared endpoints") && !help.contains("the world's zones") {
@@ -439,7 +454,18 @@ fn undeclared_names_fail_to_load_at_the_invariant() {
         ("NOMAIL(mx2.example.test)", "`mx2.example.test.` leads to no endpoint"),
         ("SNI(mx2.example.test) = mx2.example.test", "leads to no endpoint"),
         ("NOCONNECT(192.0.2.20)", "no endpoint is declared at 192.0.2.20"),
-        ("NOCONNECT(192.0.2.10:587)", "only on port 25"),
+        (
+            "NOCONNECT(192.0.2.10:587)",
+            "no endpoint that 192.0.2.10 leads to listens on port 587",
+        ),
+        (
+            "NOCONNECT(mx1.example.test:2525)",
+            "no endpoint that mx1.example.test. leads to listens on port 2525",
+        ),
+        (
+            "NOCONNECT(mx2.example.test:25)",
+            "`mx2.example.test.` leads to no endpoint",
+        ),
         (
             "NOCONNECT([2001:db8::10]:25)",
             "no endpoint is declared at 2001:db8::10",
@@ -467,7 +493,7 @@ fn undeclared_names_fail_to_load_at_the_invariant() {
         assert_eq!(location, "crafted.toml:22:4", "{inv}: {message}");
         assert!(message.contains(why), "{inv}: {message}");
         let help = help.unwrap_or_default();
-        if !inv.starts_with("NOQUERY") && !inv.contains(":587") {
+        if !inv.starts_with("NOQUERY") && !inv.contains(":587") && !inv.contains(":2525") {
             // What is declared, with the names that lead there (the MX target and the alias).
             assert!(
                 help.contains(
@@ -482,6 +508,7 @@ fn undeclared_names_fail_to_load_at_the_invariant() {
         "NOMAIL(www.example.test)",
         "SNI(www.example.test) = mx1.example.test",
         "NOCONNECT(192.0.2.10:25)",
+        "NOCONNECT(www.example.test:25)",
         "NOQUERY(_25._tcp.www.example.test TLSA)",
     ] {
         let src = crafted(
@@ -533,4 +560,23 @@ fn order_fails_when_a_side_is_never_asked() {
         r#""ORDER(mx1.example.test A < _25._tcp.mx1.example.test HINFO)""#,
     ));
     assert_eq!(v, vec!["ORDER(mx1.example.test. A < _25._tcp.mx1.example.test. HINFO)"]);
+}
+
+/// NOCONNECT with a port (issue 15): a sender that relays to `[mx1]:2525` connects there, so
+/// `NOCONNECT(mx1.example.test:2525)` fails, while the port-25 trap beside it holds.
+#[test]
+fn noconnect_with_a_port_fails_when_that_port_is_dialled() {
+    let src = crafted(
+        r#""@ MX 10 mx2", "mx1 A 192.0.2.10", "mx2 A 192.0.2.20", "_2525._tcp.mx1 TLSA 3 1 1 {cert:mx1}""#,
+        "cert = \"mx1\"\nport = 2525",
+        "AUTH",
+        r#""NOCONNECT(mx1.example.test:2525)", "NOCONNECT(mx2.example.test:25)", "NOCONNECT(192.0.2.20)""#,
+    )
+    .replace(
+        "[expect]",
+        "[[endpoint]]\naddress = \"192.0.2.20\"\nhost = \"mx2.example.test\"\nbehaviour = \"no-starttls\"\n\n\
+         [route]\nrelay = \"[mx1.example.test]:2525\"\n\n[expect]",
+    );
+    let v = violated(&src);
+    assert_eq!(v, vec!["NOCONNECT(mx1.example.test.:2525)"]);
 }

@@ -80,6 +80,24 @@ fn explanations_show_states_records_certificates_and_a_fix() {
     }
 }
 
+/// A relay route (issue 15) is explained as one: no MX, the relay's port in the TLSA owner
+/// the fix publishes, and the port in `danesim tlsa`'s hint.
+#[test]
+fn explain_relay_2525_only_port_25_tlsa() {
+    explained("scenarios/routes/relay-2525-only-port-25-tlsa.toml", "reference");
+    let (code, out, _) = danesim(&["explain", "scenarios/routes/relay-2525-only-port-25-tlsa.toml"]);
+    assert_eq!(code, 0, "{out}");
+    for want in [
+        "route: the sender relays all mail to [mx1.example.test]:2525",
+        "mx1.example.test. (relay): OPP",
+        "_2525._tcp.mx1.example.test. IN TLSA 3 1 1 ",
+        "--host mx1.example.test --port 2525",
+        "mx1.example.test. at 192.0.2.10:2525: presents mx1",
+    ] {
+        assert!(out.contains(want), "missing `{want}` in:\n{out}");
+    }
+}
+
 /// Every catalogue scenario can be explained: the sender passes and the text has a fix section.
 #[test]
 fn every_scenario_can_be_explained() {

@@ -24,12 +24,21 @@ fn load(rel: &str) -> Scenario {
 
 /// The NOCLEAR details the witness raised for a cleartext delivery into `rel`'s world.
 async fn noclear(rel: &str, mx_host: &str) -> (Vec<String>, String) {
+    noclear_at(rel, mx_host, 25).await
+}
+
+/// As [`noclear`], with the rogue client at the endpoint on `port`.
+async fn noclear_at(rel: &str, mx_host: &str, port: u16) -> (Vec<String>, String) {
     let s = load(rel);
     let world = World::start(&s, &KeyStore::embedded()).await.expect("the world starts");
-    let routes = Routes::of(&world.published, &s.message.domain);
-    let commitment = format!("{:?}", routes.commitment("192.0.2.10".parse().expect("an address")));
+    let routes = Routes::of_world(&world);
+    let commitment = format!(
+        "{:?}",
+        routes.commitment("192.0.2.10".parse().expect("an address"), port)
+    );
     let body = s.message.body.clone();
-    common::cleartext_session(&world, &s.message.from, &s.message.to, "192.0.2.10", &[&body]).await;
+    let at = format!("192.0.2.10:{port}");
+    common::cleartext_session(&world, &s.message.from, &s.message.to, &at, &[&body]).await;
     let obs = observe(&world).await;
     let verdict = judge(&s, &world, "rogue", &common::claimed(ResultCode::Opp, mx_host), &obs);
     world.stop().await;
@@ -72,5 +81,18 @@ async fn a_greeting_name_with_a_secure_tlsa_commits_nothing_off_route() {
     assert!(v.is_empty(), "{v:?}");
     // A secure TLSA with an insecure MX RRset: a sender MAY deliver opportunistically (MX-02).
     let (v, _) = noclear("dns-security/mx-02-insecure-mx-signed-host.toml", "mx1.signed.test.").await;
+    assert!(v.is_empty(), "{v:?}");
+}
+
+/// A relay route commits by `_<port>._tcp.<relay host>` (RFC 7672 §2.2.2, §2.2.3): cleartext
+/// at the relay is a violation when `_2525._tcp` is secure, and allowed when only a
+/// `_25._tcp` RRset exists, which says nothing of port 2525 (RFC 6698 §3).
+#[tokio::test]
+async fn a_relay_is_committed_by_the_tlsa_of_its_own_port_only() {
+    let (v, c) = noclear_at("routes/relay-2525-matching-tlsa.toml", "mx1.example.test.", 2525).await;
+    assert_eq!(v.len(), 1, "{c}: {v:?}");
+    assert!(v[0].contains("secure TLSA at _2525._tcp.mx1.example.test."), "{v:?}");
+    let (v, c) = noclear_at("routes/relay-2525-only-port-25-tlsa.toml", "mx1.example.test.", 2525).await;
+    assert_eq!(c, format!("{:?}", Commitment::Free));
     assert!(v.is_empty(), "{v:?}");
 }

@@ -131,8 +131,9 @@ pub enum Invariant {
     NoClear,
     /// No `MAIL FROM` at all at this host.
     NoMail(String),
-    /// No TCP connection at all to this address (port 25, the only port a world has).
-    NoConnect(IpAddr),
+    /// No TCP connection at all to the endpoints this address or host leads to; with a port,
+    /// to those of them that listen on it (a trap on port 25 beside a relay route on 2525).
+    NoConnect { at: ConnectTarget, port: Option<u16> },
     /// Every ClientHello to this host carries this server name (RFC 7672 §8.1).
     Sni { host: String, name: String },
     /// This query never reaches the authoritative server; for an underscored name
@@ -176,7 +177,7 @@ impl Invariant {
             return name_arg(&h, "NOMAIL(host) needs the host, e.g. NOMAIL(mx1.example.test)").map(Invariant::NoMail);
         }
         if let Some(a) = arg("NOCONNECT") {
-            return connect_address(&a).map(Invariant::NoConnect);
+            return connect_target(&a).map(|(at, port)| Invariant::NoConnect { at, port });
         }
         if let Some(q) = arg("NOQUERY") {
             let (name, rtype) = query_arg(&q, "NOQUERY")?;
@@ -231,7 +232,7 @@ impl Invariant {
         match self {
             Invariant::NoClear => "RFC 7672 §2.2",
             Invariant::NoMail(_) => "RFC 7672 §2.2",
-            Invariant::NoConnect(_) => "RFC 7672 §2.2.1",
+            Invariant::NoConnect { .. } => "RFC 7672 §2.2.1",
             Invariant::Sni { .. } => "RFC 7672 §8.1",
             Invariant::NoQuery { .. } => "RFC 7672 §2.2.2",
             // The lookups RFC 7672 §2.2.2 orders: addresses first, TLSA only when secure.
@@ -248,7 +249,12 @@ impl fmt::Display for Invariant {
         match self {
             Invariant::NoClear => f.write_str("NOCLEAR"),
             Invariant::NoMail(h) => write!(f, "NOMAIL({h})"),
-            Invariant::NoConnect(a) => write!(f, "NOCONNECT({a})"),
+            Invariant::NoConnect { at, port: None } => write!(f, "NOCONNECT({at})"),
+            Invariant::NoConnect {
+                at: ConnectTarget::Address(IpAddr::V6(a)),
+                port: Some(p),
+            } => write!(f, "NOCONNECT([{a}]:{p})"),
+            Invariant::NoConnect { at, port: Some(p) } => write!(f, "NOCONNECT({at}:{p})"),
             Invariant::Sni { host, name } => write!(f, "SNI({host}) = {name}"),
             Invariant::NoQuery { name, rtype } => write!(f, "NOQUERY({name} {rtype})"),
             Invariant::Query { name, rtype } => write!(f, "QUERY({name} {rtype})"),
@@ -294,22 +300,59 @@ fn name_arg(written: &str, needs: &str) -> Result<String, String> {
     Ok(fqdn(n))
 }
 
-/// The address of `NOCONNECT(addr)` or `NOCONNECT(addr:25)` (`[v6]:25` for IPv6).
-fn connect_address(a: &str) -> Result<IpAddr, String> {
-    if let Ok(ip) = a.parse::<IpAddr>() {
-        return Ok(ip);
+/// What `NOCONNECT` names: an endpoint address, or a host (the endpoints it leads to).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ConnectTarget {
+    Address(IpAddr),
+    Host(String),
+}
+
+impl fmt::Display for ConnectTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectTarget::Address(a) => write!(f, "{a}"),
+            ConnectTarget::Host(h) => f.write_str(h),
+        }
     }
-    match a.parse::<SocketAddr>() {
-        Ok(sa) if sa.port() == 25 => Ok(sa.ip()),
-        // Endpoints listen on the SMTP port only (RFC 7672 §2.2: TLSA at `_25._tcp`), so a
-        // check on any other port could never see a connection.
-        Ok(sa) => Err(format!(
-            "NOCONNECT({a}): a world's endpoints listen only on port 25, so nothing can connect to port {}",
-            sa.port()
+}
+
+/// The target and optional port of `NOCONNECT(addr)`, `NOCONNECT(addr:port)`,
+/// `NOCONNECT([v6]:port)`, `NOCONNECT(host)` or `NOCONNECT(host:port)`.
+fn connect_target(a: &str) -> Result<(ConnectTarget, Option<u16>), String> {
+    let usage = "NOCONNECT takes an endpoint address or a host, with an optional port: NOCONNECT(192.0.2.10), \
+                 NOCONNECT(192.0.2.10:25), NOCONNECT([2001:db8::10]:2525) or NOCONNECT(mx1.example.test:25)";
+    if a.starts_with('[') && !a.contains("]:") {
+        return Err(format!("{usage}; `{a}` is not one"));
+    }
+    if let Ok(ip) = a.parse::<IpAddr>() {
+        return Ok((ConnectTarget::Address(ip), None));
+    }
+    if let Ok(sa) = a.parse::<SocketAddr>() {
+        return Ok((
+            ConnectTarget::Address(sa.ip()),
+            Some(port_arg(a, &sa.port().to_string())?),
+        ));
+    }
+    let (name, port) = match a.rsplit_once(':') {
+        Some((n, p)) => (n, Some(port_arg(a, p)?)),
+        None => (a, None),
+    };
+    if name.starts_with('[') || name.contains(':') || name.parse::<IpAddr>().is_ok() {
+        return Err(format!("{usage}; `{a}` is not one"));
+    }
+    let host = name_arg(name, usage)?;
+    Ok((ConnectTarget::Host(host), port))
+}
+
+/// A TCP port an endpoint can listen on: 1 to 65535 (port 0 is no port a client can dial).
+pub fn port_arg(written: &str, port: &str) -> Result<u16, String> {
+    match port.trim().parse::<u32>() {
+        Ok(p @ 1..=65535) => Ok(p as u16),
+        Ok(0) => Err(format!(
+            "`{written}`: port 0 is no port a sender can connect to; write 1 to 65535 (25 for SMTP)"
         )),
-        Err(_) => Err(format!(
-            "NOCONNECT takes an endpoint address, e.g. NOCONNECT(192.0.2.10), NOCONNECT(192.0.2.10:25) \
-             or NOCONNECT([2001:db8::10]:25); `{a}` is not one"
+        _ => Err(format!(
+            "`{written}`: `{port}` is not a TCP port; write 1 to 65535 (25 for SMTP)"
         )),
     }
 }
@@ -341,17 +384,29 @@ mod tests {
             assert_eq!(Invariant::parse(s).unwrap().to_string(), s);
         }
         assert!(Invariant::parse("NOCLEAR(x)").is_err());
-        // The port is optional and can only be 25.
-        for s in ["NOCONNECT(192.0.2.10:25)", "NOCONNECT( 192.0.2.10 )"] {
-            assert_eq!(Invariant::parse(s).unwrap().to_string(), "NOCONNECT(192.0.2.10)");
+        // The port is optional; a host names the endpoints it leads to.
+        for (s, shown) in [
+            ("NOCONNECT(192.0.2.10:25)", "NOCONNECT(192.0.2.10:25)"),
+            ("NOCONNECT( 192.0.2.10 )", "NOCONNECT(192.0.2.10)"),
+            ("NOCONNECT([2001:db8::10]:2525)", "NOCONNECT([2001:db8::10]:2525)"),
+            ("NOCONNECT(mx1.example.test:25)", "NOCONNECT(mx1.example.test.:25)"),
+            ("NOCONNECT(MX1.example.test)", "NOCONNECT(mx1.example.test.)"),
+        ] {
+            assert_eq!(Invariant::parse(s).unwrap().to_string(), shown, "{s}");
+            assert_eq!(Invariant::parse(shown).unwrap().to_string(), shown, "{shown}");
         }
-        assert_eq!(
-            Invariant::parse("NOCONNECT([2001:db8::10]:25)").unwrap().to_string(),
-            "NOCONNECT(2001:db8::10)"
-        );
-        let port = Invariant::parse("NOCONNECT(192.0.2.10:587)").unwrap_err();
-        assert!(port.contains("only on port 25"), "{port}");
-        assert!(Invariant::parse("NOCONNECT(mx1.example.test)").is_err());
+        for (s, want) in [
+            ("NOCONNECT(192.0.2.10:0)", "port 0"),
+            ("NOCONNECT(mx1.example.test:0)", "port 0"),
+            ("NOCONNECT(mx1.example.test:65536)", "not a TCP port"),
+            ("NOCONNECT(192.0.2.10:99999)", "not a TCP port"),
+            ("NOCONNECT(mx1.example.test:smtp)", "not a TCP port"),
+            ("NOCONNECT([2001:db8::10])", "is not one"),
+            ("NOCONNECT(:25)", "no name is given"),
+        ] {
+            let e = Invariant::parse(s).unwrap_err();
+            assert!(e.contains(want), "{s}: {e}");
+        }
         assert!(Invariant::parse("NOQUERY(x)").is_err());
         // The query-log invariants (issue 15).
         assert_eq!(

@@ -56,7 +56,11 @@ impl Drop for TempDir {
 pub async fn cleartext_session(world: &danesim::world::World, from: &str, to: &str, address: &str, bodies: &[&[u8]]) {
     use danesim::sender::reference::smtp_client::SmtpClient;
     use std::time::Duration;
-    let addr: std::net::SocketAddr = format!("{address}:25").parse().expect("a socket address");
+    // An address alone is port 25; `192.0.2.10:2525` dials an endpoint on another port.
+    let addr: std::net::SocketAddr = address
+        .parse()
+        .or_else(|_| format!("{address}:25").parse())
+        .expect("a socket address");
     let tcp = world
         .dialer
         .dial(addr, Duration::from_secs(5))

@@ -141,8 +141,9 @@ pub async fn run_with(
     })
 }
 
-/// What the reference sender knows of a world: its resolver, its trust anchor, its dialer.
-fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
+/// What the reference sender knows of a world: its resolver, its trust anchor, its dialer,
+/// and its administrator's route. Public for tests that run the sender with one changed.
+pub fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
     let anchor = world.dns.trust_anchor();
     let now = UnixTime::since_unix_epoch(Duration::from_secs(s.clock.unix_timestamp().max(0) as u64));
     SenderContext {
@@ -161,6 +162,8 @@ fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
         timeout: limits.smtp,
         #[cfg(test)]
         tlsa_first: false,
+        relay: s.relay.clone(),
+        danger_tlsa_port_25: false,
     }
 }
 

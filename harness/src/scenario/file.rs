@@ -41,7 +41,17 @@ pub struct RawScenario {
     pub timeline: Option<Spanned<RawTimeline>>,
     #[serde(default)]
     pub step: Vec<Spanned<RawStep>>,
+    /// `[route]`: how the sender reaches the next hop when not by MX.
+    pub route: Option<RawRoute>,
     pub expect: RawExpect,
+}
+
+/// `[route]`: `relay = "[mx1.example.test]:2525"`, a route that skips MX resolution, as
+/// Postfix `relayhost`/`transport_maps` and Exim `manualroute` give one (RFC 7672 §2.2.2).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub relay: Spanned<String>,
 }
 
 /// `[timeline]`: how many attempts, the simulated retry schedule, and what each attempt
@@ -200,6 +210,8 @@ pub struct RawEndpoint {
     pub address: Spanned<String>,
     /// The host name it greets with.
     pub host: String,
+    /// The TCP port it listens on (default 25).
+    pub port: Option<Spanned<i64>>,
     /// Leaf certificate name; the served chain is the leaf and its issuers.
     pub cert: Option<Spanned<String>>,
     /// Explicit served chain (leaf first), overriding the default.

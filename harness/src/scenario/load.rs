@@ -2,14 +2,14 @@
 //! and every complaint points at file:line:col.
 
 use super::error::ScenarioError;
-use super::file::{RawAttacker, RawCert, RawEndpoint, RawExpect, RawFault, RawScenario, RawZone};
+use super::file::{RawAttacker, RawCert, RawEndpoint, RawExpect, RawFault, RawRoute, RawScenario, RawZone};
 use super::model::*;
 use crate::dns;
 use crate::dns::{Denial, DsMode, FaultKind, FaultSpec};
 use crate::duration;
 use crate::pki::{CertSpec, KeyRef, SpecField, Tlsa, check_computable};
 use crate::smtp::{Behaviour, InjectAt, Reply, Stage};
-use crate::vocab::{HostCode, Invariant, ResultCode, fqdn};
+use crate::vocab::{ConnectTarget, HostCode, Invariant, ResultCode, fqdn};
 use crate::world::Published;
 use hickory_proto::rr::RecordType;
 use rayon::prelude::*;
@@ -228,7 +228,7 @@ impl Loader<'_> {
         )?;
         self.record_addresses(&zones, timeline.as_ref(), &allowed)?;
         let expect = self.expect(&raw)?;
-        let scenario = Scenario {
+        let mut scenario = Scenario {
             path: self.path.to_path_buf(),
             id,
             title: raw.title,
@@ -242,13 +242,14 @@ impl Loader<'_> {
             endpoints,
             faults,
             timeline,
+            relay: None,
             expect,
         };
+        scenario.relay = self.relay(raw.route.as_ref(), &scenario)?;
         self.step_zone_rules(&raw.step, &scenario)?;
         self.invariant_targets(&raw.expect.invariants, &scenario)?;
         self.presented_targets(&raw.expect, &scenario)?;
         self.expire_waits(&scenario)?;
-        let mut scenario = scenario;
         self.attempt_checks(raw.timeline.as_ref(), &raw.cert, &mut scenario)?;
         Ok(scenario)
     }
@@ -278,8 +279,39 @@ impl Loader<'_> {
                         self.declared(s, &states[0]),
                     )
                 }
-                Invariant::NoConnect(a) if !s.endpoints.iter().any(|e| e.address == *a) => {
-                    (format!("no endpoint is declared at {a}"), self.declared(s, &states[0]))
+                Invariant::NoConnect { at, port } => {
+                    let reached: Vec<&crate::scenario::EndpointDecl> = match at {
+                        ConnectTarget::Address(a) => s.endpoints.iter().filter(|e| e.address == *a).collect(),
+                        ConnectTarget::Host(h) => s
+                            .endpoints
+                            .iter()
+                            .filter(|e| states.iter().any(|p| p.route(h, [*e]).contains(&e.address)))
+                            .collect(),
+                    };
+                    if reached.is_empty() {
+                        let problem = match at {
+                            ConnectTarget::Address(a) => format!("no endpoint is declared at {a}"),
+                            ConnectTarget::Host(h) => format!("`{h}` leads to no endpoint of this world"),
+                        };
+                        (problem, self.declared(s, &states[0]))
+                    } else if let Some(p) = port
+                        && !reached.iter().any(|e| e.port == *p)
+                    {
+                        (
+                            format!("no endpoint that {at} leads to listens on port {p}"),
+                            format!(
+                                "the endpoints it leads to listen on: {}; name one of these ports, or give the \
+                                 [[endpoint]] `port = {p}`",
+                                reached
+                                    .iter()
+                                    .map(|e| format!("{}:{}", e.address, e.port))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    } else {
+                        continue;
+                    }
                 }
                 Invariant::Query { name, rtype } | Invariant::Tcp { name, rtype }
                     if !states.iter().any(|p| queryable(p, name, rtype)) =>
@@ -337,6 +369,108 @@ impl Loader<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// An endpoint's `port`: 1 to 65535 (RFC 6698 §3: the TLSA name carries it).
+    fn port(&self, p: &Spanned<i64>) -> Result<u16, ScenarioError> {
+        match u16::try_from(*p.get_ref()) {
+            Ok(port) if port != 0 => Ok(port),
+            _ => Err(self.err(
+                p.span(),
+                format!("port {} is no TCP port a sender can connect to", p.get_ref()),
+                "here",
+                Some("write 1 to 65535; leave `port` out for SMTP's 25".into()),
+            )),
+        }
+    }
+
+    /// `[route] relay = "[host]:port"`: a relay host of the world, with an endpoint on that
+    /// port, so that the route can carry the message (no vacuous route).
+    fn relay(&self, raw: Option<&RawRoute>, s: &Scenario) -> Result<Option<Relay>, ScenarioError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let r = &raw.relay;
+        let text = r.get_ref().trim();
+        let example = "e.g. relay = \"[mx1.example.test]:2525\" or relay = \"[mx1.example.test]\" (port 25)";
+        let Some(rest) = text.strip_prefix('[') else {
+            return Err(self.err(
+                self.inner(r),
+                format!("relay `{text}` has no brackets"),
+                "here",
+                Some(format!(
+                    "a route that skips MX names its host in brackets, as Postfix's relayhost does (RFC 7672 \
+                     §2.2.2); without them Postfix would look up MX, which the [route] does not model; {example}"
+                )),
+            ));
+        };
+        let Some((host, after)) = rest.split_once(']') else {
+            return Err(self.err(
+                self.inner(r),
+                format!("relay `{text}` has no closing `]`"),
+                "here",
+                Some(example.into()),
+            ));
+        };
+        let port = match after {
+            "" => 25,
+            p => match p.strip_prefix(':') {
+                Some(p) => crate::vocab::port_arg(text, p)
+                    .map_err(|m| self.err(self.inner(r), format!("relay {m}"), "here", Some(example.into())))?,
+                None => {
+                    return Err(self.err(
+                        self.inner(r),
+                        format!("relay `{text}`: `{after}` after the host is not `:port`"),
+                        "here",
+                        Some(example.into()),
+                    ));
+                }
+            },
+        };
+        let host = host.trim();
+        if host.is_empty() || host.contains(char::is_whitespace) || host.parse::<IpAddr>().is_ok() {
+            return Err(self.err(
+                self.inner(r),
+                format!("relay `{text}` needs one host name in the brackets"),
+                "here",
+                Some(format!(
+                    "the host name is the TLSA base domain (RFC 7672 §2.2.2, §2.2.3), so an address cannot \
+                     stand for it; {example}"
+                )),
+            ));
+        }
+        let host = fqdn(host);
+        let p = Published::from_templates(&s.zones);
+        let reached: Vec<&EndpointDecl> = s
+            .endpoints
+            .iter()
+            .filter(|e| p.addresses(&host).contains(&e.address))
+            .collect();
+        if reached.is_empty() {
+            return Err(self.err(
+                self.inner(r),
+                format!("relay host `{host}` has no address record that leads to an endpoint of this world"),
+                "names nothing in this world",
+                Some(format!(
+                    "a sender resolves the relay's A/AAAA records and connects there; {}",
+                    self.declared(s, &p)
+                )),
+            ));
+        }
+        if !reached.iter().any(|e| e.port == port) {
+            return Err(self.err(
+                self.inner(r),
+                format!("no endpoint of relay host `{host}` listens on port {port}"),
+                "here",
+                Some(format!(
+                    "its endpoints listen on: {}; give that [[endpoint]] `port = {port}`, or relay to its port",
+                    reached
+                        .iter()
+                        .map(|e| format!("{}:{}", e.address, e.port))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ));
+        }
+        Ok(Some(Relay { host, port }))
     }
 
     /// The endpoints a scenario declares, with the names that route to each, for errors.
@@ -1095,8 +1229,13 @@ impl Loader<'_> {
                     Some("add `cert = \"NAME\"`".into()),
                 ));
             }
+            let port = match &e.port {
+                None => 25,
+                Some(p) => self.port(p)?,
+            };
             out.push(EndpointDecl {
                 address,
+                port,
                 host: fqdn(&e.host),
                 chain,
                 behaviour,

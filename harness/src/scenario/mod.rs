@@ -28,6 +28,6 @@ pub mod timeline;
 
 pub use error::ScenarioError;
 pub use load::{duplicate_ids, load, load_str};
-pub use model::{AttackerDecl, CertRef, EndpointDecl, Expectation, Message, RecordDecl, Scenario, ZoneDecl};
+pub use model::{AttackerDecl, CertRef, EndpointDecl, Expectation, Message, RecordDecl, Relay, Scenario, ZoneDecl};
 pub use read::discover;
 pub use timeline::{Timeline, When};

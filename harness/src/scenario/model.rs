@@ -34,7 +34,26 @@ pub struct Scenario {
     pub faults: Vec<FaultSpec>,
     /// Several attempts with steps between them; `None` for a single attempt.
     pub timeline: Option<Timeline>,
+    /// `[route] relay`: the sender relays to this host and port instead of looking up MX.
+    pub relay: Option<Relay>,
     pub expect: Expectation,
+}
+
+/// A route that skips MX (RFC 7672 §2.2.2, "any administrator configured relay hostname,
+/// not subject to MX resolution"): the host is the TLSA base domain candidate, and the TLSA
+/// RRset is the one at `_<port>._tcp.<host>` (§2.2.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// The relay host, as [`crate::vocab::fqdn`].
+    pub host: String,
+    pub port: u16,
+}
+
+impl Relay {
+    /// The written form, as Postfix's `relayhost` takes it: `[mx1.example.test]:2525`.
+    pub fn bracketed(&self) -> String {
+        format!("[{}]:{}", self.host.trim_end_matches('.'), self.port)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +155,8 @@ impl AttackerDecl {
 #[derive(Debug, Clone)]
 pub struct EndpointDecl {
     pub address: IpAddr,
+    /// The TCP port it listens on: 25 unless the scenario says otherwise.
+    pub port: u16,
     /// Host name (FQDN) the endpoint greets with.
     pub host: String,
     /// Served chain, leaf first; empty when the endpoint has no certificate.
@@ -154,6 +175,16 @@ pub struct EndpointDecl {
 }
 
 impl EndpointDecl {
+    /// Where it listens, as people write it: the address alone on port 25, else
+    /// `192.0.2.10:2525` (`[2001:db8::10]:2525`).
+    pub fn shown_address(&self) -> String {
+        if self.port == 25 {
+            self.address.to_string()
+        } else {
+            std::net::SocketAddr::new(self.address, self.port).to_string()
+        }
+    }
+
     /// How the endpoint and anything in front of it behave, as observations show it:
     /// `normal`, `starttls-454`, `strip-starttls`, `intercept`, `rcpt-scripted behind inject`...
     pub fn label(&self) -> String {

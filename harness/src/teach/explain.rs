@@ -67,6 +67,14 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
             s.message.from, s.message.to, s.message.domain
         ),
     ];
+    if let Some(r) = &s.relay {
+        w.push(format!(
+            "route: the sender relays all mail to {}: no MX lookup, the relay host is the TLSA base domain, and \
+             its TLSA RRset is at _{}._tcp (RFC 7672 §2.2.2, §2.2.3)",
+            r.bracketed(),
+            r.port
+        ));
+    }
     if !s.refs.is_empty() {
         w.push(format!("sections: {}", s.refs.join(", ")));
     }
@@ -96,7 +104,7 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
         w.push(format!(
             "    {} at {}: {chain}; behaviour {}",
             e.host,
-            e.address,
+            e.shown_address(),
             e.label()
         ));
         // Per-connection scripts decide what each attempt meets, so a learner sees them all.
@@ -136,7 +144,16 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
             reports_notes: true,
             trace: o.trace.clone(),
         };
-        attempt(&mut w, pki, &servers, &report, &seen, &o.expected, &o.verdict);
+        attempt(
+            &mut w,
+            pki,
+            &servers,
+            &report,
+            &seen,
+            &o.expected,
+            &o.verdict,
+            s.relay.is_some(),
+        );
         return w;
     }
 
@@ -170,7 +187,16 @@ fn render(s: &Scenario, sender: &SenderKind, pki: &Pki, o: &Outcome) -> Vec<Stri
             endpoints: &a.observations.endpoints,
             faults: faults.into_iter().collect(),
         };
-        attempt(&mut w, pki, &servers, &a.report, &seen, &a.expected, &a.verdict);
+        attempt(
+            &mut w,
+            pki,
+            &servers,
+            &a.report,
+            &seen,
+            &a.expected,
+            &a.verdict,
+            s.relay.is_some(),
+        );
         if !a.then.is_empty() {
             w.push(String::new());
             w.push("Then the world changes".into());
@@ -197,6 +223,8 @@ struct Seen<'a> {
 }
 
 /// One attempt: the trace with explanations, the witness, the result, the fix.
+// The attempt's parts and whether the scenario relays (the host's role in the result lines).
+#[allow(clippy::too_many_arguments)]
 fn attempt(
     w: &mut Vec<String>,
     pki: &Pki,
@@ -205,6 +233,7 @@ fn attempt(
     seen: &Seen<'_>,
     expected: &[ResultCode],
     verdict: &Verdict,
+    relay: bool,
 ) {
     w.push(String::new());
     w.push("Decision trace (each step with the RFC section behind it)".into());
@@ -233,7 +262,12 @@ fn attempt(
     ));
     w.push(format!("  status: {}", report.status));
     for h in &report.hosts {
-        w.push(format!("  {} (MX {}): {}: {}", h.host, h.preference, h.code, h.reason));
+        let role = if relay {
+            "relay".to_string()
+        } else {
+            format!("MX {}", h.preference)
+        };
+        w.push(format!("  {} ({role}): {}: {}", h.host, h.code, h.reason));
     }
     for n in &report.notes {
         w.push(format!("  security note `{}`: {}", n.code, n.text));

@@ -169,10 +169,18 @@ fn mx_hint(mx: &Answer) -> Option<Vec<String>> {
     }
 }
 
-/// `_25._tcp.HOST. IN TLSA 3 1 1 <HEX>` for the certificate at `der`.
-fn record_line(base: &str, usage: u8, der: &[u8]) -> Option<String> {
+/// `_<port>._tcp.HOST. IN TLSA 3 1 1 <HEX>` for the certificate at `der`.
+fn record_line(base: &str, port: u16, usage: u8, der: &[u8]) -> Option<String> {
     let t = Tlsa::compute(usage, Tlsa::SPKI, Tlsa::SHA2_256, der).ok()?;
-    Some(format!("_25._tcp.{base} IN TLSA {}", t.presentation()))
+    Some(format!("_{port}._tcp.{base} IN TLSA {}", t.presentation()))
+}
+
+/// `_2525._tcp.mx1.example.test.` → (2525, `mx1.example.test.`): the port a TLSA owner names
+/// (RFC 6698 §3).
+fn split_tlsa_owner(qname: &str) -> Option<(u16, &str)> {
+    let rest = qname.strip_prefix('_')?;
+    let (port, base) = rest.split_once("._tcp.")?;
+    Some((port.parse().ok()?, base))
 }
 
 /// One host's report, the facts behind it and what its witness saw.
@@ -187,6 +195,8 @@ struct Host<'a> {
     leaf: Option<Vec<u8>>,
     /// The TLSA base domain the sender used (the owner of its TLSA lookup, RFC 7672 §2.2.3).
     base: String,
+    /// The port of that lookup: 25, or a relay's.
+    port: u16,
 }
 
 impl<'a> Host<'a> {
@@ -209,14 +219,14 @@ impl<'a> Host<'a> {
         let leaf = presented
             .or(endpoint_leaf)
             .or_else(|| servers.get(&host_key(&report.host)).cloned());
-        let base = facts
+        let (port, base) = facts
             .answers
             .iter()
             .rev()
             .find(|a| a.rtype == RType::Tlsa)
-            .and_then(|a| a.qname.strip_prefix("_25._tcp."))
-            .unwrap_or(&report.host)
-            .to_string();
+            .and_then(|a| split_tlsa_owner(&a.qname))
+            .unwrap_or((25, &report.host));
+        let base = base.to_string();
         Host {
             report,
             facts,
@@ -225,6 +235,7 @@ impl<'a> Host<'a> {
             intercepted,
             leaf,
             base,
+            port,
         }
     }
 
@@ -238,15 +249,20 @@ impl<'a> Host<'a> {
         match self
             .leaf
             .as_deref()
-            .and_then(|d| record_line(&self.base, Tlsa::DANE_EE, d).map(|l| (d, l)))
+            .and_then(|d| record_line(&self.base, self.port, Tlsa::DANE_EE, d).map(|l| (d, l)))
         {
             Some((der, line)) => vec![
                 format!("  {why}"),
                 format!("    {line}"),
                 format!(
-                    "  (the key of {}, {host}'s own certificate; `danesim tlsa --cert FILE.pem --host {}` computes it for a real one)",
+                    "  (the key of {}, {host}'s own certificate; `danesim tlsa --cert FILE.pem --host {}{}` computes it for a real one)",
                     self.name_of(der),
-                    self.base.trim_end_matches('.')
+                    self.base.trim_end_matches('.'),
+                    if self.port == 25 {
+                        String::new()
+                    } else {
+                        format!(" --port {}", self.port)
+                    }
                 ),
             ],
             None => vec![format!(
@@ -439,7 +455,7 @@ impl<'a> Host<'a> {
                     if let Some(line) = f
                         .presented
                         .last()
-                        .and_then(|d| record_line(&self.base, Tlsa::DANE_TA, d))
+                        .and_then(|d| record_line(&self.base, self.port, Tlsa::DANE_TA, d))
                     {
                         p.push(format!(
                             "  or, for DANE-TA, the record of {}, the issuer the chain ends with (RFC 7672 §3.1.2):",

@@ -272,7 +272,17 @@ pub(super) fn cite(step: &TraceStep) -> Option<String> {
 
 /// One line per connection the endpoint saw (and what an attacker in front of it did).
 pub(super) fn witness(e: &EndpointObservation) -> Vec<String> {
-    let mut out = vec![format!("{} at {} ({}):", e.host, e.address, e.behaviour)];
+    let mut out = vec![format!(
+        "{} at {}{} ({}):",
+        e.host,
+        e.address,
+        if e.port == 25 {
+            String::new()
+        } else {
+            format!(" port {}", e.port)
+        },
+        e.behaviour
+    )];
     if e.connections.is_empty() {
         out.push("  no connection".into());
     }

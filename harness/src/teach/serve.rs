@@ -153,12 +153,12 @@ fn announce(s: &Scenario, world: &World, anchors: &Path) {
     crate::outln!("dns {dns}");
     let mut smtp = Vec::new();
     for e in &world.endpoints {
-        let public = SocketAddr::new(e.decl.address, 25);
+        let public = SocketAddr::new(e.decl.address, e.decl.port);
         if let Some(local) = world.dialer.route(public) {
             crate::outln!(
                 "smtp {} {} -> {local}",
                 e.decl.host.trim_end_matches('.'),
-                e.decl.address
+                e.decl.shown_address()
             );
             smtp.push((e, local));
         }
@@ -262,7 +262,7 @@ impl Seen {
                 crate::outln!(
                     "smtp {} {} connection {}: {}",
                     e.decl.host.trim_end_matches('.'),
-                    e.decl.address,
+                    e.decl.shown_address(),
                     t.connection,
                     lesson::connection(t)
                 );

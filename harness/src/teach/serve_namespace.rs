@@ -59,7 +59,7 @@ fn announce(s: &Scenario, host_pid: u32, anchors: &Path, workdir: &Path) {
     crate::outln!("namespace {host_pid}");
     crate::outln!("resolver {RESOLVER}");
     for e in &s.endpoints {
-        crate::outln!("smtp {} {}", e.host.trim_end_matches('.'), e.address);
+        crate::outln!("smtp {} {}", e.host.trim_end_matches('.'), e.shown_address());
     }
     crate::outln!("anchor {}", anchors.display());
     crate::outln!("ready");

@@ -11,14 +11,14 @@
 //! Then the scenario's explicit invariants (NOMAIL, NOCONNECT, SNI, NOQUERY, ONCE,
 //! NOAUTH-LOG, and NOCLEAR everywhere), hosts decided by route as the loader decided them.
 
-use super::observe::Observations;
+use super::observe::{EndpointObservation, Observations};
 use super::route::{Commitment, Route};
 use crate::dane::chain_matches;
 use crate::outcome::Violation;
 use crate::scenario::{AttackerDecl, Scenario};
 use crate::sender::SenderReport;
 use crate::smtp::body_sha256;
-use crate::vocab::{Invariant, ResultCode};
+use crate::vocab::{ConnectTarget, Invariant, ResultCode};
 use crate::world::World;
 
 /// Every failed witness check of one attempt; `earlier` holds what the witnesses saw during
@@ -81,7 +81,7 @@ pub fn judge(
         let Some(obs_e) = obs.endpoints.iter().find(|o| o.address == e.decl.address.to_string()) else {
             continue;
         };
-        let commitment = routes.commitment(e.decl.address);
+        let commitment = routes.commitment(e.decl.address, e.decl.port);
         let committed = match &commitment {
             Commitment::Committed(r) => Some(r.as_slice()),
             _ => None,
@@ -261,12 +261,30 @@ fn check(
                 .find(|(_, t)| t.mail_from.is_some())
                 .map(|(e, t)| format!("{h}{} received MAIL FROM on connection {}", aka(h, e), t.connection)),
         },
-        Invariant::NoConnect(a) => obs
-            .endpoints
-            .iter()
-            .filter(|e| e.address == a.to_string())
-            .find(|e| !e.connections.is_empty())
-            .map(|e| format!("{a} received {} connection(s)", e.connections.len())),
+        Invariant::NoConnect { at, port } => {
+            let at_target: Vec<&EndpointObservation> = match at {
+                ConnectTarget::Address(a) => obs.endpoints.iter().filter(|e| e.address == a.to_string()).collect(),
+                ConnectTarget::Host(h) => match routed(h, world, obs) {
+                    None => return Some(unrouted(h)),
+                    Some(at) => at,
+                },
+            };
+            at_target
+                .into_iter()
+                .filter(|e| port.is_none_or(|p| e.port == p))
+                .find(|e| !e.connections.is_empty())
+                .map(|e| {
+                    format!(
+                        "{at}{} received {} connection(s) on port {}",
+                        match at {
+                            ConnectTarget::Host(_) => format!(" (the endpoint at {})", e.address),
+                            ConnectTarget::Address(_) => String::new(),
+                        },
+                        e.connections.len(),
+                        e.port
+                    )
+                })
+        }
         Invariant::Sni { host, name } => {
             let want = name.trim_end_matches('.');
             let Some(at) = routed(host, world, obs) else {

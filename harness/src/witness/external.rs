@@ -239,7 +239,11 @@ fn claim_word(c: Option<&TlsClaim>) -> &'static str {
 /// The MX hosts of the next-hop domain as the world publishes them, by preference then
 /// name; the domain itself with preference 0 when it has no MX RRset (RFC 5321 §5.1).
 fn mx_hosts(world: &World, domain: &str) -> Vec<MxHost> {
-    let hosts = world.published.mx(domain).unwrap_or_else(|| vec![(0, fqdn(domain))]);
+    // A relay route skips MX (RFC 7672 §2.2.2): its host is the only one the sender uses.
+    let hosts = match &world.relay {
+        Some(r) => vec![(0, r.host.clone())],
+        None => world.published.mx(domain).unwrap_or_else(|| vec![(0, fqdn(domain))]),
+    };
     hosts
         .into_iter()
         .map(|(preference, name)| {

@@ -32,6 +32,9 @@ pub struct Observations {
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointObservation {
     pub address: String,
+    /// The port it listens on; snapshotted only when it is not SMTP's 25.
+    #[serde(skip_serializing_if = "is_smtp_port")]
+    pub port: u16,
     pub host: String,
     pub behaviour: String,
     pub connections: Vec<Transcript>,
@@ -41,6 +44,10 @@ pub struct EndpointObservation {
     /// (in the attacker's events already; counted here for the witness's host codes).
     #[serde(skip)]
     pub attacker_handshakes: u32,
+}
+
+fn is_smtp_port(p: &u16) -> bool {
+    *p == 25
 }
 
 /// How long to wait for endpoints to finish connections the sender has already left.
@@ -55,6 +62,7 @@ pub async fn observe(world: &World) -> Observations {
         }
         endpoints.push(EndpointObservation {
             address: e.decl.address.to_string(),
+            port: e.decl.port,
             host: e.decl.host.clone(),
             behaviour: e.decl.label(),
             connections: e.transcripts.transcripts(),
@@ -62,7 +70,7 @@ pub async fn observe(world: &World) -> Observations {
             attacker_handshakes: e.attacker.as_ref().map(|a| a.client_handshakes()).unwrap_or(0),
         });
     }
-    let routes = super::Routes::of(&world.published, &world.next_hop);
+    let routes = super::Routes::of_world(world);
     Observations {
         endpoints,
         queries: world.queries.entries(),

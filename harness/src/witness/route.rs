@@ -28,6 +28,8 @@ pub struct Route {
     pub mx_host: String,
     pub preference: u16,
     pub address: IpAddr,
+    /// The port the route dials: 25, or a relay's (RFC 7672 §2.2.3: its TLSA name).
+    pub port: u16,
     /// The TLSA RRset that commits this route to TLS, if any.
     pub tlsa: Option<RouteTlsa>,
     /// Why the route is or is not committed, in one line for messages.
@@ -82,23 +84,41 @@ impl Routes {
         let hosts = published.mx(&domain).unwrap_or_else(|| vec![(0, domain.clone())]);
         let mut routes = Vec::new();
         for (preference, host) in hosts {
-            let (tlsa, why) = host_tlsa(published, &host, mx_secure);
-            for address in published.addresses(&host) {
-                routes.push(Route {
-                    mx_host: host.clone(),
-                    preference,
-                    address,
-                    tlsa: tlsa.clone(),
-                    why: why.clone(),
-                });
-            }
+            routes.extend(host_routes(published, &host, preference, 25, mx_secure));
         }
         Routes { routes }
     }
 
-    /// The routes that end at `address`.
+    /// The one route of a relay that skips MX (RFC 7672 §2.2.2: "any administrator
+    /// configured relay hostname, not subject to MX resolution"): no MX RRset is involved, so
+    /// the relay host itself is the TLSA base domain candidate, at `_<port>._tcp` (§2.2.3).
+    pub fn relay(published: &Published, relay: &crate::scenario::Relay) -> Routes {
+        Routes {
+            routes: host_routes(published, &relay.host, 0, relay.port, true),
+        }
+    }
+
+    /// The routes of the world's sender: its relay if it has one, else the next-hop
+    /// domain's MX RRset.
+    pub fn of_world(world: &crate::world::World) -> Routes {
+        match &world.relay {
+            Some(r) => Routes::relay(&world.published, r),
+            None => Routes::of(&world.published, &world.next_hop),
+        }
+    }
+
+    /// The routes that end at `address` (every port).
     pub fn at(&self, address: IpAddr) -> Vec<&Route> {
         self.routes.iter().filter(|r| r.address == address).collect()
+    }
+
+    /// The routes that end at `address` and dial `port`: only these reach an endpoint
+    /// listening there.
+    pub fn at_port(&self, address: IpAddr, port: u16) -> Vec<&Route> {
+        self.routes
+            .iter()
+            .filter(|r| r.address == address && r.port == port)
+            .collect()
     }
 
     /// The route through MX host `host` to `address` (a real sender's report names both).
@@ -107,9 +127,10 @@ impl Routes {
         self.routes.iter().find(|r| r.mx_host == host && r.address == address)
     }
 
-    pub fn commitment(&self, address: IpAddr) -> Commitment<'_> {
+    /// What the routes to the endpoint at `address` listening on `port` say.
+    pub fn commitment(&self, address: IpAddr, port: u16) -> Commitment<'_> {
         let (committed, free): (Vec<&Route>, Vec<&Route>) =
-            self.at(address).into_iter().partition(|r| r.tlsa.is_some());
+            self.at_port(address, port).into_iter().partition(|r| r.tlsa.is_some());
         match (committed.is_empty(), free.is_empty()) {
             (true, _) => Commitment::Free,
             (false, true) => Commitment::Committed(committed),
@@ -119,10 +140,9 @@ impl Routes {
 
     /// One line per address where routes disagree, for the outcome.
     pub fn disputes(&self) -> Vec<String> {
-        let addresses: BTreeSet<IpAddr> = self.routes.iter().map(|r| r.address).collect();
-        addresses
-            .into_iter()
-            .filter_map(|a| match self.commitment(a) {
+        let ends: BTreeSet<(IpAddr, u16)> = self.routes.iter().map(|r| (r.address, r.port)).collect();
+        ends.into_iter()
+            .filter_map(|(a, port)| match self.commitment(a, port) {
                 Commitment::Disputed { committed, free } => Some(format!(
                     "routes disagree at {a}: committed to TLS via {}; not via {} (the witness cannot tell which \
                      route a sender took, so it does not judge cleartext or the chain there by route)",
@@ -141,8 +161,26 @@ fn names(routes: &[&Route]) -> String {
     v.join(", ")
 }
 
-/// The TLSA RRset committing MX host `host`, and why (RFC 7672 §2.2.2, §2.2.3).
-fn host_tlsa(published: &Published, host: &str, mx_secure: bool) -> (Option<RouteTlsa>, String) {
+/// The routes through `host` to each of its addresses, dialling `port`.
+fn host_routes(published: &Published, host: &str, preference: u16, port: u16, mx_secure: bool) -> Vec<Route> {
+    let (tlsa, why) = host_tlsa(published, host, port, mx_secure);
+    published
+        .addresses(host)
+        .into_iter()
+        .map(|address| Route {
+            mx_host: host.to_string(),
+            preference,
+            address,
+            port,
+            tlsa: tlsa.clone(),
+            why: why.clone(),
+        })
+        .collect()
+}
+
+/// The TLSA RRset committing host `host` on `port`, and why (RFC 7672 §2.2.2, §2.2.3; RFC
+/// 6698 §3: the owner is `_<port>._tcp.<base>`, so a port-25 RRset says nothing of 2525).
+fn host_tlsa(published: &Published, host: &str, port: u16, mx_secure: bool) -> (Option<RouteTlsa>, String) {
     if !mx_secure {
         return (None, "the MX RRset is insecure (RFC 7672 §2.2.1)".into());
     }
@@ -170,7 +208,7 @@ fn host_tlsa(published: &Published, host: &str, mx_secure: bool) -> (Option<Rout
         );
     };
     for base in &bases {
-        let t = published.resolve(&format!("_25._tcp.{base}"), "TLSA");
+        let t = published.resolve(&format!("_{port}._tcp.{base}"), "TLSA");
         let records: Vec<Tlsa> = t.data.iter().filter_map(|d| Tlsa::parse(d).ok()).collect();
         if records.is_empty() {
             continue;
@@ -182,11 +220,14 @@ fn host_tlsa(published: &Published, host: &str, mx_secure: bool) -> (Option<Rout
                     base: base.clone(),
                     records,
                 }),
-                format!("secure TLSA at _25._tcp.{base}"),
+                format!("secure TLSA at _{port}._tcp.{base}"),
             );
         }
     }
-    (None, format!("no secure TLSA RRset for {host} (RFC 7672 §2.2.3)"))
+    (
+        None,
+        format!("no secure TLSA RRset at _{port}._tcp for {host} (RFC 7672 §2.2.3)"),
+    )
 }
 
 #[cfg(test)]
@@ -225,10 +266,51 @@ mod tests {
             &[],
         );
         let r = Routes::of(&p, "example.test");
-        let Commitment::Committed(c) = r.commitment(addr("192.0.2.10")) else {
+        let Commitment::Committed(c) = r.commitment(addr("192.0.2.10"), 25) else {
             panic!("{r:?}");
         };
         assert_eq!(c[0].tlsa.as_ref().unwrap().base, "mx1.example.test.");
+    }
+
+    /// A relay route commits by `_<port>._tcp.<relay host>` only (RFC 7672 §2.2.2, §2.2.3): a
+    /// port-25 RRset says nothing of 2525, and the MX RRset says nothing of the relay.
+    #[test]
+    fn a_relay_commits_by_its_own_port_and_host_not_by_mx() {
+        let relay = crate::scenario::Relay {
+            host: "mx1.example.test.".into(),
+            port: 2525,
+        };
+        let only_25 = world(
+            &[
+                "@ MX 10 mx2",
+                "mx1 A 192.0.2.10",
+                "mx2 A 192.0.2.20",
+                "_25._tcp.mx1 TLSA 3 1 1 AABB",
+            ],
+            &[],
+        );
+        let r = Routes::relay(&only_25, &relay);
+        assert_eq!(r.commitment(addr("192.0.2.10"), 2525), Commitment::Free, "{r:?}");
+        assert!(r.at(addr("192.0.2.20")).is_empty(), "the MX host is no route: {r:?}");
+        // The same records by MX: port 25 is committed.
+        let by_mx = Routes::of(&only_25, "example.test");
+        assert_eq!(
+            by_mx.commitment(addr("192.0.2.10"), 25),
+            Commitment::Free,
+            "mx1 is not an MX host"
+        );
+        let with_2525 = world(
+            &["@ MX 10 mx2", "mx1 A 192.0.2.10", "_2525._tcp.mx1 TLSA 3 1 1 AABB"],
+            &[],
+        );
+        let r = Routes::relay(&with_2525, &relay);
+        let Commitment::Committed(c) = r.commitment(addr("192.0.2.10"), 2525) else {
+            panic!("{r:?}");
+        };
+        assert_eq!(c[0].tlsa.as_ref().unwrap().base, "mx1.example.test.");
+        assert_eq!(c[0].why, "secure TLSA at _2525._tcp.mx1.example.test.");
+        // An endpoint on another port of the same address is not on the route.
+        assert_eq!(r.commitment(addr("192.0.2.10"), 25), Commitment::Free);
     }
 
     #[test]
@@ -244,7 +326,7 @@ mod tests {
             &["alias.example.test."],
         );
         let r = Routes::of(&p, "example.test");
-        assert_eq!(r.commitment(addr("192.0.2.10")), Commitment::Free, "{r:?}");
+        assert_eq!(r.commitment(addr("192.0.2.10"), 25), Commitment::Free, "{r:?}");
     }
 
     #[test]
@@ -259,13 +341,13 @@ mod tests {
             &["hosting.test."],
         );
         assert_eq!(
-            Routes::of(&p, "example.test").commitment(addr("192.0.2.10")),
+            Routes::of(&p, "example.test").commitment(addr("192.0.2.10"), 25),
             Commitment::Free
         );
         let mut p = p;
         p.add_line("_25._tcp.mx1 TLSA 3 1 1 CCDD", "example.test.");
         let r = Routes::of(&p, "example.test");
-        let Commitment::Committed(c) = r.commitment(addr("192.0.2.10")) else {
+        let Commitment::Committed(c) = r.commitment(addr("192.0.2.10"), 25) else {
             panic!("{r:?}");
         };
         assert_eq!(c[0].tlsa.as_ref().unwrap().records[0].data, vec![0xCC, 0xDD]);
@@ -284,7 +366,10 @@ mod tests {
             &[],
         );
         let r = Routes::of(&p, "example.test");
-        assert!(matches!(r.commitment(addr("192.0.2.10")), Commitment::Disputed { .. }));
+        assert!(matches!(
+            r.commitment(addr("192.0.2.10"), 25),
+            Commitment::Disputed { .. }
+        ));
         assert_eq!(r.disputes().len(), 1);
         assert!(r.via("mx1.example.test", addr("192.0.2.10")).unwrap().tlsa.is_some());
         assert!(r.via("mx2.example.test", addr("192.0.2.10")).unwrap().tlsa.is_none());
@@ -297,7 +382,7 @@ mod tests {
         q.add_line("mx1 A 192.0.2.10", "provider.test.");
         q.add_line("_25._tcp.mx1 TLSA 3 1 1 AABB", "provider.test.");
         assert_eq!(
-            Routes::of(&q, "example.test").commitment(addr("192.0.2.10")),
+            Routes::of(&q, "example.test").commitment(addr("192.0.2.10"), 25),
             Commitment::Free
         );
     }
@@ -309,7 +394,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            Routes::of(&p, "example.test").commitment(addr("192.0.2.99")),
+            Routes::of(&p, "example.test").commitment(addr("192.0.2.99"), 25),
             Commitment::Free
         );
     }

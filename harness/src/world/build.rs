@@ -29,6 +29,8 @@ pub struct World {
     pub scenario: String,
     /// The next-hop domain of the scenario's message (RFC 7672 §2.2.1): where the witness's routes start.
     pub next_hop: String,
+    /// The sender's relay when the scenario routes around MX (`[route] relay`).
+    pub relay: Option<crate::scenario::Relay>,
     pub pki: Pki,
     pub dns: Arc<SignedWorld>,
     pub dns_addr: SocketAddr,
@@ -204,7 +206,7 @@ impl World {
                 sni_chains,
             });
             let handle = smtp::EndpointHandle::from(config);
-            let public = SocketAddr::new(e.address, 25);
+            let public = SocketAddr::new(e.address, e.port);
             let attack = match &e.attacker {
                 None => None,
                 Some(AttackerDecl::StripStarttls) => Some(smtp::Attack::StripStarttls),
@@ -241,7 +243,7 @@ impl World {
                 tasks.push(tokio::spawn(smtp::serve(listener, handle.clone(), l, st)));
             }
             let mut ports = Vec::new();
-            if local.port() != 25 {
+            if local.port() != e.port {
                 ports.push(local.port());
             }
             let (front, attacker) = if let Some(attack) = attack {
@@ -251,7 +253,7 @@ impl World {
                 }
                 .map_err(|err| WorldError::BindAt(public, err))?;
                 let a_addr = al.local_addr().map_err(WorldError::Bind)?;
-                if a_addr.port() != 25 {
+                if a_addr.port() != e.port {
                     ports.push(a_addr.port());
                 }
                 let log = AttackerLog::default();
@@ -274,6 +276,7 @@ impl World {
         Ok(World {
             scenario: s.id.clone(),
             next_hop: s.message.domain.clone(),
+            relay: s.relay.clone(),
             pki,
             dns: signed,
             dns_addr,

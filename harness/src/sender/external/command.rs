@@ -91,6 +91,17 @@ impl Adapter for CommandSender {
                     .join(" "),
             ),
             ("DANESIM_SCENARIO", s.id.clone()),
+            (
+                "DANESIM_RELAY_HOST",
+                s.relay
+                    .as_ref()
+                    .map(|r| r.host.trim_end_matches('.').to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "DANESIM_RELAY_PORT",
+                s.relay.as_ref().map_or(25, |r| r.port).to_string(),
+            ),
         ];
         let argv: Vec<String> = self.profile.command.iter().map(|a| profile::expand(a, &vars)).collect();
         let mut cmd = std::process::Command::new(&argv[0]);

@@ -22,13 +22,15 @@
 //! | `DANESIM_MESSAGE_FILE` | the message (header and body), with Unix line endings |
 //! | `DANESIM_WORLD_ADDRESSES` | the endpoints' addresses, space-separated |
 //! | `DANESIM_SCENARIO` | the scenario id |
+//! | `DANESIM_RELAY_HOST` | the relay host of a scenario's `[route] relay` (no MX lookup, RFC 7672 §2.2.2), without the trailing dot; empty when the sender routes by MX |
+//! | `DANESIM_RELAY_PORT` | the port to connect to: the relay's, or 25; its TLSA RRset is at `_<port>._tcp` (RFC 7672 §2.2.3) |
 
 use crate::duration;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const VARIABLES: [&str; 8] = [
+pub const VARIABLES: [&str; 10] = [
     "DANESIM_RESOLVER",
     "DANESIM_TRUST_ANCHOR_FILE",
     "DANESIM_SENDER",
@@ -37,6 +39,8 @@ pub const VARIABLES: [&str; 8] = [
     "DANESIM_MESSAGE_FILE",
     "DANESIM_WORLD_ADDRESSES",
     "DANESIM_SCENARIO",
+    "DANESIM_RELAY_HOST",
+    "DANESIM_RELAY_PORT",
 ];
 
 #[derive(Debug, Deserialize)]

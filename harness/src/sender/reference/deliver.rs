@@ -37,6 +37,13 @@ pub struct SenderContext {
     /// §2.2.2 rules out, so that a test can watch `ORDER` catch it.
     #[cfg(test)]
     pub tlsa_first: bool,
+    /// The administrator's relay for all mail (Postfix `relayhost = [host]:port`): no MX
+    /// lookup then. Configuration a real MTA has, not knowledge of the world.
+    pub relay: Option<crate::scenario::Relay>,
+    /// Only for the negative test of RELAY-02 (tests/relay_mistakes.rs): look TLSA up at
+    /// `_25._tcp` whatever port is dialled, the mistake RFC 7672 §2.2.3 forbids. Always false
+    /// outside that test.
+    pub danger_tlsa_port_25: bool,
 }
 
 /// How a host must be treated once its TLSA lookup is done (RFC 7672 §2.2).
@@ -98,25 +105,42 @@ pub async fn deliver_with(ctx: &SenderContext, validator: &Validator, msg: &Mess
     let mut trace = Trace::default();
     let domain = fqdn(&msg.domain);
 
-    // RFC 7672 §2.2.1: DANE can authenticate delivery to the next-hop domain only if the MX RRset is secure.
-    let mx = validator.lookup(&domain, RType::Mx).await;
-    trace.answer(&mx, "RFC 7672 §2.2.1");
-    let (candidates, mx_secure) = match mx_candidates(&mx, &domain, &mut trace) {
-        Ok(c) => c,
-        Err((code, status)) => return finish(code, None, status, Vec::new(), Vec::new(), trace),
-    };
-    // RFC 7672 §3.2.2: with a secure MX lookup (or none), the original next-hop domain and its
-    // CNAME expansion are reference identifiers beside the TLSA base domain; after an insecure
-    // MX lookup the MX host name is the only one.
-    let mut next_hop_ids = Vec::new();
-    if mx_secure {
-        for d in [domain.as_str(), mx.expanded_name()] {
-            let d = d.trim_end_matches('.').to_string();
-            if !next_hop_ids.contains(&d) {
-                next_hop_ids.push(d);
-            }
+    let (candidates, mx_secure, next_hop_ids, port) = match &ctx.relay {
+        // RFC 7672 §2.2.2: an administrator-configured relay is not subject to MX resolution;
+        // its name is the TLSA base domain candidate and the reference identifier (§3.2.2).
+        Some(relay) => {
+            trace.step(
+                format!(
+                    "relay {}: configured route, no MX lookup for {domain}; the relay host is the TLSA base domain",
+                    relay.bracketed()
+                ),
+                Some("RFC 7672 §2.2.2"),
+            );
+            (vec![(0, relay.host.clone())], true, Vec::new(), relay.port)
         }
-    }
+        None => {
+            // RFC 7672 §2.2.1: DANE can authenticate delivery to the next-hop domain only if the MX RRset is secure.
+            let mx = validator.lookup(&domain, RType::Mx).await;
+            trace.answer(&mx, "RFC 7672 §2.2.1");
+            let (candidates, mx_secure) = match mx_candidates(&mx, &domain, &mut trace) {
+                Ok(c) => c,
+                Err((code, status)) => return finish(code, None, status, Vec::new(), Vec::new(), trace),
+            };
+            // RFC 7672 §3.2.2: with a secure MX lookup (or none), the original next-hop domain and its
+            // CNAME expansion are reference identifiers beside the TLSA base domain; after an insecure
+            // MX lookup the MX host name is the only one.
+            let mut next_hop_ids = Vec::new();
+            if mx_secure {
+                for d in [domain.as_str(), mx.expanded_name()] {
+                    let d = d.trim_end_matches('.').to_string();
+                    if !next_hop_ids.contains(&d) {
+                        next_hop_ids.push(d);
+                    }
+                }
+            }
+            (candidates, mx_secure, next_hop_ids, 25)
+        }
+    };
 
     let mut hosts: Vec<HostReport> = Vec::new();
     let mut notes = Vec::new();
@@ -138,16 +162,19 @@ pub async fn deliver_with(ctx: &SenderContext, validator: &Validator, msg: &Mess
             });
             continue;
         }
-        trace.step(
-            format!(
-                "MX host {} of {}: {host} (preference {preference})",
-                i + 1,
-                candidates.len()
+        match &ctx.relay {
+            Some(r) => trace.step(format!("relay host {host}, port {}", r.port), Some("RFC 7672 §2.2.2")),
+            None => trace.step(
+                format!(
+                    "MX host {} of {}: {host} (preference {preference})",
+                    i + 1,
+                    candidates.len()
+                ),
+                Some("RFC 7672 §2.2.1"),
             ),
-            Some("RFC 7672 §2.2.1"),
-        );
+        }
         trace.fact(Fact::Host(host.clone()));
-        match try_host(ctx, validator, msg, host, &next_hop_ids, &mut trace).await {
+        match try_host(ctx, validator, msg, host, port, &next_hop_ids, &mut trace).await {
             HostResult::Delivered { code, address, reply } => {
                 hosts.push(HostReport {
                     host: host.clone(),
@@ -399,6 +426,7 @@ async fn try_host(
     validator: &Validator,
     msg: &Message,
     host: &str,
+    port: u16,
     next_hop_ids: &[String],
     trace: &mut Trace,
 ) -> HostResult {
@@ -465,7 +493,9 @@ async fn try_host(
     let mut mode = Mode::Opportunistic;
     let mut tlsa_base = host.to_string();
     for base in &bases {
-        let qname = format!("_25._tcp.{base}");
+        // RFC 7672 §2.2.3, RFC 6698 §3: the port dialled is in the TLSA name.
+        let tlsa_port = if ctx.danger_tlsa_port_25 { 25 } else { port };
+        let qname = format!("_{tlsa_port}._tcp.{base}");
         let t = validator.lookup(&qname, RType::Tlsa).await;
         trace.answer(&t, "RFC 7672 §2.2.3");
         if is_failure(&t) {
@@ -555,14 +585,14 @@ async fn try_host(
     // Connect to the first address that answers.
     let mut conn = None;
     for ip in &addrs {
-        let sa = SocketAddr::new(*ip, 25);
+        let sa = SocketAddr::new(*ip, port);
         match ctx.dialer.dial(sa, ctx.timeout).await {
             Ok(s) => {
-                trace.step(format!("connected to {host} at {ip} port 25"), None);
+                trace.step(format!("connected to {host} at {ip} port {port}"), None);
                 conn = Some((s, sa));
                 break;
             }
-            Err(e) => trace.step(format!("cannot connect to {ip} port 25: {e}"), None),
+            Err(e) => trace.step(format!("cannot connect to {ip} port {port}: {e}"), None),
         }
     }
     let Some((stream, addr)) = conn else {

@@ -11,7 +11,7 @@
 pub mod mainlog;
 
 use super::{Adapter, Attempt, files};
-use crate::scenario::Scenario;
+use crate::scenario::{Relay, Scenario};
 use crate::sender::external::Terminal;
 use crate::world::LabError;
 use crate::world::clock::{self, WorldClock};
@@ -68,6 +68,10 @@ pub struct Exim {
     message: PathBuf,
     /// The message the last attempt left queued (its Exim id).
     pending: Option<String>,
+    /// The config with every placeholder filled but the relay router's.
+    template: String,
+    /// The relay the config on disk routes to (`[route] relay`), if any.
+    route: Option<Relay>,
     /// Every Exim command runs on it: the delivery process judges certificate dates at the
     /// scenario's time (world::clock).
     clock: WorldClock,
@@ -104,6 +108,8 @@ impl Exim {
             .replace("@@DANE_MODE@@", "hosts_try_dane")
             // Exim clears its environment at start; a re-executed Exim must keep the clock.
             .replace("@@KEEP_ENVIRONMENT@@", &clock::VARIABLES.join(" : "));
+        let template = text.clone();
+        let text = with_relay(&template, None);
         if let Some(left) = text
             .lines()
             .find(|l| !l.trim_start().starts_with('#') && l.contains("@@"))
@@ -132,9 +138,43 @@ impl Exim {
             paniclog: logdir.join("paniclog"),
             message: base.join("message.eml"),
             pending: None,
+            template,
+            route: None,
             clock: clock.clone(),
         })
     }
+
+    /// Rewrites the config when the scenario's route differs from the one on disk. Every
+    /// Exim command reads the config afresh (-C), so the next submission or retry uses it.
+    fn route_to(&mut self, relay: Option<&Relay>) -> Result<(), LabError> {
+        if self.route.as_ref() == relay {
+            return Ok(());
+        }
+        let text = with_relay(&self.template, relay);
+        std::fs::write(&self.config, text).map_err(|source| LabError::Write {
+            path: self.config.clone(),
+            source,
+        })?;
+        self.route = relay.cloned();
+        Ok(())
+    }
+}
+
+/// The config with the `relay` router for `relay`, or with none (routing by MX).
+fn with_relay(template: &str, relay: Option<&Relay>) -> String {
+    let router = match relay {
+        None => String::new(),
+        // `host::port`: the port after a doubled colon, the list separator (Exim spec,
+        // "The manualroute router", host lists with ports).
+        Some(r) => format!(
+            "relay:\n  driver = manualroute\n  domains = ! client.test\n  transport = remote_smtp\n  \
+             route_list = * {}::{} bydns\n  dnssec_request_domains = *\n  self = send\n  no_more\n",
+            r.host.trim_end_matches('.'),
+            r.port
+        ),
+    };
+    // The placeholder's own line only: the template's header names it in a comment too.
+    template.replace("\n@@RELAY_ROUTER@@\n", &format!("\n{router}\n"))
 }
 
 /// A copy of the Exim binary without its set-uid bit, which Exim runs as `exim_path`.
@@ -241,6 +281,7 @@ impl Exim {
 #[async_trait]
 impl Adapter for Exim {
     async fn attempt(&mut self, s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
+        self.route_to(s.relay.as_ref())?;
         let file = files::message(&self.message, &s.message.body)?;
         // -odf: deliver in the foreground, so the command returns when the attempt has ended.
         let words = ["-odf", "-f", s.message.from.as_str(), "--", s.message.to.as_str()];
@@ -276,4 +317,36 @@ impl Adapter for Exim {
     }
 
     async fn shutdown(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The relay router appears once, at the placeholder's line, before `dnslookup`, with the
+    /// port after a doubled colon and DNS (DNSSEC-aware) address lookups; without a relay
+    /// the config routes by MX only.
+    #[test]
+    fn the_relay_router_routes_to_the_host_and_port_before_mx() {
+        let relay = Relay {
+            host: "mx1.example.test.".into(),
+            port: 2525,
+        };
+        let with = with_relay(TEMPLATE, Some(&relay));
+        let live: Vec<&str> = with.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+        assert!(live.iter().all(|l| !l.contains("@@RELAY_ROUTER@@")));
+        let route = live
+            .iter()
+            .position(|l| l.trim() == "route_list = * mx1.example.test::2525 bydns")
+            .expect("the relay's route_list");
+        let dnslookup = live.iter().position(|l| *l == "dnslookup:").expect("the MX router");
+        assert!(route < dnslookup, "the relay router comes first");
+        assert_eq!(live.iter().filter(|l| **l == "relay:").count(), 1);
+        let without = with_relay(TEMPLATE, None);
+        assert!(
+            !without
+                .lines()
+                .any(|l| l == "relay:" || l.contains("@@RELAY_ROUTER@@") && !l.starts_with('#'))
+        );
+    }
 }

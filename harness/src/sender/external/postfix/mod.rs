@@ -17,7 +17,7 @@
 pub mod maillog;
 
 use super::{Adapter, Attempt, files};
-use crate::scenario::Scenario;
+use crate::scenario::{Relay, Scenario};
 use crate::sender::external::Terminal;
 use crate::world::LabError;
 use crate::world::clock::{self, WorldClock};
@@ -68,6 +68,11 @@ pub struct Postfix {
     running: bool,
     /// The message the last attempt left queued (its queue id).
     pending: Option<String>,
+    postconf: PathBuf,
+    /// The relay `relayhost` names (`[route] relay`), if any.
+    route: Option<Relay>,
+    /// Postfix is restarted on it when the route changes.
+    clock: WorldClock,
 }
 
 impl Postfix {
@@ -128,30 +133,7 @@ impl Postfix {
         let effective = run(Command::new(&postconf).arg("-c").arg(&config).arg("-n"))?;
         check_effective(&effective).map_err(LabError::Config)?;
 
-        let out = clock
-            .apply(&mut Command::new(&postfix))
-            .arg("-c")
-            .arg(&config)
-            .arg("start")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| LabError::Command {
-                command: "postfix start".into(),
-                detail: e.to_string(),
-            })?;
-        if !out.status.success() {
-            let tail = std::fs::read_to_string(&maillog).unwrap_or_default();
-            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
-            return Err(LabError::Command {
-                command: format!("postfix -c {} start", config.display()),
-                detail: format!(
-                    "{}: {} {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-                ),
-            });
-        }
+        start_master(clock, &postfix, &config, &maillog)?;
         Ok(Postfix {
             message: base.join("message.eml"),
             config,
@@ -162,6 +144,9 @@ impl Postfix {
             postqueue,
             running: true,
             pending: None,
+            postconf,
+            route: None,
+            clock: clock.clone(),
         })
     }
 
@@ -192,6 +177,31 @@ impl Postfix {
         }
     }
 
+    /// Sets `relayhost` to the scenario's relay (`[host]:port`: brackets, so no MX lookup,
+    /// RFC 7672 §2.2.2), or empties it, when it differs from the running config. A restart,
+    /// not a reload: after `postfix reload` an old trivial-rewrite may still resolve the next
+    /// message by the old route, and a stopped master is certain.
+    fn route_to(&mut self, relay: Option<&Relay>) -> Result<(), LabError> {
+        if self.route.as_ref() == relay {
+            return Ok(());
+        }
+        let value = relay.map(Relay::bracketed).unwrap_or_default();
+        run(Command::new(&self.postconf)
+            .arg("-c")
+            .arg(&self.config)
+            .arg("-e")
+            .arg(format!("relayhost = {value}")))?;
+        let effective = run(Command::new(&self.postconf).arg("-c").arg(&self.config).arg("-n"))?;
+        check_effective(&effective).map_err(LabError::Config)?;
+        // `postfix stop` returns once master has exited.
+        run(Command::new(&self.postfix).arg("-c").arg(&self.config).arg("stop"))?;
+        self.running = false;
+        start_master(&self.clock, &self.postfix, &self.config, &self.maillog)?;
+        self.running = true;
+        self.route = relay.cloned();
+        Ok(())
+    }
+
     fn read_log_from(&self, offset: u64) -> Vec<LogLine> {
         files::log_since(&self.maillog, offset)
             .lines()
@@ -203,6 +213,7 @@ impl Postfix {
 #[async_trait]
 impl Adapter for Postfix {
     async fn attempt(&mut self, s: &Scenario, _lab: &Lab) -> Result<Attempt, LabError> {
+        self.route_to(s.relay.as_ref())?;
         let offset = files::log_len(&self.maillog);
         let file = files::message(&self.message, &s.message.body)?;
         let out = tokio::process::Command::new(&self.sendmail)
@@ -267,6 +278,35 @@ impl Adapter for Postfix {
     }
 }
 
+/// `postfix start` on the world clock; the maillog's last lines when it fails.
+fn start_master(clock: &WorldClock, postfix: &Path, config: &Path, maillog: &Path) -> Result<(), LabError> {
+    let out = clock
+        .apply(&mut Command::new(postfix))
+        .arg("-c")
+        .arg(config)
+        .arg("start")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| LabError::Command {
+            command: "postfix start".into(),
+            detail: e.to_string(),
+        })?;
+    if !out.status.success() {
+        let tail = std::fs::read_to_string(maillog).unwrap_or_default();
+        let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+        return Err(LabError::Command {
+            command: format!("postfix -c {} start", config.display()),
+            detail: format!(
+                "{}: {} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim(),
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Postfix's default `import_environment` plus the world clock's variables, so `master` and
 /// its daemons keep them (a name=value entry in the defaults stays as it is).
 fn import_environment(defaults: &str) -> String {
@@ -293,7 +333,8 @@ maillog_file = {maillog}
 maillog_file_prefixes = {base}
 myhostname = client.test
 myorigin = client.test
-# A client only: no local domains, no relay host, no listening smtpd.
+# A client only: no local domains, no listening smtpd; a relay host only for a scenario with
+# `[route] relay` (set by the adapter, `Postfix::route_to`).
 mydestination =
 relayhost =
 inet_interfaces = loopback-only
