@@ -14,6 +14,11 @@ use crate::duration;
 use crate::pki::CertSpec;
 use crate::vocab::{ResultCode, fqdn};
 
+/// The most attempts a timeline has: enough for a sender's whole retry window (Exchange
+/// Online reaches its 24-hour non-delivery report at attempt 27 of its schedule: 15 and 15
+/// minutes, then hourly), few enough that a timeline of real senders stays minutes long.
+const MAX_ATTEMPTS: u32 = 64;
+
 impl Loader<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn timeline(
@@ -39,10 +44,10 @@ impl Loader<'_> {
         };
         let t = raw.get_ref();
         let attempts = *t.attempts.get_ref();
-        if !(1..=20).contains(&attempts) {
+        if !(1..=MAX_ATTEMPTS).contains(&attempts) {
             return Err(self.err(
                 t.attempts.span(),
-                format!("{attempts} attempts: a timeline has 1 to 20"),
+                format!("{attempts} attempts: a timeline has 1 to {MAX_ATTEMPTS}"),
                 "here",
                 None,
             ));
