@@ -29,6 +29,11 @@ fn main() {
             swaks_intercepted,
         ),
         (
+            "a_profile_relays_where_danesim_relay_host_and_port_say",
+            "swaks",
+            swaks_relay,
+        ),
+        (
             "ctrl_c_in_the_middle_of_a_postfix_run_leaves_no_process",
             "postfix",
             ctrl_c_postfix,
@@ -192,6 +197,32 @@ fn swaks_downgrade() -> Result<(), Failed> {
         "NOCLEAR (RFC 7672 §2.2): mx1.example.test. (192.0.2.10) received MAIL FROM:<sender@client.test> in cleartext",
     ) {
         return Err(format!("the NOCLEAR violation is not named:\n{stdout}").into());
+    }
+    nothing_left(&dir)
+}
+
+/// The profile variables of a relay route (issue 15) reach the program: swaks, sent to
+/// `${DANESIM_RELAY_HOST}` on `${DANESIM_RELAY_PORT}`, delivers at the endpoint on 2525. It is
+/// right where no TLSA applies to that port, and held to AUTH where `_2525._tcp` is secure.
+fn swaks_relay() -> Result<(), Failed> {
+    let dir = workdir("swaks-relay");
+    let out = danesim_run(&dir, &["fixtures/senders/swaks-relay.toml", "scenarios/routes"])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(1) {
+        return Err(format!("expected exit 1 (a violation), got {}\n{stdout}\n{stderr}", out.status).into());
+    }
+    let line = |id: &str| stdout.lines().find(|l| l.contains(id)).unwrap_or_default().to_string();
+    if !line("relay-2525-only-port-25-tlsa").starts_with("PASS") {
+        return Err(format!("swaks must deliver opportunistically to the relay on 2525:\n{stdout}").into());
+    }
+    let matching = line("relay-2525-matching-tlsa");
+    if !matching.starts_with("VIOLATION")
+        || !stdout.contains("RESULT (RFC 7672 §2.2.3): expected AUTH, the sender reported TLS")
+    {
+        return Err(
+            format!("an unauthenticated delivery on a committed relay route must be a violation:\n{stdout}").into(),
+        );
     }
     nothing_left(&dir)
 }

@@ -160,6 +160,15 @@ mod tests {
         .unwrap();
         assert_eq!(p.command[0], "swaks");
         assert!(p.verified_marker.is_none());
+        // The relay variant takes its server and port from the relay variables (issue 15).
+        let r = load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/senders/swaks-relay.toml"
+        )))
+        .unwrap();
+        for v in ["${DANESIM_RELAY_HOST}", "${DANESIM_RELAY_PORT}"] {
+            assert!(r.command.iter().any(|a| a == v), "{v} in {:?}", r.command);
+        }
     }
 
     #[test]
