@@ -196,8 +196,18 @@ impl Invariant {
             let Some((before, after)) = q.split_once('<') else {
                 return Err(format!("ORDER takes two queries separated by `<`, {example}"));
             };
-            let before = query_arg(before, "ORDER")?;
-            let after = query_arg(after, "ORDER")?;
+            if after.contains('<') {
+                // One relation per invariant: a chain would hide which pair failed.
+                return Err(format!("ORDER compares two queries; write one ORDER per pair, {example}"));
+            }
+            let side = |written: &str, which: &str| {
+                query_arg(written, "ORDER").map_err(|e| match e.split_once(", e.g.") {
+                    Some((why, _)) => format!("{why} on the {which} of `<`, {example}"),
+                    None => format!("{e} (the {which} of `<`)"),
+                })
+            };
+            let before = side(before, "left")?;
+            let after = side(after, "right")?;
             if before == after {
                 return Err(format!("ORDER names the same query twice, {example}"));
             }
@@ -279,9 +289,17 @@ fn query_arg(written: &str, what: &str) -> Result<(String, String), String> {
             }
             Ok((fqdn(name), rtype))
         }
-        _ => Err(format!(
-            "{what} takes a name and a type, e.g. {what}(_25._tcp.mx1.example.test TLSA)"
-        )),
+        (name, rtype, _) => {
+            let why = match (name, rtype) {
+                (None, _) => "; nothing is given",
+                (Some(n), _) if n.trim_end_matches('.').is_empty() => "; the name is empty (`.`)",
+                (Some(_), None) => "; the type is missing",
+                _ => "; more than a name and a type is given",
+            };
+            Err(format!(
+                "{what} takes a name and a type{why}, e.g. {what}(_25._tcp.mx1.example.test TLSA)"
+            ))
+        }
     }
 }
 
@@ -434,6 +452,24 @@ mod tests {
             "QUERY()",
         ] {
             assert!(Invariant::parse(bad).is_err(), "{bad}");
+        }
+        // Each misuse says what is wrong, and ORDER which side (issue 15).
+        for (bad, want) in [
+            ("ORDER(mx1.example.test A _25._tcp.mx1.example.test TLSA)", "separated by `<`"),
+            ("ORDER(mx1.example.test A < mx1.example.test. a)", "the same query twice"),
+            ("ORDER( < mx1.example.test A)", "nothing is given on the left of `<`"),
+            ("ORDER(mx1.example.test A < )", "nothing is given on the right of `<`"),
+            ("ORDER(mx1.example.test < example.test MX)", "the type is missing on the left"),
+            ("ORDER(mx1.example.test ADDR < example.test MX)", "`ADDR` is not a record type (the left"),
+            ("ORDER(example.test MX < mx1.example.test A < mx2.example.test A)", "one ORDER per pair"),
+            ("QUERY(_25._tcp.mx1.example.test TLSB)", "`TLSB` is not a record type"),
+            ("QUERY(_25._tcp.mx1.example.test TLSA A)", "more than a name and a type"),
+            ("TCP(_25._tcp.mx1.example.test)", "the type is missing"),
+            ("TCP(. TLSA)", "the name is empty"),
+            ("QUERY(   )", "nothing is given"),
+        ] {
+            let e = Invariant::parse(bad).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
         }
     }
 
