@@ -198,7 +198,9 @@ impl Invariant {
             };
             if after.contains('<') {
                 // One relation per invariant: a chain would hide which pair failed.
-                return Err(format!("ORDER compares two queries; write one ORDER per pair, {example}"));
+                return Err(format!(
+                    "ORDER compares two queries; write one ORDER per pair, {example}"
+                ));
             }
             let side = |written: &str, which: &str| {
                 query_arg(written, "ORDER").map_err(|e| match e.split_once(", e.g.") {
@@ -460,13 +462,28 @@ mod tests {
         }
         // Each misuse says what is wrong, and ORDER which side (issue 15).
         for (bad, want) in [
-            ("ORDER(mx1.example.test A _25._tcp.mx1.example.test TLSA)", "separated by `<`"),
-            ("ORDER(mx1.example.test A < mx1.example.test. a)", "the same query twice"),
+            (
+                "ORDER(mx1.example.test A _25._tcp.mx1.example.test TLSA)",
+                "separated by `<`",
+            ),
+            (
+                "ORDER(mx1.example.test A < mx1.example.test. a)",
+                "the same query twice",
+            ),
             ("ORDER( < mx1.example.test A)", "nothing is given on the left of `<`"),
             ("ORDER(mx1.example.test A < )", "nothing is given on the right of `<`"),
-            ("ORDER(mx1.example.test < example.test MX)", "the type is missing on the left"),
-            ("ORDER(mx1.example.test ADDR < example.test MX)", "`ADDR` is not a record type (the left"),
-            ("ORDER(example.test MX < mx1.example.test A < mx2.example.test A)", "one ORDER per pair"),
+            (
+                "ORDER(mx1.example.test < example.test MX)",
+                "the type is missing on the left",
+            ),
+            (
+                "ORDER(mx1.example.test ADDR < example.test MX)",
+                "`ADDR` is not a record type (the left",
+            ),
+            (
+                "ORDER(example.test MX < mx1.example.test A < mx2.example.test A)",
+                "one ORDER per pair",
+            ),
             ("QUERY(_25._tcp.mx1.example.test TLSB)", "`TLSB` is not a record type"),
             ("QUERY(_25._tcp.mx1.example.test TLSA A)", "more than a name and a type"),
             ("TCP(_25._tcp.mx1.example.test)", "the type is missing"),
