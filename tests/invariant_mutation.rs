@@ -333,12 +333,17 @@ invariants = [{invariants}]
 }
 
 fn violated(source: &str) -> Vec<String> {
+    violations(source).into_iter().map(|(invariant, _)| invariant).collect()
+}
+
+/// The failed invariants of a run of `source`, each with the witness's detail.
+fn violations(source: &str) -> Vec<(String, String)> {
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let s = scenario::load_str(Path::new("crafted.toml"), source).unwrap_or_else(|e| panic!("{e}"));
     let o = run(&rt, &KeyStore::embedded(), &s);
     match o.verdict {
         Verdict::Pass => Vec::new(),
-        Verdict::Violation(v) | Verdict::Deviation(v) => v.into_iter().map(|v| v.invariant).collect(),
+        Verdict::Violation(v) | Verdict::Deviation(v) => v.into_iter().map(|v| (v.invariant, v.detail)).collect(),
     }
 }
 
@@ -471,6 +476,9 @@ fn undeclared_names_fail_to_load_at_the_invariant() {
             "no endpoint is declared at 2001:db8::10",
         ),
         ("NOQUERY(_25._tcp.mx2.example.test TLSA)", "no name of this world"),
+        // The root parses (a name one can query) but this world has no root zone.
+        ("NOQUERY(. NS)", "`.` is no name of this world"),
+        ("QUERY(. NS)", "`.` is no name of this world"),
     ];
     for (inv, why) in cases {
         let src = crafted(
@@ -493,7 +501,7 @@ fn undeclared_names_fail_to_load_at_the_invariant() {
         assert_eq!(location, "crafted.toml:22:4", "{inv}: {message}");
         assert!(message.contains(why), "{inv}: {message}");
         let help = help.unwrap_or_default();
-        if !inv.starts_with("NOQUERY") && !inv.contains(":587") && !inv.contains(":2525") {
+        if !inv.contains("QUERY") && !inv.contains(":587") && !inv.contains(":2525") {
             // What is declared, with the names that lead there (the MX target and the alias).
             assert!(
                 help.contains(
@@ -560,6 +568,26 @@ fn order_fails_when_a_side_is_never_asked() {
         r#""ORDER(mx1.example.test A < _25._tcp.mx1.example.test HINFO)""#,
     ));
     assert_eq!(v, vec!["ORDER(mx1.example.test. A < _25._tcp.mx1.example.test. HINFO)"]);
+    // The failure names the side that is missing, and only that one; with neither asked it
+    // names both.
+    let v = violations(&crafted(
+        r#""@ MX 10 mx1", "mx1 A 192.0.2.10""#,
+        r#"behaviour = "no-starttls""#,
+        "OPP",
+        r#""ORDER(mx1.example.test A < _25._tcp.mx1.example.test HINFO)",
+  "ORDER(mx1.example.test HINFO < mx1.example.test A)",
+  "ORDER(mx1.example.test HINFO < mx1.example.test TXT)""#,
+    ));
+    let details: Vec<&str> = v.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(
+        details,
+        vec![
+            "the authoritative server saw no query for _25._tcp.mx1.example.test. HINFO",
+            "the authoritative server saw no query for mx1.example.test. HINFO",
+            "the authoritative server saw no query for mx1.example.test. HINFO nor for mx1.example.test. TXT",
+        ],
+        "{v:?}"
+    );
 }
 
 /// NOCONNECT with a port (issue 15): a sender that relays to `[mx1]:2525` connects there, so

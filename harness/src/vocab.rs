@@ -196,8 +196,20 @@ impl Invariant {
             let Some((before, after)) = q.split_once('<') else {
                 return Err(format!("ORDER takes two queries separated by `<`, {example}"));
             };
-            let before = query_arg(before, "ORDER")?;
-            let after = query_arg(after, "ORDER")?;
+            if after.contains('<') {
+                // One relation per invariant: a chain would hide which pair failed.
+                return Err(format!(
+                    "ORDER compares two queries; write one ORDER per pair, {example}"
+                ));
+            }
+            let side = |written: &str, which: &str| {
+                query_arg(written, "ORDER").map_err(|e| match e.split_once(", e.g.") {
+                    Some((why, _)) => format!("{why} on the {which} of `<`, {example}"),
+                    None => format!("{e} (the {which} of `<`)"),
+                })
+            };
+            let before = side(before, "left")?;
+            let after = side(after, "right")?;
             if before == after {
                 return Err(format!("ORDER names the same query twice, {example}"));
             }
@@ -272,16 +284,27 @@ impl fmt::Display for Invariant {
 fn query_arg(written: &str, what: &str) -> Result<(String, String), String> {
     let mut parts = written.split_whitespace();
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(name), Some(rtype), None) if !name.trim_end_matches('.').is_empty() => {
+        // The root `.` is a name one can query (Postfix's DNSSEC probe asks `. NS`; issue 14):
+        // the loader then refuses it unless the world has a root zone. Only `..` and the like
+        // are empty.
+        (Some(name), Some(rtype), None) if name == "." || !name.trim_end_matches('.').is_empty() => {
             let rtype = rtype.to_ascii_uppercase();
             if hickory_proto::rr::RecordType::from_str(&rtype).is_err() {
                 return Err(format!("{what}: `{rtype}` is not a record type"));
             }
             Ok((fqdn(name), rtype))
         }
-        _ => Err(format!(
-            "{what} takes a name and a type, e.g. {what}(_25._tcp.mx1.example.test TLSA)"
-        )),
+        (name, rtype, _) => {
+            let why = match (name, rtype) {
+                (None, _) => "; nothing is given",
+                (Some(n), Some(_)) if n.trim_end_matches('.').is_empty() => "; the name is empty",
+                (Some(_), None) => "; the type is missing",
+                _ => "; more than a name and a type is given",
+            };
+            Err(format!(
+                "{what} takes a name and a type{why}, e.g. {what}(_25._tcp.mx1.example.test TLSA)"
+            ))
+        }
     }
 }
 
@@ -380,6 +403,8 @@ mod tests {
             "NOCONNECT(192.0.2.10)",
             "SNI(mx1.example.test.) = mx1.example.test.",
             "NOQUERY(_25._tcp.mx1.example.test. TLSA)",
+            "NOQUERY(. NS)",
+            "QUERY(. NS)",
         ] {
             assert_eq!(Invariant::parse(s).unwrap().to_string(), s);
         }
@@ -430,10 +455,43 @@ mod tests {
             "ORDER(mx1.example.test A < mx1.example.test A)",
             "ORDER(mx1.example.test A < )",
             "QUERY(mx1.example.test NOTATYPE)",
-            "TCP(. A)",
+            "TCP(.. A)",
             "QUERY()",
         ] {
             assert!(Invariant::parse(bad).is_err(), "{bad}");
+        }
+        // Each misuse says what is wrong, and ORDER which side (issue 15).
+        for (bad, want) in [
+            (
+                "ORDER(mx1.example.test A _25._tcp.mx1.example.test TLSA)",
+                "separated by `<`",
+            ),
+            (
+                "ORDER(mx1.example.test A < mx1.example.test. a)",
+                "the same query twice",
+            ),
+            ("ORDER( < mx1.example.test A)", "nothing is given on the left of `<`"),
+            ("ORDER(mx1.example.test A < )", "nothing is given on the right of `<`"),
+            (
+                "ORDER(mx1.example.test < example.test MX)",
+                "the type is missing on the left",
+            ),
+            (
+                "ORDER(mx1.example.test ADDR < example.test MX)",
+                "`ADDR` is not a record type (the left",
+            ),
+            (
+                "ORDER(example.test MX < mx1.example.test A < mx2.example.test A)",
+                "one ORDER per pair",
+            ),
+            ("QUERY(_25._tcp.mx1.example.test TLSB)", "`TLSB` is not a record type"),
+            ("QUERY(_25._tcp.mx1.example.test TLSA A)", "more than a name and a type"),
+            ("TCP(_25._tcp.mx1.example.test)", "the type is missing"),
+            ("TCP(.. TLSA)", "the name is empty"),
+            ("QUERY(   )", "nothing is given"),
+        ] {
+            let e = Invariant::parse(bad).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
         }
     }
 

@@ -155,6 +155,8 @@ pub fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
             anchor_public_key: anchor.public_key.clone(),
             timeout: limits.dns,
             now: now.as_secs(),
+            #[cfg(test)]
+            udp_only: false,
         },
         dialer: world.dialer.clone(),
         now,
@@ -404,6 +406,37 @@ mod tests {
                     );
                 }
                 _ => panic!("tlsa_first = {tlsa_first}: {verdict:?}"),
+            }
+        }
+    }
+
+    /// Issue 15: `TCP` must catch a sender whose resolver never retries a truncated answer
+    /// over TCP (RFC 7766 §5). With the test-only UDP-alone switch, the catalogue scenario's
+    /// TC=1 TLSA answer is never fetched whole: it passes without the switch and fails TCP
+    /// with it, saying the query stayed on UDP.
+    #[tokio::test]
+    async fn tcp_fails_when_the_truncated_answer_is_not_retried_over_tcp() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dns-security/transport-truncated-tlsa.toml");
+        let text = std::fs::read_to_string(&path).expect("the catalogue scenario");
+        let s = crate::scenario::load_str(&path, &text).expect("it loads");
+        let keys = KeyStore::embedded();
+        for udp_only in [false, true] {
+            let world = World::start(&s, &keys).await.expect("the world starts");
+            let mut ctx = context(&world, &s, Limits::default());
+            ctx.validator.udp_only = udp_only;
+            let report = reference::deliver(&ctx, &s.message).await;
+            let obs = observe(&world).await;
+            let verdict = judge(&s, &world, "reference", &report, &obs);
+            world.stop().await;
+            match (udp_only, &verdict) {
+                (false, Verdict::Pass) => {}
+                (true, Verdict::Violation(v)) => {
+                    let tcp: Vec<_> = v.iter().filter(|v| v.invariant.starts_with("TCP(")).collect();
+                    assert_eq!(tcp.len(), 1, "{v:?}");
+                    assert!(tcp[0].detail.contains("none over TCP"), "{v:?}");
+                }
+                _ => panic!("udp_only = {udp_only}: {verdict:?}"),
             }
         }
     }

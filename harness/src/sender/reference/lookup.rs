@@ -41,6 +41,10 @@ pub struct ValidatorConfig {
     pub timeout: Duration,
     /// The world clock (Unix seconds): RRSIG validity is judged by it, never by the host's.
     pub now: u64,
+    /// Tests only: ask over UDP alone, so a truncated answer is never retried over TCP
+    /// (the retry RFC 7766 §5 requires), so that a test can watch `TCP` catch it.
+    #[cfg(test)]
+    pub udp_only: bool,
 }
 
 /// Why a validator could not be set up (lookup failures are [`Answer`] data instead).
@@ -216,7 +220,13 @@ impl Validator {
             LowerName::new(&zone),
         );
 
+        #[cfg(not(test))]
         let mut server = NameServerConfig::udp_and_tcp(cfg.server.ip());
+        #[cfg(test)]
+        let mut server = match cfg.udp_only {
+            true => NameServerConfig::udp(cfg.server.ip()),
+            false => NameServerConfig::udp_and_tcp(cfg.server.ip()),
+        };
         for connection in &mut server.connections {
             connection.port = cfg.server.port();
         }
@@ -740,6 +750,7 @@ mod tests {
             anchor_public_key: anchor.public_key,
             timeout: Duration::from_secs(2),
             now: WORLD_NOW,
+            udp_only: false,
         }
     }
 
@@ -899,6 +910,7 @@ mod tests {
             anchor_public_key: vec![0; 32],
             timeout: Duration::from_millis(200),
             now: WORLD_NOW,
+            udp_only: false,
         };
         let v = Validator::new(&cfg).unwrap();
         let a = v.lookup("mx1.example.test", RType::A).await;
@@ -991,6 +1003,7 @@ mod tests {
             anchor_public_key: vec![0; 32],
             timeout: Duration::from_secs(1),
             now: WORLD_NOW,
+            udp_only: false,
         };
         assert!(Validator::new(&cfg).is_ok());
         cfg.anchor_flags = 1;
