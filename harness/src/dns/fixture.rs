@@ -29,6 +29,7 @@ fn zone(origin: &str, signed: bool, seed: u8, records: &[&str]) -> ZoneSpec {
         parsed: Vec::new(),
         ds: super::zone::DsMode::Secure,
         denial: super::zone::Denial::Nsec3,
+        windows: Vec::new(),
     }
 }
 

@@ -54,4 +54,4 @@ pub(crate) use record::{dname_substitute, dname_target};
 pub use server::{serve, serve_switch};
 pub use switch::ZoneSwitch;
 pub use world::SignedWorld;
-pub use zone::{Denial, DsMode, WorldDnsSpec, ZoneSpec, check_zones};
+pub use zone::{Denial, DsMode, SignatureWindow, WorldDnsSpec, ZoneSpec, check_zones};

@@ -31,8 +31,11 @@ pub(crate) struct ZoneRecords {
 
 struct Signer {
     key: Arc<ZoneKey>,
+    /// The zone's validity window (RFC 4034 §3.1.5).
     inception: u32,
     expiration: u32,
+    /// RRsets (by position) with a window of their own.
+    windows: HashMap<usize, (u32, u32)>,
     /// Per RRset: whether it is signed at all (not NS at a zone cut, RFC 4035 §2.2).
     signable: Vec<bool>,
     /// Per RRset: its RRSIG once made.
@@ -52,14 +55,17 @@ impl ZoneRecords {
         }
     }
 
-    /// The RRsets of a signed zone (without RRSIGs), with which of them are signed. Fails
-    /// if one of them could not be signed, naming it.
+    /// The RRsets of a signed zone (without RRSIGs), with which of them are signed, signed
+    /// within `window` unless `own` gives an RRset (owner, type) a window of its own. Fails
+    /// if one of them could not be signed, naming it, or if `own` names an RRset the zone
+    /// does not sign.
     pub(crate) fn signed(
         origin: Name,
         rrsets: Vec<RecordSet>,
         signable: Vec<bool>,
         key: Arc<ZoneKey>,
         (inception, expiration): (u32, u32),
+        own: &[(Name, RecordType, (u32, u32))],
     ) -> Result<Self, String> {
         for (set, _) in rrsets.iter().zip(&signable).filter(|(_, s)| **s) {
             if !surely_signable(set) {
@@ -68,14 +74,25 @@ impl ZoneRecords {
         }
         let made = rrsets.iter().map(|_| OnceLock::new()).collect();
         let rrsets: Vec<Arc<RecordSet>> = rrsets.into_iter().map(Arc::new).collect();
+        let index = index(&rrsets);
+        let mut windows = HashMap::new();
+        for (name, rtype, window) in own {
+            match index.get(&RrKey::new(LowerName::new(name), *rtype)) {
+                Some(&i) if signable[i] => {
+                    windows.insert(i, *window);
+                }
+                _ => return Err(format!("{name} {rtype} is no RRset this zone signs: no window for it")),
+            }
+        }
         Ok(Self {
-            index: index(&rrsets),
+            index,
             origin,
             rrsets,
             signer: Some(Signer {
                 key,
                 inception,
                 expiration,
+                windows,
                 signable,
                 made,
             }),
@@ -112,7 +129,10 @@ impl ZoneRecords {
             return Ok(None);
         }
         s.made[i]
-            .get_or_init(|| sign::rrsig(&self.rrsets[i], &s.key, &self.origin, s.inception, s.expiration).map(Box::new))
+            .get_or_init(|| {
+                let (inception, expiration) = s.windows.get(&i).copied().unwrap_or((s.inception, s.expiration));
+                sign::rrsig(&self.rrsets[i], &s.key, &self.origin, inception, expiration).map(Box::new)
+            })
             .as_ref()
             .map(|r| Some(&**r))
             .map_err(Clone::clone)

@@ -138,14 +138,10 @@ impl SignedWorld {
             let records = match keys.get(&origin) {
                 Some(key) => {
                     let (rrsets, signable) = sign::secure(z, key, denial).map_err(signing)?;
-                    let records = ZoneRecords::signed(
-                        origin.clone(),
-                        rrsets,
-                        signable,
-                        key.clone(),
-                        (spec.inception, spec.expiration),
-                    )
-                    .map_err(signing)?;
+                    let (window, own) =
+                        windows(spec_of(&origin), (spec.inception, spec.expiration)).map_err(signing)?;
+                    let records = ZoneRecords::signed(origin.clone(), rrsets, signable, key.clone(), window, &own)
+                        .map_err(signing)?;
                     // The DNAME index keeps its RRSIGs (`dname::DnameIndex`): made here.
                     for (i, set) in records.rrsets().iter().enumerate() {
                         if set.record_type() == RecordType::DNAME {
@@ -272,6 +268,29 @@ impl BuiltZone {
             .collect();
         Arc::new(handler)
     }
+}
+
+/// A zone's RRSIG window (its own, else the world's `default`) and the RRsets with one of
+/// their own (RFC 4034 §3.1.5: inception before expiration, serial arithmetic aside).
+fn windows(
+    z: &zone::ZoneSpec,
+    default: (u32, u32),
+) -> Result<((u32, u32), Vec<(Name, RecordType, (u32, u32))>), String> {
+    let mut window = default;
+    let mut own = Vec::new();
+    for w in &z.windows {
+        if w.expiration <= w.inception {
+            return Err(format!(
+                "signature expiration {} is not after inception {}",
+                w.expiration, w.inception
+            ));
+        }
+        match &w.rrset {
+            None => window = (w.inception, w.expiration),
+            Some((name, rtype)) => own.push((name.clone(), *rtype, (w.inception, w.expiration))),
+        }
+    }
+    Ok((window, own))
 }
 
 /// RDATA in wire form, for the canonical RR ordering within an RRset (RFC 4034 §6.3).

@@ -31,6 +31,20 @@ pub struct ZoneSpec {
     pub ds: DsMode,
     /// How a signed zone proves non-existence.
     pub denial: Denial,
+    /// RRSIG validity windows other than the world's ([`WorldDnsSpec::inception`] ..
+    /// [`WorldDnsSpec::expiration`]): at most one for the whole zone, one per RRset.
+    pub windows: Vec<SignatureWindow>,
+}
+
+/// An RRSIG validity window (RFC 4034 §3.1.5) for a zone's RRSIGs or one RRset's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureWindow {
+    /// `None`: every RRSIG the zone makes (DNSKEY, NSEC/NSEC3 and DS included) unless an
+    /// RRset has its own.
+    pub rrset: Option<(Name, RecordType)>,
+    /// Unix seconds.
+    pub inception: u32,
+    pub expiration: u32,
 }
 
 /// The authenticated denial of existence a signed zone uses.
@@ -516,6 +530,7 @@ mod tests {
             parsed: Vec::new(),
             ds: DsMode::Secure,
             denial: Denial::Nsec3,
+            windows: Vec::new(),
         }
     }
 

@@ -157,6 +157,8 @@ pub fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
             now: now.as_secs(),
             #[cfg(test)]
             udp_only: false,
+            #[cfg(test)]
+            ignore_signature_expiry: false,
         },
         dialer: world.dialer.clone(),
         now,
@@ -220,29 +222,25 @@ impl timeline::Driver for InProcess {
         Ok(())
     }
 
-    /// The validator's cache measures TTLs with `Instant`: a margin is enough.
-    fn ttl_slack(&self) -> Duration {
-        Duration::from_millis(150)
-    }
-
-    fn at(&self, t: &Timeline, n: u32) -> Option<Duration> {
+    fn scheduled(&self, t: &Timeline, n: u32) -> Duration {
         if self.exchange_online {
             // Exchange Online's own schedule, whatever the scenario's (docs/CONFORMANCE.md).
-            Some(crate::scenario::timeline::offset_on(
-                &reference::exchange_online::RETRY,
-                n,
-            ))
+            crate::scenario::timeline::offset_on(&reference::exchange_online::RETRY, n)
         } else {
-            Some(t.offset(n))
+            t.offset(n)
         }
     }
 }
 
 /// A real sender over a timeline: a new message is submitted, a deferred one is retried by
-/// forcing a queue run; flushing empties unbound's caches.
+/// forcing a queue run; flushing empties unbound's caches. Before each attempt the lab's
+/// clock moves on by the time since the last one, so the sender and unbound judge
+/// certificates, signatures and cached TTLs at the attempt's world time.
 struct External<'a> {
     adapter: &'a mut dyn Adapter,
     lab: &'a Lab,
+    /// The timeline time of the last attempt.
+    last: Duration,
 }
 
 #[async_trait::async_trait]
@@ -252,11 +250,15 @@ impl timeline::Driver for External<'_> {
         a: &Scenario,
         world: &World,
         retry: bool,
-        _at: Duration,
+        at: Duration,
         _queued_for: Duration,
     ) -> Result<(SenderReport, Observations), LabError> {
         let marks = timeline::Marks::of(world).await;
         let logged = self.lab.resolver_log_mark();
+        // After the marks: whatever a process does when its clock jumps (Postfix's queue
+        // manager runs its timers) belongs to this attempt.
+        self.lab.clock.advance(at.saturating_sub(self.last))?;
+        self.last = at;
         let attempt = if retry {
             self.adapter.retry(a, self.lab).await?
         } else {
@@ -272,14 +274,8 @@ impl timeline::Driver for External<'_> {
         self.lab.flush_resolver().await
     }
 
-    fn at(&self, _t: &Timeline, _n: u32) -> Option<Duration> {
-        None
-    }
-
-    /// unbound counts TTLs in whole seconds and keeps an entry through the second it
-    /// expires in: one more second, plus a margin (the most the loader allows for).
-    fn ttl_slack(&self) -> Duration {
-        crate::scenario::timeline::MAX_TTL_SLACK
+    fn scheduled(&self, t: &Timeline, n: u32) -> Duration {
+        t.offset(n)
     }
 }
 
@@ -338,7 +334,11 @@ async fn one(
     let mut world = lab.start_world(s, keys).await?;
     if let Some(t) = &s.timeline {
         let played = {
-            let mut driver = External { adapter, lab };
+            let mut driver = External {
+                adapter,
+                lab,
+                last: Duration::ZERO,
+            };
             timeline::play(s, t, sender.name(), keys, &mut world, &mut driver).await
         };
         let reset = adapter.reset().await;

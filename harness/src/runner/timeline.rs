@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::outcome::verdict::{Verdict, Violation, judge_retried};
 use crate::outcome::{AttemptRecord, Outcome};
 use crate::pki::KeyStore;
-use crate::scenario::timeline::Lint;
+use crate::scenario::timeline::{Lint, TimelineClock};
 use crate::scenario::{Scenario, Timeline, When};
 use crate::sender::SenderReport;
 use crate::vocab::ResultCode;
@@ -95,7 +95,7 @@ pub(crate) fn judge_attempt(
     sender: &str,
     n: u32,
     message: u32,
-    at: Option<Duration>,
+    at: Duration,
     elapsed: Duration,
     report: SenderReport,
     obs: Observations,
@@ -105,7 +105,7 @@ pub(crate) fn judge_attempt(
     let record = AttemptRecord {
         attempt: n,
         message,
-        at: at.map(offset),
+        at: Some(offset(at)),
         elapsed: elapsed.as_millis() as u64,
         expected: a.expect.results.clone(),
         result: report.result,
@@ -196,11 +196,9 @@ pub(crate) trait Driver: Send {
     ) -> Result<(SenderReport, Observations), crate::world::LabError>;
     /// Empty the sender's (or its resolver's) DNS cache.
     async fn flush(&mut self, world: &World) -> Result<(), crate::world::LabError>;
-    /// The simulated time of attempt `n`; `None` when the sender runs on real time.
-    fn at(&self, t: &Timeline, n: u32) -> Option<Duration>;
-    /// How much longer than a TTL the sender's cache may keep an entry: its clock's
-    /// granularity plus a margin.
-    fn ttl_slack(&self) -> Duration;
+    /// Where attempt `n` falls on the sender's retry schedule (`expire` steps may move it
+    /// later: [`TimelineClock`]).
+    fn scheduled(&self, t: &Timeline, n: u32) -> Duration;
 }
 
 /// Runs the timeline with `driver` in `world`. The world must be running; it is left
@@ -216,6 +214,7 @@ pub(crate) async fn play(
     let mut current = s.clone();
     let started = Instant::now();
     let mut cached_ttl = 0;
+    let mut clock = TimelineClock::default();
     apply(
         &mut current,
         t,
@@ -223,7 +222,7 @@ pub(crate) async fn play(
         keys,
         world,
         driver,
-        &mut cached_ttl,
+        (&mut cached_ttl, &mut clock, Duration::ZERO),
         &mut Vec::new(),
     )
     .await?;
@@ -233,8 +232,7 @@ pub(crate) async fn play(
     let mut next_message = 1;
     let mut delivered_before = false;
     for n in 1..=t.attempts {
-        let at = driver.at(t, n);
-        let now = at.unwrap_or_else(|| started.elapsed());
+        let now = clock.attempt(driver.scheduled(t, n));
         let (message, first_try, retry) = match pending.take() {
             Some((m, first)) => (m, first, true),
             None => {
@@ -262,7 +260,7 @@ pub(crate) async fn play(
             sender,
             n,
             message,
-            at,
+            now,
             started.elapsed(),
             report,
             obs,
@@ -286,7 +284,7 @@ pub(crate) async fn play(
                     keys,
                     world,
                     driver,
-                    &mut cached_ttl,
+                    (&mut cached_ttl, &mut clock, now),
                     &mut record.then,
                 )
                 .await?;
@@ -324,7 +322,7 @@ fn lints(t: &Timeline, world: &World, domain: &str) -> Vec<String> {
 
 /// Applies the steps of `event`, in order, and records what they did. `cached_ttl` is the
 /// longest TTL among the RRsets changed since the caches were last emptied: how long a
-/// cache may still hold a stale copy.
+/// cache may still hold a stale copy; `last` is when the attempt before the event was.
 #[allow(clippy::too_many_arguments)]
 async fn apply(
     current: &mut Scenario,
@@ -333,7 +331,7 @@ async fn apply(
     keys: &KeyStore,
     world: &mut World,
     driver: &mut dyn Driver,
-    cached_ttl: &mut u32,
+    (cached_ttl, clock, last): (&mut u32, &mut TimelineClock, Duration),
     then: &mut Vec<String>,
 ) -> Result<(), crate::world::LabError> {
     for step in t.steps_at(event) {
@@ -344,13 +342,9 @@ async fn apply(
             *cached_ttl = 0;
         }
         if step.expire {
-            // A cache may hold the old RRsets for their TTL: wait that long, the one wait a
-            // timeline allows (RFC 4035 §5.3.3: cached data is used until its TTL runs out),
-            // plus the cache clock's slack. The loader refused every TTL whose wait would pass
-            // `duration::REAL_WAIT` (playing the steps in every order `Timeline::step_orders` gives).
-            let wait = Duration::from_secs(*cached_ttl as u64) + driver.ttl_slack();
-            debug_assert!(wait <= crate::duration::REAL_WAIT.max, "the loader bounds expire waits");
-            tokio::time::sleep(wait.min(crate::duration::REAL_WAIT.max)).await;
+            // A cache may hold the old RRsets for their TTL (RFC 4035 §5.3.3): the world
+            // clock moves past it, for every sender and resolver alike; nothing sleeps.
+            clock.expire(last, *cached_ttl);
             *cached_ttl = 0;
         }
         then.push(describe(step));
@@ -429,12 +423,8 @@ mod tests {
             Ok(())
         }
 
-        fn at(&self, t: &Timeline, n: u32) -> Option<Duration> {
-            Some(t.offset(n))
-        }
-
-        fn ttl_slack(&self) -> Duration {
-            Duration::ZERO
+        fn scheduled(&self, t: &Timeline, n: u32) -> Duration {
+            t.offset(n)
         }
     }
 

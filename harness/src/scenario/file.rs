@@ -197,6 +197,22 @@ pub struct RawZone {
     /// One RFC 1035 record per string. TLSA data may be `{cert:NAME}`.
     #[serde(default)]
     pub records: Vec<Spanned<String>>,
+    /// `[[zone.signatures]]`: RRSIG validity windows other than the fixed one, for the whole
+    /// zone or one RRset, relative to the world clock.
+    #[serde(default)]
+    pub signatures: Vec<Spanned<RawSignatures>>,
+}
+
+/// One RRSIG validity window (RFC 4034 §3.1.5).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignatures {
+    /// "owner TYPE" of one RRset of the zone; absent: every RRSIG of the zone.
+    pub rrset: Option<Spanned<String>>,
+    /// The inception: an offset from the world clock ("-1d") or an RFC 3339 time.
+    pub from: Option<Spanned<String>>,
+    /// The expiration, written the same way.
+    pub until: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {

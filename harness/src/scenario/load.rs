@@ -211,7 +211,8 @@ impl Loader<'_> {
         let message = self.message(&raw)?;
         let certs = self.certs(&raw.cert, clock)?;
         let cert_names: BTreeMap<String, &CertSpec> = certs.iter().map(|c| (c.name.clone(), c)).collect();
-        let zones = self.zones(&raw.zone, &cert_names)?;
+        let mut zones = self.zones(&raw.zone, &cert_names)?;
+        self.signature_windows(&raw.zone, &mut zones, clock)?;
         let allowed = self.allowed_addresses(&raw.allow_addresses)?;
         self.zone_rules(&raw.zone, &zones)?;
         let endpoints = self.endpoints(&raw.endpoint, &cert_names, &allowed)?;
@@ -249,7 +250,6 @@ impl Loader<'_> {
         self.step_zone_rules(&raw.step, &scenario)?;
         self.invariant_targets(&raw.expect.invariants, &scenario)?;
         self.presented_targets(&raw.expect, &scenario)?;
-        self.expire_waits(&scenario)?;
         self.attempt_checks(raw.timeline.as_ref(), &raw.cert, &mut scenario)?;
         Ok(scenario)
     }
@@ -922,6 +922,8 @@ impl Loader<'_> {
                 denial,
                 ttl,
                 records,
+                // Filled once the clock is known (`Loader::signature_windows`).
+                signatures: Vec::new(),
             });
         }
         if !out.iter().any(|z| z.origin == "test.") {
@@ -934,6 +936,7 @@ impl Loader<'_> {
                     denial: Denial::Nsec3,
                     ttl: DEFAULT_TTL,
                     records: Vec::new(),
+                    signatures: Vec::new(),
                 },
             );
         } else if let Some(i) = out.iter().position(|z| z.origin == "test.") {
@@ -1437,6 +1440,7 @@ fn assembly_spec(zones: &[ZoneDecl]) -> dns::WorldDnsSpec {
                 parsed: z.records.iter().map(|r| r.parsed.clone()).collect(),
                 ds: z.ds,
                 denial: z.denial,
+                windows: Vec::new(),
             })
             .collect(),
         inception: 0,
@@ -1450,7 +1454,7 @@ fn assembly_spec(zones: &[ZoneDecl]) -> dns::WorldDnsSpec {
 /// Whether the world publishes the RRset `qname`/`qtype`: a record line of its zone, or one
 /// the assembly generates (SOA, NS, DNSKEY, NSEC3PARAM at an apex, NS and DS of a child,
 /// `ns.test. A`).
-fn world_has_rrset(zones: &[ZoneDecl], qname: &str, qtype: RecordType) -> bool {
+pub(super) fn world_has_rrset(zones: &[ZoneDecl], qname: &str, qtype: RecordType) -> bool {
     let in_zone = |z: &ZoneDecl| qname == z.origin || qname.ends_with(&format!(".{}", z.origin));
     if zones.iter().any(|z| z.origin == qname) {
         let apex = zones.iter().find(|z| z.origin == qname);

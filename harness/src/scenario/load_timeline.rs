@@ -1,15 +1,14 @@
 //! Loading `[timeline]` and `[[step]]`: the same spanned errors as the rest of the file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use toml::Spanned;
 
 use super::error::ScenarioError;
 use super::file::{RawStep, RawTimeline};
 use super::load::{Loader, list};
-use super::model::{EndpointDecl, RecordDecl, Scenario, ZoneDecl};
-use super::timeline::{EditKind, Lint, MAX_TTL_SLACK, Renew, Step, Timeline, When, ZoneEdit, normalize};
+use super::model::{EndpointDecl, ZoneDecl};
+use super::timeline::{EditKind, Lint, Renew, Step, Timeline, When, ZoneEdit, normalize};
 use crate::duration;
 use crate::pki::CertSpec;
 use crate::vocab::{ResultCode, fqdn};
@@ -129,64 +128,6 @@ impl Loader<'_> {
             lints,
             steps: out,
         }))
-    }
-
-    /// `expire = true` really waits for the TTLs of the records changed since the caches
-    /// were last emptied (the caches keep them that long, RFC 4035 §5.3.3; the reference
-    /// sender's cache runs on `Instant`, so no world clock can be moved instead). The steps
-    /// are played in every order the runner may apply them, as the runner does (a flush
-    /// empties the caches), and a TTL whose wait would pass [`duration::REAL_WAIT`] is
-    /// refused at that record (issue 14: a TTL of 2^31 s slept for 68 years).
-    pub(super) fn expire_waits(&self, s: &Scenario) -> Result<(), ScenarioError> {
-        let Some(t) = &s.timeline else {
-            return Ok(());
-        };
-        if !t.steps.iter().any(|st| st.expire) {
-            return Ok(());
-        }
-        let max = duration::REAL_WAIT.max;
-        for order in t.step_orders() {
-            let mut current = s.clone();
-            let mut cached: Option<(u32, RecordDecl)> = None;
-            for step in order {
-                if let Some((ttl, r)) = step.apply_noting(&mut current)
-                    && cached.as_ref().is_none_or(|(c, _)| ttl > *c)
-                {
-                    cached = Some((ttl, r));
-                }
-                if step.flush {
-                    cached = None;
-                }
-                if !step.expire {
-                    continue;
-                }
-                let Some((ttl, record)) = cached.take() else {
-                    continue;
-                };
-                let wait = Duration::from_secs(ttl.into()) + MAX_TTL_SLACK;
-                if wait <= max {
-                    continue;
-                }
-                let longest_ok = (max - MAX_TTL_SLACK).as_secs();
-                return Err(self.err(
-                    record.span.clone(),
-                    format!(
-                        "`expire = true` ({}) would wait {} for this record's TTL of {ttl} s, in real time; an \
-                         expire wait is at most {} (the TTL plus up to {} of cache slack)",
-                        step.when,
-                        duration::format(wait),
-                        duration::format(max),
-                        duration::format(MAX_TTL_SLACK),
-                    ),
-                    "TTL too long to wait out",
-                    Some(format!(
-                        "give this record a TTL of at most {longest_ok} (e.g. `owner {longest_ok} TYPE data`, or \
-                         the zone's `ttl`), or empty the caches with `flush = true` instead of `expire`"
-                    )),
-                ));
-            }
-        }
-        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -20,6 +20,7 @@ mod load_address;
 mod load_attempts;
 mod load_expect;
 mod load_script;
+mod load_signatures;
 mod load_timeline;
 pub mod model;
 pub mod read;

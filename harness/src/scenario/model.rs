@@ -75,6 +75,9 @@ pub struct ZoneDecl {
     pub denial: Denial,
     pub ttl: u32,
     pub records: Vec<RecordDecl>,
+    /// RRSIG windows other than the fixed one (`[[zone.signatures]]`), resolved against the
+    /// world clock.
+    pub signatures: Vec<crate::dns::SignatureWindow>,
 }
 
 #[derive(Debug, Clone)]

@@ -43,10 +43,40 @@ pub enum Lint {
     ExoInbound,
 }
 
-/// The most any sender's cache keeps an entry past its TTL: unbound counts whole seconds
-/// and keeps an entry through the second it expires in, plus a margin (the reference
-/// sender's cache needs less). An `expire` step waits the TTL plus this, in real time.
-pub const MAX_TTL_SLACK: Duration = Duration::from_millis(1150);
+/// How far past a TTL an `expire` step moves the world clock: unbound counts TTLs in whole
+/// seconds and keeps an entry through the second it expires in, so one more second, and one
+/// for the real seconds a faked clock adds (the reference sender's cache needs neither).
+pub const EXPIRE_MARGIN: Duration = Duration::from_secs(2);
+
+/// The one world clock of a timeline, as offsets from the scenario's `clock`: attempt `n`
+/// happens at its place on the retry schedule, later by whatever `expire` steps have added.
+/// Nothing sleeps: the reference sender reads it, and the real senders and unbound read it
+/// through libfaketime (`world::clock`), so certificates, RRSIG windows and every cache's
+/// TTLs move together (RFC 4035 §5.3.3).
+#[derive(Debug, Clone, Default)]
+pub struct TimelineClock {
+    /// What `expire` steps have added to the schedule so far.
+    shift: Duration,
+    /// The earliest the next attempt may come (an `expire` step's "until").
+    not_before: Duration,
+}
+
+impl TimelineClock {
+    /// The time of attempt `n`, given its place on the sender's schedule.
+    pub fn attempt(&mut self, scheduled: Duration) -> Duration {
+        let at = (scheduled + self.shift).max(self.not_before);
+        self.shift = at - scheduled;
+        at
+    }
+
+    /// An `expire` step after the attempt at `last`: whatever a cache fetched then (or
+    /// before) for `ttl` seconds is gone by the next attempt.
+    pub fn expire(&mut self, last: Duration, ttl: u32) {
+        self.not_before = self
+            .not_before
+            .max(last + Duration::from_secs(ttl.into()) + EXPIRE_MARGIN);
+    }
+}
 
 impl Timeline {
     /// The simulated time of attempt `n` (1-based) after the first one.

@@ -127,6 +127,7 @@ fn sign(
             parsed: z.records.iter().map(|r| r.parsed.clone()).collect(),
             ds: z.ds,
             denial: z.denial,
+            windows: z.signatures.clone(),
         });
     }
     let spec = WorldDnsSpec {

@@ -2,10 +2,12 @@
 //! unbound see the scenario's clock, not the host's (DESIGN.md "One world clock").
 //!
 //! Certificates are dated from the scenario clock and RRSIGs carry a fixed window
-//! (2025-01-01 .. 2035-01-01); a real MTA judges the first and unbound the second by the
-//! time it reads. So every such process runs with libfaketime preloaded (Debian `faketime`,
-//! as Deckard runs resolvers), reading the time from one file that the harness rewrites for
-//! each world:
+//! (2025-01-01 .. 2035-01-01) or one relative to the clock (`[[zone.signatures]]`); a real
+//! MTA judges the first and unbound the second by the time it reads, and unbound expires
+//! its cache by it. So every such process runs with libfaketime preloaded (Debian
+//! `faketime`, as Deckard runs resolvers), reading the time from one file that the harness
+//! rewrites for each world and moves on before each attempt of a timeline
+//! ([`WorldClock::advance`]):
 //!
 //! - The file holds a "start at" spec, `@YYYY-MM-DD hh:mm:ss` (UTC): a process reads the
 //!   world clock plus the real seconds since it started or since the spec last changed,
@@ -38,6 +40,8 @@ use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -131,6 +135,9 @@ pub fn spec(at: OffsetDateTime) -> Result<String, LabError> {
 pub struct WorldClock {
     library: PathBuf,
     file: PathBuf,
+    /// The spec last written, and when: what the faked processes read now is that plus the
+    /// real time since.
+    written: Arc<Mutex<Option<(OffsetDateTime, Instant)>>>,
 }
 
 impl WorldClock {
@@ -149,6 +156,7 @@ impl WorldClock {
         let clock = WorldClock {
             library,
             file: dir.join("world-clock"),
+            written: Arc::default(),
         };
         clock.set(at)?;
         Ok(clock)
@@ -169,7 +177,26 @@ impl WorldClock {
             &next,
             std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o644)),
         )?;
-        write(&self.file, std::fs::rename(&next, &self.file))
+        write(&self.file, std::fs::rename(&next, &self.file))?;
+        *self.written.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, Instant::now()));
+        Ok(())
+    }
+
+    /// Moves the clock on by `by` from what the processes read now (the spec plus the real
+    /// seconds since, rounded up): a cache entry made at any moment before reads at least
+    /// `by` older afterwards, whatever the real seconds were (a timeline's retry or
+    /// `expire`, RFC 4035 §5.3.3). Never backwards.
+    pub fn advance(&self, by: Duration) -> Result<(), LabError> {
+        if by.is_zero() {
+            return Ok(());
+        }
+        let Some((spec, since)) = *self.written.lock().unwrap_or_else(|e| e.into_inner()) else {
+            return Err(LabError::Config("the world clock was never set".into()));
+        };
+        let real = since.elapsed();
+        let whole = Duration::from_secs(real.as_secs() + u64::from(real.subsec_nanos() > 0));
+        let now = spec + whole + by;
+        self.set(now)
     }
 
     pub fn file(&self) -> &Path {
@@ -234,6 +261,7 @@ mod tests {
         let clock = WorldClock {
             library: PathBuf::from("/lib/libfaketime.so.1"),
             file: PathBuf::from("/w/world-clock"),
+            written: Arc::default(),
         };
         let mut cmd = Command::new("true");
         cmd.env("FAKETIME", "@2031-01-01 00:00:00").env("FAKETIME_SHARED", "x");

@@ -270,10 +270,9 @@ server:
     trust-anchor-signaling: no
     prefetch: no
     prefetch-key: no
-    # Short caching, so that timeline steps need not wait long even without a flush.
-    cache-max-ttl: 300
-    cache-max-negative-ttl: 60
-    infra-host-ttl: 60
+    # Caching as shipped (cache-max-ttl 1 day, cache-max-negative-ttl 1 hour): a timeline
+    # moves unbound's clock (libfaketime) past a TTL instead of waiting for it, so a cache
+    # cap would only hide what the sender's resolver really keeps (TTL-01).
 
 remote-control:
     control-enable: yes

@@ -10,12 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_resolver::config::{NameServerConfig, ResolverOpts};
 use hickory_resolver::net::dnssec::DnssecDnsHandle;
 use hickory_resolver::net::xfer::FirstAnswer;
 use hickory_resolver::net::{DnsError, DnsHandle, NetError};
+use hickory_resolver::proto::dnssec::rdata::DNSSECRData;
 use hickory_resolver::proto::dnssec::{Algorithm, Proof, PublicKeyBuf, TrustAnchors};
 use hickory_resolver::proto::op::{DnsRequestOptions, DnsResponse, Query, ResponseCode};
 use hickory_resolver::proto::rr::{LowerName, Name, RData, Record, RecordType};
@@ -45,6 +46,10 @@ pub struct ValidatorConfig {
     /// (the retry RFC 7766 §5 requires), so that a test can watch `TCP` catch it.
     #[cfg(test)]
     pub udp_only: bool,
+    /// Tests only: cache an answer for its TTL even past its signatures' expiration (the
+    /// cap RFC 4035 §5.3.3 requires), so that a test can watch a timeline catch it.
+    #[cfg(test)]
+    pub ignore_signature_expiry: bool,
 }
 
 /// Why a validator could not be set up (lookup failures are [`Answer`] data instead).
@@ -174,9 +179,13 @@ pub struct Validator {
     guard: Duration,
     /// The world clock (Unix seconds) that RRSIG validity windows are judged by.
     now: AtomicU64,
-    /// Validated answers until their TTL runs out (RFC 2308 §5, RFC 4035 §4.5): what a
-    /// timeline's later attempt may still find (TTL-01). Failures are not kept.
-    cache: Mutex<BTreeMap<(String, RType), (Instant, Answer)>>,
+    /// Validated answers until the world second their TTL runs out (RFC 2308 §5, RFC 4035
+    /// §4.5): what a timeline's later attempt may still find (TTL-01). Failures are not kept.
+    /// Expiry is judged by the world clock, as unbound's is (it runs on the world clock too),
+    /// so a timeline moves every sender's caches the same way and nothing sleeps.
+    cache: Mutex<BTreeMap<(String, RType), (u64, Answer)>>,
+    #[cfg(test)]
+    ignore_signature_expiry: bool,
 }
 
 impl std::fmt::Debug for Validator {
@@ -252,6 +261,8 @@ impl Validator {
             guard: cfg.timeout.saturating_mul(GUARD_EXCHANGES),
             now: AtomicU64::new(cfg.now),
             cache: Mutex::new(BTreeMap::new()),
+            #[cfg(test)]
+            ignore_signature_expiry: cfg.ignore_signature_expiry,
         })
     }
 
@@ -268,18 +279,20 @@ impl Validator {
             return answer;
         }
         let now = self.now.load(Ordering::Relaxed);
-        let (answer, ttl) = with_clock(now, self.chase(&qname, rtype)).await;
+        let (answer, ttl) = with_clock(now, self.chase(&qname, rtype, now)).await;
         if let Some(ttl) = ttl {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.insert(key, (Instant::now() + ttl, answer.clone()));
+            cache.insert(key, (now.saturating_add(ttl.as_secs()), answer.clone()));
         }
         answer
     }
 
     fn cached(&self, key: &(String, RType)) -> Option<Answer> {
+        let now = self.now.load(Ordering::Relaxed);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         match cache.get(key) {
-            Some((until, a)) if Instant::now() < *until => Some(a.clone()),
+            // An entry is gone in the second its TTL runs out (as in unbound).
+            Some((until, a)) if now < *until => Some(a.clone()),
             Some(_) => {
                 cache.remove(key);
                 None
@@ -298,8 +311,11 @@ impl Validator {
 
     /// Follows `qname` to its records or to a validated denial, link by link. Returns the
     /// answer and, for a validated one, how long it may be cached.
-    async fn chase(&self, qname: &str, rtype: RType) -> (Answer, Option<Duration>) {
+    async fn chase(&self, qname: &str, rtype: RType, now: u64) -> (Answer, Option<Duration>) {
         let mut chain = Chain::new(qname, rtype);
+        #[cfg(test)]
+        // Expirations counted from the epoch: never near.
+        let now = if self.ignore_signature_expiry { 0 } else { now };
         let mut current = match Name::from_ascii(qname) {
             Ok(name) => name,
             Err(e) => {
@@ -319,10 +335,14 @@ impl Validator {
                         format!("no validated answer within {:?}", self.guard),
                     );
                 }
-                Some(Ok(response)) => response,
+                Some(Ok(response)) => {
+                    chain.keep_signature_lifetimes(&response, now);
+                    response
+                }
                 // A denial that does not prove the query name may still carry a chain whose
                 // end is denied elsewhere: follow the links and ask the end itself.
                 Some(Err(NetError::Dns(DnsError::Nsec { response, proof, .. }))) => {
+                    chain.keep_signature_lifetimes(&response, now);
                     match chain.follow(&current, &response.answers, rtype) {
                         Step::Next(next) => {
                             current = next;
@@ -430,6 +450,20 @@ impl Chain {
 
     fn keep_ttl(&mut self, ttl: u32) {
         self.ttl = self.ttl.min(ttl);
+    }
+
+    /// RFC 4035 §5.3.3: a validated RRset may be cached no longer than its RRSIG's original
+    /// TTL, nor past the RRSIG's expiration. Every RRSIG of the response counts (those over
+    /// the answer, the CNAME links and the denial proof): an entry that goes early is asked
+    /// again, one kept too long would outlive its proof. `now` is the world clock.
+    fn keep_signature_lifetimes(&mut self, response: &DnsResponse, now: u64) {
+        for r in response.answers.iter().chain(&response.authorities) {
+            if let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &r.data {
+                let sig = sig.input();
+                let left = u64::from(sig.sig_expiration.get()).saturating_sub(now);
+                self.keep_ttl(sig.original_ttl.min(u32::try_from(left).unwrap_or(u32::MAX)));
+            }
+        }
     }
 
     /// Walks the response's answer section from `from`: records of the asked type end the
@@ -751,6 +785,8 @@ mod tests {
             timeout: Duration::from_secs(2),
             now: WORLD_NOW,
             udp_only: false,
+            #[cfg(test)]
+            ignore_signature_expiry: false,
         }
     }
 
@@ -911,6 +947,8 @@ mod tests {
             timeout: Duration::from_millis(200),
             now: WORLD_NOW,
             udp_only: false,
+            #[cfg(test)]
+            ignore_signature_expiry: false,
         };
         let v = Validator::new(&cfg).unwrap();
         let a = v.lookup("mx1.example.test", RType::A).await;
@@ -1004,6 +1042,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             now: WORLD_NOW,
             udp_only: false,
+            #[cfg(test)]
+            ignore_signature_expiry: false,
         };
         assert!(Validator::new(&cfg).is_ok());
         cfg.anchor_flags = 1;

@@ -65,6 +65,15 @@ pub fn attempt(lines: &[LogLine], id: &str, to: &str) -> Option<Attempt> {
             .iter()
             .any(|m| l.text.starts_with(&format!("{m}{to}")))
     })?;
+    // A deferral past the retry rules' cutoff is followed, in the same delivery, by the
+    // bounce of the address ("** to: retry timeout exceeded"): that is the outcome.
+    let end = match ours[end].text.starts_with("== ") {
+        true => ours[end + 1..]
+            .iter()
+            .position(|l| l.text.starts_with(&format!("** {to}")))
+            .map_or(end, |later| end + 1 + later),
+        false => end,
+    };
     let line = &ours[end].text;
     let terminal = match &line[..2] {
         "=>" => Terminal::Sent,
@@ -173,6 +182,26 @@ mod tests {
         assert_eq!(a.tls.get(&addr), Some(&TlsClaim::Verified));
         assert_eq!(a.text, "250 2.0.0 queued as 1");
         assert!(!a.log[0].contains("QT=") && !a.log[0].contains("S=316"), "{:?}", a.log);
+    }
+
+    /// Exim on the world clock: a retry past the retry rules' cutoff defers the host, then
+    /// bounces the address in the same run; the attempt is the bounce.
+    #[test]
+    fn a_deferral_past_the_cutoff_is_a_bounce() {
+        let l = lines(
+            "2026-06-05 01:15:04.071 [424] 1wTq4W-00006d-00 DANE attempt failed; TLS connection to mail.example.test [192.0.2.10]: (certificate verification failed): Verification failed. The certificate differs.\n\
+             2026-06-05 01:15:04.075 [423] 1wTq4W-00006d-00 == user@example.test R=dnslookup T=remote_smtp defer (-37) H=mail.example.test DS [192.0.2.10]:25 DT=0.040s: TLS session: (certificate verification failed): Verification failed. The certificate differs.\n\
+             2026-06-05 01:15:04.079 [423] 1wTq4W-00006d-00 ** user@example.test: retry timeout exceeded\n",
+        );
+        let a = attempt(&l, "1wTq4W-00006d-00", "user@example.test").unwrap();
+        assert_eq!(a.terminal, Terminal::Bounced);
+        assert_eq!(a.text, "retry timeout exceeded");
+        let addr: IpAddr = "192.0.2.10".parse().unwrap();
+        assert!(a.reasons[&addr].contains("The certificate differs"), "{:?}", a.reasons);
+        assert_eq!(a.log.len(), 3);
+        // Without the bounce line, the same run is a deferral.
+        let deferred = attempt(&l[..2], "1wTq4W-00006d-00", "user@example.test").unwrap();
+        assert_eq!(deferred.terminal, Terminal::Deferred);
     }
 
     #[test]

@@ -357,10 +357,13 @@ smtp_connection_cache_on_demand = no
 max_use = 1
 # No retries of its own: the harness retries a deferred message with `postqueue -f` when a
 # timeline says so, and a retry by Postfix's own clock would race with the timeline's steps.
+# Postfix runs on the world clock, which a timeline moves on by hours or days between
+# attempts; each jump fires every timer that falls within it, so none falls within a
+# timeline's reach (64 attempts of at most 400 days).
 # Short timeouts: a deliberate drop costs seconds, not minutes.
-queue_run_delay = 3600s
-minimal_backoff_time = 3600s
-maximal_backoff_time = 3600s
+queue_run_delay = 24000d
+minimal_backoff_time = 24000d
+maximal_backoff_time = 24000d
 smtp_connect_timeout = 5s
 smtp_helo_timeout = 5s
 smtp_starttls_timeout = 5s
