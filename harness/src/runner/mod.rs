@@ -159,6 +159,8 @@ pub fn context(world: &World, s: &Scenario, limits: Limits) -> SenderContext {
             udp_only: false,
             #[cfg(test)]
             ignore_signature_expiry: false,
+            #[cfg(test)]
+            skip_key_rrsets: false,
         },
         dialer: world.dialer.clone(),
         now,
@@ -223,8 +225,9 @@ impl timeline::Driver for InProcess {
     }
 
     fn scheduled(&self, t: &Timeline, n: u32) -> Duration {
-        if self.exchange_online {
-            // Exchange Online's own schedule, whatever the scenario's (docs/CONFORMANCE.md).
+        if self.exchange_online && !t.retry_given {
+            // Exchange Online's own schedule (docs/CONFORMANCE.md), unless the scenario
+            // states the times its expectations depend on.
             crate::scenario::timeline::offset_on(&reference::exchange_online::RETRY, n)
         } else {
             t.offset(n)
@@ -406,6 +409,84 @@ mod tests {
                     );
                 }
                 _ => panic!("tlsa_first = {tlsa_first}: {verdict:?}"),
+            }
+        }
+    }
+
+    /// A validator that trusts a DS-matched key without checking the RRSIG over the DNSKEY
+    /// RRset (hickory 0.26 alone) calls mx-03-dnskey-rrsig-expired's zone secure. With the
+    /// test-only switch that skips the reference's own check, the sender delivers and the
+    /// verdict fails; without it, the MX lookup is bogus and the sender defers.
+    #[tokio::test]
+    async fn an_expired_key_set_signature_is_bogus_only_with_the_key_check() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/dns-security/mx-03-dnskey-rrsig-expired.toml");
+        let text = std::fs::read_to_string(&path).expect("the catalogue scenario");
+        let s = crate::scenario::load_str(&path, &text).expect("it loads");
+        let keys = KeyStore::embedded();
+        for skip in [false, true] {
+            let world = World::start(&s, &keys).await.expect("the world starts");
+            let mut ctx = context(&world, &s, Limits::default());
+            ctx.validator.skip_key_rrsets = skip;
+            let report = reference::deliver(&ctx, &s.message).await;
+            let obs = observe(&world).await;
+            let verdict = judge(&s, &world, "reference", &report, &obs);
+            world.stop().await;
+            match (skip, &verdict) {
+                (false, Verdict::Pass) => {
+                    let mx = &report.trace[0].text;
+                    assert!(
+                        mx.contains("DNSKEY RRset of example.test.") && mx.contains("RFC 4035 §5.3.1"),
+                        "{mx}"
+                    );
+                }
+                (true, Verdict::Violation(v)) => {
+                    assert_eq!(report.result, crate::vocab::ResultCode::Auth, "{v:?}");
+                    assert!(v.iter().any(|v| v.invariant == "NOCONNECT(192.0.2.10)"), "{v:?}");
+                }
+                _ => panic!("skip_key_rrsets = {skip}: {verdict:?}"),
+            }
+        }
+    }
+
+    /// Issue 15: a timeline must catch a resolver that keeps a validated RRset for its TTL
+    /// past its RRSIG's expiration (RFC 4035 §5.3.3). With the test-only switch that drops
+    /// the cap, ttl-04's next message three hours on finds the TLSA RRset (TTL a day, RRSIG gone
+    /// after an hour, the retry three hours on) in the cache and delivers: attempt 2 fails RESULT, HOST and NOMAIL.
+    #[tokio::test]
+    async fn a_timeline_fails_a_cache_that_outlives_the_signature() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/timeline/ttl-04-rrsig-expires-before-ttl.toml");
+        let text = std::fs::read_to_string(&path).expect("the catalogue scenario");
+        let s = crate::scenario::load_str(&path, &text).expect("it loads");
+        let t = s.timeline.as_ref().expect("a timeline");
+        let keys = KeyStore::embedded();
+        for ignore in [false, true] {
+            let mut world = World::start(&s, &keys).await.expect("the world starts");
+            let mut ctx = context(&world, &s, Limits::default());
+            ctx.validator.ignore_signature_expiry = ignore;
+            let mut driver = InProcess::new(ctx, false);
+            let outcome = timeline::play(&s, t, "reference", &keys, &mut world, &mut driver)
+                .await
+                .expect("the timeline plays");
+            world.stop().await;
+            let attempt2 = &outcome.attempts[1];
+            assert_eq!(attempt2.at.as_deref(), Some("T+3h"));
+            match (ignore, &outcome.verdict) {
+                (false, Verdict::Pass) => assert_eq!(attempt2.result, crate::vocab::ResultCode::Defer),
+                (true, Verdict::Violation(v)) => {
+                    assert_eq!(attempt2.result, crate::vocab::ResultCode::Auth);
+                    let names: Vec<&str> = v.iter().map(|v| v.invariant.as_str()).collect();
+                    assert!(names.contains(&"RESULT") && names.contains(&"HOST"), "{v:?}");
+                    assert!(
+                        v.iter().all(|v| v.detail.starts_with("attempt 2: ")),
+                        "only the retry goes wrong: {v:?}"
+                    );
+                }
+                _ => panic!(
+                    "ignore_signature_expiry = {ignore}: {:?} {:#?}",
+                    outcome.verdict, outcome.attempts[1].report.trace
+                ),
             }
         }
     }

@@ -213,7 +213,9 @@ impl Loader<'_> {
             self.err(
                 self.inner(s),
                 format!(
-                    "{t} is outside the times an RRSIG can carry ({} .. {}, RFC 4034 §3.1.5)",
+                    "{} is outside the times an RRSIG can carry ({} .. {}, RFC 4034 §3.1.5)",
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_else(|_| t.to_string()),
                     unix_text(0),
                     unix_text(u32::MAX)
                 ),
@@ -230,4 +232,79 @@ fn unix_text(t: u32) -> String {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::load_str;
+    use std::path::Path;
+
+    /// A parent with a signed child, and `windows` appended after the parent's zone table.
+    fn world(windows: &str) -> String {
+        format!(
+            "id = \"w\"\ntitle = \"w\"\nteaches = \"w\"\n\n[[zone]]\norigin = \"example.test.\"\n\
+             records = [\"@ MX 10 mx1\", \"mx1 A 192.0.2.10\"]\n{windows}\n\n\
+             [[zone]]\norigin = \"sub.example.test.\"\nrecords = [\"www A 192.0.2.20\"]\n\n\
+             [[endpoint]]\naddress = \"192.0.2.10\"\nhost = \"mx1.example.test\"\nbehaviour = \"no-starttls\"\n\n\
+             [expect]\nresult = \"OPP\"\n"
+        )
+    }
+
+    fn table(rrset: &str) -> String {
+        format!("\n[[zone.signatures]]\nrrset = \"{rrset}\"\nuntil = \"+1h\"\n")
+    }
+
+    /// The RRsets the zone signs itself: its data, the apex's generated DNSKEY, SOA and NS,
+    /// and its child's DS; the window is the clock plus an hour, the inception the fixed one.
+    #[test]
+    fn a_window_may_name_every_rrset_the_zone_signs() {
+        for rrset in [
+            "mx1 A",
+            "@ MX",
+            "@ DNSKEY",
+            "@ SOA",
+            "@ NS",
+            "sub DS",
+            "mx1.example.test. A",
+        ] {
+            let s = load_str(Path::new("w.toml"), &world(&table(rrset))).unwrap_or_else(|e| panic!("{rrset}: {e}"));
+            let zone = s.zones.iter().find(|z| z.origin == "example.test.").unwrap();
+            let [w] = &zone.signatures[..] else {
+                panic!("{rrset}: {:?}", zone.signatures)
+            };
+            assert_eq!(
+                w.expiration as i64,
+                (s.clock + time::Duration::hours(1)).unix_timestamp()
+            );
+            assert_eq!(w.inception, crate::world::SIGNATURE_INCEPTION);
+        }
+        // A whole-zone window and an RRset's own may stand together.
+        let both = format!("{}\n[[zone.signatures]]\nfrom = \"-1d\"\n", table("mx1 A"));
+        let s = load_str(Path::new("w.toml"), &world(&both)).unwrap();
+        assert_eq!(
+            s.zones
+                .iter()
+                .find(|z| z.origin == "example.test.")
+                .unwrap()
+                .signatures
+                .len(),
+            2
+        );
+    }
+
+    /// NS at the cut is signed by nobody (RFC 4035 §2.2), and the child's own RRsets by the
+    /// child: a window in the parent for either is refused, saying who signs it.
+    #[test]
+    fn a_window_for_an_rrset_another_zone_signs_is_refused() {
+        for (rrset, says) in [
+            ("sub NS", "zone sub.example.test. signs it, not example.test."),
+            ("www.sub A", "zone sub.example.test. signs it"),
+            ("mx2 A", "zone example.test. has no such RRset"),
+        ] {
+            let e = load_str(Path::new("w.toml"), &world(&table(rrset)))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("w.toml:10:10") && e.contains(says), "{rrset}: {e}");
+        }
+    }
 }

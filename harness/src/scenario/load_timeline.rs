@@ -120,6 +120,7 @@ impl Loader<'_> {
         }
         Ok(Some(Timeline {
             attempts,
+            retry_given: !t.retry.is_empty(),
             retry,
             expect,
             via,

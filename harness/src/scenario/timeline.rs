@@ -20,9 +20,13 @@ use crate::vocab::ResultCode;
 pub struct Timeline {
     /// Delivery attempts, 1-based in reports.
     pub attempts: u32,
-    /// Simulated waits before retry 1, 2, ...; the last one repeats (the reference sender's
-    /// schedule; real senders retry at once when the harness flushes their queue).
+    /// Simulated waits before retry 1, 2, ...; the last one repeats: the world clock's
+    /// schedule for every sender (real senders are made to retry at these times).
     pub retry: Vec<Duration>,
+    /// Whether the file gave `retry`. Without one, a sender with a schedule of its own
+    /// (Exchange Online's) follows it instead of the default; with one, the scenario's
+    /// expectations may depend on the times, and every sender keeps to them.
+    pub retry_given: bool,
     /// Per attempt, the results that pass.
     pub expect: Vec<Vec<ResultCode>>,
     /// Per attempt, the host that must take the message (empty: not checked).
@@ -350,6 +354,7 @@ mod tests {
         let t = Timeline {
             attempts: 4,
             retry: vec![Duration::from_secs(900), Duration::from_secs(3600)],
+            retry_given: true,
             expect: Vec::new(),
             via: Vec::new(),
             checks: Vec::new(),
@@ -390,6 +395,7 @@ mod tests {
         let t = Timeline {
             attempts: 4,
             retry: Vec::new(),
+            retry_given: true,
             expect: Vec::new(),
             via: Vec::new(),
             checks: Vec::new(),

@@ -50,6 +50,10 @@ pub struct ValidatorConfig {
     /// cap RFC 4035 §5.3.3 requires), so that a test can watch a timeline catch it.
     #[cfg(test)]
     pub ignore_signature_expiry: bool,
+    /// Tests only: trust hickory's DNSKEY verdict alone (`key_rrsets` skipped), so that a
+    /// test can watch an expired key-set signature pass as secure.
+    #[cfg(test)]
+    pub skip_key_rrsets: bool,
 }
 
 /// Why a validator could not be set up (lookup failures are [`Answer`] data instead).
@@ -174,6 +178,11 @@ fn hex_upper<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
 /// chain limit is ours, counted in links, and the same world gives the same answer.
 pub struct Validator {
     handle: DnssecDnsHandle<NameServerPool<WorldRuntime>>,
+    /// The same server without validation: for the DNSKEY self-signature check hickory
+    /// skips (`key_rrsets`).
+    raw: NameServerPool<WorldRuntime>,
+    /// The trust anchor's zone.
+    anchor: Name,
     options: DnsRequestOptions,
     /// Outer limit of one query/response exchange, validation queries included; a safety net only.
     guard: Duration,
@@ -186,6 +195,8 @@ pub struct Validator {
     cache: Mutex<BTreeMap<(String, RType), (u64, Answer)>>,
     #[cfg(test)]
     ignore_signature_expiry: bool,
+    #[cfg(test)]
+    skip_key_rrsets: bool,
 }
 
 impl std::fmt::Debug for Validator {
@@ -256,13 +267,21 @@ impl Validator {
         options.edns_set_dnssec_ok = true;
         options.recursion_desired = opts.recursion_desired;
         Ok(Validator {
-            handle: DnssecDnsHandle::with_trust_anchor(pool, Arc::new(anchors)),
+            // hickory's own validation cache keeps a proof for the RRset's TTL by `Instant`:
+            // past the RRSIG's expiration by the world clock (a timeline's retry hours on
+            // would reuse it), and RFC 4035 §5.3.3 forbids that. Capacity 0 turns it off;
+            // `cache` below, on the world clock, is the one cache.
+            handle: DnssecDnsHandle::with_trust_anchor(pool.clone(), Arc::new(anchors)).validation_cache_size(0),
+            raw: pool,
+            anchor: zone.to_lowercase(),
             options,
             guard: cfg.timeout.saturating_mul(GUARD_EXCHANGES),
             now: AtomicU64::new(cfg.now),
             cache: Mutex::new(BTreeMap::new()),
             #[cfg(test)]
             ignore_signature_expiry: cfg.ignore_signature_expiry,
+            #[cfg(test)]
+            skip_key_rrsets: cfg.skip_key_rrsets,
         })
     }
 
@@ -301,6 +320,42 @@ impl Validator {
         }
     }
 
+    /// RFC 4035 §5.2: the DNSKEY RRsets behind a response hickory calls secure must carry a
+    /// valid self-signature at the world clock, which hickory does not check
+    /// (`key_rrsets`). A failure is a bogus answer; a pass caps the cache at the earliest
+    /// such signature's expiration (RFC 4035 §5.3.3).
+    async fn check_key_rrsets(
+        &self,
+        response: &DnsResponse,
+        chain: &mut Chain,
+        now: u64,
+    ) -> Result<(), (Answer, Option<Duration>)> {
+        let secure = response
+            .answers
+            .iter()
+            .chain(&response.authorities)
+            .any(|r| r.proof == Proof::Secure);
+        #[cfg(test)]
+        let secure = secure && !self.skip_key_rrsets;
+        if !secure {
+            return Ok(());
+        }
+        let signers = super::key_rrsets::signers(response);
+        match super::key_rrsets::check(&self.raw, self.options, self.guard, signers, &self.anchor, now).await {
+            Ok(Some(expiration)) => {
+                let left = u64::from(expiration).saturating_sub(now);
+                chain.keep_ttl(u32::try_from(left).unwrap_or(u32::MAX));
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(why) => Err(chain.fail(
+                AnswerKind::Error("DNSSEC validation failed".into()),
+                Some(DnssecState::Bogus),
+                format!("bogus: {why}"),
+            )),
+        }
+    }
+
     /// One exchange through the DNSSEC handle, with the outer guard.
     async fn exchange(&self, name: &Name, rtype: RType) -> Option<Result<DnsResponse, NetError>> {
         let query = Query::query(name.clone(), rtype.record_type());
@@ -314,8 +369,9 @@ impl Validator {
     async fn chase(&self, qname: &str, rtype: RType, now: u64) -> (Answer, Option<Duration>) {
         let mut chain = Chain::new(qname, rtype);
         #[cfg(test)]
-        // Expirations counted from the epoch: never near.
-        let now = if self.ignore_signature_expiry { 0 } else { now };
+        {
+            chain.ignore_signature_expiry = self.ignore_signature_expiry;
+        }
         let mut current = match Name::from_ascii(qname) {
             Ok(name) => name,
             Err(e) => {
@@ -337,6 +393,9 @@ impl Validator {
                 }
                 Some(Ok(response)) => {
                     chain.keep_signature_lifetimes(&response, now);
+                    if let Err(bogus) = self.check_key_rrsets(&response, &mut chain, now).await {
+                        return bogus;
+                    }
                     response
                 }
                 // A denial that does not prove the query name may still carry a chain whose
@@ -390,6 +449,11 @@ struct Chain {
     dnames: Vec<String>,
     /// Smallest TTL of every record used (RFC 2181 §5.2: a chain lives as long as its shortest link).
     ttl: u32,
+    /// Smallest original TTL of the RRSIGs seen: the TTL as published, before any cap.
+    signed_ttl: u32,
+    /// Tests only: cache for `signed_ttl`, as a resolver that ignores RFC 4035 §5.3.3 would.
+    #[cfg(test)]
+    ignore_signature_expiry: bool,
 }
 
 impl Chain {
@@ -401,6 +465,9 @@ impl Chain {
             seen: BTreeSet::from([qname.to_string()]),
             dnames: Vec::new(),
             ttl: u32::MAX,
+            signed_ttl: u32::MAX,
+            #[cfg(test)]
+            ignore_signature_expiry: false,
         }
     }
 
@@ -428,7 +495,13 @@ impl Chain {
         all.push(state);
         let state = weakest(&all);
         let detail = self.with_route(detail);
-        let ttl = (self.ttl != u32::MAX).then(|| Duration::from_secs(self.ttl.into()));
+        let ttl = self.ttl;
+        #[cfg(test)]
+        let ttl = match self.ignore_signature_expiry && self.signed_ttl != u32::MAX {
+            true => self.signed_ttl,
+            false => ttl,
+        };
+        let ttl = (ttl != u32::MAX).then(|| Duration::from_secs(ttl.into()));
         (self.answer(kind, Some(state), detail), ttl)
     }
 
@@ -455,12 +528,14 @@ impl Chain {
     /// RFC 4035 §5.3.3: a validated RRset may be cached no longer than its RRSIG's original
     /// TTL, nor past the RRSIG's expiration. Every RRSIG of the response counts (those over
     /// the answer, the CNAME links and the denial proof): an entry that goes early is asked
-    /// again, one kept too long would outlive its proof. `now` is the world clock.
+    /// again, one kept too long would outlive its proof. `now` is the world clock. (hickory
+    /// lowers the TTL of the records it validates the same way; this holds whatever it does.)
     fn keep_signature_lifetimes(&mut self, response: &DnsResponse, now: u64) {
         for r in response.answers.iter().chain(&response.authorities) {
             if let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &r.data {
                 let sig = sig.input();
                 let left = u64::from(sig.sig_expiration.get()).saturating_sub(now);
+                self.signed_ttl = self.signed_ttl.min(sig.original_ttl);
                 self.keep_ttl(sig.original_ttl.min(u32::try_from(left).unwrap_or(u32::MAX)));
             }
         }
@@ -787,6 +862,8 @@ mod tests {
             udp_only: false,
             #[cfg(test)]
             ignore_signature_expiry: false,
+            #[cfg(test)]
+            skip_key_rrsets: false,
         }
     }
 
@@ -949,6 +1026,8 @@ mod tests {
             udp_only: false,
             #[cfg(test)]
             ignore_signature_expiry: false,
+            #[cfg(test)]
+            skip_key_rrsets: false,
         };
         let v = Validator::new(&cfg).unwrap();
         let a = v.lookup("mx1.example.test", RType::A).await;
@@ -1044,6 +1123,8 @@ mod tests {
             udp_only: false,
             #[cfg(test)]
             ignore_signature_expiry: false,
+            #[cfg(test)]
+            skip_key_rrsets: false,
         };
         assert!(Validator::new(&cfg).is_ok());
         cfg.anchor_flags = 1;

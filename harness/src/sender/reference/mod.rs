@@ -7,6 +7,7 @@
 //!
 //! - `lookup`: validating DNS lookups (hickory's DNSSEC handle with the world's anchor), CNAME chains followed
 //!   link by link with a fixed limit; anything neither validated nor a validated denial is a failed lookup.
+//! - `key_rrsets`: the DNSKEY RRsets' self-signatures on an answer's chain, at the world clock (hickory skips them).
 //! - `world_time`: hickory's runtime with the world clock, so RRSIG windows are judged by the scenario's time.
 //! - `dname`: the stub's DNAME check, which hickory-resolver lacks (RFC 7672 §2.1.3).
 //! - `smtp_client`: the SMTP/STARTTLS client.
@@ -18,6 +19,7 @@
 pub mod deliver;
 pub mod dname;
 pub mod exchange_online;
+pub mod key_rrsets;
 pub mod lookup;
 pub mod smtp_client;
 pub mod trace;
