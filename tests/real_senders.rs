@@ -34,6 +34,12 @@ fn main() {
             swaks_relay,
         ),
         (
+            "a_profile_that_crashes_or_hangs_is_an_error_never_a_pass",
+            "swaks",
+            crashing_and_hanging_profiles,
+        ),
+        ("a_profile_reads_the_message_on_its_stdin", "swaks", stdin_profile),
+        (
             "ctrl_c_in_the_middle_of_a_postfix_run_leaves_no_process",
             "postfix",
             ctrl_c_postfix,
@@ -197,6 +203,76 @@ fn swaks_downgrade() -> Result<(), Failed> {
         "NOCLEAR (RFC 7672 §2.2): mx1.example.test. (192.0.2.10) received MAIL FROM:<sender@client.test> in cleartext",
     ) {
         return Err(format!("the NOCLEAR violation is not named:\n{stdout}").into());
+    }
+    nothing_left(&dir)
+}
+
+/// Issue 16: a sender killed by a signal, or still running at its timeout, is an error of
+/// the sender (exit 2, the ERROR line), never a DEFER that a scenario expecting DEFER would
+/// pass; the error quotes what the program printed, also when it was killed.
+fn crashing_and_hanging_profiles() -> Result<(), Failed> {
+    for (profile, says, printed) in [
+        (
+            "tests/profiles/crashes.toml",
+            "killed by signal 6 (SIGABRT)",
+            "about to crash",
+        ),
+        (
+            "tests/profiles/hangs.toml",
+            "did not finish within 2s",
+            "connecting to example.test",
+        ),
+    ] {
+        let dir = workdir("crash");
+        // A scenario whose expectation is DEFER: a deferral would pass it.
+        let out = danesim_run(&dir, &[profile, "scenarios/dane-ee/renewed-cert.toml"])?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() != Some(2) || stdout.contains("PASS") {
+            return Err(format!(
+                "{profile}: expected exit 2 and no PASS, got {}
+{stdout}
+{stderr}",
+                out.status
+            )
+            .into());
+        }
+        let all = format!("{stdout}{stderr}");
+        if !all.contains(says) || !all.contains(printed) {
+            return Err(format!(
+                "{profile}: the error must say `{says}` and quote `{printed}`:
+{all}"
+            )
+            .into());
+        }
+        nothing_left(&dir)?;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// Issue 16: `stdin = "message"` gives the program the message on its standard input; the
+/// profile's script delivers what it read (swaks, no DANE: OPP where the catalogue allows it).
+fn stdin_profile() -> Result<(), Failed> {
+    let dir = workdir("stdin");
+    let out = danesim_run(
+        &dir,
+        &[
+            "tests/profiles/reads-stdin.toml",
+            "scenarios/tlsa-lookup/missing-tlsa.toml",
+        ],
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stdout.lines().find(|l| l.contains("missing-tlsa")).unwrap_or_default();
+    if out.status.code() != Some(0) || !line.starts_with("PASS") {
+        return Err(format!(
+            "expected a PASS (OPP) from the message read on stdin, got {}
+{stdout}
+{stderr}",
+            out.status
+        )
+        .into());
     }
     nothing_left(&dir)
 }

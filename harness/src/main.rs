@@ -680,7 +680,13 @@ fn print_results(outcomes: Vec<runner::RunResult>, faults: usize, sender: &Sende
                 outln!("{}", report::line(&r.outcome));
             }
             let all: Vec<_> = outcomes.iter().map(|r| r.outcome.clone()).collect();
-            outln!("{}", report::summary(&all, sender.name()));
+            let summary = report::summary(&all, sender.name());
+            // A scenario that ended in an error (printed above, on stderr) is counted, so
+            // the summary never reads as if nothing ran.
+            match faults {
+                0 => outln!("{summary}"),
+                n => outln!("{summary}, {n} error(s) (exit 2)"),
+            }
         }
         Format::Json => {
             let items: Vec<serde_json::Value> = outcomes.iter().map(|r| r.outcome.redacted(&r.redactions)).collect();

@@ -17,6 +17,111 @@ use std::process::Stdio;
 
 /// Output lines kept in the trace: enough to read what happened, bounded for the snapshot.
 const MAX_LINES: usize = 200;
+/// Octets of each of stdout and stderr kept; the rest is read and dropped, so a program
+/// that floods its output neither blocks on a full pipe nor fills memory.
+const MAX_OUTPUT: usize = 1 << 20;
+
+/// How one run of the program ended.
+enum Ran {
+    Exited(i32, String),
+    /// Killed by a signal (a crash, or an outside kill): never an outcome of delivery.
+    Signalled(i32, String),
+    /// Still running at the profile's timeout, and killed; the output read until then.
+    TimedOut(String),
+}
+
+/// Runs `cmd` (its stdin given the message if the profile says so), reading stdout and
+/// stderr as they come, so that a timeout keeps what the program printed.
+async fn run(
+    mut cmd: tokio::process::Command,
+    stdin: profile::Stdin,
+    message: &[u8],
+    timeout: std::time::Duration,
+) -> std::io::Result<Ran> {
+    use std::os::unix::process::ExitStatusExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut child = cmd.spawn()?;
+    let feed = child.stdin.take().filter(|_| stdin == profile::Stdin::Message);
+    let message = message.to_vec();
+    // A program that exits without reading its stdin is no error of ours (a closed pipe).
+    let feeding = tokio::spawn(async move {
+        if let Some(mut pipe) = feed {
+            let _ = pipe.write_all(&message).await;
+            let _ = pipe.shutdown().await;
+        }
+    });
+    type Kept = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+    async fn drain<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>, kept: Kept) {
+        let Some(mut pipe) = pipe else { return };
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+            let room = MAX_OUTPUT.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+    }
+    let (out_kept, err_kept) = (Kept::default(), Kept::default());
+    let out = tokio::spawn(drain(child.stdout.take(), out_kept.clone()));
+    let err = tokio::spawn(drain(child.stderr.take(), err_kept.clone()));
+    let status = tokio::time::timeout(timeout, child.wait()).await;
+    if status.is_err() {
+        // The program itself is killed; whatever it started dies with the namespace's
+        // PID 1 when the run ends.
+        let _ = child.kill().await;
+    }
+    feeding.abort();
+    // A process the program left behind may hold the pipes open: read what is there, then
+    // stop waiting.
+    for reader in [out, err] {
+        if tokio::time::timeout(std::time::Duration::from_secs(2), async { reader.await.ok() })
+            .await
+            .is_err()
+        {
+            // Dropped: the task is detached and ends with the pipe.
+        }
+    }
+    let text = |k: &Kept| String::from_utf8_lossy(&k.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let mut output = text(&out_kept);
+    output.push_str(&text(&err_kept));
+    Ok(match status {
+        Err(_) => Ran::TimedOut(output),
+        Ok(status) => {
+            let status = status?;
+            match (status.code(), status.signal()) {
+                (Some(code), _) => Ran::Exited(code, output),
+                (None, Some(signal)) => Ran::Signalled(signal, output),
+                (None, None) => Ran::Exited(-1, output),
+            }
+        }
+    })
+}
+
+/// " (SIGABRT)" for the signals a crash or a kill gives.
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        4 => " (SIGILL)",
+        6 => " (SIGABRT)",
+        7 => " (SIGBUS)",
+        8 => " (SIGFPE)",
+        9 => " (SIGKILL)",
+        11 => " (SIGSEGV)",
+        15 => " (SIGTERM)",
+        _ => "",
+    }
+}
+
+/// The last lines of the output, for an error message.
+fn tail(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    let from = lines.len().saturating_sub(20);
+    match lines.is_empty() {
+        true => "(nothing)".into(),
+        false => lines[from..].join("\n"),
+    }
+}
 
 pub struct CommandSender {
     profile: Profile,
@@ -110,35 +215,47 @@ impl Adapter for CommandSender {
         cmd.args(&argv[1..])
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir(&self.dir)
-            .stdin(Stdio::null())
+            .stdin(match self.profile.stdin {
+                profile::Stdin::Null => Stdio::null(),
+                profile::Stdin::Message => Stdio::piped(),
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let child = cmd.output();
-        let (terminal, output, text) = match tokio::time::timeout(self.profile.timeout, child).await {
-            Ok(Ok(out)) => {
-                let code = out.status.code().unwrap_or(-1);
-                let mut all = String::from_utf8_lossy(&out.stdout).into_owned();
-                all.push_str(&String::from_utf8_lossy(&out.stderr));
-                (
-                    Terminal::Exited(code),
-                    all,
-                    format!("{} exited with status {code}", argv[0]),
-                )
-            }
-            Ok(Err(e)) => {
+        let command = argv.join(" ");
+        let run = run(cmd, self.profile.stdin, unix.as_bytes(), self.profile.timeout).await;
+        let (code, output) = match run {
+            Ok(Ran::Exited(code, output)) => (code, output),
+            Ok(Ran::Signalled(signal, output)) => {
                 return Err(LabError::Command {
-                    command: argv.join(" "),
+                    command,
+                    detail: format!(
+                        "the sender was killed by signal {signal}{}: a crash is an error of the sender, never a \
+                         deferral; its output:\n{}",
+                        signal_name(signal),
+                        tail(&output)
+                    ),
+                });
+            }
+            Ok(Ran::TimedOut(output)) => {
+                return Err(LabError::Command {
+                    command,
+                    detail: format!(
+                        "the sender did not finish within {} and was killed (raise `timeout` in the profile if it \
+                         is only slow); its output so far:\n{}",
+                        crate::duration::format(self.profile.timeout),
+                        tail(&output)
+                    ),
+                });
+            }
+            Err(e) => {
+                return Err(LabError::Command {
+                    command,
                     detail: e.to_string(),
                 });
             }
-            // kill_on_drop stops the program when the timeout drops the future.
-            Err(_) => (
-                Terminal::Exited(-1),
-                String::new(),
-                format!("{} killed after {} s", argv[0], self.profile.timeout.as_secs()),
-            ),
         };
+        let (terminal, text) = (Terminal::Exited(code), format!("{} exited with status {code}", argv[0]));
         let claims_dane = self
             .profile
             .verified_marker

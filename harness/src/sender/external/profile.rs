@@ -6,10 +6,16 @@
 //! command = ["swaks", "--to", "${DANESIM_RECIPIENT}", "--data", "@${DANESIM_MESSAGE_FILE}"]
 //! timeout = "30s"                 # optional, default 30s; 1s to 1h (`crate::duration` syntax: "90s", "2m30s")
 //! verified_marker = "DANE: ok"    # optional: output by which the program claims DANE authentication
+//! stdin = "message"               # optional: the message on standard input; default "null" (/dev/null)
 //! ```
 //!
+//! The exit status 0 claims a delivery, any other a failure. A program killed by a signal (a
+//! crash) or still running at `timeout` is an error of the sender, never a deferral, and the
+//! error quotes the end of what it printed.
+//!
 //! `${NAME}` in the command is replaced by the value of one of the variables below, which
-//! are also exported to the program. It runs inside the namespace, where `resolv.conf`
+//! are also exported to the program; a `${...}` of another name (a shell script's own) is
+//! passed on untouched, but an unknown `DANESIM_` name is an error. It runs inside the namespace, where `resolv.conf`
 //! names the validating resolver.
 //!
 //! | variable | value |
@@ -51,6 +57,16 @@ struct RawProfile {
     command: toml::Spanned<Vec<String>>,
     timeout: Option<toml::Spanned<String>>,
     verified_marker: Option<String>,
+    stdin: Option<toml::Spanned<String>>,
+}
+
+/// What the program reads on its standard input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdin {
+    /// `/dev/null` (the default).
+    Null,
+    /// The message (header and body, Unix line endings), as `sendmail -t` reads it.
+    Message,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +76,7 @@ pub struct Profile {
     pub command: Vec<String>,
     pub timeout: Duration,
     pub verified_marker: Option<String>,
+    pub stdin: Stdin,
 }
 
 /// Loads and checks a profile; errors name the file, line and column and what to fix.
@@ -87,7 +104,8 @@ pub fn load(path: &Path) -> Result<Profile, String> {
         ));
     }
     for arg in &command {
-        for name in placeholders(arg) {
+        // Only DANESIM_ names are danesim's: a shell script's own `${HOME}` is the shell's.
+        for name in placeholders(arg).into_iter().filter(|n| n.starts_with("DANESIM_")) {
             if !VARIABLES.contains(&name.as_str()) {
                 return Err(format!(
                     "{}: unknown variable ${{{name}}} in `command`; known: {}",
@@ -102,8 +120,20 @@ pub fn load(path: &Path) -> Result<Profile, String> {
         Some(t) => duration::parse(t.get_ref(), &duration::PROFILE_TIMEOUT)
             .map_err(|e| format!("{}: `timeout`: {e}", at(t.span().start + 1)))?,
     };
+    let stdin = match raw.stdin.as_ref().map(|s| s.get_ref().as_str()) {
+        None | Some("null") => Stdin::Null,
+        Some("message") => Stdin::Message,
+        Some(other) => {
+            let sp = raw.stdin.as_ref().expect("given").span();
+            return Err(format!(
+                "{}: `stdin = \"{other}\"`: write \"message\" (the message on standard input) or \"null\" (the default)",
+                at(sp.start + 1)
+            ));
+        }
+    };
     Ok(Profile {
         path: path.to_path_buf(),
+        stdin,
         description: raw.description,
         command,
         timeout,
@@ -127,7 +157,7 @@ fn placeholders(arg: &str) -> Vec<String> {
     out
 }
 
-/// Replaces every `${NAME}` with its value.
+/// Replaces every `${NAME}` of danesim's with its value (others are left to the program).
 pub fn expand(arg: &str, vars: &[(&str, String)]) -> String {
     let mut s = arg.to_string();
     for (k, v) in vars {
@@ -173,8 +203,16 @@ mod tests {
 
     #[test]
     fn bad_profiles_are_refused_with_a_place() {
-        let e = load(&write("command = [\"x\", \"${NOPE}\"]\n")).unwrap_err();
-        assert!(e.contains(":1:11: unknown variable ${NOPE}"), "{e}");
+        let e = load(&write("command = [\"x\", \"${DANESIM_NOPE}\"]\n")).unwrap_err();
+        assert!(e.contains(":1:11: unknown variable ${DANESIM_NOPE}"), "{e}");
+        // A shell's own variables are the shell's.
+        let p = load(&write("command = [\"sh\", \"-c\", \"echo ${HOME} $1\"]\n")).unwrap();
+        assert_eq!(p.command[2], "echo ${HOME} $1");
+        assert_eq!(p.stdin, Stdin::Null);
+        let p = load(&write("command = [\"x\"]\nstdin = \"message\"\n")).unwrap();
+        assert_eq!(p.stdin, Stdin::Message);
+        let e = load(&write("command = [\"x\"]\nstdin = \"file\"\n")).unwrap_err();
+        assert!(e.contains(":2:10: `stdin = \"file\"`"), "{e}");
         let e = load(&write("command = []\n")).unwrap_err();
         assert!(e.contains("must name a program"), "{e}");
         let e = load(&write("command = [\"x\"]\ncolour = 1\n")).unwrap_err();
