@@ -205,3 +205,40 @@ fn every_misuse_is_located() {
     );
     refused("drop_after_body_bytes = 4\n", "4\n", "without `drop = \"data\"`");
 }
+
+/// A script for a connection that never comes tested nothing: the run fails SESSION even
+/// though every other expectation holds (one attempt, one connection, a script for the
+/// second). The same file with the script on connection 1 fails on the script's own
+/// effect instead, and without any script it passes: the check is about reach, not luck.
+#[test]
+fn a_script_for_a_connection_that_never_comes_fails_the_run() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let keys = danesim::pki::KeyStore::embedded();
+    let run = |tail: &str| {
+        let s = load(tail).expect("it loads");
+        rt.block_on(danesim::runner::run(&s, &danesim::sender::SenderKind::Reference, &keys))
+            .expect("it runs")
+            .outcome
+            .verdict
+    };
+    let script =
+        |n: u32| format!("\n[[endpoint.session]]\nconnection = {n}\nreplies = {{ rcpt = \"450 4.2.0 later\" }}\n");
+    match run(&script(2)) {
+        danesim::outcome::verdict::Verdict::Violation(v) => {
+            assert_eq!(v.len(), 1, "{v:?}");
+            assert_eq!(v[0].invariant, "SESSION(mx1.example.test. connection 2)");
+            assert!(v[0].detail.contains("the endpoint saw 1 connection(s)"), "{v:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match run(&script(1)) {
+        danesim::outcome::verdict::Verdict::Violation(v) => {
+            assert!(v.iter().all(|v| !v.invariant.starts_with("SESSION")), "{v:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(run("").passed());
+}

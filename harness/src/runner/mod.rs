@@ -132,7 +132,7 @@ pub async fn run_with(
         reference::exchange_online::rewrite(&mut report, Duration::ZERO);
     }
     let obs = observe(&world).await;
-    let verdict = judge(s, &world, sender.name(), &report, &obs);
+    let verdict = crate::witness::sessions::with_unreached(judge(s, &world, sender.name(), &report, &obs), s, &obs);
     let redactions = Redactions::new(world.ports(), Vec::new());
     world.stop().await;
     Ok(RunResult {
@@ -259,8 +259,15 @@ impl timeline::Driver for External<'_> {
         let marks = timeline::Marks::of(world).await;
         let logged = self.lab.resolver_log_mark();
         // After the marks: whatever a process does when its clock jumps (Postfix's queue
-        // manager runs its timers) belongs to this attempt.
-        self.lab.clock.advance(at.saturating_sub(self.last))?;
+        // manager runs its timers) belongs to this attempt. The margin puts a TTL equal to
+        // the gap surely past for unbound, which counts whole seconds and keeps an entry
+        // through the second it runs out in, in processes whose faked count restarts to the
+        // second: gone, as the reference sender has it (its entry is gone the second its
+        // TTL runs out). Without it, such a scenario's queries came and went from run to run.
+        let gap = at.saturating_sub(self.last);
+        if !gap.is_zero() {
+            self.lab.clock.advance(gap + crate::scenario::timeline::EXPIRE_MARGIN)?;
+        }
         self.last = at;
         let attempt = if retry {
             self.adapter.retry(a, self.lab).await?
@@ -365,7 +372,7 @@ async fn one(
     // Before the world goes: nothing of this scenario may be retried into the next one.
     let reset = adapter.reset().await;
     let report = external::report(s, &world, &obs, &attempt);
-    let verdict = judge(s, &world, sender.name(), &report, &obs);
+    let verdict = crate::witness::sessions::with_unreached(judge(s, &world, sender.name(), &report, &obs), s, &obs);
     let redactions = Redactions::new(world.ports(), vec![workdir.display().to_string()]);
     world.stop().await;
     reset?;

@@ -296,7 +296,8 @@ pub(crate) async fn play(
     }
     // No step follows the last attempt, so its scenario is the final one.
     let (final_scenario, report, obs) = last.expect("a timeline has at least one attempt");
-    let verdict = combined(&records);
+    // Over the whole run: a scripted connection may come at any attempt.
+    let verdict = crate::witness::sessions::with_unreached(combined(&records), s, &observe(world).await);
     let mut outcome = Outcome::new(&final_scenario, sender, report, obs, verdict);
     // The outcome is the scenario's, not the edited copy's: its id and expectation.
     outcome.expected = s.expect.results.clone();

@@ -47,9 +47,11 @@ pub enum Lint {
     ExoInbound,
 }
 
-/// How far past a TTL an `expire` step moves the world clock: unbound counts TTLs in whole
+/// How far past a TTL an `expire` step moves the world clock, and how much more than the
+/// schedule's gap a real sender's clock moves between attempts: unbound counts TTLs in whole
 /// seconds and keeps an entry through the second it expires in, so one more second, and one
-/// for the real seconds a faked clock adds (the reference sender's cache needs neither).
+/// for the second to which libfaketime restarts each process's count (the reference
+/// sender's cache needs neither).
 pub const EXPIRE_MARGIN: Duration = Duration::from_secs(2);
 
 /// The one world clock of a timeline, as offsets from the scenario's `clock`: attempt `n`

@@ -11,6 +11,8 @@
 //!   earlier attempts) is judged.
 //! - `presented`: the leaf each TLS handshake at a host presented, against `[expect]
 //!   presented` (serial number, same or different key as a named certificate).
+//! - `sessions`: a `[[endpoint.session]]` whose connection never came fails the run (over all
+//!   of a timeline's attempts): a script that never ran tested nothing.
 //! - `external`: a real sender's report built from what the endpoints saw, the sender's log
 //!   adding only what the wire cannot show (DANE verification claims, its own reasons).
 
@@ -19,6 +21,7 @@ pub mod external;
 pub mod observe;
 pub mod presented;
 pub mod route;
+pub mod sessions;
 
 pub use observe::{EndpointObservation, Observations, observe};
 pub use route::{Commitment, Route, Routes};
