@@ -40,6 +40,11 @@ fn main() {
         ),
         ("a_profile_reads_the_message_on_its_stdin", "swaks", stdin_profile),
         (
+            "a_profile_claim_names_one_host_and_two_hosts_are_judged_apart",
+            "swaks",
+            claims_per_host,
+        ),
+        (
             "ctrl_c_in_the_middle_of_a_postfix_run_leaves_no_process",
             "postfix",
             ctrl_c_postfix,
@@ -273,6 +278,34 @@ fn stdin_profile() -> Result<(), Failed> {
             out.status
         )
         .into());
+    }
+    nothing_left(&dir)
+}
+
+/// Issue 16 must-show: a sender that authenticated mx1 (its rule names mx1's address) and
+/// then delivered to mx2 over TLS it never verified is judged per host: mx2 is TLS, not
+/// AUTH, and the run fails. (The old `verified_marker` marked every host verified: AUTH.)
+fn claims_per_host() -> Result<(), Failed> {
+    let dir = workdir("claims");
+    let out = danesim_run(
+        &dir,
+        &[
+            "tests/profiles/claims-one-host.toml",
+            "scenarios/multi-mx/secondary-mx-dane.toml",
+        ],
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(1) {
+        return Err(format!("expected exit 1 (a violation), got {}\n{stdout}\n{stderr}", out.status).into());
+    }
+    for says in [
+        "RESULT (RFC 7672 §2.2.1): expected AUTH, the sender reported TLS",
+        "mx2.example.test.: expected AUTH, got TLS",
+    ] {
+        if !stdout.contains(says) {
+            return Err(format!("`{says}` missing:\n{stdout}").into());
+        }
     }
     nothing_left(&dir)
 }

@@ -1,9 +1,10 @@
 //! The command adapter: any program, run per scenario inside the namespace from a sender
-//! profile. It has no log danesim understands, so it is judged from the receiving side
-//! (the witness) and its exit code: 0 claims a delivery, anything else a failure.
+//! profile. It is judged from the receiving side (the witness) and from what its profile's
+//! rules read in its output and exit status (`rules`); a crash or a hang is an error.
 
 use super::profile::{self, Profile};
-use super::{Adapter, Attempt, Terminal, TlsClaim};
+use super::rules;
+use super::{Adapter, Attempt};
 use crate::scenario::Scenario;
 use crate::world::LabError;
 use crate::world::clock::WorldClock;
@@ -11,12 +12,11 @@ use crate::world::lab::Lab;
 use crate::world::namespace::find_tool;
 use crate::world::unbound::RESOLVER;
 use async_trait::async_trait;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// Output lines kept in the trace: enough to read what happened, bounded for the snapshot.
-const MAX_LINES: usize = 200;
+pub(super) const MAX_LINES: usize = 200;
 /// Octets of each of stdout and stderr kept; the rest is read and dropped, so a program
 /// that floods its output neither blocks on a full pipe nor fills memory.
 const MAX_OUTPUT: usize = 1 << 20;
@@ -255,29 +255,13 @@ impl Adapter for CommandSender {
                 });
             }
         };
-        let (terminal, text) = (Terminal::Exited(code), format!("{} exited with status {code}", argv[0]));
-        let claims_dane = self
-            .profile
-            .verified_marker
-            .as_ref()
-            .is_some_and(|m| output.contains(m.as_str()));
-        let mut tls = BTreeMap::new();
-        if claims_dane {
-            for e in &s.endpoints {
-                tls.insert(e.address, TlsClaim::Verified);
-            }
-        }
-        let mut log: Vec<String> = vec![text.clone()];
-        log.extend(output.lines().take(MAX_LINES).map(str::to_string));
-        Ok(Attempt {
-            terminal,
-            dsn: None,
-            text,
-            relay: None,
-            tls,
-            reasons: BTreeMap::new(),
-            log,
-        })
+        Ok(rules::attempt(
+            &self.profile.rules,
+            &self.profile.exit,
+            code,
+            &output,
+            &argv[0],
+        ))
     }
 
     async fn reset(&mut self) -> Result<(), LabError> {

@@ -9,6 +9,7 @@ pub mod exim;
 pub mod files;
 pub mod postfix;
 pub mod profile;
+pub mod rules;
 
 pub use crate::witness::external::report;
 pub use attempt::{Attempt, Terminal, TlsClaim};

@@ -5,11 +5,16 @@
 //! description = "what the program is"
 //! command = ["swaks", "--to", "${DANESIM_RECIPIENT}", "--data", "@${DANESIM_MESSAGE_FILE}"]
 //! timeout = "30s"                 # optional, default 30s; 1s to 1h (`crate::duration` syntax: "90s", "2m30s")
-//! verified_marker = "DANE: ok"    # optional: output by which the program claims DANE authentication
 //! stdin = "message"               # optional: the message on standard input; default "null" (/dev/null)
+//! exit = { sent = [0], deferred = [75], bounced = [69] }   # optional (default: 0 sent, else deferred)
+//!
+//! [[rule]]                        # optional, any number: a regex over each output line
+//! match = 'DANE verified \[(?P<address>[^\]]+)\]'
+//! says = "verified"               # verified, trusted, untrusted, sent, deferred, bounced, reason
 //! ```
 //!
-//! The exit status 0 claims a delivery, any other a failure. A program killed by a signal (a
+//! The rules and the exit map decide the outcome (`rules`); without them the exit status 0
+//! claims a delivery, any other a failure. A program killed by a signal (a
 //! crash) or still running at `timeout` is an error of the sender, never a deferral, and the
 //! error quotes the end of what it printed.
 //!
@@ -31,8 +36,10 @@
 //! | `DANESIM_RELAY_HOST` | the relay host of a scenario's `[route] relay` (no MX lookup, RFC 7672 §2.2.2), without the trailing dot; empty when the sender routes by MX |
 //! | `DANESIM_RELAY_PORT` | the port to connect to: the relay's, or 25; its TLSA RRset is at `_<port>._tcp` (RFC 7672 §2.2.3) |
 
+use super::rules::{ExitMap, Outcome, Rule, SAYS, Says};
 use crate::duration;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,8 +63,21 @@ struct RawProfile {
     description: String,
     command: toml::Spanned<Vec<String>>,
     timeout: Option<toml::Spanned<String>>,
-    verified_marker: Option<String>,
+    /// Refused with a pointer to `[[rule]]`: one marker made every host "verified".
+    verified_marker: Option<toml::Spanned<String>>,
     stdin: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    exit: BTreeMap<String, toml::Spanned<Vec<i64>>>,
+    #[serde(default)]
+    rule: Vec<toml::Spanned<RawRule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(rename = "match")]
+    pattern: toml::Spanned<String>,
+    says: toml::Spanned<String>,
 }
 
 /// What the program reads on its standard input.
@@ -75,8 +95,10 @@ pub struct Profile {
     pub description: String,
     pub command: Vec<String>,
     pub timeout: Duration,
-    pub verified_marker: Option<String>,
     pub stdin: Stdin,
+    /// How output lines become claims and outcomes (`rules`).
+    pub rules: Vec<Rule>,
+    pub exit: ExitMap,
 }
 
 /// Loads and checks a profile; errors name the file, line and column and what to fix.
@@ -131,13 +153,75 @@ pub fn load(path: &Path) -> Result<Profile, String> {
             ));
         }
     };
+    if let Some(m) = &raw.verified_marker {
+        return Err(format!(
+            "{}: `verified_marker` is gone: it marked every host verified. Write a rule that names the peer, e.g. \
+             [[rule]] match = 'DANE verified \\[(?P<address>[^\\]]+)\\]' says = \"verified\"",
+            at(m.span().start)
+        ));
+    }
+    let mut exit = ExitMap::default();
+    for (word, codes) in &raw.exit {
+        let outcome = match word.as_str() {
+            "sent" => Outcome::Sent,
+            "deferred" => Outcome::Deferred,
+            "bounced" => Outcome::Bounced,
+            other => {
+                return Err(format!(
+                    "{}: `exit.{other}`: the outcomes are sent, deferred and bounced",
+                    at(codes.span().start)
+                ));
+            }
+        };
+        for &code in codes.get_ref() {
+            let Ok(c) = i32::try_from(code).ok().filter(|c| (0..=255).contains(c)).ok_or(()) else {
+                return Err(format!(
+                    "{}: exit status {code} is not 0 to 255",
+                    at(codes.span().start)
+                ));
+            };
+            if let Some(prev) = exit.0.insert(c, outcome)
+                && prev != outcome
+            {
+                return Err(format!(
+                    "{}: exit status {c} is given two outcomes",
+                    at(codes.span().start)
+                ));
+            }
+        }
+    }
+    let mut rules = Vec::new();
+    for r in &raw.rule {
+        let raw_rule = r.get_ref();
+        let says = Says::parse(raw_rule.says.get_ref()).ok_or_else(|| {
+            format!(
+                "{}: `says = \"{}\"`: one of {}",
+                at(raw_rule.says.span().start + 1),
+                raw_rule.says.get_ref(),
+                SAYS.join(", ")
+            )
+        })?;
+        let pattern = regex::RegexBuilder::new(raw_rule.pattern.get_ref())
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| format!("{}: `match` is not a regex: {e}", at(raw_rule.pattern.span().start + 1)))?;
+        if says.needs_address() && !pattern.capture_names().any(|n| n == Some("address")) {
+            return Err(format!(
+                "{}: a rule that says `{}` names the peer: give the regex an (?P<address>...) group",
+                at(raw_rule.pattern.span().start + 1),
+                raw_rule.says.get_ref()
+            ));
+        }
+        rules.push(Rule { pattern, says });
+    }
     Ok(Profile {
         path: path.to_path_buf(),
+        rules,
+        exit,
         stdin,
         description: raw.description,
         command,
         timeout,
-        verified_marker: raw.verified_marker.filter(|m| !m.is_empty()),
     })
 }
 
@@ -189,7 +273,7 @@ mod tests {
         )))
         .unwrap();
         assert_eq!(p.command[0], "swaks");
-        assert!(p.verified_marker.is_none());
+        assert!(p.rules.is_empty());
         // The relay variant takes its server and port from the relay variables (issue 15).
         let r = load(Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -211,6 +295,27 @@ mod tests {
         assert_eq!(p.stdin, Stdin::Null);
         let p = load(&write("command = [\"x\"]\nstdin = \"message\"\n")).unwrap();
         assert_eq!(p.stdin, Stdin::Message);
+        // Rules: a bad regex, an unknown word, a claim without its peer, the old marker.
+        let e = load(&write("command = [\"x\"]\n[[rule]]\nmatch = \"(\"\nsays = \"sent\"\n")).unwrap_err();
+        assert!(e.contains(":3:10: `match` is not a regex"), "{e}");
+        let e = load(&write("command = [\"x\"]\n[[rule]]\nmatch = \"ok\"\nsays = \"fine\"\n")).unwrap_err();
+        assert!(e.contains(":4:9: `says = \"fine\"`"), "{e}");
+        let e = load(&write(
+            "command = [\"x\"]\n[[rule]]\nmatch = \"DANE ok\"\nsays = \"verified\"\n",
+        ))
+        .unwrap_err();
+        assert!(e.contains(":3:10:") && e.contains("(?P<address>...)"), "{e}");
+        let e = load(&write("command = [\"x\"]\nverified_marker = \"DANE\"\n")).unwrap_err();
+        assert!(e.contains(":2:19: `verified_marker` is gone"), "{e}");
+        let e = load(&write("command = [\"x\"]\nexit = { sent = [0], deferred = [0] }\n")).unwrap_err();
+        assert!(e.contains("exit status 0 is given two outcomes"), "{e}");
+        let e = load(&write("command = [\"x\"]\nexit = { queued = [0] }\n")).unwrap_err();
+        assert!(e.contains("`exit.queued`"), "{e}");
+        let p = load(&write(
+            "command = [\"x\"]\nexit = { sent = [0], bounced = [69] }\n[[rule]]\nmatch = '(?P<address>\\S+) ok'\nsays = \"verified\"\n",
+        ))
+        .unwrap();
+        assert_eq!((p.rules.len(), p.exit.0.len()), (1, 2));
         let e = load(&write("command = [\"x\"]\nstdin = \"file\"\n")).unwrap_err();
         assert!(e.contains(":2:10: `stdin = \"file\"`"), "{e}");
         let e = load(&write("command = []\n")).unwrap_err();
