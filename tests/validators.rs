@@ -129,8 +129,39 @@ const KNOWN_DNAME_CNAME: &str = "CNAME queries below a DNAME: delv reports the D
 const KNOWN_LONG_CHAIN: &str = "alias chains that loop or run past 8 links: delv reports the links \
      secure, unbound 1.17 answers SERVFAIL (it stops following): asserted as such";
 
-/// The state the scenario intends for one probe.
-fn intended(s: &Scenario, world: &World, name: &str, rtype: &str) -> &'static str {
+/// Whether a `[[zone.signatures]]` window leaves an RRSIG the probe's answer depends on
+/// invalid at `now` (Unix seconds): the answer's own RRset (or its zone's, for a denial),
+/// and the DNSKEY RRset of every zone from `test.` down, and each zone's DS in its parent
+/// (RFC 4035 §5: the chain of trust).
+fn outside_a_window(s: &Scenario, name: &str, rtype: &str, now: i64) -> bool {
+    let name = danesim::vocab::fqdn(name).to_ascii_lowercase();
+    let within = |n: &str, origin: &str| n == origin || n.ends_with(&format!(".{origin}"));
+    let mut path: Vec<&danesim::scenario::model::ZoneDecl> =
+        s.zones.iter().filter(|z| within(&name, &z.origin)).collect();
+    path.sort_by_key(|z| z.origin.len());
+    let window_for = |z: &danesim::scenario::model::ZoneDecl, owner: &str, rtype: &str| {
+        let own = z.signatures.iter().find(|w| {
+            w.rrset
+                .as_ref()
+                .is_some_and(|(n, t)| n.to_string().eq_ignore_ascii_case(owner) && t.to_string() == rtype)
+        });
+        own.or_else(|| z.signatures.iter().find(|w| w.rrset.is_none()))
+            .map(|w| (i64::from(w.inception), i64::from(w.expiration)))
+    };
+    let outside = |w: Option<(i64, i64)>| w.is_some_and(|(from, until)| now < from || now > until);
+    for (i, z) in path.iter().enumerate() {
+        if outside(window_for(z, &z.origin, "DNSKEY")) {
+            return true;
+        }
+        if i > 0 && outside(window_for(path[i - 1], &z.origin, "DS")) {
+            return true;
+        }
+    }
+    path.last().is_some_and(|z| outside(window_for(z, &name, rtype)))
+}
+
+/// The state the scenario intends for one probe, judged at `now` (Unix seconds).
+fn intended(s: &Scenario, world: &World, name: &str, rtype: &str, now: i64) -> &'static str {
     let fqdn = danesim::vocab::fqdn(name);
     for f in &s.faults {
         if f.qname == fqdn && f.qtype.is_none_or(|t| t.to_string() == rtype) {
@@ -163,6 +194,10 @@ fn intended(s: &Scenario, world: &World, name: &str, rtype: &str) -> &'static st
     // A mismatching DS makes everything at and below that zone bogus (RFC 4035 §5.2).
     let bogus_zone = s.zones.iter().any(|z| z.ds == DsMode::Mismatch && within(&z.origin));
     if bogus_zone {
+        return "bogus";
+    }
+    // An RRSIG on the way outside its `[[zone.signatures]]` window at `now` (RFC 4035 §5.3.1).
+    if resolved.secure && outside_a_window(s, &resolved.name, rtype, now) {
         return "bogus";
     }
     if resolved.secure { "secure" } else { "insecure" }
@@ -208,7 +243,8 @@ fn delv_and_unbound_agree_with_every_world() {
     // ("Unexpected recursive calls to clock_gettime()") and delv hangs, so delv judges by
     // the host's clock, which agrees while the host's date is inside the fixed signing
     // window (2025-01-01 .. 2035-01-01; the expired and future windows of tlsa-l-06 lie
-    // outside it either way).
+    // outside it either way). A `[[zone.signatures]]` window relative to the world clock
+    // is judged at each validator's own clock: `intended` is asked twice.
     let mut clock: Option<WorldClock> = None;
     let mut unbound: Option<Unbound> = None;
     let mut rows = Vec::new();
@@ -284,7 +320,14 @@ fn delv_and_unbound_agree_with_every_world() {
         probes.dedup_by(|a, b| danesim::vocab::fqdn(&a.0) == danesim::vocab::fqdn(&b.0) && a.1 == b.1);
 
         for (name, rtype) in probes {
-            let want = intended(&s, &world, &name, &rtype);
+            // unbound runs on the world clock; delv on the host's (see above), so a window
+            // relative to the world clock may hold for one and not the other.
+            let world_now = s.clock.unix_timestamp();
+            let host_now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let want = intended(&s, &world, &name, &rtype, world_now);
+            let want_delv = intended(&s, &world, &name, &rtype, host_now);
             let d = delv_state(&run(Command::new(&delv)
                 .args(["@127.0.0.1", "-p", &world.dns_addr.port().to_string(), "-a"])
                 .arg(&anchors)
@@ -303,7 +346,9 @@ fn delv_and_unbound_agree_with_every_world() {
                 beside += 1;
             }
             *by_state.entry(want).or_default() += 1;
-            let matches = |got: &str| got == want || (want == "indeterminate" && (got == "bogus" || got == "error"));
+            let matches_at =
+                |want: &str, got: &str| got == want || (want == "indeterminate" && (got == "bogus" || got == "error"));
+            let matches = |got: &str| matches_at(want, got);
             // A CNAME query below a DNAME: the two validators part ways, each in its own way
             // (see KNOWN_DNAME_CNAME). Asserted as such, so that a change in either shows.
             let known = rtype == "CNAME" && !world.published.resolve(&name, "CNAME").dnames.is_empty();
@@ -315,9 +360,13 @@ fn delv_and_unbound_agree_with_every_world() {
                 d == "secure" && u == "error"
             } else if known {
                 known_rows += 1;
-                (d == want || d == intended(&s, &world, &name, "A")) && u == "bogus"
+                (d == want || d == intended(&s, &world, &name, "A", host_now)) && u == "bogus"
             } else {
-                matches(&d) && matches(&u)
+                matches_at(want_delv, &d) && matches(&u)
+            };
+            let want = match want_delv == want {
+                true => want.to_string(),
+                false => format!("{want} (delv, on the host's clock: {want_delv})"),
             };
             rows.push(format!(
                 "{} {:<36} {:<40} {:<5} {:<17} intended {:<9} delv {:<9} unbound {}",
