@@ -273,7 +273,22 @@ mod tests {
         )))
         .unwrap();
         assert_eq!(p.command[0], "swaks");
-        assert!(p.rules.is_empty());
+        // Its rules read swaks's error marks: a 5xx inside TLS bounces, with its code; a 4xx
+        // defers; nothing marked leaves it to the exit status.
+        use super::super::Terminal;
+        use super::super::rules::attempt;
+        let a = attempt(
+            &p.rules,
+            &p.exit,
+            24,
+            " ~> RCPT TO:<u@example.test>\n<~* 550 5.1.1 User unknown\n",
+            "swaks",
+        );
+        assert_eq!((a.terminal, a.dsn.as_deref()), (Terminal::Bounced, Some("5.1.1")));
+        let a = attempt(&p.rules, &p.exit, 21, "<** 421 4.3.2 Service not available\n", "swaks");
+        assert_eq!((a.terminal, a.dsn.as_deref()), (Terminal::Deferred, Some("4.3.2")));
+        let a = attempt(&p.rules, &p.exit, 0, "<~  250 2.0.0 Ok: queued as 1\n", "swaks");
+        assert_eq!(a.terminal, Terminal::Sent);
         // The relay variant takes its server and port from the relay variables (issue 15).
         let r = load(Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
