@@ -40,6 +40,11 @@ fn main() {
         ),
         ("a_profile_reads_the_message_on_its_stdin", "swaks", stdin_profile),
         (
+            "a_profile_sees_a_qualified_host_name_and_the_namespaces_own_hosts_file",
+            "swaks",
+            identity_profile,
+        ),
+        (
             "a_profile_claim_names_one_host_and_two_hosts_are_judged_apart",
             "swaks",
             claims_per_host,
@@ -305,6 +310,29 @@ fn claims_per_host() -> Result<(), Failed> {
     ] {
         if !stdout.contains(says) {
             return Err(format!("`{says}` missing:\n{stdout}").into());
+        }
+    }
+    nothing_left(&dir)
+}
+
+/// Issue 16: inside the namespace the sender's host name is `client.test`, and the
+/// namespace's own /etc/hosts resolves it (no DNS lookup of the machine's name, nothing of
+/// the host's hosts file).
+fn identity_profile() -> Result<(), Failed> {
+    let dir = workdir("identity");
+    let out = danesim_run(
+        &dir,
+        &[
+            "tests/profiles/identity.toml",
+            "scenarios/dane-ee/renewed-cert.toml",
+            "--format",
+            "json",
+        ],
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in ["name=client.test", "fqdn=client.test", "127.0.1.1       client.test"] {
+        if !stdout.contains(line) {
+            return Err(format!("`{line}` missing from the program's output:\n{stdout}").into());
         }
     }
     nothing_left(&dir)

@@ -132,6 +132,9 @@ pub async fn enter(args: &[OsString], env: &[(&str, String)], tell_pid: bool) ->
         "--net",
         "--mount",
         "--pid",
+        // Its own host name (issue 16: inside, the name was the host's unqualified `vm`,
+        // and an MTA stalled 60 s at start resolving it).
+        "--uts",
         "--fork",
         "--kill-child",
         "--mount-proc",
@@ -254,6 +257,27 @@ pub fn setup(addresses: &BTreeSet<IpAddr>, workdir: &Path, resolver: IpAddr) -> 
         source,
     })?;
     let mount = find_tool("mount", "it bind-mounts resolv.conf", "apt-get install mount")?;
-    run(Command::new(mount).arg("--bind").arg(&conf).arg("/etc/resolv.conf"))?;
+    run(Command::new(&mount).arg("--bind").arg(&conf).arg("/etc/resolv.conf"))?;
+    // A qualified name of the sender's own (RFC 5321 §4.1.1.1 wants a FQDN in EHLO, and MTAs
+    // take it from the host name) that the namespace's own /etc/hosts resolves, so that
+    // nothing waits on a DNS lookup of the machine's name, and nothing of the host's
+    // /etc/hosts leaks into the world.
+    rustix::system::sethostname(HOSTNAME.as_bytes())
+        .map_err(|e| LabError::Config(format!("cannot set the namespace's host name to {HOSTNAME}: {e}")))?;
+    let hosts = workdir.join("hosts");
+    let text = format!(
+        "# written by danesim for this namespace only\n127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n\
+         127.0.1.1 {HOSTNAME} {}\n",
+        HOSTNAME.split('.').next().unwrap_or(HOSTNAME)
+    );
+    std::fs::write(&hosts, text).map_err(|source| LabError::Write {
+        path: hosts.clone(),
+        source,
+    })?;
+    run(Command::new(&mount).arg("--bind").arg(&hosts).arg("/etc/hosts"))?;
     Ok(())
 }
+
+/// The sender's host name inside the namespace (the name Postfix and Exim are configured
+/// with as well: `myhostname`, `primary_hostname`).
+pub const HOSTNAME: &str = "client.test";
