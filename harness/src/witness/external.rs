@@ -181,12 +181,8 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
     }
 
     let via = accepted_at.and_then(|a| mx.iter().find(|h| h.addresses.contains(&a)).map(|h| h.name.clone()));
-    // A command's exit status 0 is its claim of delivery; anything else, of a failure.
-    let terminal = match attempt.terminal {
-        Terminal::Exited(0) => Terminal::Sent,
-        Terminal::Exited(_) => Terminal::Deferred,
-        ref t => t.clone(),
-    };
+    // A command sender's exit status is already an outcome here (`sender::external::rules`).
+    let terminal = attempt.terminal.clone();
     let result = match &terminal {
         Terminal::Sent => match (result_from_witness, &attempt.relay) {
             (Some(HostCode::Auth), _) => ResultCode::Auth,
@@ -198,8 +194,6 @@ pub fn report(s: &Scenario, world: &World, obs: &Observations, attempt: &Attempt
         },
         Terminal::Deferred => ResultCode::Defer,
         Terminal::Bounced => ResultCode::Bounce,
-        // Mapped to Sent or Deferred above.
-        Terminal::Exited(_) => ResultCode::Defer,
     };
     let via = match (&terminal, via) {
         (Terminal::Sent, None) => attempt.relay.as_ref().map(|(h, _)| fqdn(h)),

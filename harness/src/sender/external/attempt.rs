@@ -1,4 +1,5 @@
-//! What an external sender said about one delivery attempt, parsed from its log or exit code.
+//! What an external sender said about one delivery attempt, parsed from its log, or from its
+//! output and exit status by its profile's rules.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -11,8 +12,6 @@ pub enum Terminal {
     Deferred,
     /// A permanent failure: the sender bounced the message.
     Bounced,
-    /// A command sender exited (it has no log the harness understands).
-    Exited(i32),
 }
 
 /// How the sender logged a TLS session with one peer address.
