@@ -186,9 +186,26 @@ fn tap_and_junit_report_violations_for_ci() {
 
 #[test]
 fn a_real_sender_without_root_or_its_package_fails_fast_and_says_what_to_do() {
+    // The shipped Exim profile, with its binary where nothing is.
+    let moved = std::env::temp_dir().join(format!("danesim-cli-exim-{}", std::process::id()));
+    std::fs::create_dir_all(&moved).unwrap();
+    let exim = moved.join("exim.toml");
+    let shipped = std::fs::read_to_string(root().join("fixtures/senders/exim.toml")).unwrap();
+    let template = root().join("fixtures/senders/exim/exim.conf");
+    std::fs::write(
+        &exim,
+        shipped
+            .replace("/opt/danesim/exim/usr/sbin/exim4", "/nonexistent/exim4")
+            .replace("\"exim/exim.conf\"", &format!("{:?}", template.display().to_string())),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
-        .args(["run", "--sender", "exim", "scenarios/dane-ee/positive-control.toml"])
-        .env("DANESIM_EXIM", "/nonexistent/exim4")
+        .args([
+            "run",
+            "--sender",
+            exim.to_str().unwrap(),
+            "scenarios/dane-ee/positive-control.toml",
+        ])
         .current_dir(root())
         .output()
         .expect("the danesim binary runs");

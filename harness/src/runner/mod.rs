@@ -313,7 +313,7 @@ pub async fn run_external(
     let mut lab = Lab::open(workdir, list, keys).await?;
     timings.lab_setup = lab.setup_time;
     let t = Instant::now();
-    let mut adapter: Box<dyn Adapter> = match external::adapter(sender, workdir, &lab.clock).await {
+    let mut adapter: Box<dyn Adapter> = match external::adapter(sender, workdir, &lab).await {
         Ok(a) => a,
         Err(e) => {
             lab.close().await;

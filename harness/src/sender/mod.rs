@@ -14,6 +14,9 @@ pub use report::{Failure, HostReport, Note, SenderReport, TraceStep};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// The shipped sender profiles (Postfix, Exim, swaks, ...), in the source tree.
+pub const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/senders");
+
 /// Which sender runs a scenario. Chosen at run time; the scenario body is the same for all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -22,9 +25,8 @@ pub enum SenderKind {
     /// The reference sender reporting as Exchange Online documents its outbound DANE
     /// (codes 4.7.321-4.7.325, its retry schedule, message-trace style lines).
     ExchangeOnline,
-    Postfix,
-    Exim,
-    /// A command described by a sender profile.
+    /// A program described by a sender profile; `postfix` and `exim` are the shipped
+    /// profiles `fixtures/senders/postfix.toml` and `exim.toml`.
     Command {
         name: String,
         profile: PathBuf,
@@ -37,14 +39,16 @@ impl SenderKind {
         match s {
             "reference" => return Ok(SenderKind::Reference),
             "exchange-online" => return Ok(SenderKind::ExchangeOnline),
-            "postfix" => return Ok(SenderKind::Postfix),
-            "exim" => return Ok(SenderKind::Exim),
             _ => {}
         }
         let as_path = Path::new(s);
+        // A file, a profile of the project's `fixtures/senders/` seen from here, or the one
+        // of the source tree this danesim was built from (so `postfix` and `exim` work from
+        // any directory).
         let candidates = [
             as_path.to_path_buf(),
             Path::new("fixtures/senders").join(format!("{s}.toml")),
+            Path::new(SHIPPED).join(format!("{s}.toml")),
         ];
         for c in candidates {
             if c.is_file() && c.extension().is_some_and(|e| e == "toml") {
@@ -64,8 +68,6 @@ impl SenderKind {
         match self {
             SenderKind::Reference => "reference",
             SenderKind::ExchangeOnline => "exchange-online",
-            SenderKind::Postfix => "postfix",
-            SenderKind::Exim => "exim",
             SenderKind::Command { name, .. } => name,
         }
     }

@@ -1,13 +1,13 @@
-//! Senders that are programs, not code of ours: Postfix, Exim and any command. They run in
-//! the namespace behind unbound (see `world::lab`), and each adapter turns what the program
-//! logged into an [`Attempt`]. [`report`] then builds the sender report from the attempt
-//! and from what the endpoints witnessed, because a program's log alone proves nothing.
+//! Senders that are programs, not code of ours: Postfix, Exim and any other, each described
+//! by a sender profile (`profile`; Postfix and Exim are `fixtures/senders/postfix.toml` and
+//! `exim.toml`). They run in the namespace behind unbound (see `world::lab`), and the
+//! profile's rules turn what the program logged into an [`Attempt`]. [`report`] then builds
+//! the sender report from the attempt and from what the endpoints witnessed, because a
+//! program's log alone proves nothing.
 
 pub mod attempt;
 pub mod command;
-pub mod exim;
-pub mod files;
-pub mod postfix;
+pub mod log_source;
 pub mod profile;
 pub mod rules;
 
@@ -16,7 +16,6 @@ pub use attempt::{Attempt, Terminal, TlsClaim};
 
 use crate::scenario::Scenario;
 use crate::world::LabError;
-use crate::world::clock::WorldClock;
 use crate::world::lab::Lab;
 use async_trait::async_trait;
 
@@ -32,7 +31,7 @@ pub trait Adapter: Send {
     async fn retry(&mut self, s: &Scenario, lab: &Lab) -> Result<Attempt, LabError> {
         let _ = (s, lab);
         Err(LabError::Config(
-            "this sender keeps no queue the harness can retry; timelines with a deferral need postfix or exim".into(),
+            "this sender keeps no queue danesim can retry; timelines with a deferral need a profile with `[lifecycle] retry`".into(),
         ))
     }
     /// Forgets the previous scenario: empties the queue and anything cached per destination.
@@ -46,21 +45,21 @@ pub trait Adapter: Send {
 pub async fn adapter(
     kind: &crate::sender::SenderKind,
     workdir: &std::path::Path,
-    clock: &WorldClock,
+    lab: &Lab,
 ) -> Result<Box<dyn Adapter>, LabError> {
     use crate::sender::SenderKind;
     match kind {
-        SenderKind::Postfix => Ok(Box::new(postfix::Postfix::start(workdir, clock).await?)),
-        SenderKind::Exim => Ok(Box::new(exim::Exim::start(workdir, clock).await?)),
-        SenderKind::Command { profile, .. } => Ok(Box::new(command::CommandSender::start(profile, workdir, clock)?)),
+        SenderKind::Command { name, profile } => Ok(Box::new(
+            command::CommandSender::start(name, profile, workdir, lab).await?,
+        )),
         other => Err(LabError::Config(format!(
             "sender `{other}` is not an external sender danesim can start"
         ))),
     }
 }
 
-/// Checks, before entering the namespace, that the sender's programs are installed, so a
-/// missing package is named at once with how to get it.
+/// Checks, before entering the namespace, that the sender's programs are installed and its
+/// profile's preflight checks pass, so a missing package is named at once with how to get it.
 pub fn preflight(kind: &crate::sender::SenderKind) -> Result<(), LabError> {
     use crate::sender::SenderKind;
     use crate::world::namespace::find_tool;
@@ -80,8 +79,6 @@ pub fn preflight(kind: &crate::sender::SenderKind) -> Result<(), LabError> {
     // unbound and the sender run on the world clock (world::clock).
     crate::world::clock::library()?;
     match kind {
-        SenderKind::Postfix => postfix::Tools::find().map(|_| ()),
-        SenderKind::Exim => exim::preflight(),
         SenderKind::Command { profile, .. } => command::preflight(profile).map(|_| ()),
         SenderKind::Reference | SenderKind::ExchangeOnline => Ok(()),
     }

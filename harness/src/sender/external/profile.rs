@@ -1,5 +1,6 @@
 //! Sender profiles: a TOML file that tells danesim how to run any program as the sender
-//! under test (`fixtures/senders/*.toml`).
+//! under test (`fixtures/senders/*.toml`), from a one-shot command to a whole MTA with its
+//! config, queue and log (Postfix and Exim are profiles: `postfix.toml`, `exim.toml`).
 //!
 //! ```toml
 //! description = "what the program is"
@@ -8,24 +9,61 @@
 //! stdin = "message"               # optional: the message on standard input; default "null" (/dev/null)
 //! exit = { sent = [0], deferred = [75], bounced = [69] }   # optional (default: 0 sent, else deferred)
 //!
-//! [[rule]]                        # optional, any number: a regex over each output line
+//! [[rule]]                        # optional, any number: a regex over each output line (`rules`)
 //! match = 'DANE verified \[(?P<address>[^\]]+)\]'
 //! says = "verified"               # verified, trusted, untrusted, sent, deferred, bounced, reason
+//!
+//! [[template]]                    # a config file, rendered into the sender's work directory
+//! from = "postfix/main.cf"        # relative to the profile
+//! to = "config/main.cf"           # relative to ${DANESIM_WORKDIR}
+//! mode = "0644"                   # optional, default 0644
+//!
+//! [lifecycle]                     # each a list of commands, run in order; all optional
+//! setup = [["postconf", "-c", "${DANESIM_WORKDIR}/config", "-F", "*/*/chroot = n"]]
+//! start = [["postfix", "-c", "${DANESIM_WORKDIR}/config", "start"]]
+//! stop = [["postfix", "-c", "${DANESIM_WORKDIR}/config", "stop"]]
+//! reset = [["postsuper", "-c", "${DANESIM_WORKDIR}/config", "-d", "ALL"]]
+//! retry = [["postqueue", "-c", "${DANESIM_WORKDIR}/config", "-f"]]
+//!
+//! [[preflight]]                   # before the namespace: is the program there, and able?
+//! command = ["postconf", "-d", "mail_version"]
+//! must_match = '^mail_version = 3\.'      # and/or must_not_match
+//! why = "the profile is written for Postfix 3"
+//! install = "apt-get install postfix"     # optional: what to do when it fails
+//!
+//! [[check]]                       # after setup and every config change: is DANE really on?
+//! command = ["postconf", "-c", "${DANESIM_WORKDIR}/config", "-n"]
+//! must_match = '(?m)^smtp_dns_support_level = dnssec$'
+//! why = "without it Postfix falls back to opportunistic TLS after a TLSA mismatch"
+//!
+//! [log]                           # outcomes from a log file instead of the output (`log_source`)
+//! file = "${DANESIM_WORKDIR}/maillog"
+//! ...
 //! ```
 //!
-//! The rules and the exit map decide the outcome (`rules`); without them the exit status 0
-//! claims a delivery, any other a failure. A program killed by a signal (a
-//! crash) or still running at `timeout` is an error of the sender, never a deferral, and the
-//! error quotes the end of what it printed.
+//! The lifecycle: templates are rendered and `setup`, the `check`s and `start` run once per
+//! run; before each scenario the templates are rendered again with its values, and when a
+//! file changes (a scenario's `[route] relay`) danesim runs `stop`, writes them, runs the
+//! checks and `start` again. `command` submits the scenario's message; `reset` runs between
+//! worlds; `retry` runs when a timeline retries a deferred message (`${DANESIM_MESSAGE_ID}`
+//! names it); `stop` at the end. Every command runs inside the namespace on the world clock,
+//! in `${DANESIM_WORKDIR}`, with the variables exported; a failing one is an error that
+//! quotes its output (and the log's last lines).
 //!
-//! `${NAME}` in the command is replaced by the value of one of the variables below, which
-//! are also exported to the program; a `${...}` of another name (a shell script's own) is
-//! passed on untouched, but an unknown `DANESIM_` name is an error. It runs inside the namespace, where `resolv.conf`
-//! names the validating resolver.
+//! Without `[log]` the rules and the exit map decide the outcome (`rules`): the exit status 0
+//! claims a delivery, any other a failure. A program killed by a signal (a crash) or still
+//! running at `timeout` is an error of the sender, never a deferral, and the error quotes the
+//! end of what it printed.
+//!
+//! `${NAME}` in a command, a template or a pattern is replaced by the value of one of the
+//! variables below (in a pattern, matched literally), and `${NAME:+text}` by `text` when the
+//! value is not empty, else by nothing (as in sh(1)). A `${...}` of another name (a shell
+//! script's, Postfix's, Exim's own) is passed on untouched, but an unknown `DANESIM_` name is
+//! an error.
 //!
 //! | variable | value |
 //! |---|---|
-//! | `DANESIM_RESOLVER` | the validating resolver's address (`127.0.0.1`) |
+//! | `DANESIM_RESOLVER` | the validating resolver's address (`127.0.0.1`); the namespace's `resolv.conf` names it |
 //! | `DANESIM_TRUST_ANCHOR_FILE` | the world's trust anchor, the DNSKEY of `test.` (unbound `trust-anchor-file` form) |
 //! | `DANESIM_SENDER` | the envelope sender |
 //! | `DANESIM_RECIPIENT` | the envelope recipient |
@@ -35,15 +73,21 @@
 //! | `DANESIM_SCENARIO` | the scenario id |
 //! | `DANESIM_RELAY_HOST` | the relay host of a scenario's `[route] relay` (no MX lookup, RFC 7672 §2.2.2), without the trailing dot; empty when the sender routes by MX |
 //! | `DANESIM_RELAY_PORT` | the port to connect to: the relay's, or 25; its TLSA RRset is at `_<port>._tcp` (RFC 7672 §2.2.3) |
+//! | `DANESIM_WORKDIR` | the sender's own work directory for the run (mode 0711), for configs, queues and logs |
+//! | `DANESIM_PROFILE_DIR` | the directory of the profile file |
+//! | `DANESIM_HOSTNAME` | the namespace's qualified host name (`client.test`), also in its private `/etc/hosts` |
+//! | `DANESIM_CLOCK_VARIABLES` | the world clock's environment variables, space-separated: an MTA that cleans its environment must keep them |
+//! | `DANESIM_MESSAGE_ID` | in `retry`: the id the log gave the deferred message; else empty |
 
-use super::rules::{ExitMap, Outcome, Rule, SAYS, Says};
+use super::log_source::{self, LogSpec, RawLog};
+use super::rules::{self, ExitMap, Outcome, RawRule, RuleSpec};
 use crate::duration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 15] = [
     "DANESIM_RESOLVER",
     "DANESIM_TRUST_ANCHOR_FILE",
     "DANESIM_SENDER",
@@ -54,7 +98,19 @@ pub const VARIABLES: [&str; 10] = [
     "DANESIM_SCENARIO",
     "DANESIM_RELAY_HOST",
     "DANESIM_RELAY_PORT",
+    "DANESIM_WORKDIR",
+    "DANESIM_PROFILE_DIR",
+    "DANESIM_HOSTNAME",
+    "DANESIM_CLOCK_VARIABLES",
+    "DANESIM_MESSAGE_ID",
 ];
+
+/// A value for every variable, to check that patterns compile at load time.
+pub fn sample() -> Vec<(&'static str, String)> {
+    VARIABLES.iter().map(|v| (*v, "x".to_string())).collect()
+}
+
+type Commands = Vec<Vec<String>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,14 +126,43 @@ struct RawProfile {
     exit: BTreeMap<String, toml::Spanned<Vec<i64>>>,
     #[serde(default)]
     rule: Vec<toml::Spanned<RawRule>>,
+    #[serde(default)]
+    template: Vec<RawTemplate>,
+    #[serde(default)]
+    lifecycle: RawLifecycle,
+    #[serde(default)]
+    preflight: Vec<RawCheck>,
+    #[serde(default)]
+    check: Vec<RawCheck>,
+    log: Option<RawLog>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRule {
-    #[serde(rename = "match")]
-    pattern: toml::Spanned<String>,
-    says: toml::Spanned<String>,
+struct RawTemplate {
+    from: toml::Spanned<String>,
+    to: toml::Spanned<String>,
+    mode: Option<toml::Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLifecycle {
+    setup: Option<toml::Spanned<Commands>>,
+    start: Option<toml::Spanned<Commands>>,
+    stop: Option<toml::Spanned<Commands>>,
+    reset: Option<toml::Spanned<Commands>>,
+    retry: Option<toml::Spanned<Commands>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    command: toml::Spanned<Vec<String>>,
+    must_match: Option<toml::Spanned<String>>,
+    must_not_match: Option<toml::Spanned<String>>,
+    why: toml::Spanned<String>,
+    install: Option<String>,
 }
 
 /// What the program reads on its standard input.
@@ -89,6 +174,64 @@ pub enum Stdin {
     Message,
 }
 
+/// A config file the profile renders into the sender's work directory.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// Where it was read from (for messages).
+    pub from: PathBuf,
+    pub text: String,
+    /// Relative to `${DANESIM_WORKDIR}`.
+    pub to: PathBuf,
+    pub mode: u32,
+}
+
+/// The profile's lifecycle commands (`[lifecycle]`); empty lists do nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub setup: Commands,
+    pub start: Commands,
+    pub stop: Commands,
+    pub reset: Commands,
+    pub retry: Commands,
+}
+
+/// A command whose output must (or must not) match: `[[preflight]]` and `[[check]]`.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub command: Vec<String>,
+    pub must_match: Option<regex::Regex>,
+    pub must_not_match: Option<regex::Regex>,
+    pub why: String,
+    pub install: Option<String>,
+}
+
+impl Check {
+    /// Judges the command's exit status and output; the error says what is wrong and why it
+    /// matters.
+    pub fn judge(&self, status: Option<i32>, output: &str) -> Result<(), String> {
+        let shown = self.command.join(" ");
+        if status != Some(0) {
+            let code = status.map_or("no exit status".to_string(), |c| format!("exit status {c}"));
+            return Err(format!("`{shown}` failed ({code}): {}; {}", output.trim(), self.why));
+        }
+        if let Some(re) = &self.must_match
+            && !re.is_match(output)
+        {
+            return Err(format!("the output of `{shown}` does not match /{re}/: {}", self.why));
+        }
+        if let Some(re) = &self.must_not_match
+            && let Some(m) = re.find(output)
+        {
+            return Err(format!(
+                "the output of `{shown}` matches /{re}/ (\"{}\"): {}",
+                m.as_str().trim(),
+                self.why
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub path: PathBuf,
@@ -97,19 +240,51 @@ pub struct Profile {
     pub timeout: Duration,
     pub stdin: Stdin,
     /// How output lines become claims and outcomes (`rules`).
-    pub rules: Vec<Rule>,
+    pub rules: Vec<RuleSpec>,
     pub exit: ExitMap,
+    pub templates: Vec<Template>,
+    pub lifecycle: Lifecycle,
+    pub preflight: Vec<Check>,
+    pub checks: Vec<Check>,
+    /// Outcomes from a log file (`log_source`) instead of the output.
+    pub log: Option<LogSpec>,
+}
+
+impl Profile {
+    /// The directory the profile is in (`${DANESIM_PROFILE_DIR}`).
+    pub fn dir(&self) -> PathBuf {
+        std::path::absolute(&self.path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+}
+
+/// file:line:col of a byte offset in `text`.
+fn place(path: &Path, text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    format!("{}:{line}:{col}", path.display())
+}
+
+/// An unknown `${DANESIM_...}` in `text` is an error at `place`.
+pub fn check_placeholders(text: &str, place: &str, what: &str) -> Result<(), String> {
+    for name in placeholders(text).into_iter().filter(|n| n.starts_with("DANESIM_")) {
+        if !VARIABLES.contains(&name.as_str()) {
+            return Err(format!(
+                "{place}: unknown variable ${{{name}}} in {what}; known: {}",
+                VARIABLES.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Loads and checks a profile; errors name the file, line and column and what to fix.
 pub fn load(path: &Path) -> Result<Profile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let at = |offset: usize| {
-        let before = &text[..offset.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-        format!("{}:{line}:{col}", path.display())
-    };
+    let at = |offset: usize| place(path, &text, offset);
     let raw: RawProfile = toml::from_str(&text).map_err(|e| {
         let place = e
             .span()
@@ -127,15 +302,7 @@ pub fn load(path: &Path) -> Result<Profile, String> {
     }
     for arg in &command {
         // Only DANESIM_ names are danesim's: a shell script's own `${HOME}` is the shell's.
-        for name in placeholders(arg).into_iter().filter(|n| n.starts_with("DANESIM_")) {
-            if !VARIABLES.contains(&name.as_str()) {
-                return Err(format!(
-                    "{}: unknown variable ${{{name}}} in `command`; known: {}",
-                    at(span.start),
-                    VARIABLES.join(", ")
-                ));
-            }
-        }
+        check_placeholders(arg, &at(span.start), "`command`")?;
     }
     let timeout = match &raw.timeout {
         None => Duration::from_secs(30),
@@ -190,30 +357,137 @@ pub fn load(path: &Path) -> Result<Profile, String> {
             }
         }
     }
-    let mut rules = Vec::new();
-    for r in &raw.rule {
-        let raw_rule = r.get_ref();
-        let says = Says::parse(raw_rule.says.get_ref()).ok_or_else(|| {
+    let rules = rules::load(&raw.rule, &at, false)?;
+    let log = match &raw.log {
+        None => None,
+        Some(l) => {
+            if let Some(r) = raw.rule.first() {
+                return Err(format!(
+                    "{}: with a `[log]`, outcomes come from the log: write this rule as a [[log.rule]]",
+                    at(r.span().start)
+                ));
+            }
+            if let Some((_, codes)) = raw.exit.iter().next() {
+                return Err(format!(
+                    "{}: with a `[log]`, outcomes come from the log, and the submission must exit 0; drop `exit`",
+                    at(codes.span().start)
+                ));
+            }
+            Some(log_source::load(l, &at)?)
+        }
+    };
+    let base = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut templates = Vec::new();
+    for t in &raw.template {
+        let from = base.join(t.from.get_ref());
+        let body = std::fs::read_to_string(&from).map_err(|e| {
             format!(
-                "{}: `says = \"{}\"`: one of {}",
-                at(raw_rule.says.span().start + 1),
-                raw_rule.says.get_ref(),
-                SAYS.join(", ")
+                "{}: template `from = \"{}\"`: cannot read {}: {e}",
+                at(t.from.span().start + 1),
+                t.from.get_ref(),
+                from.display()
             )
         })?;
-        let pattern = regex::RegexBuilder::new(raw_rule.pattern.get_ref())
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|e| format!("{}: `match` is not a regex: {e}", at(raw_rule.pattern.span().start + 1)))?;
-        if says.needs_address() && !pattern.capture_names().any(|n| n == Some("address")) {
+        // An unknown variable in the template is named at its own line and column.
+        for (n, line) in body.lines().enumerate() {
+            if let Some(col) = line.find("${DANESIM_") {
+                check_placeholders(
+                    line,
+                    &format!("{}:{}:{}", from.display(), n + 1, col + 1),
+                    "the template",
+                )?;
+            }
+        }
+        let to = PathBuf::from(t.to.get_ref());
+        if to.is_absolute()
+            || to.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
+            || t.to.get_ref().is_empty()
+        {
             return Err(format!(
-                "{}: a rule that says `{}` names the peer: give the regex an (?P<address>...) group",
-                at(raw_rule.pattern.span().start + 1),
-                raw_rule.says.get_ref()
+                "{}: template `to = \"{}\"`: a relative path inside the work directory, without `..`",
+                at(t.to.span().start + 1),
+                t.to.get_ref()
             ));
         }
-        rules.push(Rule { pattern, says });
+        let mode = match &t.mode {
+            None => 0o644,
+            Some(m) => u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| {
+                    format!(
+                        "{}: template `mode = \"{}\"`: an octal file mode such as \"0644\"",
+                        at(m.span().start + 1),
+                        m.get_ref()
+                    )
+                })?,
+        };
+        templates.push(Template {
+            from,
+            text: body,
+            to,
+            mode,
+        });
     }
+    let commands = |c: &Option<toml::Spanned<Commands>>, name: &str| -> Result<Commands, String> {
+        let Some(c) = c else { return Ok(Vec::new()) };
+        for argv in c.get_ref() {
+            if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(format!(
+                    "{}: `lifecycle.{name}`: each command is a list that names a program, e.g. [[\"postfix\", \"start\"]]",
+                    at(c.span().start)
+                ));
+            }
+            for arg in argv {
+                check_placeholders(arg, &at(c.span().start), &format!("`lifecycle.{name}`"))?;
+            }
+        }
+        Ok(c.get_ref().clone())
+    };
+    let lifecycle = Lifecycle {
+        setup: commands(&raw.lifecycle.setup, "setup")?,
+        start: commands(&raw.lifecycle.start, "start")?,
+        stop: commands(&raw.lifecycle.stop, "stop")?,
+        reset: commands(&raw.lifecycle.reset, "reset")?,
+        retry: commands(&raw.lifecycle.retry, "retry")?,
+    };
+    let checks = |raw: &[RawCheck], name: &str| -> Result<Vec<Check>, String> {
+        let mut out = Vec::new();
+        for c in raw {
+            let sp = c.command.span();
+            if c.command.get_ref().first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(format!("{}: `{name}.command` must name a program", at(sp.start)));
+            }
+            for arg in c.command.get_ref() {
+                check_placeholders(arg, &at(sp.start), &format!("`{name}.command`"))?;
+            }
+            let re = |p: &Option<toml::Spanned<String>>, key: &str| -> Result<Option<regex::Regex>, String> {
+                p.as_ref()
+                    .map(|p| {
+                        rules::regex(p.get_ref())
+                            .map_err(|e| format!("{}: `{key}` is not a regex: {e}", at(p.span().start + 1)))
+                    })
+                    .transpose()
+            };
+            if c.why.get_ref().trim().is_empty() {
+                return Err(format!(
+                    "{}: `why` says what fails without it, for the error message",
+                    at(c.why.span().start)
+                ));
+            }
+            out.push(Check {
+                command: c.command.get_ref().clone(),
+                must_match: re(&c.must_match, "must_match")?,
+                must_not_match: re(&c.must_not_match, "must_not_match")?,
+                why: c.why.get_ref().clone(),
+                install: c.install.clone(),
+            });
+        }
+        Ok(out)
+    };
     Ok(Profile {
         path: path.to_path_buf(),
         rules,
@@ -222,32 +496,99 @@ pub fn load(path: &Path) -> Result<Profile, String> {
         description: raw.description,
         command,
         timeout,
+        templates,
+        lifecycle,
+        preflight: checks(&raw.preflight, "preflight")?,
+        checks: checks(&raw.check, "check")?,
+        log,
     })
 }
 
-/// The `${NAME}` placeholders in one argument.
+/// The `${NAME}` and `${NAME:+...}` placeholders in one text.
 fn placeholders(arg: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = arg;
     while let Some(i) = rest.find("${") {
-        match rest[i + 2..].find('}') {
-            Some(j) => {
-                out.push(rest[i + 2..i + 2 + j].to_string());
-                rest = &rest[i + 3 + j..];
-            }
-            None => break,
+        rest = &rest[i + 2..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let after = &rest[name.len()..];
+        if !name.is_empty() && (after.starts_with('}') || after.starts_with(":+")) {
+            out.push(name);
         }
     }
     out
 }
 
-/// Replaces every `${NAME}` of danesim's with its value (others are left to the program).
+/// Replaces every `${NAME}` and `${NAME:+text}` of danesim's with its value (others are
+/// left to the program).
 pub fn expand(arg: &str, vars: &[(&str, String)]) -> String {
-    let mut s = arg.to_string();
-    for (k, v) in vars {
-        s = s.replace(&format!("${{{k}}}"), v);
+    expand_with(arg, vars, &|v| v.to_string())
+}
+
+/// As [`expand`], with each value regex-escaped: a pattern matches the value literally.
+pub fn expand_regex(arg: &str, vars: &[(&str, String)]) -> String {
+    expand_with(arg, vars, &|v| regex::escape(v))
+}
+
+fn expand_with(arg: &str, vars: &[(&str, String)], escape: &dyn Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = arg;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let body = &rest[i + 2..];
+        let name: String = body
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let after = &body[name.len()..];
+        let value = vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v);
+        match value {
+            Some(v) if after.starts_with('}') => {
+                out.push_str(&escape(v));
+                rest = &after[1..];
+            }
+            Some(v) if after.starts_with(":+") => {
+                // The word runs to the brace that closes this one.
+                let word = &after[2..];
+                let mut depth = 1usize;
+                let mut end = None;
+                for (j, c) in word.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = Some(j);
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                match end {
+                    Some(j) => {
+                        if !v.is_empty() {
+                            out.push_str(&expand_with(&word[..j], vars, escape));
+                        }
+                        rest = &word[j + 1..];
+                    }
+                    None => {
+                        out.push_str("${");
+                        rest = body;
+                    }
+                }
+            }
+            _ => {
+                out.push_str("${");
+                rest = body;
+            }
+        }
     }
-    s
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -277,17 +618,18 @@ mod tests {
         // defers; nothing marked leaves it to the exit status.
         use super::super::Terminal;
         use super::super::rules::attempt;
+        let rules = rules::compile(&p.rules, &sample()).unwrap();
         let a = attempt(
-            &p.rules,
+            &rules,
             &p.exit,
             24,
             " ~> RCPT TO:<u@example.test>\n<~* 550 5.1.1 User unknown\n",
             "swaks",
         );
         assert_eq!((a.terminal, a.dsn.as_deref()), (Terminal::Bounced, Some("5.1.1")));
-        let a = attempt(&p.rules, &p.exit, 21, "<** 421 4.3.2 Service not available\n", "swaks");
+        let a = attempt(&rules, &p.exit, 21, "<** 421 4.3.2 Service not available\n", "swaks");
         assert_eq!((a.terminal, a.dsn.as_deref()), (Terminal::Deferred, Some("4.3.2")));
-        let a = attempt(&p.rules, &p.exit, 0, "<~  250 2.0.0 Ok: queued as 1\n", "swaks");
+        let a = attempt(&rules, &p.exit, 0, "<~  250 2.0.0 Ok: queued as 1\n", "swaks");
         assert_eq!(a.terminal, Terminal::Sent);
         // The relay variant takes its server and port from the relay variables (issue 15).
         let r = load(Path::new(concat!(
@@ -346,6 +688,137 @@ mod tests {
         }
         let p = load(&write("command = [\"x\"]\ntimeout = \"2m30s\"\n")).unwrap();
         assert_eq!(p.timeout, Duration::from_secs(150));
+    }
+
+    fn shipped(name: &str) -> Profile {
+        load(&Path::new(crate::sender::SHIPPED).join(format!("{name}.toml"))).unwrap()
+    }
+
+    /// Each of the Postfix profile's checks refuses the config it is there for: a check
+    /// that cannot fail would be no check.
+    #[test]
+    fn the_postfix_checks_refuse_a_config_in_which_dane_would_degrade() {
+        let p = shipped("postfix");
+        let vars: Vec<(&str, String)> = sample()
+            .into_iter()
+            .map(|(k, v)| match k {
+                "DANESIM_CLOCK_VARIABLES" => (k, crate::world::clock::VARIABLES.join(" ")),
+                "DANESIM_RELAY_HOST" => (k, String::new()),
+                _ => (k, v),
+            })
+            .collect();
+        let good = expand(&p.templates[0].text, &vars);
+        let judge = |cf: &str| -> Vec<String> { p.checks.iter().filter_map(|c| c.judge(Some(0), cf).err()).collect() };
+        assert_eq!(judge(&good), Vec::<String>::new(), "the shipped main.cf passes");
+        for (from, to, why) in [
+            (
+                "smtp_dns_support_level = dnssec",
+                "smtp_dns_support_level = enabled",
+                "falls back to opportunistic TLS",
+            ),
+            (
+                "smtp_tls_security_level = dane",
+                "smtp_tls_security_level = may",
+                "does not look for TLSA",
+            ),
+            (
+                "smtp_tls_loglevel = 1",
+                "smtp_tls_loglevel = 1\nsmtp_host_lookup = native",
+                "smtp_host_lookup must include dns",
+            ),
+            (
+                "POSTLOG_HOSTNAME LD_PRELOAD",
+                "POSTLOG_HOSTNAME",
+                "import_environment must keep",
+            ),
+        ] {
+            let bad = good.replace(from, &to.replace("\\n", "\n"));
+            assert_ne!(bad, good, "{from}");
+            let errors = judge(&bad);
+            assert!(errors.len() == 1 && errors[0].contains(why), "{from}: {errors:?}");
+        }
+        assert!(
+            judge(
+                &good
+                    .replace("smtp_host_lookup", "x")
+                    .replace("smtp_tls_loglevel = 1", "smtp_host_lookup = native, dns")
+            )
+            .is_empty()
+        );
+        // A relay scenario: brackets, so no MX lookup (RFC 7672 §2.2.2); none without.
+        assert!(good.contains("\nrelayhost = \n"), "no relay by default");
+        let relay: Vec<(&str, String)> = vars
+            .iter()
+            .map(|(k, v)| match *k {
+                "DANESIM_RELAY_HOST" => (*k, "mx1.example.test".to_string()),
+                "DANESIM_RELAY_PORT" => (*k, "2525".to_string()),
+                _ => (*k, v.clone()),
+            })
+            .collect();
+        assert!(expand(&p.templates[0].text, &relay).contains("\nrelayhost = [mx1.example.test]:2525\n"));
+    }
+
+    /// The Exim profile's relay router runs only for a relay scenario, before `dnslookup`.
+    #[test]
+    fn the_exim_relay_router_is_conditional() {
+        let p = shipped("exim");
+        let vars = |host: &str| -> Vec<(&'static str, String)> {
+            sample()
+                .into_iter()
+                .map(|(k, v)| match k {
+                    "DANESIM_RELAY_HOST" => (k, host.to_string()),
+                    "DANESIM_RELAY_PORT" => (k, "2525".to_string()),
+                    _ => (k, v),
+                })
+                .collect()
+        };
+        let with = expand(&p.templates[0].text, &vars("mx1.example.test"));
+        let live: Vec<&str> = with.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+        let route = live
+            .iter()
+            .position(|l| l.trim() == "route_list = * mx1.example.test::2525 bydns")
+            .expect("the relay's route_list");
+        let dnslookup = live.iter().position(|l| *l == "dnslookup:").expect("the MX router");
+        assert!(route < dnslookup, "the relay router comes first");
+        assert!(live.iter().any(|l| l.trim() == "condition = true"));
+        let without = expand(&p.templates[0].text, &vars(""));
+        assert!(
+            without.lines().any(|l| l.trim() == "condition ="),
+            "an empty condition: Exim skips the router"
+        );
+        assert!(
+            without
+                .lines()
+                .all(|l| l.trim_start().starts_with('#') || !l.contains("${DANESIM_")),
+            "every variable is filled"
+        );
+    }
+
+    #[test]
+    fn conditional_expansion() {
+        let vars = [
+            ("DANESIM_RELAY_HOST", "h".to_string()),
+            ("DANESIM_RELAY_PORT", "25".to_string()),
+        ];
+        assert_eq!(
+            expand(
+                "r = ${DANESIM_RELAY_HOST:+[${DANESIM_RELAY_HOST}]:${DANESIM_RELAY_PORT}}!",
+                &vars
+            ),
+            "r = [h]:25!"
+        );
+        let empty = [("DANESIM_RELAY_HOST", String::new())];
+        assert_eq!(expand("r = ${DANESIM_RELAY_HOST:+[x]}!", &empty), "r = !");
+        // Another program's own syntax is left alone, even when unbalanced.
+        assert_eq!(
+            expand("${if eq{$h}{}} ${DANESIM_RELAY_HOST:+a", &vars),
+            "${if eq{$h}{}} ${DANESIM_RELAY_HOST:+a"
+        );
+        assert_eq!(
+            expand_regex("<${DANESIM_RELAY_HOST}>", &[("DANESIM_RELAY_HOST", "a.b".into())]),
+            "<a\\.b>"
+        );
+        assert_eq!(placeholders("${A:+${B}} ${c}"), vec!["A", "B", "c"]);
     }
 
     #[test]
