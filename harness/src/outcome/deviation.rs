@@ -93,83 +93,12 @@ pub struct Known {
     /// The RFC section it departs from, and what that section says.
     pub rfc: &'static str,
     pub sentence: &'static str,
+    /// Where the entry is written down: [`CATALOGUE`] (its `### id` heading), or the sender
+    /// profile that declares it (`[[deviation]]`).
+    pub documented: &'static str,
 }
 
 pub const KNOWN: &[Known] = &[
-    Known {
-        id: "exim-ta-mx-host-name-only",
-        component: Component::Mta("exim"),
-        senders: &["exim"],
-        scope: Scope::Covers("TA-03"),
-        result: ResultCode::Defer,
-        checks: &["RESULT", "HOST", "VIA", "ONCE"],
-        evidence: &[Clue {
-            source: Source::Sender,
-            pattern: r"TLS session \(certificate verification failed\)",
-        }],
-        behaviour: "under DANE-TA, Exim checks the leaf's names against the MX host name only, not the next-hop domain",
-        rfc: "RFC 7672 §3.2.2",
-        sentence: "\"the original next-hop domain used in the MX lookup MUST be included as a \
-                       second reference identifier\"",
-    },
-    Known {
-        id: "exim-gnutls-ta-path-length",
-        component: Component::Mta("exim"),
-        senders: &["exim"],
-        scope: Scope::Scenario("ta-13-path-length"),
-        result: ResultCode::Auth,
-        checks: &["RESULT", "HOST", "NOMAIL(mx1.example.test.)", "NOAUTH-LOG"],
-        evidence: &[Clue {
-            source: Source::Sender,
-            pattern: r"^=> .* CV=dane ",
-        }],
-        behaviour: "Exim 4.96 (GnuTLS) accepts a chain through an intermediate although the `2 0 1` anchor has \
-                    pathLenConstraint 0",
-        rfc: "RFC 7672 §3.1.2",
-        sentence: "\"the SMTP client SHOULD then apply any relevant constraints from the trust \
-                       anchor certificate, such as, for example, path length constraints\"",
-    },
-    Known {
-        id: "exim-gnutls-undecodable-full-data",
-        component: Component::Mta("exim"),
-        senders: &["exim"],
-        scope: Scope::Covers("TLSA-U-11"),
-        result: ResultCode::Defer,
-        checks: &["RESULT", "HOST", "VIA", "ONCE"],
-        evidence: &[Clue {
-            source: Source::Sender,
-            pattern: r"\(certificate verification failed\):? TLSA record problem:? none usable",
-        }],
-        behaviour: "Exim 4.96 (GnuTLS) fails verification when every TLSA record is undecodable full data, instead \
-                    of using unauthenticated TLS",
-        rfc: "RFC 7672 §2.2",
-        sentence: "\"A secure non-empty TLSA RRset where all the records are unusable: A connection to the MTA MUST \
-                   be made via TLS, but authentication is not required.\"",
-    },
-    Known {
-        id: "exim-no-original-name-tlsa-base",
-        component: Component::Mta("exim"),
-        senders: &["exim"],
-        scope: Scope::Covers("BASE-01"),
-        result: ResultCode::Tls,
-        checks: &[
-            "RESULT",
-            "HOST",
-            "SNI(mx1.example.test.) = mx1.example.test.",
-            "SNI(smtp.example.test.) = mx1.example.test.",
-            // The same behaviour seen in the query log: the original name is never asked.
-            "ORDER(_25._tcp.smtp.example.test. TLSA < _25._tcp.mx1.example.test. TLSA)",
-        ],
-        evidence: &[Clue {
-            source: Source::Sender,
-            pattern: r"^=> .* CV=no ",
-        }],
-        behaviour: "Exim 4.96 looks for TLSA records only at the CNAME-expanded MX host name; when there are none (or \
-                    the expansion is insecure) it delivers over unverified TLS instead of trying the original name",
-        rfc: "RFC 7672 §2.2.3",
-        sentence: "\"If no secure TLSA records are found at the fully CNAME-expanded name, the original unexpanded \
-                   name MUST be tried instead.\"",
-    },
     Known {
         id: "unbound-dname-ds",
         component: Component::Resolver("unbound 1.17"),
@@ -193,6 +122,7 @@ pub const KNOWN: &[Known] = &[
         sentence: "\"DNAME records only require special processing in the validating \
                        stub-resolver library that checks the integrity of the combined DNAME + CNAME reply\" (the \
                        synthesized CNAME is as secure as its DNAME, RFC 6672 §5.3)",
+        documented: CATALOGUE,
     },
     Known {
         id: "reference-webpki-ca-leaf",
@@ -211,6 +141,7 @@ pub const KNOWN: &[Known] = &[
         sentence: "step (k) asks cA=TRUE only of the certificates that issue the next one in the path, \
                    not of the leaf, and RFC 7671/7672 add no such rule: a DANE-TA path that otherwise validates \
                    authenticates the server (RFC 7672 §3.1.2)",
+        documented: CATALOGUE,
     },
 ];
 
@@ -295,14 +226,17 @@ impl Known {
                 format!("{who} {l:?}")
             })
             .collect();
+        let cited = match self.documented {
+            CATALOGUE => format!("{CATALOGUE}, \"{SECTION}\", {}", self.id),
+            profile => format!("{profile}, [[deviation]] {}", self.id),
+        };
         format!(
-            "{}: {}; evidence: {}; departs from {}: {} ({CATALOGUE}, \"{SECTION}\", {})",
+            "{}: {}; evidence: {}; departs from {}: {} ({cited})",
             self.component,
             self.behaviour,
             seen.join("; "),
             self.rfc,
             self.sentence,
-            self.id
         )
     }
 }
@@ -319,10 +253,27 @@ fn quote(matched: &str) -> String {
     format!("{head} ... {tail}")
 }
 
+/// The deviations sender profiles declared (`[[deviation]]`), for this process: a profile is
+/// loaded where its run is judged.
+static DECLARED: std::sync::Mutex<Vec<Known>> = std::sync::Mutex::new(Vec::new());
+
+/// Adds a profile's declared deviations (an id already declared is kept once).
+pub fn declare(entries: &[Known]) {
+    let mut d = DECLARED.lock().unwrap_or_else(|e| e.into_inner());
+    for k in entries {
+        if !d.iter().any(|x| x.id == k.id) {
+            d.push(*k);
+        }
+    }
+}
+
 /// `Deviation` when every violation is excused by an entry whose evidence this run shows,
-/// else `Violation` (with the excused ones still marked).
+/// else `Violation` (with the excused ones still marked). The entries are the catalogue's
+/// and those the sender's profile declared.
 pub fn classify(run: &Run<'_>, ev: &Evidence<'_>, v: Vec<Violation>) -> Verdict {
-    classify_with(KNOWN, run, ev, v)
+    let mut table: Vec<Known> = KNOWN.to_vec();
+    table.extend(DECLARED.lock().unwrap_or_else(|e| e.into_inner()).iter().copied());
+    classify_with(&table, run, ev, v)
 }
 
 fn classify_with(table: &[Known], run: &Run<'_>, ev: &Evidence<'_>, mut v: Vec<Violation>) -> Verdict {
@@ -350,6 +301,22 @@ fn classify_with(table: &[Known], run: &Run<'_>, ev: &Evidence<'_>, mut v: Vec<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The catalogue's entries and those the shipped sender profiles declare (Exim's).
+    fn table() -> Vec<Known> {
+        let mut t = KNOWN.to_vec();
+        for entry in std::fs::read_dir(crate::sender::SHIPPED).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                t.extend(crate::sender::external::profile::load(&path).unwrap().deviations);
+            }
+        }
+        t
+    }
+
+    fn classify(run: &Run<'_>, ev: &Evidence<'_>, v: Vec<Violation>) -> Verdict {
+        classify_with(&table(), run, ev, v)
+    }
 
     fn violation(inv: &str) -> Violation {
         Violation {
@@ -390,7 +357,7 @@ mod tests {
 
     #[test]
     fn every_pattern_compiles() {
-        for k in KNOWN {
+        for k in table() {
             for c in k.evidence {
                 let p = c.pattern.replace("{name}", "x");
                 assert!(Regex::new(&p).is_ok(), "{}: {}", k.id, c.pattern);
@@ -405,7 +372,7 @@ mod tests {
         let doc = include_str!("../../../docs/CONFORMANCE.md");
         assert!(doc.contains(&format!("## {SECTION}")), "no section {SECTION:?}");
         let section = doc.split(&format!("## {SECTION}")).nth(1).expect("checked above");
-        for k in KNOWN {
+        for k in table().into_iter().filter(|k| k.documented == CATALOGUE) {
             let heading = format!("### {}\n", k.id);
             let body = section
                 .split(&heading)
@@ -436,10 +403,12 @@ mod tests {
             }
         }
         // Ids are unique, so a citation names one entry.
-        let mut ids: Vec<&str> = KNOWN.iter().map(|k| k.id).collect();
+        let all = table();
+        assert!(all.len() > KNOWN.len(), "the Exim profile declares its deviations");
+        let mut ids: Vec<&str> = all.iter().map(|k| k.id).collect();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), KNOWN.len());
+        assert_eq!(ids.len(), all.len());
     }
 
     #[test]
@@ -544,15 +513,72 @@ mod tests {
             Verdict::Violation(_)
         ));
         // Not even by an entry that lists them.
+        let exim = table()
+            .into_iter()
+            .find(|k| k.id == "exim-ta-mx-host-name-only")
+            .unwrap();
         let greedy = [Known {
-            checks: &["NOCLEAR", "DANE-MATCH", "REPORT"],
-            ..KNOWN[0]
+            checks: &["NOCLEAR", "DANE-MATCH", "REPORT", "RESULT"],
+            ..exim
         }];
+        // It would excuse RESULT: the entry applies here, so what follows is no vacuous pass.
+        assert!(matches!(
+            classify_with(&greedy, &r, &e, vec![violation("RESULT")]),
+            Verdict::Deviation(_)
+        ));
         for inv in NEVER_EXCUSED {
             let Verdict::Violation(vs) = classify_with(&greedy, &r, &e, vec![violation(inv)]) else {
                 panic!("{inv} was excused");
             };
             assert!(vs[0].deviation.is_none());
         }
+    }
+
+    /// A profile's own entry cites the profile, and joins the table once declared.
+    #[test]
+    fn a_profile_declares_a_deviation_of_its_own() {
+        let dir = std::env::temp_dir().join(format!("danesim-deviation-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("only-3-1-1.toml");
+        std::fs::write(
+            &path,
+            "command = [\"x\"]\n[[deviation]]\nid = \"only-3-1-1\"\ncovers = \"TLSA-U-06\"\nresult = \"DEFER\"\n\
+             checks = [\"RESULT\"]\nevidence = ['no usable TLSA']\nbehaviour = \"only TLSA 3 1 1\"\n\
+             rfc = \"RFC 7672 §3.1\"\nsentence = \"\\\"SHOULD support\\\"\"\n",
+        )
+        .unwrap();
+        let p = crate::sender::external::profile::load(&path).unwrap();
+        let covers = vec!["TLSA-U-06".to_string()];
+        let r = run("only-3-1-1", "tlsa-u-06-full-cert", &covers, ResultCode::Defer);
+        let e = ev(&["deferred: no usable TLSA"], &[]);
+        assert!(
+            matches!(
+                super::classify(&r, &e, vec![violation("RESULT")]),
+                Verdict::Violation(_)
+            ),
+            "not declared yet"
+        );
+        declare(&p.deviations);
+        let Verdict::Deviation(vs) = super::classify(&r, &e, vec![violation("RESULT")]) else {
+            panic!("declared, with its evidence");
+        };
+        let d = vs[0].deviation.as_deref().unwrap();
+        assert!(d.starts_with("MTA only-3-1-1: only TLSA 3 1 1"), "{d}");
+        assert!(
+            d.ends_with(&format!("({}, [[deviation]] only-3-1-1)", path.display())),
+            "{d}"
+        );
+        // Without its evidence it is a violation still.
+        assert!(matches!(
+            super::classify(&r, &ev(&["other"], &[]), vec![violation("RESULT")]),
+            Verdict::Violation(_)
+        ));
+        // Bad entries are refused with a place.
+        std::fs::write(&path, "command = [\"x\"]\n[[deviation]]\nid = \"a\"\nresult = \"MAYBE\"\nchecks = [\"RESULT\"]\nevidence = ['x']\nbehaviour = \"b\"\nrfc = \"r\"\nsentence = \"s\"\n").unwrap();
+        let err = crate::sender::external::profile::load(&path).unwrap_err();
+        assert!(err.contains(":4:11: `result = \"MAYBE\"`"), "{err}");
+        std::fs::write(&path, "command = [\"x\"]\n[[deviation]]\nid = \"a\"\nresult = \"DEFER\"\nchecks = [\"RESULT\"]\nevidence = []\nbehaviour = \"b\"\nrfc = \"r\"\nsentence = \"s\"\n").unwrap();
+        let err = crate::sender::external::profile::load(&path).unwrap_err();
+        assert!(err.contains("at least one `evidence`"), "{err}");
     }
 }

@@ -277,6 +277,8 @@ impl CommandSender {
     pub async fn start(name: &str, profile_path: &Path, workdir: &Path, lab: &Lab) -> Result<CommandSender, LabError> {
         use std::os::unix::fs::PermissionsExt;
         let profile = preflight(profile_path)?;
+        // The run is judged in this process: the profile's deviations join the catalogue's.
+        crate::outcome::deviation::declare(&profile.deviations);
         let dir = workdir.join(name);
         std::fs::create_dir_all(&dir).map_err(|source| LabError::Write {
             path: dir.clone(),

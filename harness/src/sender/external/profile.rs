@@ -135,6 +135,27 @@ struct RawProfile {
     #[serde(default)]
     check: Vec<RawCheck>,
     log: Option<RawLog>,
+    #[serde(default)]
+    deviation: Vec<toml::Spanned<RawDeviation>>,
+}
+
+/// A documented limitation of the sender (`[[deviation]]`): shown as DEVIATION, with its
+/// evidence, where it strikes (`outcome::deviation`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeviation {
+    id: String,
+    covers: Option<String>,
+    scenario: Option<String>,
+    result: toml::Spanned<String>,
+    checks: Vec<String>,
+    evidence: toml::Spanned<Vec<String>>,
+    #[serde(default)]
+    resolver_evidence: Vec<String>,
+    behaviour: String,
+    rfc: String,
+    sentence: String,
+    documented: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,6 +269,8 @@ pub struct Profile {
     pub checks: Vec<Check>,
     /// Outcomes from a log file (`log_source`) instead of the output.
     pub log: Option<LogSpec>,
+    /// The sender's declared deviations (`[[deviation]]`).
+    pub deviations: Vec<crate::outcome::deviation::Known>,
 }
 
 impl Profile {
@@ -488,8 +511,10 @@ pub fn load(path: &Path) -> Result<Profile, String> {
         }
         Ok(out)
     };
+    let deviations = deviations(path, &raw.deviation, &at)?;
     Ok(Profile {
         path: path.to_path_buf(),
+        deviations,
         rules,
         exit,
         stdin,
@@ -502,6 +527,93 @@ pub fn load(path: &Path) -> Result<Profile, String> {
         checks: checks(&raw.check, "check")?,
         log,
     })
+}
+
+/// The profile's `[[deviation]]`s as catalogue entries. They live for the whole process
+/// (leaked, once per load): the verdict's table holds `'static` entries like the catalogue's.
+fn deviations(
+    path: &Path,
+    raw: &[toml::Spanned<RawDeviation>],
+    at: &dyn Fn(usize) -> String,
+) -> Result<Vec<crate::outcome::deviation::Known>, String> {
+    use crate::outcome::deviation::{CATALOGUE, Clue, Component, Known, Scope, Source};
+    fn leak(s: &str) -> &'static str {
+        Box::leak(s.to_string().into_boxed_str())
+    }
+    let name: &'static str = leak(
+        &path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    let mut out = Vec::new();
+    for d in raw {
+        let place = at(d.span().start);
+        let d = d.get_ref();
+        if d.id.trim().is_empty() || out.iter().any(|k: &Known| k.id == d.id) {
+            return Err(format!("{place}: a deviation needs an `id` of its own"));
+        }
+        let result = crate::vocab::ResultCode::parse(d.result.get_ref()).ok_or_else(|| {
+            format!(
+                "{}: `result = \"{}\"`: one of AUTH, TLS, OPP, DEFER, BOUNCE",
+                at(d.result.span().start + 1),
+                d.result.get_ref()
+            )
+        })?;
+        let scope = match (&d.covers, &d.scenario) {
+            (Some(c), None) => Scope::Covers(leak(c)),
+            (None, Some(id)) => Scope::Scenario(leak(id)),
+            (None, None) => Scope::Any,
+            (Some(_), Some(_)) => {
+                return Err(format!("{place}: give `covers` or `scenario`, not both"));
+            }
+        };
+        if d.evidence.get_ref().is_empty() {
+            return Err(format!(
+                "{}: a deviation applies only where its evidence is seen: give at least one `evidence` pattern",
+                at(d.evidence.span().start)
+            ));
+        }
+        let mut evidence = Vec::new();
+        for (source, patterns) in [
+            (Source::Sender, d.evidence.get_ref()),
+            (Source::Resolver, &d.resolver_evidence),
+        ] {
+            for p in patterns {
+                rules::regex(&p.replace("{name}", "x"))
+                    .map_err(|e| format!("{}: evidence `{p}` is not a regex: {e}", at(d.evidence.span().start)))?;
+                evidence.push(Clue {
+                    source,
+                    pattern: leak(p),
+                });
+            }
+        }
+        if d.checks.is_empty() {
+            return Err(format!(
+                "{place}: `checks` names the failed checks the deviation explains"
+            ));
+        }
+        let checks: Vec<&'static str> = d.checks.iter().map(|c| leak(c)).collect();
+        let documented = match d.documented.as_deref() {
+            Some(CATALOGUE) => CATALOGUE,
+            Some(other) => leak(other),
+            None => leak(&path.display().to_string()),
+        };
+        out.push(Known {
+            id: leak(&d.id),
+            component: Component::Mta(name),
+            senders: Box::leak(vec![name].into_boxed_slice()),
+            scope,
+            result,
+            checks: Box::leak(checks.into_boxed_slice()),
+            evidence: Box::leak(evidence.into_boxed_slice()),
+            behaviour: leak(&d.behaviour),
+            rfc: leak(&d.rfc),
+            sentence: leak(&d.sentence),
+            documented,
+        });
+    }
+    Ok(out)
 }
 
 /// The `${NAME}` and `${NAME:+...}` placeholders in one text.
