@@ -274,6 +274,7 @@ impl timeline::Driver for External<'_> {
         } else {
             self.adapter.attempt(a, self.lab).await?
         };
+        self.adapter.settle(&attempt).await?;
         let mut obs = marks.since(observe(world).await);
         obs.resolver_log = self.lab.resolver_log_since(logged);
         let report = external::report(a, world, &obs, &attempt);
@@ -360,7 +361,14 @@ async fn one(
     }
     let logged = lab.resolver_log_mark();
     let attempt = match adapter.attempt(s, lab).await {
-        Ok(a) => a,
+        Ok(a) => match adapter.settle(&a).await {
+            Ok(()) => a,
+            Err(e) => {
+                let _ = adapter.reset().await;
+                world.stop().await;
+                return Err(e);
+            }
+        },
         Err(e) => {
             let _ = adapter.reset().await;
             world.stop().await;

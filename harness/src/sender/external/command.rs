@@ -163,6 +163,7 @@ pub fn preflight(profile_path: &Path) -> Result<Profile, LabError> {
         .chain(l.stop.iter())
         .chain(l.reset.iter())
         .chain(l.retry.iter())
+        .chain(l.settle.iter())
         .chain(p.checks.iter().map(|c| &c.command));
     // A preflight's own program is its check: its failure carries the profile's `install`.
     for argv in programs {
@@ -177,13 +178,16 @@ pub fn preflight(profile_path: &Path) -> Result<Profile, LabError> {
     for c in &p.preflight {
         let argv: Vec<String> = c.command.iter().map(|a| profile::expand(a, &vars)).collect();
         let (status, output) = run_on_host(&argv, &vars, p.timeout);
-        c.judge(status, &output).map_err(|e| match &c.install {
-            Some(install) => LabError::MissingTool {
-                tool: argv[0].clone(),
-                why: format!("sender profile {}: {e}", profile_path.display()),
-                install: install.clone(),
-            },
-            None => LabError::Config(format!("sender profile {}: preflight: {e}", profile_path.display())),
+        c.judge_run(&argv, status, &output).map_err(|e| {
+            let fix = c
+                .install
+                .as_ref()
+                .map(|i| format!("; to fix it: {i}"))
+                .unwrap_or_default();
+            LabError::Config(format!(
+                "sender profile {}: preflight: {e}{fix}",
+                profile_path.display()
+            ))
         })?;
     }
     Ok(p)
@@ -432,10 +436,11 @@ impl CommandSender {
         for c in &self.profile.checks {
             let argv: Vec<String> = c.command.iter().map(|a| profile::expand(a, vars)).collect();
             let (code, output) = self.exec(&argv, vars, false, &[]).await?;
-            c.judge(Some(code), &output).map_err(|e| {
+            c.judge_run(&argv, Some(code), &output).map_err(|e| {
                 LabError::Config(format!(
-                    "sender {}: refusing this configuration, DANE would silently degrade: {e}",
-                    self.name
+                    "sender {}: refusing this configuration (a [[check]] of {}): {e}",
+                    self.name,
+                    self.profile.path.display()
                 ))
             })?;
         }
@@ -684,6 +689,22 @@ impl Adapter for CommandSender {
         let started = std::time::Instant::now();
         self.lifecycle("retry", &retry, &vars).await?;
         self.wait(&vars, Some(id), &offsets, started).await
+    }
+
+    async fn settle(&mut self, attempt: &Attempt) -> Result<(), LabError> {
+        let settle = self.profile.lifecycle.settle.clone();
+        let mut vars = self.base_vars(self.pending.as_deref().unwrap_or(""));
+        let outcome = match attempt.terminal {
+            super::Terminal::Sent => "sent",
+            super::Terminal::Deferred => "deferred",
+            super::Terminal::Bounced => "bounced",
+        };
+        for (k, v) in vars.iter_mut() {
+            if *k == "DANESIM_OUTCOME" {
+                *v = outcome.to_string();
+            }
+        }
+        self.lifecycle("settle", &settle, &vars).await
     }
 
     async fn reset(&mut self) -> Result<(), LabError> {

@@ -34,6 +34,13 @@ pub trait Adapter: Send {
             "this sender keeps no queue danesim can retry; timelines with a deferral need a profile with `[lifecycle] retry`".into(),
         ))
     }
+    /// After an attempt's outcome and before the witness looks: lets the sender end what it
+    /// keeps open (an MTA that caches its SMTP sessions holds them past the outcome, and an
+    /// endpoint's transcript is complete only when its session has ended).
+    async fn settle(&mut self, attempt: &Attempt) -> Result<(), LabError> {
+        let _ = attempt;
+        Ok(())
+    }
     /// Forgets the previous scenario: empties the queue and anything cached per destination.
     async fn reset(&mut self) -> Result<(), LabError>;
     /// Stops every process the adapter started and waits for them.

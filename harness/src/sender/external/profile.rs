@@ -24,6 +24,7 @@
 //! stop = [["postfix", "-c", "${DANESIM_WORKDIR}/config", "stop"]]
 //! reset = [["postsuper", "-c", "${DANESIM_WORKDIR}/config", "-d", "ALL"]]
 //! retry = [["postqueue", "-c", "${DANESIM_WORKDIR}/config", "-f"]]
+//! settle = [["sh", "ctl.sh", "restart"]]  # after each outcome: end the sessions it keeps open
 //!
 //! [[preflight]]                   # before the namespace: is the program there, and able?
 //! command = ["postconf", "-d", "mail_version"]
@@ -46,7 +47,9 @@
 //! file changes (a scenario's `[route] relay`) danesim runs `stop`, writes them, runs the
 //! checks and `start` again. `command` submits the scenario's message; `reset` runs between
 //! worlds; `retry` runs when a timeline retries a deferred message (`${DANESIM_MESSAGE_ID}`
-//! names it); `stop` at the end. Every command runs inside the namespace on the world clock,
+//! names it); `settle` after each attempt's outcome, before the endpoints' transcripts are
+//! read (an MTA that keeps its SMTP session open after the outcome must close it); `stop`
+//! at the end. Every command runs inside the namespace on the world clock,
 //! in `${DANESIM_WORKDIR}`, with the variables exported; a failing one is an error that
 //! quotes its output (and the log's last lines).
 //!
@@ -77,7 +80,8 @@
 //! | `DANESIM_PROFILE_DIR` | the directory of the profile file |
 //! | `DANESIM_HOSTNAME` | the namespace's qualified host name (`client.test`), also in its private `/etc/hosts` |
 //! | `DANESIM_CLOCK_VARIABLES` | the world clock's environment variables, space-separated: an MTA that cleans its environment must keep them |
-//! | `DANESIM_MESSAGE_ID` | in `retry`: the id the log gave the deferred message; else empty |
+//! | `DANESIM_MESSAGE_ID` | in `retry` and `settle`: the id the log gave the deferred message; else empty |
+//! | `DANESIM_OUTCOME` | in `settle`: `sent`, `deferred` or `bounced`, what the attempt came to; else empty |
 
 use super::log_source::{self, LogSpec, RawLog};
 use super::rules::{self, ExitMap, Outcome, RawRule, RuleSpec};
@@ -87,7 +91,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const VARIABLES: [&str; 15] = [
+pub const VARIABLES: [&str; 16] = [
     "DANESIM_RESOLVER",
     "DANESIM_TRUST_ANCHOR_FILE",
     "DANESIM_SENDER",
@@ -103,6 +107,7 @@ pub const VARIABLES: [&str; 15] = [
     "DANESIM_HOSTNAME",
     "DANESIM_CLOCK_VARIABLES",
     "DANESIM_MESSAGE_ID",
+    "DANESIM_OUTCOME",
 ];
 
 /// A value for every variable, to check that patterns compile at load time.
@@ -174,6 +179,7 @@ struct RawLifecycle {
     stop: Option<toml::Spanned<Commands>>,
     reset: Option<toml::Spanned<Commands>>,
     retry: Option<toml::Spanned<Commands>>,
+    settle: Option<toml::Spanned<Commands>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +220,9 @@ pub struct Lifecycle {
     pub stop: Commands,
     pub reset: Commands,
     pub retry: Commands,
+    /// After each attempt's outcome, before the witness looks: end the sessions the sender
+    /// keeps open (OpenSMTPD caches them).
+    pub settle: Commands,
 }
 
 /// A command whose output must (or must not) match: `[[preflight]]` and `[[check]]`.
@@ -230,7 +239,12 @@ impl Check {
     /// Judges the command's exit status and output; the error says what is wrong and why it
     /// matters.
     pub fn judge(&self, status: Option<i32>, output: &str) -> Result<(), String> {
-        let shown = self.command.join(" ");
+        self.judge_run(&self.command, status, output)
+    }
+
+    /// As [`Self::judge`], naming the command as it ran (variables filled in).
+    pub fn judge_run(&self, argv: &[String], status: Option<i32>, output: &str) -> Result<(), String> {
+        let shown = argv.join(" ");
         if status != Some(0) {
             let code = status.map_or("no exit status".to_string(), |c| format!("exit status {c}"));
             return Err(format!("`{shown}` failed ({code}): {}; {}", output.trim(), self.why));
@@ -476,6 +490,7 @@ pub fn load(path: &Path) -> Result<Profile, String> {
         stop: commands(&raw.lifecycle.stop, "stop")?,
         reset: commands(&raw.lifecycle.reset, "reset")?,
         retry: commands(&raw.lifecycle.retry, "retry")?,
+        settle: commands(&raw.lifecycle.settle, "settle")?,
     };
     let checks = |raw: &[RawCheck], name: &str| -> Result<Vec<Check>, String> {
         let mut out = Vec::new();
