@@ -158,6 +158,7 @@ pub fn preflight(profile_path: &Path) -> Result<Profile, LabError> {
     let why = format!("a program of sender profile {}", profile_path.display());
     let l = &p.lifecycle;
     let programs = std::iter::once(&p.command)
+        .filter(|c| !c.is_empty())
         .chain(l.setup.iter())
         .chain(l.start.iter())
         .chain(l.stop.iter())
@@ -636,9 +637,26 @@ impl Adapter for CommandSender {
     async fn attempt(&mut self, s: &Scenario, lab: &Lab) -> Result<Attempt, LabError> {
         let vars = self.vars(Some(s), lab, "")?;
         self.configure(&vars).await?;
-        let argv: Vec<String> = self.profile.command.iter().map(|a| profile::expand(a, &vars)).collect();
         let offsets = self.offsets(&vars);
         let started = std::time::Instant::now();
+        if let Some(addr) = self.profile.submit {
+            let message = String::from_utf8_lossy(&s.message.body).into_owned();
+            super::submit::smtp(
+                addr,
+                crate::world::namespace::HOSTNAME,
+                &s.message.from,
+                &s.message.to,
+                message.as_bytes(),
+                self.profile.timeout,
+            )
+            .await
+            .map_err(|e| LabError::Command {
+                command: format!("SMTP submission to {addr}"),
+                detail: format!("the sender did not accept the message: {e}{}", self.log_tail(&vars)),
+            })?;
+            return self.wait(&vars, None, &offsets, started).await;
+        }
+        let argv: Vec<String> = self.profile.command.iter().map(|a| profile::expand(a, &vars)).collect();
         let stdin = self.profile.stdin == profile::Stdin::Message;
         let (code, output) = self.exec(&argv, &vars, stdin, unix_message(s).as_bytes()).await?;
         if self.profile.log.is_none() {

@@ -10,6 +10,7 @@ pub mod command;
 pub mod log_source;
 pub mod profile;
 pub mod rules;
+pub mod submit;
 
 pub use crate::witness::external::report;
 pub use attempt::{Attempt, Terminal, TlsClaim};

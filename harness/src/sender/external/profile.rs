@@ -5,6 +5,8 @@
 //! ```toml
 //! description = "what the program is"
 //! command = ["swaks", "--to", "${DANESIM_RECIPIENT}", "--data", "@${DANESIM_MESSAGE_FILE}"]
+//! # or, for an MTA that takes mail over SMTP only (needs a [log]):
+//! # submit = "smtp://127.0.0.1:2525"   # its own listener, on the loopback inside the namespace
 //! timeout = "30s"                 # optional, default 30s; 1s to 1h (`crate::duration` syntax: "90s", "2m30s")
 //! stdin = "message"               # optional: the message on standard input; default "null" (/dev/null)
 //! exit = { sent = [0], deferred = [75], bounced = [69] }   # optional (default: 0 sent, else deferred)
@@ -122,7 +124,9 @@ type Commands = Vec<Vec<String>>;
 struct RawProfile {
     #[serde(default)]
     description: String,
-    command: toml::Spanned<Vec<String>>,
+    command: Option<toml::Spanned<Vec<String>>>,
+    /// `smtp://127.0.0.1:PORT`: submit over SMTP to the MTA's own listener instead.
+    submit: Option<toml::Spanned<String>>,
     timeout: Option<toml::Spanned<String>>,
     /// Refused with a pointer to `[[rule]]`: one marker made every host "verified".
     verified_marker: Option<toml::Spanned<String>>,
@@ -271,7 +275,10 @@ impl Check {
 pub struct Profile {
     pub path: PathBuf,
     pub description: String,
+    /// The submission command; empty when `submit` names an SMTP listener.
     pub command: Vec<String>,
+    /// The MTA's own SMTP listener danesim submits to (`submit = "smtp://..."`).
+    pub submit: Option<std::net::SocketAddr>,
     pub timeout: Duration,
     pub stdin: Stdin,
     /// How output lines become claims and outcomes (`rules`).
@@ -329,14 +336,42 @@ pub fn load(path: &Path) -> Result<Profile, String> {
             .unwrap_or_else(|| path.display().to_string());
         format!("{place}: {}", e.message())
     })?;
-    let span = raw.command.span();
-    let command = raw.command.into_inner();
-    if command.is_empty() || command[0].trim().is_empty() {
-        return Err(format!(
-            "{}: `command` must name a program, e.g. command = [\"swaks\", ...]",
-            at(span.start)
-        ));
-    }
+    let (command, span, submit) = match (raw.command, &raw.submit) {
+        (Some(c), None) => {
+            let span = c.span();
+            let command = c.into_inner();
+            if command.is_empty() || command[0].trim().is_empty() {
+                return Err(format!(
+                    "{}: `command` must name a program, e.g. command = [\"swaks\", ...]",
+                    at(span.start)
+                ));
+            }
+            (command, span, None)
+        }
+        (None, Some(url)) => {
+            let addr = super::submit::parse(url.get_ref()).map_err(|e| format!("{}: {e}", at(url.span().start)))?;
+            if raw.log.is_none() {
+                return Err(format!(
+                    "{}: a submission over SMTP has no output to judge: give the profile a [log]",
+                    at(url.span().start)
+                ));
+            }
+            (Vec::new(), url.span(), Some(addr))
+        }
+        (Some(_), Some(url)) => {
+            return Err(format!(
+                "{}: give `command` (a program that submits) or `submit` (an SMTP listener), not both",
+                at(url.span().start)
+            ));
+        }
+        (None, None) => {
+            return Err(format!(
+                "{}: the profile needs a `command` (the program that submits, e.g. command = [\"swaks\", ...]) or \
+                 `submit = \"smtp://127.0.0.1:PORT\"`",
+                path.display()
+            ));
+        }
+    };
     for arg in &command {
         // Only DANESIM_ names are danesim's: a shell script's own `${HOME}` is the shell's.
         check_placeholders(arg, &at(span.start), "`command`")?;
@@ -529,6 +564,7 @@ pub fn load(path: &Path) -> Result<Profile, String> {
     let deviations = deviations(path, &raw.deviation, &at)?;
     Ok(Profile {
         path: path.to_path_buf(),
+        submit,
         deviations,
         rules,
         exit,
