@@ -455,17 +455,19 @@ impl CommandSender {
             let argv: Vec<String> = argv.iter().map(|a| profile::expand(a, vars)).collect();
             let (code, output) = self.exec(&argv, vars, false, &[]).await?;
             if code != 0 {
-                return Err(LabError::Command {
-                    command: argv.join(" "),
-                    detail: format!(
-                        "the sender's `{what}` exited with status {code}; its output:\n{}{}",
-                        tail(&output),
-                        self.log_tail(vars)
-                    ),
-                });
+                let why = format!("the sender's `{what}` exited with status {code}");
+                return Err(self.failed(&argv, &why, &output, vars));
             }
         }
         Ok(())
+    }
+
+    /// A command of the sender that failed: its words, its output's end and the log's.
+    fn failed(&self, argv: &[String], why: &str, output: &str, vars: &[(&str, String)]) -> LabError {
+        LabError::Command {
+            command: argv.join(" "),
+            detail: format!("{why}; its output:\n{}{}", tail(output), self.log_tail(vars)),
+        }
     }
 
     /// The log's last lines, for an error message (empty without a log).
@@ -663,14 +665,8 @@ impl Adapter for CommandSender {
             return self.judge_output(&vars, &argv[0], code, &output);
         }
         if code != 0 {
-            return Err(LabError::Command {
-                command: argv.join(" "),
-                detail: format!(
-                    "the sender did not accept the message (exit status {code}); its output:\n{}{}",
-                    tail(&output),
-                    self.log_tail(&vars)
-                ),
-            });
+            let why = format!("the sender did not accept the message (exit status {code})");
+            return Err(self.failed(&argv, &why, &output, &vars));
         }
         self.wait(&vars, None, &offsets, started).await
     }
