@@ -40,6 +40,11 @@ fn main() {
         ),
         ("a_profile_reads_the_message_on_its_stdin", "swaks", stdin_profile),
         (
+            "a_sender_that_logs_only_to_syslog_is_read_from_the_namespaces_dev_log",
+            "swaks",
+            syslog_profile,
+        ),
+        (
             "a_profile_sees_a_qualified_host_name_and_the_namespaces_own_hosts_file",
             "swaks",
             identity_profile,
@@ -283,6 +288,53 @@ fn stdin_profile() -> Result<(), Failed> {
             out.status
         )
         .into());
+    }
+    nothing_left(&dir)
+}
+
+/// A sender that reports only through syslog(3): its outcome comes from what danesim's
+/// `/dev/log` received inside the namespace, and the host's `/dev` is left as it was.
+fn syslog_profile() -> Result<(), Failed> {
+    let dir = workdir("syslog");
+    let had_dev_log = std::fs::symlink_metadata("/dev/log").is_ok();
+    let out = Command::new(env!("CARGO_BIN_EXE_danesim"))
+        .args([
+            "run",
+            "--format",
+            "json",
+            "--sender",
+            "tests/profiles/syslog.toml",
+            "--workdir",
+        ])
+        .arg(&dir)
+        .arg("scenarios/tlsa-lookup/missing-tlsa.toml")
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run danesim: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("no JSON ({e}); stderr: {stderr}"))?;
+    let o = &doc["outcomes"][0];
+    let status = o["status"].as_str().unwrap_or_default();
+    let trace = o["trace"].to_string();
+    if out.status.code() != Some(0)
+        || o["verdict"] != "pass"
+        || !status.contains("id=missing-tlsa status=0")
+        || !trace.contains("fakemta: id=missing-tlsa")
+    {
+        return Err(format!(
+            "expected a PASS read from syslog, got {} {o}
+{stderr}",
+            out.status
+        )
+        .into());
+    }
+    let logged = std::fs::read_to_string(dir.join("syslog/syslog")).unwrap_or_default();
+    if !logged.contains("fakemta[") {
+        return Err(format!("the syslog file has no fakemta line: {logged:?}").into());
+    }
+    if std::fs::symlink_metadata("/dev/log").is_ok() != had_dev_log {
+        return Err("the host's /dev/log changed: the namespace's /dev must be its own".into());
     }
     nothing_left(&dir)
 }

@@ -12,6 +12,7 @@
 //! - `clock`: the world clock for the programs of namespace mode (libfaketime), so real
 //!   senders and unbound judge certificates and RRSIGs at the scenario's time.
 //! - `lab`: namespace + unbound + one world at a time (and its clock), for a whole run.
+//! - `syslog`: a `/dev/log` socket of the namespace's own, for senders that log only to syslog.
 //! - `workdir`: work directories that are new, private (0700) and never reused; `--workdir`
 //!   made absolute and checked.
 
@@ -23,6 +24,7 @@ pub mod lab;
 pub mod namespace;
 pub mod process;
 pub mod published;
+pub mod syslog;
 pub mod unbound;
 pub mod workdir;
 

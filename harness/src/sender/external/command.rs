@@ -149,6 +149,8 @@ pub struct CommandSender {
     started: bool,
     /// The message the last attempt left queued (its id in the log).
     pending: Option<String>,
+    /// The namespace's `/dev/log`, when the profile's log is syslog.
+    syslog: Option<crate::world::syslog::Syslog>,
 }
 
 /// Loads the profile and checks that its programs are installed and its `[[preflight]]`
@@ -305,8 +307,13 @@ impl CommandSender {
             clock: lab.clock.clone(),
             started: false,
             pending: None,
+            syslog: None,
         };
         let vars = sender.vars(None, lab, "")?;
+        if let Some(spec) = sender.profile.log.as_ref().filter(|l| l.syslog) {
+            let file = PathBuf::from(profile::expand(&spec.file, &vars));
+            sender.syslog = Some(crate::world::syslog::start(workdir, &file).await?);
+        }
         sender.render(&vars)?;
         let setup = sender.profile.lifecycle.setup.clone();
         sender.lifecycle("setup", &setup, &vars).await?;
@@ -738,5 +745,6 @@ impl Adapter for CommandSender {
             let _ = self.lifecycle("stop", &stop, &vars).await;
             self.started = false;
         }
+        self.syslog = None;
     }
 }

@@ -12,6 +12,7 @@
 //! hide_id = "QUEUEID"           # optional: the id's stand-in in the trace (ids differ per run)
 //! keep = '^postfix/(?:smtp|error|discard|lmtp): '   # optional: only these lines are the delivery's
 //! foreground = false            # true: the submission returns when the attempt has ended
+//! syslog = false                # true: danesim provides /dev/log and writes what it gets to `file`
 //! also = ["${DANESIM_WORKDIR}/paniclog"]            # optional: more files, appended to the trace
 //!
 //! [[log.normalize]]             # in order, over each line's text: drop what differs per run
@@ -45,6 +46,8 @@ pub(super) struct RawLog {
     #[serde(default)]
     foreground: bool,
     #[serde(default)]
+    syslog: bool,
+    #[serde(default)]
     also: Vec<String>,
     #[serde(default)]
     normalize: Vec<RawNormalize>,
@@ -70,6 +73,9 @@ pub struct LogSpec {
     pub hide_id: Option<String>,
     pub keep: Option<Regex>,
     pub foreground: bool,
+    /// danesim listens at `/dev/log` in the namespace and writes each message to `file`
+    /// (`world::syslog`), for a sender that logs only through syslog(3).
+    pub syslog: bool,
     pub also: Vec<String>,
     pub normalize: Vec<(Regex, String)>,
     pub rules: Vec<RuleSpec>,
@@ -120,6 +126,7 @@ pub(super) fn load(raw: &RawLog, at: &dyn Fn(usize) -> String) -> Result<LogSpec
         hide_id: raw.hide_id.clone(),
         keep: raw.keep.as_ref().map(|k| regex(k, "keep")).transpose()?,
         foreground: raw.foreground,
+        syslog: raw.syslog,
         also: raw.also.clone(),
         normalize,
         rules,
