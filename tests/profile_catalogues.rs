@@ -1,5 +1,6 @@
 //! The whole catalogue through the profiles of senders without DANE (issue 16): swaks, a
-//! one-shot SMTP client, and OpenSMTPD, a queueing MTA from Debian. Their results are
+//! one-shot SMTP client, and OpenSMTPD, a queueing MTA from Debian; and through
+//! posttls-finger, a DANE probe that sends no mail (judged on its claims, witness/probe.rs). Their results are
 //! classified: one line per scenario (the verdict, the result, the failed checks, or the
 //! error), compared with a committed snapshot, so a change in what danesim reports for a
 //! non-DANE sender is seen. Postfix and Exim, the DANE senders, have full per-scenario
@@ -19,7 +20,7 @@ fn main() {
     let args = Arguments::from_args();
     let ci = std::env::var_os("CI").is_some();
     let mut trials = Vec::new();
-    for sender in ["swaks", "opensmtpd"] {
+    for sender in ["swaks", "opensmtpd", "posttls-finger"] {
         let missing = unavailable(sender);
         if let Some(why) = &missing
             && !ci

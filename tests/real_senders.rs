@@ -40,6 +40,11 @@ fn main() {
         ),
         ("a_profile_reads_the_message_on_its_stdin", "swaks", stdin_profile),
         (
+            "a_probe_is_judged_on_its_claims_a_false_or_missing_one_fails",
+            "swaks",
+            probe_claims,
+        ),
+        (
             "a_sender_that_logs_only_to_syslog_is_read_from_the_namespaces_dev_log",
             "swaks",
             syslog_profile,
@@ -290,6 +295,51 @@ fn stdin_profile() -> Result<(), Failed> {
         .into());
     }
     nothing_left(&dir)
+}
+
+/// A probe sends no mail and is judged on its per-host claims (witness/probe.rs):
+/// posttls-finger passes where it authenticates the matching host and refuses the renewed
+/// one; a probe that claims verification after a mismatched chain fails PROBE-CLAIM, and
+/// one that authenticates nothing where AUTH is expected fails PROBE-HOST.
+fn probe_claims() -> Result<(), Failed> {
+    let cases: [(&str, &str, Option<&str>); 5] = [
+        ("posttls-finger", "scenarios/dane-ee/positive-control.toml", None),
+        ("posttls-finger", "scenarios/dane-ee/renewed-cert.toml", None),
+        (
+            "tests/profiles/probe-liar.toml",
+            "scenarios/dane-ee/renewed-cert.toml",
+            Some("PROBE-CLAIM"),
+        ),
+        (
+            "tests/profiles/probe-liar.toml",
+            "scenarios/dane-ee/positive-control.toml",
+            None,
+        ),
+        (
+            "tests/profiles/probe-blind.toml",
+            "scenarios/dane-ee/positive-control.toml",
+            Some("PROBE-HOST"),
+        ),
+    ];
+    for (n, (sender, scenario, fails)) in cases.into_iter().enumerate() {
+        let dir = workdir(&format!("probe{n}"));
+        let out = danesim_run(&dir, &[sender, scenario])?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ok = match fails {
+            None => out.status.code() == Some(0) && stdout.lines().any(|l| l.starts_with("PASS")),
+            Some(check) => out.status.code() == Some(1) && stdout.contains(&format!("{check} (RFC 7672")),
+        };
+        if !ok {
+            return Err(format!(
+                "{sender} on {scenario}: expected {fails:?}, got {}\n{stdout}\n{stderr}",
+                out.status
+            )
+            .into());
+        }
+        nothing_left(&dir)?;
+    }
+    Ok(())
 }
 
 /// A sender that reports only through syslog(3): its outcome comes from what danesim's

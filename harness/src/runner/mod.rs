@@ -342,6 +342,11 @@ async fn one(
     adapter: &mut dyn Adapter,
     workdir: &Path,
 ) -> Result<RunResult, LabError> {
+    if adapter.is_probe() && s.timeline.is_some() {
+        return Err(LabError::Config(format!(
+            "sender {sender} is a probe: it sends no mail, so there is no queued message for a timeline to retry"
+        )));
+    }
     let mut world = lab.start_world(s, keys).await?;
     if let Some(t) = &s.timeline {
         let played = {
@@ -380,7 +385,10 @@ async fn one(
     // Before the world goes: nothing of this scenario may be retried into the next one.
     let reset = adapter.reset().await;
     let report = external::report(s, &world, &obs, &attempt);
-    let verdict = crate::witness::sessions::with_unreached(judge(s, &world, sender.name(), &report, &obs), s, &obs);
+    let verdict = match adapter.is_probe() {
+        true => crate::witness::probe::judge(s, &world, &obs, &attempt.tls),
+        false => crate::witness::sessions::with_unreached(judge(s, &world, sender.name(), &report, &obs), s, &obs),
+    };
     let redactions = Redactions::new(world.ports(), vec![workdir.display().to_string()]);
     world.stop().await;
     reset?;

@@ -20,6 +20,7 @@ pub mod checks;
 pub mod external;
 pub mod observe;
 pub mod presented;
+pub mod probe;
 pub mod route;
 pub mod sessions;
 

@@ -669,7 +669,15 @@ impl Adapter for CommandSender {
         let stdin = self.profile.stdin == profile::Stdin::Message;
         let (code, output) = self.exec(&argv, &vars, stdin, unix_message(s).as_bytes()).await?;
         if self.profile.log.is_none() {
-            return self.judge_output(&vars, &argv[0], code, &output);
+            let mut a = self.judge_output(&vars, &argv[0], code, &output)?;
+            if self.profile.probe {
+                // It sends no mail, whatever its exit status: nothing was delivered.
+                a.terminal = super::Terminal::Deferred;
+                a.dsn = None;
+                a.relay = None;
+                a.text = format!("a probe: it authenticates peers and sends no mail ({})", a.text);
+            }
+            return Ok(a);
         }
         if code != 0 {
             let why = format!("the sender did not accept the message (exit status {code})");
@@ -710,6 +718,10 @@ impl Adapter for CommandSender {
         let started = std::time::Instant::now();
         self.lifecycle("retry", &retry, &vars).await?;
         self.wait(&vars, Some(id), &offsets, started).await
+    }
+
+    fn is_probe(&self) -> bool {
+        self.profile.probe
     }
 
     async fn settle(&mut self, attempt: &Attempt) -> Result<(), LabError> {

@@ -42,6 +42,11 @@ pub trait Adapter: Send {
         let _ = attempt;
         Ok(())
     }
+    /// A probe (posttls-finger) authenticates peers and sends no mail; it is judged on its
+    /// claims alone (`witness::probe`).
+    fn is_probe(&self) -> bool {
+        false
+    }
     /// Forgets the previous scenario: empties the queue and anything cached per destination.
     async fn reset(&mut self) -> Result<(), LabError>;
     /// Stops every process the adapter started and waits for them.

@@ -10,6 +10,7 @@
 //! timeout = "30s"                 # optional, default 30s; 1s to 1h (`crate::duration` syntax: "90s", "2m30s")
 //! stdin = "message"               # optional: the message on standard input; default "null" (/dev/null)
 //! exit = { sent = [0], deferred = [75], bounced = [69] }   # optional (default: 0 sent, else deferred)
+//! probe = false                   # true: it authenticates peers and sends no mail (`witness::probe`)
 //!
 //! [[rule]]                        # optional, any number: a regex over each output line (`rules`)
 //! match = 'DANE verified \[(?P<address>[^\]]+)\]'
@@ -131,6 +132,8 @@ struct RawProfile {
     /// Refused with a pointer to `[[rule]]`: one marker made every host "verified".
     verified_marker: Option<toml::Spanned<String>>,
     stdin: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    probe: bool,
     #[serde(default)]
     exit: BTreeMap<String, toml::Spanned<Vec<i64>>>,
     #[serde(default)]
@@ -292,6 +295,8 @@ pub struct Profile {
     pub log: Option<LogSpec>,
     /// The sender's declared deviations (`[[deviation]]`).
     pub deviations: Vec<crate::outcome::deviation::Known>,
+    /// It authenticates peers and sends no mail (`witness::probe`).
+    pub probe: bool,
 }
 
 impl Profile {
@@ -564,6 +569,7 @@ pub fn load(path: &Path) -> Result<Profile, String> {
     let deviations = deviations(path, &raw.deviation, &at)?;
     Ok(Profile {
         path: path.to_path_buf(),
+        probe: raw.probe,
         submit,
         deviations,
         rules,
