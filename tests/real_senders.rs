@@ -300,9 +300,10 @@ fn stdin_profile() -> Result<(), Failed> {
 /// A probe sends no mail and is judged on its per-host claims (witness/probe.rs):
 /// posttls-finger passes where it authenticates the matching host and refuses the renewed
 /// one; a probe that claims verification after a mismatched chain fails PROBE-CLAIM, and
-/// one that authenticates nothing where AUTH is expected fails PROBE-HOST.
+/// one that authenticates nothing where AUTH is expected fails PROBE-HOST, and one that
+/// delivers fails PROBE-MAIL.
 fn probe_claims() -> Result<(), Failed> {
-    let cases: [(&str, &str, Option<&str>); 5] = [
+    let cases: [(&str, &str, Option<&str>); 6] = [
         ("posttls-finger", "scenarios/dane-ee/positive-control.toml", None),
         ("posttls-finger", "scenarios/dane-ee/renewed-cert.toml", None),
         (
@@ -320,6 +321,11 @@ fn probe_claims() -> Result<(), Failed> {
             "scenarios/dane-ee/positive-control.toml",
             Some("PROBE-HOST"),
         ),
+        (
+            "tests/profiles/probe-sends-mail.toml",
+            "scenarios/tlsa-lookup/missing-tlsa.toml",
+            Some("PROBE-MAIL"),
+        ),
     ];
     for (n, (sender, scenario, fails)) in cases.into_iter().enumerate() {
         let dir = workdir(&format!("probe{n}"));
@@ -328,7 +334,7 @@ fn probe_claims() -> Result<(), Failed> {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let ok = match fails {
             None => out.status.code() == Some(0) && stdout.lines().any(|l| l.starts_with("PASS")),
-            Some(check) => out.status.code() == Some(1) && stdout.contains(&format!("{check} (RFC 7672")),
+            Some(check) => out.status.code() == Some(1) && stdout.contains(&format!("{check} (RFC ")),
         };
         if !ok {
             return Err(format!(
