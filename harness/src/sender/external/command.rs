@@ -123,11 +123,17 @@ fn tail(output: &str) -> String {
     }
 }
 
-/// Everything the log gained since `offset`, and its length now.
+/// Everything the log gained since `offset`, read from there (the log is polled every few
+/// milliseconds and grows over a whole run; empty when it does not exist yet).
 fn log_since(path: &Path, offset: u64) -> String {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let from = (offset as usize).min(bytes.len());
-    String::from_utf8_lossy(&bytes[from..]).into_owned()
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path)
+        && f.seek(SeekFrom::Start(offset)).is_ok()
+    {
+        let _ = f.read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn log_len(path: &Path) -> u64 {
@@ -314,7 +320,8 @@ impl CommandSender {
             let file = PathBuf::from(profile::expand(&spec.file, &vars));
             sender.syslog = Some(crate::world::syslog::start(workdir, &file).await?);
         }
-        sender.render(&vars)?;
+        let texts = sender.renderings(&vars);
+        sender.write(texts)?;
         let setup = sender.profile.lifecycle.setup.clone();
         sender.lifecycle("setup", &setup, &vars).await?;
         sender.check(&vars).await?;
@@ -385,12 +392,19 @@ impl CommandSender {
         vars
     }
 
-    /// Renders the templates; true when a file changed (and was written).
-    fn render(&mut self, vars: &[(&str, String)]) -> Result<bool, LabError> {
+    /// What each template renders to with `vars`.
+    fn renderings(&self, vars: &[(&str, String)]) -> Vec<String> {
+        self.profile
+            .templates
+            .iter()
+            .map(|t| profile::expand(&t.text, vars))
+            .collect()
+    }
+
+    /// Writes the renderings that differ from the files on disk.
+    fn write(&mut self, texts: Vec<String>) -> Result<(), LabError> {
         use std::os::unix::fs::PermissionsExt;
-        let mut changed = false;
-        for (i, t) in self.profile.templates.iter().enumerate() {
-            let text = profile::expand(&t.text, vars);
+        for (i, (t, text)) in self.profile.templates.iter().zip(texts).enumerate() {
             if self.rendered[i].as_deref() == Some(text.as_str()) {
                 continue;
             }
@@ -405,22 +419,20 @@ impl CommandSender {
             std::fs::write(&path, &text).map_err(err)?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(t.mode)).map_err(err)?;
             self.rendered[i] = Some(text);
-            changed = true;
         }
-        Ok(changed)
+        Ok(())
     }
 
     /// Renders the templates with the scenario's values; when a file changes, the sender is
     /// stopped first, checked and started again (a restart, not a reload: after a reload an
     /// old Postfix process may still route the next message the old way).
     async fn configure(&mut self, vars: &[(&str, String)]) -> Result<(), LabError> {
-        let changed = self
-            .profile
-            .templates
+        let texts = self.renderings(vars);
+        if texts
             .iter()
-            .enumerate()
-            .any(|(i, t)| self.rendered[i].as_deref() != Some(profile::expand(&t.text, vars).as_str()));
-        if !changed {
+            .zip(&self.rendered)
+            .all(|(t, r)| r.as_deref() == Some(t.as_str()))
+        {
             return Ok(());
         }
         let (stop, start) = (
@@ -431,7 +443,7 @@ impl CommandSender {
             self.lifecycle("stop", &stop, vars).await?;
             self.started = false;
         }
-        self.render(vars)?;
+        self.write(texts)?;
         self.check(vars).await?;
         self.lifecycle("start", &start, vars).await?;
         self.started = true;
