@@ -40,6 +40,11 @@ fn main() {
         ),
         ("a_profile_reads_the_message_on_its_stdin", "swaks", stdin_profile),
         (
+            "a_sender_that_queues_and_exits_0_is_deferred_not_delivered",
+            "swaks",
+            queued_is_not_delivered,
+        ),
+        (
             "a_probe_is_judged_on_its_claims_a_false_or_missing_one_fails",
             "swaks",
             probe_claims,
@@ -295,6 +300,60 @@ fn stdin_profile() -> Result<(), Failed> {
         .into());
     }
     nothing_left(&dir)
+}
+
+/// An MTA that queues and exits 0: its `[queue]` listing still names the message, so the
+/// attempt is DEFER, never a delivery (and so no REPORT violation, which a claimed delivery
+/// with nothing accepted would be). Without the [queue], the same program reads as sent.
+fn queued_is_not_delivered() -> Result<(), Failed> {
+    let dir = workdir("queued");
+    let out = danesim_run(
+        &dir,
+        &[
+            "tests/profiles/queues-and-exits-0.toml",
+            "scenarios/dane-ee/positive-control.toml",
+        ],
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("positive-control"))
+        .unwrap_or_default();
+    if out.status.code() != Some(1)
+        || !line.contains("DEFER")
+        || !stdout.contains("still queued (user@example.test queued)")
+        || stdout.contains("REPORT")
+    {
+        return Err(format!(
+            "expected DEFER, still queued, no REPORT; got {}\n{stdout}\n{stderr}",
+            out.status
+        )
+        .into());
+    }
+    nothing_left(&dir)?;
+    // The same program without its queue listing claims a delivery the witness never saw.
+    let plain = dir.with_extension("plain.toml");
+    let text =
+        std::fs::read_to_string(root().join("tests/profiles/queues-and-exits-0.toml")).map_err(|e| format!("{e}"))?;
+    std::fs::write(&plain, text.split("\n[queue]\n").next().unwrap_or_default()).map_err(|e| format!("{e}"))?;
+    let dir2 = workdir("queued-plain");
+    let out = danesim_run(
+        &dir2,
+        &[
+            plain.to_str().unwrap_or_default(),
+            "scenarios/dane-ee/positive-control.toml",
+        ],
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let _ = std::fs::remove_file(&plain);
+    if !stdout.contains("REPORT") {
+        return Err(
+            format!("without [queue] the exit status 0 should claim a delivery (REPORT):\n{stdout}\n{stderr}").into(),
+        );
+    }
+    nothing_left(&dir2)
 }
 
 /// A probe sends no mail and is judged on its per-host claims (witness/probe.rs):

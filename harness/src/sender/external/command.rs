@@ -173,7 +173,8 @@ pub fn preflight(profile_path: &Path) -> Result<Profile, LabError> {
         .chain(l.reset.iter())
         .chain(l.retry.iter())
         .chain(l.settle.iter())
-        .chain(p.checks.iter().map(|c| &c.command));
+        .chain(p.checks.iter().map(|c| &c.command))
+        .chain(p.queue.iter().map(|q| &q.command));
     // A preflight's own program is its check: its failure carries the profile's `install`.
     for argv in programs {
         let program = &argv[0];
@@ -633,8 +634,9 @@ impl CommandSender {
             .collect()
     }
 
-    /// A command's output and exit status judged by the profile's rules (no `[log]`).
-    fn judge_output(
+    /// A command's output and exit status judged by the profile's rules (no `[log]`), and,
+    /// with a `[queue]`, by whether the message is still queued: then it was not delivered.
+    async fn judge_output(
         &self,
         vars: &[(&str, String)],
         program: &str,
@@ -643,7 +645,28 @@ impl CommandSender {
     ) -> Result<Attempt, LabError> {
         let compiled = rules::compile(&self.profile.rules, vars)
             .map_err(|e| LabError::Config(format!("sender {}: {e}", self.name)))?;
-        Ok(rules::attempt(&compiled, &self.profile.exit, code, output, program))
+        let mut a = rules::attempt(&compiled, &self.profile.exit, code, output, program);
+        if let Some(q) = &self.profile.queue {
+            let argv: Vec<String> = q.command.iter().map(|x| profile::expand(x, vars)).collect();
+            let (status, listing) = self.exec(&argv, vars, false, &[]).await?;
+            if status != 0 {
+                let why = format!("the sender's queue listing exited with status {status}");
+                return Err(self.failed(&argv, &why, &listing, vars));
+            }
+            let queued = rules::regex(&profile::expand_regex(&q.queued, vars))
+                .map_err(|e| LabError::Config(format!("sender {}: `queue.queued`: {e}", self.name)))?;
+            if let Some(line) = listing.lines().find(|l| queued.is_match(l)) {
+                // Queued is not delivered, whatever the exit status said.
+                a.log.push(format!("{}: {}", argv.join(" "), line.trim()));
+                if a.terminal != super::Terminal::Deferred {
+                    a.text = format!("still queued ({}), although {}", line.trim(), a.text);
+                    a.terminal = super::Terminal::Deferred;
+                    a.dsn = None;
+                    a.relay = None;
+                }
+            }
+        }
+        Ok(a)
     }
 }
 
@@ -681,7 +704,7 @@ impl Adapter for CommandSender {
         let stdin = self.profile.stdin == profile::Stdin::Message;
         let (code, output) = self.exec(&argv, &vars, stdin, unix_message(s).as_bytes()).await?;
         if self.profile.log.is_none() {
-            let mut a = self.judge_output(&vars, &argv[0], code, &output)?;
+            let mut a = self.judge_output(&vars, &argv[0], code, &output).await?;
             if self.profile.probe {
                 // It sends no mail, whatever its exit status: nothing was delivered.
                 a.terminal = super::Terminal::Deferred;
@@ -718,7 +741,7 @@ impl Adapter for CommandSender {
                 let (code, output) = self.exec(&argv, &vars, false, &[]).await?;
                 last = (code, output, argv[0].clone());
             }
-            return self.judge_output(&vars, &last.2, last.0, &last.1);
+            return self.judge_output(&vars, &last.2, last.0, &last.1).await;
         }
         if id.is_empty() {
             return Err(LabError::Config(format!(

@@ -40,6 +40,10 @@
 //! must_match = '(?m)^smtp_dns_support_level = dnssec$'
 //! why = "without it Postfix falls back to opportunistic TLS after a TLSA mismatch"
 //!
+//! [queue]                         # without [log]: is the message still queued after the program ended?
+//! command = ["mailq"]
+//! queued = '<${DANESIM_RECIPIENT}>'      # matches the listing while the message is queued: deferred
+//!
 //! [log]                           # outcomes from a log file instead of the output (`log_source`)
 //! file = "${DANESIM_WORKDIR}/maillog"
 //! ...
@@ -147,8 +151,27 @@ struct RawProfile {
     #[serde(default)]
     check: Vec<RawCheck>,
     log: Option<RawLog>,
+    queue: Option<RawQueue>,
     #[serde(default)]
     deviation: Vec<toml::Spanned<RawDeviation>>,
+}
+
+/// `[queue]`: a command that lists the sender's queue, and the pattern that says the
+/// scenario's message is still in it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    command: toml::Spanned<Vec<String>>,
+    queued: toml::Spanned<String>,
+}
+
+/// A queue source: after a submission or a retry ends, a message the queue still lists was
+/// not delivered, whatever the program's exit status claimed (an MTA that queues and exits 0).
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub command: Vec<String>,
+    /// A pattern over the command's output (with `${DANESIM_...}` matched literally).
+    pub queued: String,
 }
 
 /// A documented limitation of the sender (`[[deviation]]`): shown as DEVIATION, with its
@@ -297,6 +320,8 @@ pub struct Profile {
     pub deviations: Vec<crate::outcome::deviation::Known>,
     /// It authenticates peers and sends no mail (`witness::probe`).
     pub probe: bool,
+    /// Where a profile without `[log]` learns that its message is still queued.
+    pub queue: Option<Queue>,
 }
 
 impl Profile {
@@ -567,8 +592,38 @@ pub fn load(path: &Path) -> Result<Profile, String> {
         Ok(out)
     };
     let deviations = deviations(path, &raw.deviation, &at)?;
+    let queue = match &raw.queue {
+        None => None,
+        Some(q) => {
+            if raw.log.is_some() {
+                return Err(format!(
+                    "{}: with a `[log]`, its outcome lines decide; a [queue] is for a profile that reads the program's output",
+                    at(q.command.span().start)
+                ));
+            }
+            let cmd = q.command.get_ref();
+            if cmd.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(format!(
+                    "{}: `queue.command` must name a program",
+                    at(q.command.span().start)
+                ));
+            }
+            for arg in cmd {
+                check_placeholders(arg, &at(q.command.span().start), "`queue.command`")?;
+            }
+            let place = at(q.queued.span().start + 1);
+            check_placeholders(q.queued.get_ref(), &place, "`queue.queued`")?;
+            rules::regex(&expand_regex(q.queued.get_ref(), &sample()))
+                .map_err(|e| format!("{place}: `queue.queued` is not a regex: {e}"))?;
+            Some(Queue {
+                command: cmd.clone(),
+                queued: q.queued.get_ref().clone(),
+            })
+        }
+    };
     Ok(Profile {
         path: path.to_path_buf(),
+        queue,
         probe: raw.probe,
         submit,
         deviations,
