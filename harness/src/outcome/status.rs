@@ -110,14 +110,7 @@ pub fn code_in(text: &str) -> Option<String> {
 pub fn judge(s: &Scenario, report: &SenderReport) -> Vec<Violation> {
     let rfc = "RFC 3463 §2";
     let mut v = Vec::new();
-    let mut push = |inv: &str, detail: String| {
-        v.push(Violation {
-            invariant: inv.into(),
-            rfc: rfc.into(),
-            detail,
-            deviation: None,
-        })
-    };
+    let mut push = |inv: &str, detail: String| v.push(Violation::new(inv, rfc, detail));
     if let Some(want) = &s.expect.status {
         match code_in(&report.status) {
             Some(got) if want.matches(&got) => {}

@@ -41,6 +41,18 @@ pub struct Violation {
     pub deviation: Option<String>,
 }
 
+impl Violation {
+    /// A failed check, not (yet) excused by a deviation.
+    pub fn new(invariant: &str, rfc: &str, detail: String) -> Violation {
+        Violation {
+            invariant: invariant.into(),
+            rfc: rfc.into(),
+            detail,
+            deviation: None,
+        }
+    }
+}
+
 pub fn judge(s: &Scenario, world: &World, sender: &str, report: &SenderReport, obs: &Observations) -> Verdict {
     judge_retried(s, world, sender, report, obs, &[])
 }
@@ -57,14 +69,7 @@ pub fn judge_retried(
 ) -> Verdict {
     let mut v = Vec::new();
     let scenario_rfc = s.refs.first().cloned().unwrap_or_else(|| "RFC 7672".into());
-    let mut push = |inv: &str, rfc: &str, detail: String| {
-        v.push(Violation {
-            invariant: inv.into(),
-            rfc: rfc.into(),
-            detail,
-            deviation: None,
-        })
-    };
+    let mut push = |inv: &str, rfc: &str, detail: String| v.push(Violation::new(inv, rfc, detail));
 
     // The expectation.
     if !s.expect.results.contains(&report.result) {

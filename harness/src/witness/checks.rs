@@ -31,14 +31,7 @@ pub fn judge(
     earlier: &[&Observations],
 ) -> Vec<Violation> {
     let mut v = Vec::new();
-    let mut push = |inv: &str, rfc: &str, detail: String| {
-        v.push(Violation {
-            invariant: inv.into(),
-            rfc: rfc.into(),
-            detail,
-            deviation: None,
-        })
-    };
+    let mut push = |inv: &str, rfc: &str, detail: String| v.push(Violation::new(inv, rfc, detail));
 
     let submitted = body_sha256(&s.message.body);
     // Every accepted message of every connection (a client may send several per session),

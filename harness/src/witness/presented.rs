@@ -17,12 +17,7 @@ pub fn judge(s: &Scenario, world: &World, obs: &Observations) -> Vec<Violation> 
     let mut v = Vec::new();
     for (host, want) in &s.expect.presented {
         if let Some(detail) = check(host, want, world, obs) {
-            v.push(Violation {
-                invariant: "PRESENTED".into(),
-                rfc: "RFC 7671 §8.1".into(),
-                detail,
-                deviation: None,
-            });
+            v.push(Violation::new("PRESENTED", "RFC 7671 §8.1", detail));
         }
     }
     v

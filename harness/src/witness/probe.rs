@@ -27,14 +27,7 @@ use std::net::IpAddr;
 
 pub fn judge(s: &Scenario, world: &World, obs: &Observations, claims: &BTreeMap<IpAddr, TlsClaim>) -> Verdict {
     let mut v = Vec::new();
-    let mut push = |inv: &str, rfc: &str, detail: String| {
-        v.push(Violation {
-            invariant: inv.into(),
-            rfc: rfc.into(),
-            detail,
-            deviation: None,
-        })
-    };
+    let mut push = |inv: &str, rfc: &str, detail: String| v.push(Violation::new(inv, rfc, detail));
     let verified = |a: IpAddr| claims.get(&a) == Some(&TlsClaim::Verified);
     for e in &world.endpoints {
         let address = e.decl.address;
