@@ -34,10 +34,20 @@ pub async fn smtp(
     message: &[u8],
     timeout: Duration,
 ) -> Result<(), String> {
-    let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
-        .await
-        .map_err(|_| format!("no connection to {addr} within {} s", timeout.as_secs()))?
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    // A just (re)started MTA may answer its start command before its listener is up: a
+    // refused connection is retried until the timeout (polled, not a guessed sleep).
+    let started = std::time::Instant::now();
+    let stream = loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => break s,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused && started.elapsed() < timeout => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(Err(e)) => return Err(format!("cannot connect to {addr}: {e}")),
+            Err(_) => return Err(format!("no connection to {addr} within {} s", timeout.as_secs())),
+        }
+    };
     let (mut client, greeting) = SmtpClient::start(stream, timeout)
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
@@ -90,6 +100,21 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// No listener at all: refused until the timeout, then an error that says so.
+    #[tokio::test]
+    async fn a_listener_that_never_comes_is_an_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let e = smtp(addr, "h", "s@x", "u@x", b"x\n", Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(e.contains("Connection refused") || e.contains("no connection"), "{e}");
     }
 
     /// A listener that takes the message, and one that refuses the recipient.
